@@ -1,0 +1,43 @@
+# `make demo` runs the pipeline, `make test` runs the tests; both install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+UI_PORT ?= 5000
+
+# Stage commands call `python`: the venv's. No usage telemetry leaves this machine.
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install demo test ui lint clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	dvc repro
+	@echo
+	@tie show
+	@echo
+	@echo "Runs are in MLflow: open the UI with 'make ui' (http://127.0.0.1:$(UI_PORT))"
+
+test: install
+	pytest
+
+ui: install
+	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C to stop)"
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+
+lint: install
+	ruff check src stages tests
+
+clean:
+	rm -rf $(VENV)
