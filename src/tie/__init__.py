@@ -1,0 +1,1 @@
+"""Joint text-image embeddings by CCA."""
