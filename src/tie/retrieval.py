@@ -1,0 +1,175 @@
+"""Bidirectional image-caption retrieval metrics, by cosine similarity.
+
+- Image search: every caption queries all images; its rank is that of its own image.
+- Image annotation: every image queries all captions; its rank is that of the first of
+  its own captions.
+
+A tie counts against the query: rank = 1 + the number of other candidates whose score is
+>= the score of the true one (for annotation, >= the best score among the image's own
+captions, counting only captions of other images). A zero vector has similarity 0 with
+everything.
+
+Similarities are computed in float64, in chunks of queries, so that memory stays within
+`memory_budget_mb` however many images and captions there are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Bytes per element of a chunk's similarity block: the float64 score and the boolean
+# result of comparing it with the true score.
+_BYTES_PER_SCORE = np.dtype(np.float64).itemsize + np.dtype(np.bool_).itemsize
+
+
+def score(
+    image_embeddings, caption_embeddings, caption_image_index, ks=(1, 5, 10), memory_budget_mb=256
+):
+    """Retrieval metrics in both directions.
+
+    Parameters
+    ----------
+    image_embeddings : array-like of shape (n_images, d)
+    caption_embeddings : array-like of shape (n_captions, d)
+    caption_image_index : array-like of int, shape (n_captions,)
+        For every caption, the row of its image in `image_embeddings`. Every image needs
+        at least one caption.
+    ks : sequence of int
+        Cut-offs for the recall metrics R_at_<k>.
+    memory_budget_mb : float
+        Upper bound on the memory of one chunk of similarities.
+
+    Returns
+    -------
+    dict
+        {"image_search": {...}, "image_annotation": {...}}, each with "R_at_<k>" for every
+        k in `ks` (percent, 0-100), "median_rank" and "mean_rank", as Python floats.
+    """
+    search_ranks, annotation_ranks = ranks(
+        image_embeddings, caption_embeddings, caption_image_index, memory_budget_mb
+    )
+    return metrics_from_ranks(search_ranks, annotation_ranks, ks)
+
+
+def metrics_from_ranks(search_ranks, annotation_ranks, ks=(1, 5, 10)):
+    """The dict `score` returns, from ranks already computed by `ranks`."""
+    ks = tuple(ks)
+    for k in ks:
+        if not (isinstance(k, int | np.integer) and k >= 1):
+            raise ValueError(f"every k in ks must be a positive integer, got {k!r}")
+    return {
+        "image_search": _summary(search_ranks, ks),
+        "image_annotation": _summary(annotation_ranks, ks),
+    }
+
+
+def ranks(image_embeddings, caption_embeddings, caption_image_index, memory_budget_mb=256):
+    """1-based ranks of the true items: (search_ranks per caption, annotation_ranks per image)."""
+    images = _as_unit_rows(image_embeddings, "image_embeddings")
+    captions = _as_unit_rows(caption_embeddings, "caption_embeddings")
+    if images.shape[1] != captions.shape[1]:
+        raise ValueError(
+            f"image_embeddings have dimension {images.shape[1]} but caption_embeddings "
+            f"{captions.shape[1]}; embed both with the same model"
+        )
+    caption_image_index = _as_caption_image_index(
+        caption_image_index, n_captions=len(captions), n_images=len(images)
+    )
+    if not memory_budget_mb > 0:
+        raise ValueError(f"memory_budget_mb must be > 0, got {memory_budget_mb!r}")
+    budget_bytes = memory_budget_mb * 2**20
+    return (
+        _search_ranks(images, captions, caption_image_index, budget_bytes),
+        _annotation_ranks(images, captions, caption_image_index, budget_bytes),
+    )
+
+
+def recall_at_k(ranks, k):
+    """Percentage (0-100) of queries whose true item is ranked k or better."""
+    return float(100.0 * np.mean(np.asarray(ranks) <= k))
+
+
+def _chunk_rows(n_columns, budget_bytes):
+    """How many query rows fit in the budget, each row of the block holding n_columns scores.
+
+    At least one row, so that a tiny budget still computes (slowly) rather than failing.
+    """
+    return max(1, int(budget_bytes // (n_columns * _BYTES_PER_SCORE)))
+
+
+def _search_ranks(images, captions, caption_image_index, budget_bytes):
+    search_ranks = np.empty(len(captions), dtype=np.int64)
+    step = _chunk_rows(len(images), budget_bytes)
+    for start in range(0, len(captions), step):
+        stop = min(start + step, len(captions))
+        scores = captions[start:stop] @ images.T  # (chunk of captions, images)
+        true_scores = scores[np.arange(stop - start), caption_image_index[start:stop]]
+        # Counting >= includes the true image itself, which the rank's leading 1 stands for.
+        search_ranks[start:stop] = (scores >= true_scores[:, None]).sum(axis=1)
+    return search_ranks
+
+
+def _annotation_ranks(images, captions, caption_image_index, budget_bytes):
+    annotation_ranks = np.empty(len(images), dtype=np.int64)
+    step = _chunk_rows(len(captions), budget_bytes)
+    for start in range(0, len(images), step):
+        stop = min(start + step, len(images))
+        scores = images[start:stop] @ captions.T  # (chunk of images, captions)
+        own_captions = np.flatnonzero((caption_image_index >= start) & (caption_image_index < stop))
+        own_rows = caption_image_index[own_captions] - start
+        own_scores = scores[own_rows, own_captions]
+        best_own = np.full(stop - start, -np.inf)
+        np.maximum.at(best_own, own_rows, own_scores)
+        at_least_best = (scores >= best_own[:, None]).sum(axis=1)
+        own_at_least_best = np.bincount(
+            own_rows, weights=own_scores >= best_own[own_rows], minlength=stop - start
+        ).astype(np.int64)
+        # Captions of other images scoring >= the best own one: all such captions minus own.
+        annotation_ranks[start:stop] = 1 + at_least_best - own_at_least_best
+    return annotation_ranks
+
+
+def _summary(query_ranks, ks):
+    metrics = {f"R_at_{k}": recall_at_k(query_ranks, k) for k in ks}
+    metrics["median_rank"] = float(np.median(query_ranks))
+    metrics["mean_rank"] = float(np.mean(query_ranks))
+    return metrics
+
+
+def _as_unit_rows(embeddings, name):
+    """Rows scaled to unit L2 norm; zero rows stay zero, so their cosine with anything is 0."""
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (rows x dimensions), got {matrix.shape}")
+    if len(matrix) == 0:
+        raise ValueError(f"{name} is empty: there is nothing to retrieve")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+def _as_caption_image_index(caption_image_index, n_captions, n_images):
+    index = np.asarray(caption_image_index)
+    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+        raise ValueError(
+            "caption_image_index must be a 1-D integer array (one image row per caption), "
+            f"got dtype {index.dtype} and shape {index.shape}"
+        )
+    if len(index) != n_captions:
+        raise ValueError(
+            f"caption_image_index has {len(index)} entries but there are {n_captions} "
+            "caption embeddings; it needs one entry per caption"
+        )
+    if index.min() < 0 or index.max() >= n_images:
+        raise ValueError(
+            f"caption_image_index values must be image rows in 0..{n_images - 1}, got "
+            f"values in {index.min()}..{index.max()}"
+        )
+    captionless = int(np.sum(np.bincount(index, minlength=n_images) == 0))
+    if captionless:
+        raise ValueError(
+            f"{captionless} of {n_images} images have no caption in caption_image_index; "
+            "every image needs at least one caption, so drop captionless images first"
+        )
+    return index

@@ -1,0 +1,185 @@
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from tie.cca import CCA
+
+
+def correlated_views(rng, n, dx=6, dy=4):
+    """Random paired data with some shared structure between the views."""
+    shared = rng.normal(size=(n, 3))
+    X = shared @ rng.normal(size=(3, dx)) + rng.normal(size=(n, dx))
+    Y = shared @ rng.normal(size=(3, dy)) + rng.normal(size=(n, dy))
+    return X, Y
+
+
+def test_correlations_match_generalised_eigenproblem():
+    rng = np.random.default_rng(0)
+    X, Y = correlated_views(rng, n=200)
+    dx, dy, k = X.shape[1], Y.shape[1], 4
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    cov_xx, cov_yy, cov_xy = Xc.T @ Xc, Yc.T @ Yc, Xc.T @ Yc
+    # [[0, Cxy], [Cyx, 0]] w = rho [[Cxx, 0], [0, Cyy]] w: eigenvalues are +-rho and zeros.
+    A = np.block([[np.zeros((dx, dx)), cov_xy], [cov_xy.T, np.zeros((dy, dy))]])
+    B = scipy.linalg.block_diag(cov_xx, cov_yy)
+    expected = np.sort(scipy.linalg.eigh(A, B, eigvals_only=True))[::-1][:k]
+
+    model = CCA(n_components=k, reg=0).fit(X, Y)
+
+    np.testing.assert_allclose(model.correlations_, expected, rtol=1e-10)
+    assert np.all(np.diff(model.correlations_) <= 0)
+
+
+def test_projections_are_correlated_per_component_and_uncorrelated_across():
+    rng = np.random.default_rng(1)
+    X, Y = correlated_views(rng, n=200)
+    model = CCA(n_components=4, reg=0, scale_power=0).fit(X, Y)
+    x_emb, y_emb = model.transform(X, Y)
+
+    k = model.n_components
+    corr = np.corrcoef(x_emb, y_emb, rowvar=False)
+    np.testing.assert_allclose(np.diag(corr[:k, k:]), model.correlations_, rtol=1e-10)
+    off_diagonal = ~np.eye(k, dtype=bool)
+    np.testing.assert_allclose(corr[:k, :k][off_diagonal], 0, atol=1e-10)
+    np.testing.assert_allclose(corr[k:, k:][off_diagonal], 0, atol=1e-10)
+    np.testing.assert_allclose(corr[:k, k:][off_diagonal], 0, atol=1e-10)
+    # With scale_power=0 the training projections have unit variance.
+    np.testing.assert_allclose(x_emb.var(axis=0), 1, rtol=1e-10)
+
+
+def test_scale_power_multiplies_components_by_correlations():
+    rng = np.random.default_rng(2)
+    X, Y = correlated_views(rng, n=200)
+    plain = CCA(n_components=3, scale_power=0).fit(X, Y)
+    scaled = CCA(n_components=3, scale_power=2).fit(X, Y)
+    np.testing.assert_allclose(
+        scaled.transform(X), plain.transform(X) * plain.correlations_**2, rtol=1e-10
+    )
+
+
+def test_recovers_planted_canonical_correlations():
+    rng = np.random.default_rng(3)
+    n, planted = 20_000, np.array([0.9, 0.6, 0.3])
+    latent = rng.normal(size=(n, len(planted)))
+    # Unit-variance pairs with correlation rho: sqrt(rho) z + sqrt(1 - rho) noise.
+    x_signal = np.sqrt(planted) * latent + np.sqrt(1 - planted) * rng.normal(size=latent.shape)
+    y_signal = np.sqrt(planted) * latent + np.sqrt(1 - planted) * rng.normal(size=latent.shape)
+    # Extra independent dimensions, then an invertible mixing of each view, which leaves
+    # the canonical correlations unchanged.
+    x_sources = np.hstack([x_signal, rng.normal(size=(n, 3))])
+    y_sources = np.hstack([y_signal, rng.normal(size=(n, 2))])
+    X = x_sources @ rng.normal(size=(6, 6))
+    Y = y_sources @ rng.normal(size=(5, 5))
+
+    model = CCA(n_components=3, reg=0).fit(X, Y)
+
+    np.testing.assert_allclose(model.correlations_, planted, atol=0.02)
+
+
+def test_image_index_fit_equals_stacked_pairs_fit():
+    rng = np.random.default_rng(4)
+    n_images = 60
+    X = rng.normal(size=(n_images, 5))
+    captions_per_image = rng.integers(1, 7, size=n_images)
+    captions_per_image[7] = 0  # an image without captions does not take part
+    image_index = np.repeat(np.arange(n_images), captions_per_image)
+    rng.shuffle(image_index)
+    Y = X[image_index] @ rng.normal(size=(5, 4)) + rng.normal(size=(len(image_index), 4))
+
+    structured = CCA(n_components=4, reg=1e-2).fit(X, Y, image_index=image_index)
+    stacked = CCA(n_components=4, reg=1e-2).fit(X[image_index], Y)
+
+    np.testing.assert_allclose(structured.correlations_, stacked.correlations_, rtol=1e-10)
+    np.testing.assert_allclose(structured.x_mean_, stacked.x_mean_, rtol=1e-12)
+    x_structured, y_structured = structured.transform(X, Y)
+    x_stacked, y_stacked = stacked.transform(X, Y)
+    signs = np.sign(np.sum(x_structured * x_stacked, axis=0))
+    np.testing.assert_allclose(x_structured, x_stacked * signs, atol=1e-10)
+    np.testing.assert_allclose(y_structured, y_stacked * signs, atol=1e-10)
+
+
+def test_regularisation_shrinks_correlations():
+    rng = np.random.default_rng(5)
+    X, Y = correlated_views(rng, n=200)
+    plain = CCA(n_components=4, reg=0).fit(X, Y)
+    ridged = CCA(n_components=4, reg=0.1).fit(X, Y)
+    assert np.all(ridged.correlations_ < plain.correlations_)
+
+
+def test_reg_is_relative_to_the_largest_eigenvalue():
+    rng = np.random.default_rng(6)
+    X, Y = correlated_views(rng, n=200)
+    model = CCA(n_components=4, reg=0.1).fit(X, Y)
+    rescaled = CCA(n_components=4, reg=0.1).fit(X * 1000, Y)
+    np.testing.assert_allclose(rescaled.correlations_, model.correlations_, rtol=1e-10)
+
+
+def test_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(7)
+    X, Y = correlated_views(rng, n=100)
+    model = CCA(n_components=3, reg=1e-3, scale_power=4.0).fit(X, Y)
+    model.save(tmp_path / "model")
+
+    loaded = CCA.load(tmp_path / "model")
+
+    assert (loaded.n_components, loaded.reg, loaded.scale_power) == (3, 1e-3, 4.0)
+    for expected, actual in zip(model.transform(X, Y), loaded.transform(X, Y), strict=True):
+        np.testing.assert_array_equal(actual, expected)
+    summary = json.loads((tmp_path / "model" / "cca.json").read_text())
+    assert summary["correlations"] == model.correlations_.tolist()
+    assert summary["x_weights_shape"] == [6, 3]
+
+
+def test_load_missing_file_says_which_and_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cca\.json.*dvc repro cca"):
+        CCA.load(tmp_path)
+
+
+def test_n_components_larger_than_feature_dimension():
+    rng = np.random.default_rng(8)
+    X, Y = correlated_views(rng, n=50, dx=6, dy=4)
+    with pytest.raises(ValueError, match=r"cca\.n_components=5 exceeds 4.*caption features"):
+        CCA(n_components=5).fit(X, Y)
+    with pytest.raises(ValueError, match="positive integer"):
+        CCA(n_components=0).fit(X, Y)
+
+
+def test_reg_zero_with_rank_deficient_features_asks_for_reg():
+    rng = np.random.default_rng(9)
+    X, Y = correlated_views(rng, n=100)
+    X = np.hstack([X, X[:, :2] @ [[2.0], [-1.0]]])  # a column that is a combination of two
+    with pytest.raises(ValueError, match=r"covariance of X is singular.*cca\.reg > 0"):
+        CCA(n_components=3, reg=0).fit(X, Y)
+    CCA(n_components=3, reg=1e-3).fit(X, Y)  # the ridge makes it solvable
+
+
+def test_transform_before_fit():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CCA().transform(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("X", "Y", "image_index", "message"),
+    [
+        (np.ones((10, 3)), np.ones((9, 3)), None, "one row per pair"),
+        (np.full((10, 3), np.nan), np.ones((10, 3)), None, "NaN"),
+        (np.ones((4, 3)), np.ones((9, 3)), np.zeros(8, dtype=int), "needs one entry per row"),
+        (np.ones((4, 3)), np.ones((9, 3)), np.full(9, 4), r"in 0\.\.3"),
+        (np.ones((4, 3)), np.ones((9, 3)), np.zeros(9), "integer"),
+    ],
+)
+def test_invalid_inputs(X, Y, image_index, message):
+    with pytest.raises(ValueError, match=message):
+        CCA(n_components=2).fit(X, Y, image_index=image_index)
+
+
+def test_transform_rejects_other_feature_dimension():
+    rng = np.random.default_rng(10)
+    X, Y = correlated_views(rng, n=50)
+    model = CCA(n_components=2).fit(X, Y)
+    with pytest.raises(ValueError, match="X has 5 features but this CCA was fitted on 6"):
+        model.transform(X[:, :5])
+    with pytest.raises(ValueError, match="Y has 3 features but this CCA was fitted on 4"):
+        model.transform(X, Y[:, :3])
