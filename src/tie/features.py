@@ -1,0 +1,40 @@
+"""Feature files: a float32 `.npy` matrix and, beside it, the ids of its rows in order.
+
+Stages downstream check the ids against the corpus, so features computed for another
+list of images or captions are refused instead of being silently misaligned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tie.errors import TieError
+
+
+def ids_path(features_path: Path) -> Path:
+    return Path(features_path).with_suffix(".ids.txt")
+
+
+def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
+    if len(ids) != len(matrix):
+        raise ValueError(f"{len(ids)} ids for {len(matrix)} feature rows")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(matrix, dtype=np.float32))
+    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+
+
+def load_features(path: Path, expected_ids: list[str]) -> np.ndarray:
+    path = Path(path)
+    for needed in (path, ids_path(path)):
+        if not needed.exists():
+            raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    ids = ids_path(path).read_text().splitlines()
+    if ids != expected_ids:
+        raise TieError(
+            f"{path} has rows for a different list of items than the current splits"
+            f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
+        )
+    return np.load(path, mmap_mode="r")
