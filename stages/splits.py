@@ -1,0 +1,25 @@
+"""Stage `splits`: read RAW_DIR (Flickr8k layout) into one split file, SPLITS_FILE."""
+
+from pathlib import Path
+
+import click
+
+from tie.datasets import read_dataset
+from tie.datasets.flickr8k_layout import format_report
+from tie.params import load_params
+
+
+@click.command()
+@click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
+@click.argument("splits_file", type=click.Path(path_type=Path))
+def main(raw_dir: Path, splits_file: Path) -> None:
+    params = load_params()
+    corpus = read_dataset(params["dataset"], raw_dir)
+    click.echo(format_report(corpus.report))
+    for split, n in corpus.counts().items():
+        click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
+    corpus.save(splits_file)
+
+
+if __name__ == "__main__":
+    main()

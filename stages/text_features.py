@@ -1,0 +1,42 @@
+"""Stage `text_features`: one row per caption, the mean of its `text` word vectors."""
+
+import json
+from pathlib import Path
+
+import click
+
+from tie.corpus import SPLITS, Corpus
+from tie.features import save_features
+from tie.params import load_params
+from tie.text import TEXT_ENCODERS
+from tie.text.tokenize import Tokenizer
+from tie.text.word_vectors import coverage, mean_vectors
+
+
+@click.command()
+@click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("coverage_file", type=click.Path(path_type=Path))
+def main(splits_file: Path, out: Path, coverage_file: Path) -> None:
+    params = load_params()
+    corpus = Corpus.load(splits_file)
+    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)
+    train_rows = corpus.split_view("train").caption_rows
+    word_vectors = TEXT_ENCODERS[params["text"]](
+        [tokens[i] for i in train_rows], {t for caption in tokens for t in caption}
+    )
+    save_features(out, mean_vectors(tokens, word_vectors), corpus.caption_ids)
+
+    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    for split in SPLITS:
+        rows = corpus.split_view(split).caption_rows
+        report[split] = coverage([tokens[i] for i in rows], word_vectors)
+        click.echo(
+            f"{split}: {report[split]['token_coverage']:.1%} of tokens known,"
+            f" {report[split]['empty_captions']} captions with no known word (kept as zeros)"
+        )
+    coverage_file.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""End to end: the real pipeline, real DVC and real MLflow, on a tiny demo dataset.
+
+The repository is copied into a temporary folder (a git repo of its own) so the test
+never touches the developer's workspace, cache or MLflow store.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_DEMO = {"n_train": 150, "n_val": 20, "n_test": 50, "image_size": 96, "seed": 0}
+METRIC_NAMES = {"R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank"}
+
+
+def run(args, cwd, check=True):
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env |= {
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{output}")
+    return result.returncode, output
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A fresh clone-like copy of the repo with a tiny demo, after one `dvc repro`."""
+    root = tmp_path_factory.mktemp("project")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
+        (root / stale).unlink(missing_ok=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["demo"] = TINY_DEMO
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["dvc", "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "baseline"], root)
+    return root
+
+
+def mlflow_runs(root):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_repro_writes_metrics_far_above_chance(project):
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    assert set(metrics) == {"image_search", "image_annotation"}
+    chance_at_10 = 100 * 10 / TINY_DEMO["n_test"]
+    for direction in metrics.values():
+        assert set(direction) == METRIC_NAMES
+        assert all(isinstance(v, float) for v in direction.values())
+        assert direction["R_at_10"] > 2 * chance_at_10
+    curves = (project / "metrics/recall_at_k.csv").read_text().splitlines()
+    assert curves[0] == "k,image_search,image_annotation"
+    assert len(curves) == 1 + 50
+
+
+def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
+    image_features = project / "features/demo/image/colorgrid.npy"
+    before = image_features.stat().st_mtime_ns
+
+    _, out = run(["dvc", "exp", "run", "-n", "w2v", "-S", "text=word2vec_local"], project)
+    assert "Stage 'image_features' didn't change, skipping" in out
+    assert "Running stage 'text_features'" in out
+    assert "Running stage 'cca'" in out
+    assert "Running stage 'evaluate'" in out
+    assert image_features.stat().st_mtime_ns == before
+    assert (project / "features/demo/text/word2vec_local.npy").exists()
+
+    _, out = run(["dvc", "exp", "show", "--json"], project)
+    rows = json.loads(out)
+    baseline = next(r for r in rows if r["rev"] != "workspace")
+    names = [e["name"] for e in (baseline.get("experiments") or [])]
+    assert "w2v" in names
+
+    runs = mlflow_runs(project)
+    assert {r.data.params["text"] for r in runs} >= {"glove", "word2vec_local"}
+    for r in runs:
+        expected = {f"{d}/{m}" for d in ("image_search", "image_annotation") for m in METRIC_NAMES}
+        assert expected <= set(r.data.metrics)
+    w2v = next(r for r in runs if r.data.tags["dvc.experiment"] == "w2v")
+    assert w2v.info.run_name == "w2v"
+    assert w2v.data.tags["git.revision"] == run(["git", "rev-parse", "HEAD"], project)[1].strip()
+
+    # Changing back restores the glove text features from DVC's run cache.
+    _, out = run(["dvc", "exp", "run", "-S", "text=glove"], project)
+    assert "Stage 'text_features' is cached - skipping run, checking out outputs" in out
+
+
+def test_temp_experiment_logs_into_the_repo_store(project):
+    _, out = run(
+        ["dvc", "exp", "run", "--temp", "-n", "in-temp", "-S", "cca.n_components=20"], project
+    )
+    assert "Running stage 'evaluate'" in out
+    runs = [r for r in mlflow_runs(project) if r.info.run_name == "in-temp"]
+    assert len(runs) == 1
+    assert runs[0].data.params["cca.n_components"] == "20"
+    assert runs[0].info.artifact_uri.startswith((project / "mlartifacts").as_uri())
+    assert not list((project / ".dvc/tmp").rglob("mlflow.db"))
+
+
+def test_unknown_name_fails_at_once_with_the_valid_names(project):
+    code, out = run(["dvc", "exp", "run", "-S", "text=nope"], project, check=False)
+    run(["git", "checkout", "params.yaml"], project)
+    assert code != 0
+    assert "unknown text 'nope'" in out
+    assert "glove, word2vec_local" in out
+    assert "Running stage 'cca'" not in out
