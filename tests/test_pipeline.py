@@ -54,7 +54,7 @@ def project(tmp_path_factory):
     for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
         (root / stale).unlink(missing_ok=True)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["demo"] = TINY_DEMO
+    params |= {"dataset": "demo", "text": "glove", "image": "colorgrid", "demo": TINY_DEMO}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     run(["git", "init", "-q", "-b", "main"], root)
