@@ -1,4 +1,4 @@
-"""Stage `data`: write the raw files of `dataset` into RAW_DIR (the demo is generated)."""
+"""Stage `data`: write the raw files of `dataset` into RAW_DIR (generated, or fetched + checked)."""
 
 from pathlib import Path
 
@@ -10,9 +10,21 @@ from tie.params import load_params
 
 @click.command()
 @click.argument("raw_dir", type=click.Path(path_type=Path))
-def main(raw_dir: Path) -> None:
+@click.option(
+    "--downloads",
+    default="data/downloads",
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="Where real datasets' archives are kept between runs (not a DVC output).",
+)
+def main(raw_dir: Path, downloads: Path) -> None:
     params = load_params()
-    prepare_dataset(params["dataset"], raw_dir, params)
+    report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
+    if report:
+        click.echo(
+            f"{report['images_extracted']} of {report['expected_images']} images extracted and "
+            f"readable; {report['missing_or_unreadable']} missing or unreadable"
+        )
     click.echo(f"wrote {params['dataset']} to {raw_dir}")
 
 

@@ -1,4 +1,4 @@
-"""Stage `splits`: read RAW_DIR (Flickr8k layout) into one split file, SPLITS_FILE."""
+"""Stage `splits`: read RAW_DIR, split the params `split` way, into one split file, SPLITS_FILE."""
 
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from tie.params import load_params
 @click.argument("splits_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path) -> None:
     params = load_params()
-    corpus = read_dataset(params["dataset"], raw_dir)
+    corpus = read_dataset(params["dataset"], raw_dir, params["split"])
     click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")

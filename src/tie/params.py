@@ -34,6 +34,9 @@ def check_choices(params: dict, source: str = PARAMS_FILE) -> None:
                 f"unknown {key} {params[key]!r} in {source}; valid names: {', '.join(valid)}"
                 f" (e.g. `dvc exp run -S {key}={valid[0]}`)"
             )
+    from tie.datasets import check_split
+
+    check_split(params["dataset"], params.get("split", "official"))
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict:

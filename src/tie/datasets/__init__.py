@@ -1,7 +1,11 @@
 """Datasets by name: how to produce the raw files, and how to read them into a Corpus.
 
-Every dataset is stored in the Flickr8k file layout (images + token file + split
-lists), so one reader serves all of them.
+`demo` is generated in the Flickr8k file layout. The real datasets (flickr8k, flickr30k,
+coco) are fetched and extracted by `tie.datasets.real`, and read with one of two splits
+(params.yaml `split`):
+- `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k);
+- `karpathy`: Karpathy's split file (flickr8k, flickr30k, coco), the split every paper
+  since 2015 reports on; for flickr8k it holds the same images as the official lists.
 """
 
 from __future__ import annotations
@@ -11,23 +15,60 @@ from pathlib import Path
 from tie.corpus import Corpus
 from tie.datasets.demo import demo_layout, generate_demo
 from tie.datasets.flickr8k_layout import read_flickr8k_layout
+from tie.datasets.karpathy import read_karpathy_json
+from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_real_dataset
+from tie.datasets.sources import SOURCES
+from tie.errors import TieError
 
+# dataset name -> the splits it can be read with (the first is where it comes from)
 DATASETS = {
-    "demo": demo_layout,
+    "demo": ("official",),
+    "flickr8k": ("official", "karpathy"),
+    "flickr30k": ("karpathy",),
+    "coco": ("karpathy",),
 }
+SPLIT_NAMES = ("official", "karpathy")
 
 
-def prepare_dataset(name: str, raw_dir: Path, params: dict) -> None:
-    """Write dataset `name`'s raw files into `raw_dir` (the demo is generated)."""
+def check_split(dataset: str, split: str) -> None:
+    """Fail at once if dataset `dataset` has no split `split`, saying which it has."""
+    if split not in SPLIT_NAMES:
+        raise TieError(
+            f"unknown split {split!r} in params.yaml; valid names: {', '.join(SPLIT_NAMES)}"
+        )
+    valid = DATASETS[dataset]
+    if split not in valid:
+        raise TieError(
+            f"dataset {dataset!r} has no {split!r} split; it has: {', '.join(valid)} "
+            f"(e.g. `dvc exp run -S dataset={dataset} -S split={valid[0]}`)"
+        )
+
+
+def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path) -> dict | None:
+    """Write dataset `name`'s raw files into `raw_dir`: generate the demo, fetch the others.
+
+    Real datasets' archives are fetched into (or found in) `downloads_dir`; their extraction
+    report is returned.
+    """
     if name == "demo":
         generate_demo(Path(raw_dir), **params["demo"])
-    else:
-        raise ValueError(f"no way to prepare dataset {name!r}")
+        return None
+    return prepare_real_dataset(
+        name, SOURCES[name], raw_dir, downloads_dir, params["raw"]["max_missing_fraction"]
+    )
 
 
-def read_dataset(name: str, raw_dir: Path) -> Corpus:
-    return read_flickr8k_layout(DATASETS[name](Path(raw_dir)), dataset=name)
+def read_dataset(name: str, raw_dir: Path, split: str = "official") -> Corpus:
+    """The corpus of dataset `name` from its raw files, split the `split` way."""
+    check_split(name, split)
+    raw_dir = Path(raw_dir)
+    if split == "karpathy":
+        return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(name, raw_dir), name)
+    layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
+    return read_flickr8k_layout(layout, dataset=name)
 
 
 def image_dir(name: str, raw_dir: Path) -> Path:
-    return DATASETS[name](Path(raw_dir)).image_dir
+    if name == "demo":
+        return demo_layout(Path(raw_dir)).image_dir
+    return flickr8k_official_layout(Path(raw_dir)).image_dir

@@ -27,6 +27,7 @@ REPORT_PROBLEMS = {
     "dropped_images_no_captions": "split images dropped because they have no captions",
     "images_few_captions": f"split images kept with fewer than {CAPTIONS_PER_IMAGE} captions",
     "images_not_in_splits": "captioned images not listed in any split (not used)",
+    "dropped_captions_beyond_five": f"captions dropped beyond the first {CAPTIONS_PER_IMAGE}",
 }
 
 
@@ -49,7 +50,7 @@ class Flickr8kLayout:
             )
 
 
-class _Problems:
+class Problems:
     """Counts of dropped or short items, with the first few names of each kind."""
 
     def __init__(self):
@@ -85,7 +86,7 @@ def read_flickr8k_layout(layout: Flickr8kLayout, dataset: str) -> Corpus:
             "fetch or generate the raw data again"
         )
 
-    problems = _Problems()
+    problems = Problems()
     image_files = {path.name for path in layout.image_dir.iterdir() if path.is_file()}
     split_of_image = _read_splits(layout, problems)
     captions_by_image, caption_lines = _read_token_file(layout.token_file, image_files, problems)
@@ -154,7 +155,7 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     return [(number, line) for number, line in numbered if line]
 
 
-def _read_splits(layout: Flickr8kLayout, problems: _Problems) -> dict[str, str]:
+def _read_splits(layout: Flickr8kLayout, problems: Problems) -> dict[str, str]:
     """Image name -> split, in split order then file order."""
     split_of_image: dict[str, str] = {}
     for split in SPLITS:
@@ -174,7 +175,7 @@ def _read_splits(layout: Flickr8kLayout, problems: _Problems) -> dict[str, str]:
 
 
 def _read_token_file(
-    path: Path, image_files: set[str], problems: _Problems
+    path: Path, image_files: set[str], problems: Problems
 ) -> tuple[dict[str, dict[int, str]], int]:
     """Image name -> {k: caption} from the token file, and its number of non-blank lines."""
     captions_by_image: dict[str, dict[int, str]] = {}

@@ -1,0 +1,86 @@
+"""Reader for Karpathy's split files: dataset_flickr8k.json, _flickr30k.json, _coco.json.
+
+Layout: `{"images": [{"filename", "split", "sentences": [{"raw", "tokens", ...}, ...], ...}]}`
+(COCO adds `filepath` and `cocoid`). Splits are "train", "val", "test" and, for COCO,
+"restval": the rest of COCO's val2014 images, which every paper since 2015 trains on, so it
+is read as "train" (113,287 train / 5,000 val / 5,000 test images).
+
+Captions are the `raw` sentences: the pipeline's tokenizer makes the words. Some COCO images
+have six or seven captions; the first five are kept so that every image has five, as in the
+published 1K and 5K protocols, and the others are counted in the report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tie.corpus import SPLITS, Corpus
+from tie.datasets.flickr8k_layout import CAPTIONS_PER_IMAGE, Problems
+
+SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
+
+
+def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus:
+    """Read a Karpathy split file into a `Corpus`, images in split order then file order.
+
+    An image without a file in `image_dir` or without captions is dropped and reported.
+    """
+    json_file, image_dir = Path(json_file), Path(image_dir)
+    if not json_file.is_file():
+        raise FileNotFoundError(
+            f"Karpathy split file {json_file} of dataset {dataset!r} does not exist: "
+            "fetch the raw data again"
+        )
+    try:
+        entries = json.loads(json_file.read_text(encoding="utf-8"))["images"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{json_file} is not a Karpathy split file (expected {{'images': [...]}}): {error}"
+        ) from error
+    image_files = {path.name for path in image_dir.iterdir() if path.is_file()}
+
+    problems = Problems()
+    by_split: dict[str, list[tuple[str, list[str]]]] = {split: [] for split in SPLITS}
+    seen: set[str] = set()
+    n_sentences = 0
+    for entry in entries:
+        image = entry["filename"]
+        split = SPLIT_NAMES.get(entry["split"])
+        if split is None:
+            raise ValueError(
+                f"image {image} in {json_file} has split {entry['split']!r}; "
+                f"expected one of {list(SPLIT_NAMES)}"
+            )
+        sentences = [s["raw"].strip() for s in entry["sentences"] if s["raw"].strip()]
+        n_sentences += len(entry["sentences"])
+        if image in seen:
+            problems.add("dropped_split_repeats", image)
+            continue
+        seen.add(image)
+        if image not in image_files:
+            problems.add("dropped_images_missing_file", image)
+            continue
+        if not sentences:
+            problems.add("dropped_images_no_captions", image)
+            continue
+        if len(sentences) < CAPTIONS_PER_IMAGE:
+            problems.add("images_few_captions", image)
+        for _extra in sentences[CAPTIONS_PER_IMAGE:]:
+            problems.add("dropped_captions_beyond_five", image)
+        by_split[split].append((image, sentences[:CAPTIONS_PER_IMAGE]))
+
+    records = [(image, split, caps) for split in SPLITS for image, caps in by_split[split]]
+    report = {
+        "caption_lines": n_sentences,
+        "images_kept": len(records),
+        "captions_kept": sum(len(caps) for _, _, caps in records),
+        **problems.as_dict(),
+    }
+    return Corpus(
+        dataset=dataset,
+        images=[image for image, _, _ in records],
+        splits=[split for _, split, _ in records],
+        captions=[caps for _, _, caps in records],
+        report=report,
+    )

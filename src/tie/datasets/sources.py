@@ -1,0 +1,88 @@
+"""Where every real dataset's files come from: URLs, checksums, sizes and image counts.
+
+This is the one place to change a source. `TIE_DOWNLOAD_MIRROR=<url>` fetches every file
+from `<url>/<file name>` instead (see `tie.download`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tie.download import RemoteFile
+
+# The original University of Illinois URLs of Flickr8k are dead; this public mirror holds
+# the same two archives (the checksums are those of the original archives).
+FLICKR8K_IMAGES = RemoteFile(
+    name="Flickr8k_Dataset.zip",
+    url="https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/Flickr8k_Dataset.zip",
+    checksum="md5:f18a1e2920de5bd84dae7cf08ec78978",
+)
+FLICKR8K_TEXT = RemoteFile(
+    name="Flickr8k_text.zip",
+    url="https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/Flickr8k_text.zip",
+    checksum="md5:bf6c1abcb8e4a833b7f922104de18627",
+)
+COCO_TRAIN2014 = RemoteFile(
+    name="train2014.zip",
+    url="http://images.cocodataset.org/zips/train2014.zip",
+    checksum="md5:0da8c0bd3d6becc4dcb32757491aca88",
+)
+COCO_VAL2014 = RemoteFile(
+    name="val2014.zip",
+    url="http://images.cocodataset.org/zips/val2014.zip",
+    checksum="md5:a3d79f5ed8d289b7a7554ce06a5782b3",
+)
+# Karpathy's split files (dataset_flickr8k.json, dataset_flickr30k.json, dataset_coco.json).
+# No checksum of this archive is published, so none is checked: only that the archive
+# opens and holds the JSON file a dataset needs.
+KARPATHY_SPLITS = RemoteFile(
+    name="caption_datasets.zip",
+    url="https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
+    checksum=None,
+)
+
+# Flickr30k's images are given out only after accepting its terms of use on a form, so
+# they cannot be downloaded by the pipeline: the user places the archive by hand.
+FLICKR30K_IMAGES_ARCHIVE = "flickr30k-images.tar.gz"
+FLICKR30K_REQUEST_URL = "https://shannon.cs.illinois.edu/DenotationGraph/"
+
+
+@dataclass(frozen=True)
+class DatasetSources:
+    """The files a dataset is made from, and what a complete copy holds."""
+
+    downloads: tuple[RemoteFile, ...]  # fetched by the pipeline
+    manual_archives: tuple[str, ...]  # placed by the user in the downloads folder
+    image_archives: tuple[str, ...]  # archive names (of the two above) that hold the images
+    karpathy_json: str  # the member of caption_datasets.zip with this dataset's split
+    n_images: int  # images the image archives hold, all together
+    licence: str
+
+
+SOURCES = {
+    "flickr8k": DatasetSources(
+        downloads=(FLICKR8K_IMAGES, FLICKR8K_TEXT, KARPATHY_SPLITS),
+        manual_archives=(),
+        image_archives=(FLICKR8K_IMAGES.name,),
+        karpathy_json="dataset_flickr8k.json",
+        n_images=8091,
+        licence="research use only; images remain the property of their Flickr owners",
+    ),
+    "flickr30k": DatasetSources(
+        downloads=(KARPATHY_SPLITS,),
+        manual_archives=(FLICKR30K_IMAGES_ARCHIVE,),
+        image_archives=(FLICKR30K_IMAGES_ARCHIVE,),
+        karpathy_json="dataset_flickr30k.json",
+        n_images=31783,
+        licence="non-commercial research and education only, after accepting the terms "
+        f"on the request form ({FLICKR30K_REQUEST_URL})",
+    ),
+    "coco": DatasetSources(
+        downloads=(COCO_TRAIN2014, COCO_VAL2014, KARPATHY_SPLITS),
+        manual_archives=(),
+        image_archives=(COCO_TRAIN2014.name, COCO_VAL2014.name),
+        karpathy_json="dataset_coco.json",
+        n_images=82783 + 40504,
+        licence="annotations CC BY 4.0; images under the Flickr terms of use of each image",
+    ),
+}

@@ -1,0 +1,222 @@
+"""Real datasets on miniature archives served by a real HTTP server on 127.0.0.1.
+
+The archives have the real layouts and quirks (see real_fixtures.py); the sources differ
+from the real ones only in their checksums and image counts, which are the fixtures'.
+"""
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from local_http_server import LocalServer
+from real_fixtures import (
+    QUIRK_IMAGE,
+    build_coco,
+    build_flickr8k,
+    build_flickr30k,
+    build_karpathy,
+    make_images,
+    md5,
+    write_zip,
+)
+
+from tie.cli import main as tie_cli
+from tie.datasets import check_split, read_dataset
+from tie.datasets.real import REPORT_FILE, prepare_real_dataset
+from tie.datasets.sources import (
+    COCO_TRAIN2014,
+    COCO_VAL2014,
+    FLICKR8K_IMAGES,
+    FLICKR8K_TEXT,
+    KARPATHY_SPLITS,
+    SOURCES,
+)
+from tie.download import MIRROR_ENV
+from tie.errors import TieError
+
+FLICKR8K_COUNTS = {"train": 6, "val": 2, "test": 2}  # the real 6,000 / 1,000 / 1,000, scaled
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A folder served on 127.0.0.1, every download pointed at it."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with LocalServer(folder) as server:
+        monkeypatch.setenv(MIRROR_ENV, server.url)
+        yield server
+
+
+def flickr8k_sources(folder, n_images):
+    """The real flickr8k sources with the fixture archives' checksums and image count."""
+    return replace(
+        SOURCES["flickr8k"],
+        downloads=(
+            replace(FLICKR8K_IMAGES, checksum=md5(folder / FLICKR8K_IMAGES.name)),
+            replace(FLICKR8K_TEXT, checksum=md5(folder / FLICKR8K_TEXT.name)),
+            KARPATHY_SPLITS,
+        ),
+        n_images=n_images,
+    )
+
+
+@pytest.fixture
+def flickr8k(served):
+    fixture = build_flickr8k(served.folder, FLICKR8K_COUNTS)
+    build_karpathy(served.folder, {"flickr8k": fixture.images})
+    return fixture, flickr8k_sources(served.folder, len(fixture.images))
+
+
+def prepare(name, sources, tmp_path, max_missing_fraction=0.01):
+    raw = tmp_path / "raw" / name
+    prepare_real_dataset(name, sources, raw, tmp_path / "downloads", max_missing_fraction)
+    return raw
+
+
+def test_flickr8k_official_split_reads_like_the_real_files(flickr8k, served, tmp_path):
+    fixture, sources = flickr8k
+    served.cut_after[FLICKR8K_IMAGES.name] = 2000  # an interrupted download, resumed
+    raw = prepare("flickr8k", sources, tmp_path)
+
+    assert served.requested(FLICKR8K_IMAGES.name) == [None, "bytes=2000-"]
+    extraction = json.loads((raw / REPORT_FILE).read_text())
+    assert extraction["images_extracted"] == extraction["expected_images"] == 10
+    assert extraction["missing_or_unreadable"] == 0
+    assert sorted(p.name for p in (raw / "images").iterdir()) == sorted(
+        image.name for image in fixture.images
+    )  # no __MACOSX forks
+
+    corpus = read_dataset("flickr8k", raw, "official")
+    assert corpus.counts() == {
+        "train": {"images": 6, "captions": 30},
+        "val": {"images": 2, "captions": 10},
+        "test": {"images": 2, "captions": 10},
+    }
+    for image in fixture.images:
+        position = corpus.images.index(image.name)
+        assert corpus.captions[position] == image.captions
+        assert corpus.splits[position] == image.split
+    report = corpus.report
+    assert report["caption_lines"] == 10 * 5 + 4 + 1
+    assert report["dropped_lines_missing_image"] == {
+        "count": 5,
+        "examples": [QUIRK_IMAGE, QUIRK_IMAGE + ".1"],
+    }
+    others = [
+        k for k, v in report.items() if isinstance(v, dict) and k != "dropped_lines_missing_image"
+    ]
+    assert all(report[k]["count"] == 0 for k in others), report
+
+
+def test_flickr8k_karpathy_split_equals_the_official_one(flickr8k, tmp_path):
+    _, sources = flickr8k
+    raw = prepare("flickr8k", sources, tmp_path)
+    official = read_dataset("flickr8k", raw, "official")
+    karpathy = read_dataset("flickr8k", raw, "karpathy")
+    assert (karpathy.images, karpathy.splits, karpathy.captions) == (
+        official.images,
+        official.splits,
+        official.captions,
+    )
+
+
+def test_present_archives_are_not_fetched_again(flickr8k, served, tmp_path):
+    _, sources = flickr8k
+    prepare("flickr8k", sources, tmp_path)
+    first = list(served.requests)
+    assert len(first) == 3
+    prepare("flickr8k", sources, tmp_path)
+    assert served.requests == first
+
+
+def test_corrupted_archive_is_rejected_naming_the_file(flickr8k, served, tmp_path):
+    _, sources = flickr8k
+    archive = served.folder / FLICKR8K_IMAGES.name
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(TieError, match=r"download of Flickr8k_Dataset.zip .* md5 is"):
+        prepare("flickr8k", sources, tmp_path)
+    assert not (tmp_path / "downloads" / FLICKR8K_IMAGES.name).exists()
+
+
+def test_damaged_images_are_reported_and_stop_the_stage_above_the_threshold(served, tmp_path):
+    images = make_images([(f"{i}.jpg", "train") for i in range(10)])
+    truncated, empty = images[3], images[7]
+    members = {f"Flicker8k_Dataset/{image.name}": image.jpeg for image in images}
+    members[f"Flicker8k_Dataset/{truncated.name}"] = truncated.jpeg[: len(truncated.jpeg) // 2]
+    members[f"Flicker8k_Dataset/{empty.name}"] = b""
+    write_zip(served.folder / FLICKR8K_IMAGES.name, members)
+    build_flickr8k(tmp_path, FLICKR8K_COUNTS)  # any text archive will do
+    (served.folder / FLICKR8K_TEXT.name).write_bytes((tmp_path / FLICKR8K_TEXT.name).read_bytes())
+    build_karpathy(served.folder, {"flickr8k": images})
+    sources = flickr8k_sources(served.folder, n_images=10)
+
+    with pytest.raises(TieError, match=r"2 of 10 expected images are missing or unreadable"):
+        prepare("flickr8k", sources, tmp_path, max_missing_fraction=0.1)
+    raw = prepare("flickr8k", sources, tmp_path, max_missing_fraction=0.2)
+    report = json.loads((raw / REPORT_FILE).read_text())
+    assert report["missing_or_unreadable"] == 2
+    assert [entry.split(":")[0] for entry in report["unreadable"]] == [truncated.name, empty.name]
+    assert "truncated" in report["unreadable"][0] and "empty" in report["unreadable"][1]
+    corpus = read_dataset("flickr8k", raw, "karpathy")
+    assert truncated.name not in corpus.images and len(corpus.images) == 8
+
+
+def test_missing_flickr30k_archive_says_which_file_where_and_where_to_request_it(served, tmp_path):
+    downloads = tmp_path / "downloads"
+    with pytest.raises(TieError) as error:
+        prepare_real_dataset("flickr30k", SOURCES["flickr30k"], tmp_path / "raw", downloads, 0.01)
+    message = str(error.value)
+    assert str((downloads / "flickr30k-images.tar.gz").resolve()) in message
+    assert "https://shannon.cs.illinois.edu/DenotationGraph/" in message
+    assert served.requests == []  # stops before downloading anything
+
+    result = CliRunner().invoke(tie_cli, ["data", "fetch", "flickr30k", "--downloads", downloads])
+    assert result.exit_code == 1 and "flickr30k-images.tar.gz not found" in result.output
+
+
+def test_flickr30k_from_a_placed_archive_with_the_karpathy_split(served, tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    images = build_flickr30k(downloads, {"train": 5, "val": 2, "test": 3})
+    build_karpathy(served.folder, {"flickr30k": images})
+    sources = replace(SOURCES["flickr30k"], n_images=10)
+    raw = tmp_path / "raw"
+    prepare_real_dataset("flickr30k", sources, raw, downloads, 0.01)
+    corpus = read_dataset("flickr30k", raw, "karpathy")
+    assert corpus.counts()["test"] == {"images": 3, "captions": 15}
+    assert corpus.images == [image.name for image in images]
+
+
+def test_coco_reads_restval_as_train_and_keeps_five_captions(served, tmp_path):
+    images = build_coco(served.folder, {"train": 4, "restval": 3, "val": 2, "test": 10})
+    build_karpathy(served.folder, {"coco": images})
+    sources = replace(
+        SOURCES["coco"],
+        downloads=(
+            replace(COCO_TRAIN2014, checksum=md5(served.folder / COCO_TRAIN2014.name)),
+            replace(COCO_VAL2014, checksum=md5(served.folder / COCO_VAL2014.name)),
+            KARPATHY_SPLITS,
+        ),
+        n_images=19,
+    )
+    raw = prepare("coco", sources, tmp_path)
+    corpus = read_dataset("coco", raw, "karpathy")
+    assert corpus.counts() == {
+        "train": {"images": 7, "captions": 35},
+        "val": {"images": 2, "captions": 10},
+        "test": {"images": 10, "captions": 50},
+    }
+    assert corpus.report["dropped_captions_beyond_five"]["count"] == 1
+    assert corpus.captions[0] == images[0].captions[:5]
+
+
+def test_split_choice_is_checked_per_dataset():
+    check_split("flickr8k", "official")
+    check_split("coco", "karpathy")
+    with pytest.raises(TieError, match=r"'coco' has no 'official' split; it has: karpathy"):
+        check_split("coco", "official")
+    with pytest.raises(TieError, match=r"unknown split 'random'.*official, karpathy"):
+        check_split("flickr8k", "random")
