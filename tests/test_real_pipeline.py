@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 from local_http_server import LocalServer
-from real_fixtures import build_flickr8k, build_karpathy, md5
+from real_fixtures import build_coco, build_flickr8k, build_karpathy, md5
 
-from tie.datasets.sources import FLICKR8K_IMAGES, FLICKR8K_TEXT, SOURCES
+from tie.datasets.sources import COCO_TRAIN2014, COCO_VAL2014, FLICKR8K_IMAGES, FLICKR8K_TEXT
 from tie.download import MIRROR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTS = {"train": 40, "val": 5, "test": 5}
+COCO_COUNTS = {"train": 30, "restval": 10, "val": 4, "test": 10}  # a 10-image "5K" test split
 ARCHIVES = ("Flickr8k_Dataset.zip", "Flickr8k_text.zip", "caption_datasets.zip")
 
 
@@ -42,14 +43,17 @@ def copy_repo(root: Path) -> None:
         (root / stale).unlink(missing_ok=True)
 
 
-def register_fixture_sources(root: Path, served: Path, n_images: int) -> None:
-    """Give the copy's flickr8k sources the fixture archives' checksums and image count."""
+def register_fixture_sources(root: Path, served: Path) -> None:
+    """Give the copy's flickr8k and coco sources the fixture archives' checksums and counts."""
     sources = root / "src/tie/datasets/sources.py"
     text = sources.read_text()
     for real, fixture in [
         (FLICKR8K_IMAGES.checksum, md5(served / FLICKR8K_IMAGES.name)),
         (FLICKR8K_TEXT.checksum, md5(served / FLICKR8K_TEXT.name)),
-        (f"n_images={SOURCES['flickr8k'].n_images},", f"n_images={n_images},"),
+        ("n_images=8091,", f"n_images={sum(COUNTS.values())},"),
+        (COCO_TRAIN2014.checksum, md5(served / COCO_TRAIN2014.name)),
+        (COCO_VAL2014.checksum, md5(served / COCO_VAL2014.name)),
+        ("n_images=82783 + 40504,", f"n_images={sum(COCO_COUNTS.values())},"),
     ]:
         assert text.count(real) == 1, real
         text = text.replace(real, fixture)
@@ -69,7 +73,7 @@ def run(args, cwd, env):
 def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     fixture = build_flickr8k(folder, COUNTS)
-    build_karpathy(folder, {"flickr8k": fixture.images})
+    build_karpathy(folder, {"flickr8k": fixture.images, "coco": build_coco(folder, COCO_COUNTS)})
     with LocalServer(folder) as server:
         yield server
 
@@ -78,7 +82,7 @@ def served(tmp_path_factory):
 def project(served, tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     copy_repo(root)
-    register_fixture_sources(root, served.folder, sum(COUNTS.values()))
+    register_fixture_sources(root, served.folder)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params |= {"dataset": "demo", "split": "official", "text": "glove", "image": "colorgrid"}
     params["cca"]["n_components"] = 10
@@ -129,3 +133,34 @@ def test_karpathy_split_reuses_the_raw_data_and_scores_the_same(project, served)
     assert "Stage 'data' didn't change, skipping" in output
     assert len(served.requests) == requests  # nothing fetched again
     assert json.loads((root / "metrics/retrieval.json").read_text()) == official
+
+
+def test_coco_needs_the_karpathy_split_and_adds_the_1k_protocol(project, served):
+    root, env = project
+    failed = subprocess.run(
+        ["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=official"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0
+    assert "dataset 'coco' has no 'official' split" in failed.stderr + failed.stdout
+    assert served.requested(COCO_TRAIN2014.name) == []
+
+    run(["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=karpathy"], root, env)
+    metrics = json.loads((root / "metrics/retrieval.json").read_text())
+    assert set(metrics) == {"image_search", "image_annotation", "coco_1k"}
+    assert set(metrics["coco_1k"]) == {"image_search", "image_annotation"}
+    # Folds of 2 images: a caption's rank is 1 or 2, so the fold mean rank is at most 2.
+    assert metrics["coco_1k"]["image_search"]["mean_rank"] <= 2.0
+    assert metrics["coco_1k"]["image_search"]["mean_rank"] <= metrics["image_search"]["mean_rank"]
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("coco")
+    (latest,) = client.search_runs([experiment.experiment_id])
+    logged = latest.data.metrics
+    assert logged["coco_1k/image_search/R_at_1"] == metrics["coco_1k"]["image_search"]["R_at_1"]
+    assert logged["image_search/R_at_1"] == metrics["image_search"]["R_at_1"]
