@@ -220,3 +220,13 @@ def test_split_choice_is_checked_per_dataset():
         check_split("coco", "official")
     with pytest.raises(TieError, match=r"unknown split 'random'.*official, karpathy"):
         check_split("flickr8k", "random")
+
+
+def test_fetch_command_rejects_a_mirror_serving_other_files(flickr8k, served, tmp_path):
+    """`tie data fetch` checks against the real checksums: the fixture archives fail them."""
+    downloads = tmp_path / "downloads"
+    result = CliRunner().invoke(tie_cli, ["data", "fetch", "flickr8k", "--downloads", downloads])
+    assert result.exit_code == 1
+    assert "download of Flickr8k_Dataset.zip" in result.output
+    assert "expected f18a1e2920de5bd84dae7cf08ec78978" in result.output
+    assert list(downloads.iterdir()) == []
