@@ -2,9 +2,10 @@
 
 - Flickr8k_Dataset.zip: `Flicker8k_Dataset/<id>.jpg` (sic) plus `__MACOSX/` resource forks;
 - Flickr8k_text.zip: `Flickr8k.token.txt` (`<image>#<k>\\t<caption>`), the three split lists
-  and the other text files of the real archive; as in the real file, `2258277193_586949ec62.jpg`
-  has 4 caption lines, no image file and no split, and its fifth line names
-  `2258277193_586949ec62.jpg.1`;
+  and the other text files of the real archive; as in the real files, `2258277193_586949ec62.jpg`
+  has 4 caption lines, no image file and no split, its fifth line names
+  `2258277193_586949ec62.jpg.1`, and some images with files and captions are in no split
+  list (the real archive has 8,091 images, the lists 8,000);
 - caption_datasets.zip: Karpathy's dataset_flickr8k.json, dataset_flickr30k.json and
   dataset_coco.json (COCO with `filepath`, `cocoid`, a `restval` split and an image with
   six captions);
@@ -103,23 +104,26 @@ def md5(path: Path) -> str:
 
 @dataclass
 class Flickr8kFixture:
-    images: list[FixtureImage]  # with files, in split order
-    counts: dict[str, int]
+    images: list[FixtureImage]  # listed in a split, in split order (Karpathy's file has these)
+    unlisted: list[FixtureImage]  # with a file and captions, in no split list
 
 
-def build_flickr8k(folder: Path, counts: dict[str, int]) -> Flickr8kFixture:
-    """Flickr8k_Dataset.zip and Flickr8k_text.zip in `folder`, with `counts` images per split."""
-    images = make_images(zip(flickr_names(sum(counts.values())), splits_of(counts), strict=True))
+def build_flickr8k(folder: Path, counts: dict[str, int], n_unlisted: int = 1) -> Flickr8kFixture:
+    """Flickr8k_Dataset.zip and Flickr8k_text.zip in `folder`: `counts` images per split and
+    `n_unlisted` images in no split."""
+    splits = splits_of(counts | {"unlisted": n_unlisted})
+    all_images = make_images(zip(flickr_names(len(splits)), splits, strict=True))
+    images = [image for image in all_images if image.split != "unlisted"]
     members = {"Flicker8k_Dataset/": b""}
-    for image in images:
+    for image in all_images:
         members[f"Flicker8k_Dataset/{image.name}"] = image.jpeg
         members[f"__MACOSX/Flicker8k_Dataset/._{image.name}"] = b"\x00\x05\x16\x07mac"
     write_zip(folder / "Flickr8k_Dataset.zip", members)
 
     lines = []
-    for position, image in enumerate(images):
+    for position, image in enumerate(all_images):
         lines += [f"{image.name}#{k}\t{caption}" for k, caption in enumerate(image.captions)]
-        if position == len(images) // 2:  # the quirky image sits among the others
+        if position == len(all_images) // 2:  # the quirky image sits among the others
             lines += [f"{QUIRK_IMAGE}#{k}\tA dog runs on the grass ." for k in range(4)]
             lines.append(f"{QUIRK_IMAGE}.1#4\tA brown dog runs on green grass .")
     token_file = ("\n".join(lines) + "\n").encode()
@@ -139,7 +143,7 @@ def build_flickr8k(folder: Path, counts: dict[str, int]) -> Flickr8kFixture:
         names = [image.name for image in images if image.split == split]
         text_members[file_name] = ("\n".join(names) + "\n").encode()
     write_zip(folder / "Flickr8k_text.zip", text_members)
-    return Flickr8kFixture(images, counts)
+    return Flickr8kFixture(images, [image for image in all_images if image.split == "unlisted"])
 
 
 def build_karpathy(folder: Path, datasets: dict[str, list[FixtureImage]]) -> Path:

@@ -50,7 +50,7 @@ def register_fixture_sources(root: Path, served: Path) -> None:
     for real, fixture in [
         (FLICKR8K_IMAGES.checksum, md5(served / FLICKR8K_IMAGES.name)),
         (FLICKR8K_TEXT.checksum, md5(served / FLICKR8K_TEXT.name)),
-        ("n_images=8091,", f"n_images={sum(COUNTS.values())},"),
+        ("n_images=8091,", f"n_images={sum(COUNTS.values()) + 1},"),  # + 1 in no split
         (COCO_TRAIN2014.checksum, md5(served / COCO_TRAIN2014.name)),
         (COCO_VAL2014.checksum, md5(served / COCO_VAL2014.name)),
         ("n_images=82783 + 40504,", f"n_images={sum(COCO_COUNTS.values())},"),
