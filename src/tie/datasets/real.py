@@ -194,11 +194,11 @@ def _open_archive(path: Path) -> Iterator[Iterator[tuple[str, callable]]]:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                yield (
+                yield [  # a list, so that progress bars know the total
                     (info.filename, lambda info=info: archive.open(info))
                     for info in archive.infolist()
                     if not info.is_dir()
-                )
+                ]
         else:
             with tarfile.open(path, "r:*") as archive:
                 yield (
