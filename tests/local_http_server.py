@@ -4,6 +4,7 @@
         server.url              # http://127.0.0.1:<free port>
         server.cut_after["a.zip"] = 1000  # the next request for a.zip stops after 1000 bytes
         server.requests         # [(path, Range header or None), ...] in order
+        server.honour_range = False  # answer every request with the whole file (200)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class LocalServer:
         self.folder = Path(folder)
         self.cut_after: dict[str, int] = {}  # name -> bytes sent before closing, once
         self.requests: list[tuple[str, str | None]] = []
+        self.honour_range = True
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -57,7 +59,7 @@ class LocalServer:
                     return
                 data = file.read_bytes()
                 start, status = 0, 200
-                if byte_range:
+                if byte_range and server.honour_range:
                     match = re.fullmatch(r"bytes=(\d+)-", byte_range)
                     if not match or int(match[1]) >= len(data):
                         self._answer(416)

@@ -51,6 +51,14 @@ def test_part_file_left_by_an_earlier_run_is_resumed(server, tmp_path):
     assert server.requested("archive.zip") == ["bytes=123456-"]
 
 
+def test_server_ignoring_range_sends_the_whole_file_which_replaces_the_part(server, tmp_path):
+    (tmp_path / "archive.zip.part").write_bytes(PAYLOAD[:123_456])
+    server.honour_range = False
+    path = fetch(remote(server), tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requested("archive.zip") == ["bytes=123456-"]
+
+
 def test_gives_up_after_the_last_attempt_and_keeps_the_part_file(server, tmp_path):
     server.cut_after["archive.zip"] = 1000
     with pytest.raises(TieError, match=r"failed 1 times.*resume from 1000 bytes"):
