@@ -8,7 +8,9 @@ import click
 
 from tie.cca import CCA
 from tie.corpus import Corpus
+from tie.datasets import image_dir
 from tie.features import load_features
+from tie.gallery import write_gallery
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -22,6 +24,8 @@ from tie.tracking import log_evaluation, tracking_uri
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("metrics_file", type=click.Path(path_type=Path))
 @click.argument("curves_file", type=click.Path(path_type=Path))
+@click.option("--raw-dir", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--gallery", "gallery_file", required=True, type=click.Path(path_type=Path))
 def main(
     splits_file: Path,
     image_features: Path,
@@ -29,6 +33,8 @@ def main(
     model_dir: Path,
     metrics_file: Path,
     curves_file: Path,
+    raw_dir: Path,
+    gallery_file: Path,
 ) -> None:
     params = load_params()
     settings = params["eval"]
@@ -45,13 +51,19 @@ def main(
     metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
     max_k = min(settings["curve_max_k"], len(view.image_rows))
     write_recall_curves(curves_file, search, annotation, max_k)
+    images_dir = image_dir(params["dataset"], raw_dir)
+    image_files = [images_dir / corpus.images[r] for r in view.image_rows]
+    caption_texts = [corpus.flat_captions[r] for r in view.caption_rows]
+    write_gallery(
+        gallery_file, image_files, caption_texts, images, captions, view.caption_image_index
+    )
     click.echo(f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:")
     click.echo(format_table(metrics))
 
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, model_dir / "cca.json"]
+        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json"]
         log_evaluation(params["dataset"], params, metrics, artifacts)
     click.echo(f"logged to MLflow at {tracking_uri()}")
 
