@@ -22,10 +22,10 @@ COLUMN_TITLES = {
     "R_at_1": "R@1",
     "R_at_5": "R@5",
     "R_at_10": "R@10",
-    "median_rank": "Med r",
-    "mean_rank": "Mean r",
+    "median_rank": "Median Rank",
+    "mean_rank": "Mean Rank",
 }
-DIRECTION_TITLES = {"image_search": "search", "image_annotation": "annotation"}
+DIRECTION_TITLES = {"image_search": "Image Search", "image_annotation": "Image Annotation"}
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
 
 
@@ -107,27 +107,32 @@ def best_values(rows: list[Row]) -> dict[tuple[str, str], float]:
     return best
 
 
-def _cell(value: float | None) -> str:
-    return "" if value is None else f"{round(value, 1):g}"
+def _cell(value: float | None, key: str) -> str:
+    """Recall with one decimal, ranks as short as they are (7, 6.8, 29.9); absent: empty."""
+    if value is None:
+        return ""
+    return f"{round(value, 1):g}" if key.endswith("rank") else f"{value:.1f}"
 
 
 def to_markdown(rows: list[Row], dataset: str) -> str:
+    """The seed README's layout: one table per direction, best value of each column bold."""
     best = best_values(rows)
-    header = ["Run"] + [f"{DIRECTION_TITLES[d]} {COLUMN_TITLES[k]}" for d, k in COLUMNS]
-    lines = [
-        f"Retrieval on {dataset} (R@K in %; best of each column in bold)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for row in rows:
-        cells = [row.label]
-        for direction, key in COLUMNS:
-            value = row.value(direction, key)
-            text = _cell(value)
-            is_best = value is not None and value == best[direction, key]
-            cells.append(f"**{text}**" if is_best else text)
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"## Retrieval on {dataset}", "", "R@K in %; the best value of each column in bold."]
+    for direction in DIRECTIONS:
+        lines += [
+            "",
+            f"### {DIRECTION_TITLES[direction]}",
+            "",
+            "| | " + " | ".join(COLUMN_TITLES[k] for k in METRIC_KEYS) + " |",
+            "|---|" + "---|" * len(METRIC_KEYS),
+        ]
+        for row in rows:
+            cells = [row.label]
+            for key in METRIC_KEYS:
+                value = row.value(direction, key)
+                is_best = value is not None and value == best[direction, key]
+                cells.append(f"**{_cell(value, key)}**" if is_best else _cell(value, key))
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
