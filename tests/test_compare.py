@@ -9,8 +9,9 @@ import pytest
 from helpers import REPO, make_project, run
 from PIL import Image
 
-from tie.baselines import load_baselines
+from tie.baselines import create_tags, load_baselines
 from tie.comparison import published_rows
+from tie.errors import TieError
 from tie.gallery import fixed_sample, top_k
 
 BASELINES = REPO / "metrics/baselines/published.csv"
@@ -86,6 +87,12 @@ def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, t
     _, out = run(["tie", "baseline", "--force"], clone)
     assert "updated  klein2015/flickr8k" in out
     assert git(["status", "--porcelain"], clone) == ""
+
+
+def test_baseline_needs_a_commit(tmp_path):
+    run(["git", "init", "-q"], tmp_path)
+    with pytest.raises(TieError, match="has no commit yet"):
+        create_tags(tmp_path, load_baselines(BASELINES))
 
 
 def test_metrics_diff_of_a_baseline_and_an_experiment(project):
