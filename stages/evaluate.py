@@ -8,8 +8,10 @@ import click
 
 from tie.cca import CCA
 from tie.corpus import Corpus
+from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
+from tie.gallery import write_gallery
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -23,6 +25,8 @@ from tie.tracking import log_evaluation, metric_names, tracking_uri
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("metrics_file", type=click.Path(path_type=Path))
 @click.argument("curves_file", type=click.Path(path_type=Path))
+@click.option("--raw-dir", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--gallery", "gallery_file", required=True, type=click.Path(path_type=Path))
 def main(
     splits_file: Path,
     image_features: Path,
@@ -30,6 +34,8 @@ def main(
     model_dir: Path,
     metrics_file: Path,
     curves_file: Path,
+    raw_dir: Path,
+    gallery_file: Path,
 ) -> None:
     params = load_params()
     settings = params["eval"]
@@ -53,6 +59,12 @@ def main(
     metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
     max_k = min(settings["curve_max_k"], len(view.image_rows))
     write_recall_curves(curves_file, search, annotation, max_k)
+    images_dir = image_dir(params["dataset"], raw_dir)
+    image_files = [images_dir / corpus.images[r] for r in view.image_rows]
+    caption_texts = [corpus.flat_captions[r] for r in view.caption_rows]
+    write_gallery(
+        gallery_file, image_files, caption_texts, images, captions, view.caption_image_index
+    )
     click.echo(f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:")
     click.echo(format_table(metrics))
     if protocol:
@@ -62,7 +74,7 @@ def main(
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, model_dir / "cca.json"]
+        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json"]
         log_evaluation(params["dataset"], params, main_metrics, artifacts, extra_metrics)
     click.echo(f"logged to MLflow at {tracking_uri()}")
 

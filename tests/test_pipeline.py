@@ -5,63 +5,17 @@ never touches the developer's workspace, cache or MLflow store.
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
+from helpers import TINY_DEMO, make_project, run
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_DEMO = {"n_train": 150, "n_val": 20, "n_test": 50, "image_size": 96, "seed": 0}
 METRIC_NAMES = {"R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank"}
-
-
-def run(args, cwd, check=True):
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env |= {
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{output}")
-    return result.returncode, output
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A fresh clone-like copy of the repo with a tiny demo, after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
-        (root / stale).unlink(missing_ok=True)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "demo", "text": "glove", "image": "colorgrid", "demo": TINY_DEMO}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    run(["git", "init", "-q", "-b", "main"], root)
-    run(["dvc", "repro"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "baseline"], root)
-    return root
+    return make_project(tmp_path_factory.mktemp("project"))
 
 
 def mlflow_runs(root):

@@ -55,3 +55,85 @@ def fetch(dataset: str, downloads: Path) -> None:
     """
     for name, path in obtain_archives(dataset, SOURCES[dataset], downloads).items():
         click.echo(f"{name}: {path}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Re-create tags that already exist.")
+def baseline(force: bool) -> None:
+    """Tag the published baselines (e.g. klein2015/flickr8k) for `dvc metrics diff`.
+
+    Each tag is a commit whose tree is HEAD's with metrics/retrieval.json holding the
+    published numbers (metrics/baselines/published.csv); the working tree, the index
+    and the current branch are not touched.
+    """
+    from tie.baselines import create_tags, load_baselines
+
+    outcome = create_tags(Path.cwd(), load_baselines(), force=force)
+    for tag, what in outcome.items():
+        click.echo(f"{what:8} {tag}")
+    click.echo("compare with: dvc metrics diff klein2015/<dataset> [<experiment>]")
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True
+)
+@click.option(
+    "--runs",
+    type=click.Choice(["dvc", "mlflow"]),
+    default="dvc",
+    show_default=True,
+    help="dvc: the workspace and every DVC experiment; mlflow: every MLflow run of the dataset.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default="metrics/report.md",
+    show_default=True,
+    help="Where the markdown table is written.",
+)
+def report(fmt: str, runs: str, output: Path) -> None:
+    """The results table: published rows for the current dataset, then this repo's runs."""
+    from tie import comparison
+    from tie.params import load_params
+    from tie.tracking import tracking_uri
+
+    dataset = load_params()["dataset"]
+    ours = (
+        comparison.dvc_rows(dataset)
+        if runs == "dvc"
+        else comparison.mlflow_rows(dataset, tracking_uri())
+    )
+    rows = comparison.published_rows(dataset) + ours
+    markdown = comparison.to_markdown(rows, dataset)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown)
+    if fmt == "md":
+        click.echo(markdown, nl=False)
+    elif fmt == "csv":
+        click.echo(comparison.to_csv(rows), nl=False)
+    else:
+        click.echo(comparison.to_json(rows, dataset), nl=False)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default="search.png",
+    show_default=True,
+    help="The contact sheet of the images found.",
+)
+def search(query: str, top: int, output: Path) -> None:
+    """Find the test images closest to QUERY with the current model (params.yaml)."""
+    from tie.gallery import write_contact_sheet
+    from tie.params import load_params
+    from tie.search import search_images
+
+    hits = search_images(load_params(), query, top)
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
+    write_contact_sheet(output, query, [h.path for h in hits], [h.score for h in hits])
+    click.echo(f"contact sheet: {output}")

@@ -5,19 +5,29 @@ The default store is `sqlite:///<repo root>/mlflow.db`, with artifacts beside it
 user's repository even when a queued experiment runs in a temporary copy
 (`.dvc/tmp/exps/...`), so those runs land in the same store instead of vanishing
 with the copy. `MLFLOW_TRACKING_URI` overrides the store (e.g. an `mlflow server`).
+
+MLflow's REST client retries a failing server for minutes by default. A stage has
+already written its metrics when it logs, so an unreachable server should fail it
+within seconds, naming the URI: the retry defaults below do that (each can still be
+set in the environment).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
 
+from tie.errors import TieError
 from tie.params import flatten
 
 # MLflow would otherwise try to send usage telemetry; this pipeline talks to its own
 # tracking store only. Set MLFLOW_DISABLE_TELEMETRY=false to allow it.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
 def repo_root() -> Path:
@@ -63,6 +73,28 @@ def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
         return mlflow.get_experiment_by_name(name).experiment_id
 
 
+def _store_named_on_failure(log):
+    """A failure to reach the tracking store becomes one clear error that names it."""
+
+    @functools.wraps(log)
+    def wrapper(*args, **kwargs):
+        import mlflow
+        import requests
+
+        try:
+            return log(*args, **kwargs)
+        except (mlflow.exceptions.MlflowException, requests.RequestException) as error:
+            reason = str(error).strip().splitlines()[0]
+            raise TieError(
+                f"could not log the run to MLflow at {tracking_uri()}: {reason}. "
+                "The metrics files are written. Start the tracking server (or unset"
+                " MLFLOW_TRACKING_URI to use the local store), then re-run `dvc repro`."
+            ) from error
+
+    return wrapper
+
+
+@_store_named_on_failure
 def log_evaluation(
     dataset: str,
     params: dict,

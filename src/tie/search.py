@@ -1,0 +1,60 @@
+"""`tie search`: rank the test images of the current pipeline for a free-text query.
+
+The current model is the one `params.yaml` points at: its `dataset`, `text` and
+`image` choose the splits, the image features, the CCA model and the text encoder
+that turns the query into a vector, exactly as `text_features` turns captions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tie.cca import CCA
+from tie.corpus import Corpus
+from tie.datasets import image_dir
+from tie.errors import TieError
+from tie.features import load_features
+from tie.gallery import top_k
+from tie.text import TEXT_ENCODERS
+from tie.text.tokenize import Tokenizer
+from tie.text.word_vectors import mean_vectors
+
+
+@dataclass(frozen=True)
+class Hit:
+    image: str  # the image's id (its file name)
+    path: Path
+    score: float  # cosine similarity with the query in the joint space
+
+
+def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
+    """The `top` images of `split` closest to `query`, best first."""
+    dataset, text, image = params["dataset"], params["text"], params["image"]
+    splits_file = Path(f"data/splits/{dataset}.json")
+    model_dir = Path(f"models/{dataset}/{image}-{text}")
+    for needed in (splits_file, model_dir):
+        if not needed.exists():
+            raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
+    corpus = Corpus.load(splits_file)
+    view = corpus.split_view(split)
+    X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
+    X = np.asarray(X[view.image_rows])
+
+    tokenizer = Tokenizer(**params["tokenizer"])
+    tokens = tokenizer(query)
+    train_captions = [corpus.flat_captions[i] for i in corpus.split_view("train").caption_rows]
+    word_vectors = TEXT_ENCODERS[text](tokenizer.tokenize_all(train_captions), set(tokens))
+    query_vector = mean_vectors([tokens], word_vectors)
+    if not query_vector.any():
+        raise TieError(
+            f"no word of {query!r} is known to the `{text}` word vectors"
+            f" (after tokenizing: {tokens}); try other words"
+        )
+    images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
+    order, scores = top_k(query_embedding, images, top)
+    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    names = [corpus.images[view.image_rows[i]] for i in order[0]]
+    return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]

@@ -1,0 +1,192 @@
+"""Comparing runs: published baselines as git tags, `tie report`, the gallery, `tie search`."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import REPO, make_project, run
+from PIL import Image
+
+from tie.baselines import create_tags, load_baselines
+from tie.comparison import published_rows
+from tie.errors import TieError
+from tie.gallery import fixed_sample, top_k
+
+BASELINES = REPO / "metrics/baselines/published.csv"
+EXPERIMENTS = {"fewer-dims": "cca.n_components=20", "unscaled": "cca.scale_power=0"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("project"))
+    for name, setting in EXPERIMENTS.items():
+        run(["dvc", "exp", "run", "-n", name, "-S", setting], root)
+    return root
+
+
+def git(args, cwd):
+    return run(["git", *args], cwd)[1].strip()
+
+
+def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
+    baselines = {b.tag: b for b in load_baselines(BASELINES)}
+    # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3.
+    assert len(baselines) == 6 + 6 + 2 + 3
+    mean_vec = baselines["klein2015/flickr30k"].metrics
+    assert mean_vec["image_search"] == {
+        "R_at_1": 20.5, "R_at_5": 46.3, "R_at_10": 59.3, "median_rank": 6.8, "mean_rank": 32.4
+    }  # fmt: skip
+    seed = baselines["seed-word2vec_inceptionresnetv2/flickr8k"].metrics
+    assert seed["image_annotation"]["mean_rank"] == 29.856
+    fisher = baselines["klein2015-fv/coco"]
+    assert fisher.metrics["image_annotation"] == {"R_at_1": 39.4, "R_at_5": 67.9, "R_at_10": 80.9}
+    assert fisher.metrics["image_search"] == {"R_at_1": 25.1, "R_at_5": 59.8, "R_at_10": 76.6}
+    assert "1K test" in fisher.source
+    for baseline in baselines.values():
+        assert set(baseline.metrics) == {"image_search", "image_annotation"}
+        assert baseline.source
+
+
+def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, tmp_path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    head, branch = git(["rev-parse", "HEAD"], clone), git(["branch", "--show-current"], clone)
+    index_before = (clone / ".git/index").read_bytes()
+
+    _, out = run(["tie", "baseline"], clone)
+    assert "created  klein2015/flickr8k" in out
+    assert git(["status", "--porcelain"], clone) == ""
+    assert (clone / ".git/index").read_bytes() == index_before
+    assert (git(["rev-parse", "HEAD"], clone), git(["branch", "--show-current"], clone)) == (
+        head,
+        branch,
+    )
+    tag = "klein2015/flickr8k"
+    assert git(["diff", "--name-only", head, tag], clone) == "metrics/retrieval.json"
+    assert git(["rev-parse", f"{tag}^"], clone) == head
+
+    _, out = run(["dvc", "metrics", "diff", tag, "--all", "--json"], clone)
+    diff = json.loads(out)["metrics/retrieval.json"]
+    workspace = json.loads((clone / "metrics/retrieval.json").read_text())
+    for direction, published in (("image_search", 19.1), ("image_annotation", 22.6)):
+        assert diff[f"{direction}.R_at_1"]["old"] == published
+        assert diff[f"{direction}.R_at_1"]["new"] == workspace[direction]["R_at_1"]
+    _, out = run(["dvc", "metrics", "diff", tag], clone)
+    assert "image_search.R_at_1" in out and "image_annotation.R_at_1" in out
+
+    # Numbers the paper does not give are absent from the tag, not zero.
+    fisher = json.loads(git(["show", "klein2015-fv/flickr8k:metrics/retrieval.json"], clone))
+    assert "median_rank" not in fisher["image_search"]
+
+    commit = git(["rev-parse", tag], clone)
+    _, out = run(["tie", "baseline"], clone)
+    assert "exists   klein2015/flickr8k" in out
+    assert git(["rev-parse", tag], clone) == commit
+    _, out = run(["tie", "baseline", "--force"], clone)
+    assert "updated  klein2015/flickr8k" in out
+    assert git(["status", "--porcelain"], clone) == ""
+
+
+def test_baseline_needs_a_commit(tmp_path):
+    run(["git", "init", "-q"], tmp_path)
+    with pytest.raises(TieError, match="has no commit yet"):
+        create_tags(tmp_path, load_baselines(BASELINES))
+
+
+def test_metrics_diff_of_a_baseline_and_an_experiment(project):
+    run(["tie", "baseline"], project)
+    _, out = run(["dvc", "metrics", "diff", "klein2015/flickr8k", "fewer-dims", "--json"], project)
+    diff = json.loads(out)["metrics/retrieval.json"]
+    assert diff["image_search.R_at_10"]["old"] == 60.4
+    assert diff["image_annotation.R_at_10"]["old"] == 61.2
+
+
+def test_report_lists_the_workspace_and_every_experiment(project):
+    _, out = run(["tie", "report", "--format", "json"], project)
+    rows = json.loads(out)["rows"]
+    assert [r["run"] for r in rows if r["kind"] == "workspace"] == ["workspace"]
+    assert sorted(r["run"] for r in rows if r["kind"] == "experiment") == sorted(EXPERIMENTS)
+    workspace = json.loads((project / "metrics/retrieval.json").read_text())
+    assert rows[0]["metrics"] == workspace
+    best_r1 = max(r["metrics"]["image_search"]["R_at_1"] for r in rows)
+    for r in rows:
+        marked = "image_search/R_at_1" in r["best"]
+        assert marked == (r["metrics"]["image_search"]["R_at_1"] == best_r1)
+
+    markdown = (project / "metrics/report.md").read_text()
+    assert "| fewer-dims |" in markdown and "| unscaled |" in markdown
+    assert "**" in markdown
+
+    _, out = run(["tie", "report", "--format", "csv", "--runs", "mlflow"], project)
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("run,kind,image_search/R_at_1")
+    assert len(lines) == 1 + 1 + len(EXPERIMENTS)  # header, dvc repro's run, experiments
+
+
+def test_published_rows_of_a_dataset(monkeypatch):
+    monkeypatch.chdir(REPO)
+    labels = [r.label for r in published_rows("flickr8k")]
+    assert len(labels) == 7
+    assert labels[0] == "CCA Mean Vec (Klein et al.) [klein2015/flickr8k]"
+    assert published_rows("demo") == []
+
+
+def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):
+    with Image.open(project / "metrics/gallery.png") as gallery:
+        assert gallery.width > 600 and gallery.height > 600
+    _, out = run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], project)
+    html = (tmp_path / "plots/index.html").read_text()
+    assert "gallery.png" in html
+    assert "Recall at K on the test split" in html  # the title of the curves in dvc.yaml
+
+
+def test_search_finds_the_image_evaluate_ranks_first(project):
+    """A test caption used as the query gives the ranking the evaluation scored."""
+    script = """
+import json, numpy as np, yaml
+from tie.cca import CCA
+from tie.corpus import Corpus
+from tie.features import load_features
+from tie.retrieval import ranks
+corpus = Corpus.load("data/splits/demo.json")
+view = corpus.split_view("test")
+X = load_features("features/demo/image/colorgrid.npy", corpus.images)[view.image_rows]
+Y = load_features("features/demo/text/glove.npy", corpus.caption_ids)[view.caption_rows]
+images, captions = CCA.load("models/demo/colorgrid-glove").transform(X, Y)
+search, _ = ranks(images, captions, view.caption_image_index)
+first = int(np.flatnonzero(search == 1)[0])
+image = corpus.images[view.image_rows[view.caption_image_index[first]]]
+print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
+"""
+    caption, image = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    _, out = run(["tie", "search", caption, "--top", "3", "--output", "sheet.png"], project)
+    hits = [line for line in out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert len(hits) == 3
+    assert hits[0].endswith(f"/{image}")
+    scores = [float(line.split()[1]) for line in hits]
+    assert scores == sorted(scores, reverse=True)
+    with Image.open(project / "sheet.png") as sheet:
+        assert sheet.width > 3 * 100
+
+    code, out = run(["tie", "search", "qqqzz", "--top", "3"], project, check=False)
+    assert code != 0 and "no word of 'qqqzz'" in out
+
+
+def test_top_k_and_fixed_sample():
+    images = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    order, scores = top_k(np.array([[2.0, 0.1]]), images, k=3)
+    assert order.tolist() == [[0, 2, 1]]
+    assert scores[0] == pytest.approx(sorted(scores[0], reverse=True))
+    assert fixed_sample(100, 4).tolist() == fixed_sample(100, 4).tolist()
+    assert len(set(fixed_sample(100, 4))) == 4
+    assert fixed_sample(3, 4).tolist() == [0, 1, 2]
