@@ -43,11 +43,10 @@ def run(args, cwd, check=True, env=None):
     return result.returncode, output
 
 
-def make_project(root, env=None):
-    """A fresh clone-like copy of the repo in `root` with a tiny demo, after `dvc repro`.
+def copy_repo(root):
+    """Copy the repository's files (tracked, or untracked and not ignored) into `root`.
 
-    The copy is a git repo of its own, so a test never touches the developer's
-    workspace, cache or MLflow store.
+    Results of the developer's own runs (dvc.lock, metrics) are left behind.
     """
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
@@ -62,6 +61,15 @@ def make_project(root, env=None):
             shutil.copy2(REPO / name, root / name)
     for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
         (root / stale).unlink(missing_ok=True)
+
+
+def make_project(root, env=None):
+    """A fresh clone-like copy of the repo in `root` with a tiny demo, after `dvc repro`.
+
+    The copy is a git repo of its own, so a test never touches the developer's
+    workspace, cache or MLflow store.
+    """
+    copy_repo(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params |= {"dataset": "demo", "text": "glove", "image": "colorgrid", "demo": TINY_DEMO}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -7,40 +7,20 @@ fixture archives' checksums and image count, and that copy's code is the code ru
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import copy_repo, run
 from local_http_server import LocalServer
 from real_fixtures import build_coco, build_flickr8k, build_karpathy, md5
 
 from tie.datasets.sources import COCO_TRAIN2014, COCO_VAL2014, FLICKR8K_IMAGES, FLICKR8K_TEXT
 from tie.download import MIRROR_ENV
 
-REPO = Path(__file__).resolve().parents[1]
 COUNTS = {"train": 40, "val": 5, "test": 5}
 COCO_COUNTS = {"train": 30, "restval": 10, "val": 4, "test": 10}  # a 10-image "5K" test split
 ARCHIVES = ("Flickr8k_Dataset.zip", "Flickr8k_text.zip", "caption_datasets.zip")
-
-
-def copy_repo(root: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
-        (root / stale).unlink(missing_ok=True)
 
 
 def register_fixture_sources(root: Path, served: Path) -> None:
@@ -58,15 +38,6 @@ def register_fixture_sources(root: Path, served: Path) -> None:
         assert text.count(real) == 1, real
         text = text.replace(real, fixture)
     sources.write_text(text)
-
-
-def run(args, cwd, env):
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-        )
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -88,26 +59,17 @@ def project(served, tmp_path_factory):
     params["cca"]["n_components"] = 10
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = str(root / "src")  # the copy's code, with its fixture sources
-    env[MIRROR_ENV] = served.url
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env |= {
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
-    run(["git", "init", "-q", "-b", "main"], root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-q", "-m", "baseline"], root, env)
+    # The copy's code runs, with its fixture sources; downloads go to the local server.
+    env = {"PYTHONPATH": str(root / "src"), MIRROR_ENV: served.url}
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "baseline"], root)
     return root, env
 
 
 def test_exp_run_flickr8k_fetches_splits_encodes_and_evaluates(project, served):
     root, env = project
-    output = run(["dvc", "exp", "run", "-S", "dataset=flickr8k"], root, env)
+    _, output = run(["dvc", "exp", "run", "-S", "dataset=flickr8k"], root, env=env)
 
     assert sorted(p.name for p in (root / "data/downloads").iterdir()) == sorted(ARCHIVES)
     assert all(served.requested(name) == [None] for name in ARCHIVES)
@@ -129,7 +91,9 @@ def test_karpathy_split_reuses_the_raw_data_and_scores_the_same(project, served)
     root, env = project
     official = json.loads((root / "metrics/retrieval.json").read_text())
     requests = len(served.requests)
-    output = run(["dvc", "exp", "run", "-S", "dataset=flickr8k", "-S", "split=karpathy"], root, env)
+    _, output = run(
+        ["dvc", "exp", "run", "-S", "dataset=flickr8k", "-S", "split=karpathy"], root, env=env
+    )
     assert "Stage 'data' didn't change, skipping" in output
     assert len(served.requests) == requests  # nothing fetched again
     assert json.loads((root / "metrics/retrieval.json").read_text()) == official
@@ -137,18 +101,17 @@ def test_karpathy_split_reuses_the_raw_data_and_scores_the_same(project, served)
 
 def test_coco_needs_the_karpathy_split_and_adds_the_1k_protocol(project, served):
     root, env = project
-    failed = subprocess.run(
+    code, output = run(
         ["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=official"],
-        cwd=root,
+        root,
+        check=False,
         env=env,
-        capture_output=True,
-        text=True,
     )
-    assert failed.returncode != 0
-    assert "dataset 'coco' has no 'official' split" in failed.stderr + failed.stdout
+    assert code != 0
+    assert "dataset 'coco' has no 'official' split" in output
     assert served.requested(COCO_TRAIN2014.name) == []
 
-    run(["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=karpathy"], root, env)
+    run(["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=karpathy"], root, env=env)
     metrics = json.loads((root / "metrics/retrieval.json").read_text())
     assert set(metrics) == {"image_search", "image_annotation", "coco_1k"}
     assert set(metrics["coco_1k"]) == {"image_search", "image_annotation"}
