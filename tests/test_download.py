@@ -1,0 +1,109 @@
+"""The downloader against a real HTTP server on 127.0.0.1 (started and stopped by the tests)."""
+
+import hashlib
+import os
+
+import pytest
+from local_http_server import LocalServer
+
+from tie.download import MIRROR_ENV, RemoteFile, fetch, source_url
+from tie.errors import TieError
+
+PAYLOAD = os.urandom(300_000)
+MD5 = "md5:" + hashlib.md5(PAYLOAD).hexdigest()
+SIZE = len(PAYLOAD)
+SHA256 = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "archive.zip").write_bytes(PAYLOAD)
+    with LocalServer(served) as running:
+        yield running
+
+
+def remote(server, checksum=MD5, size=SIZE, name="archive.zip"):
+    return RemoteFile(name=name, url=f"{server.url}/{name}", checksum=checksum, size=size)
+
+
+@pytest.mark.parametrize("checksum", [MD5, SHA256, None])
+def test_fetch_downloads_verifies_and_moves_into_place(server, tmp_path, checksum):
+    path = fetch(remote(server, checksum=checksum), tmp_path / "dest")
+    assert path == tmp_path / "dest" / "archive.zip"
+    assert path.read_bytes() == PAYLOAD
+    assert not (tmp_path / "dest" / "archive.zip.part").exists()
+    assert server.requested("archive.zip") == [None]
+
+
+def test_interrupted_fetch_resumes_with_a_range_request(server, tmp_path):
+    server.cut_after["archive.zip"] = 100_000
+    path = fetch(remote(server), tmp_path, backoff_s=0.01)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requested("archive.zip") == [None, "bytes=100000-"]
+
+
+def test_part_file_left_by_an_earlier_run_is_resumed(server, tmp_path):
+    (tmp_path / "archive.zip.part").write_bytes(PAYLOAD[:123_456])
+    path = fetch(remote(server), tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requested("archive.zip") == ["bytes=123456-"]
+
+
+def test_gives_up_after_the_last_attempt_and_keeps_the_part_file(server, tmp_path):
+    server.cut_after["archive.zip"] = 1000
+    with pytest.raises(TieError, match=r"failed 1 times.*resume from 1000 bytes"):
+        fetch(remote(server), tmp_path, attempts=1)
+    assert (tmp_path / "archive.zip.part").stat().st_size == 1000
+    assert not (tmp_path / "archive.zip").exists()
+
+
+def test_present_valid_file_is_not_fetched_again(server, tmp_path):
+    fetch(remote(server), tmp_path)
+    fetch(remote(server), tmp_path)
+    assert server.requested("archive.zip") == [None]
+
+
+def test_present_file_failing_its_checksum_is_kept_and_named(server, tmp_path):
+    placed = tmp_path / "archive.zip"
+    placed.write_bytes(PAYLOAD[:-1] + b"x")  # right size, wrong bytes
+    with pytest.raises(TieError, match=rf"{placed}.*md5 is .*untouched"):
+        fetch(remote(server), tmp_path)
+    assert placed.read_bytes() == PAYLOAD[:-1] + b"x"
+    assert server.requests == []
+
+
+def test_corrupted_download_is_rejected_and_discarded(server, tmp_path):
+    bad_checksum = "md5:" + "0" * 32
+    with pytest.raises(TieError, match=r"download of archive.zip .* md5 is .*expected 0000"):
+        fetch(remote(server, checksum=bad_checksum), tmp_path / "dest")
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_download_of_the_wrong_size_is_rejected(server, tmp_path):
+    with pytest.raises(TieError, match=r"size is 300000 bytes, expected 300001"):
+        fetch(remote(server, checksum=None, size=len(PAYLOAD) + 1), tmp_path)
+    assert not (tmp_path / "archive.zip").exists()
+
+
+def test_missing_file_on_the_server_fails_at_once_naming_the_url(server, tmp_path):
+    with pytest.raises(TieError, match=rf"cannot download nothing.zip from {server.url}/nothing"):
+        fetch(remote(server, name="nothing.zip"), tmp_path)
+    assert server.requested("nothing.zip") == [None]
+
+
+def test_mirror_replaces_the_url_by_argument_or_environment(server, tmp_path, monkeypatch):
+    elsewhere = RemoteFile("archive.zip", "http://127.0.0.1:9/unused.zip", MD5, len(PAYLOAD))
+    assert fetch(elsewhere, tmp_path / "a", mirror=server.url + "/").read_bytes() == PAYLOAD
+    monkeypatch.setenv(MIRROR_ENV, server.url)
+    assert source_url(elsewhere) == f"{server.url}/archive.zip"
+    assert fetch(elsewhere, tmp_path / "b").read_bytes() == PAYLOAD
+    assert server.requested("archive.zip") == [None, None]
+
+
+def test_remote_file_rejects_malformed_checksums_and_paths():
+    with pytest.raises(ValueError, match="md5:<hex>"):
+        RemoteFile("a.zip", "http://127.0.0.1/a.zip", checksum="crc32:1234")
+    with pytest.raises(ValueError, match="plain file name"):
+        RemoteFile("../a.zip", "http://127.0.0.1/a.zip")
