@@ -7,12 +7,22 @@ from pathlib import Path
 import click
 
 from tie.cca import CCA
-from tie.corpus import Corpus
+from tie.corpus import SPLITS, Corpus
 from tie.features import load_features
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
 from tie.tracking import log_evaluation, tracking_uri
+
+
+def coverage_metrics(text_features: Path) -> dict[str, float]:
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    return {
+        f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
+        for split in SPLITS
+        for what in ("tokens", "captions")
+    }
 
 
 @click.command()
@@ -52,7 +62,9 @@ def main(
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
         artifacts = [curves_file, png, model_dir / "cca.json"]
-        log_evaluation(params["dataset"], params, metrics, artifacts)
+        log_evaluation(
+            params["dataset"], params, metrics, artifacts, coverage_metrics(text_features)
+        )
     click.echo(f"logged to MLflow at {tracking_uri()}")
 
 
