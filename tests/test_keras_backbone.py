@@ -15,12 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tie.errors import TieError
 from tie.image.extract import extract_features, work_dir
 from tie.image.keras_backbone import KerasBackbone
 from tie.image.keras_models import KERAS_MODELS
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
+# Keras' own variables under numpy 2 (not ours to fix).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +201,18 @@ def test_missing_imagenet_weights_fail_with_the_file_its_url_and_where_to_put_it
     assert str(tmp_path / "keras/models/vgg19_weights_tf_dim_ordering_tf_kernels.h5") in message
     assert "~/.keras/models/" in message and "backbone.weights" in message
     assert "(connection refused)" in message.lower()
+
+
+def test_a_local_weights_file_is_loaded_and_a_wrong_value_is_refused(tmp_path):
+    source = KerasBackbone("mobilenetv2", weights="none", input_size=32)
+    source.model.set_weights([w * 1.5 for w in source.model.get_weights()])  # not the init
+    path = tmp_path / "mine.weights.h5"
+    source.model.save_weights(path)
+    loaded = KerasBackbone("mobilenetv2", weights=str(path), input_size=32)
+    seeded = KerasBackbone("mobilenetv2", weights="none", input_size=32)
+    batch = tf.random.uniform((2, 32, 32, 3), 0, 255, seed=0)
+    expected = source.forward(batch).numpy()
+    np.testing.assert_allclose(loaded.forward(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(seeded.forward(batch).numpy(), expected)
+    with pytest.raises(TieError, match="neither `imagenet`, `none` nor a weights file"):
+        KerasBackbone("mobilenetv2", weights=str(tmp_path / "missing.h5"))
