@@ -37,7 +37,7 @@ ui: install
 		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
 
 lint: install
-	ruff check src stages tests
+	ruff check src stages tests benchmarks
 
 clean:
 	rm -rf $(VENV)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tie.cca import CCA
-from tie.corpus import Corpus
+from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
@@ -16,6 +16,16 @@ from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
 from tie.tracking import log_evaluation, metric_names, tracking_uri
+
+
+def coverage_metrics(text_features: Path) -> dict[str, float]:
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    return {
+        f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
+        for split in SPLITS
+        for what in ("tokens", "captions")
+    }
 
 
 @click.command()
@@ -75,6 +85,7 @@ def main(
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
         artifacts = [curves_file, png, gallery_file, model_dir / "cca.json"]
+        extra_metrics |= coverage_metrics(text_features)
         log_evaluation(params["dataset"], params, main_metrics, artifacts, extra_metrics)
     click.echo(f"logged to MLflow at {tracking_uri()}")
 

@@ -1,13 +1,18 @@
-"""Stage `image_features`: one row per image of the corpus, from the `image` encoder."""
+"""Stage `image_features`: one row per image of the corpus, from the `image` encoder.
 
+Features are written in shards beside OUT, so an interrupted run resumes (see
+`tie.image.extract`); REPORT records the encoder's settings and unreadable images.
+"""
+
+import json
 from pathlib import Path
 
 import click
 
 from tie.corpus import Corpus
 from tie.datasets import image_dir
-from tie.features import save_features
-from tie.image import IMAGE_ENCODERS
+from tie.image import build_image_encoder
+from tie.image.extract import extract_features
 from tie.params import load_params
 
 
@@ -15,14 +20,21 @@ from tie.params import load_params
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-def main(raw_dir: Path, splits_file: Path, out: Path) -> None:
+@click.argument("report_file", type=click.Path(path_type=Path))
+def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
     params = load_params()
     corpus = Corpus.load(splits_file)
     images = image_dir(params["dataset"], raw_dir)
-    encoder = IMAGE_ENCODERS[params["image"]]()
-    features = encoder.encode([images / name for name in corpus.images])
-    save_features(out, features, corpus.images)
-    click.echo(f"{params['image']}: {features.shape[0]} images x {features.shape[1]} -> {out}")
+    encoder = build_image_encoder(params["image"], params)
+    if encoder.fingerprint().get("weights") == "none":
+        click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
+    paths = [images / name for name in corpus.images]
+    unreadable = extract_features(encoder, paths, out, corpus.images)
+    for name in unreadable:
+        click.echo(f"unreadable image, its row is zeros: {images / name}", err=True)
+    report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
+    report_file.write_text(json.dumps(report, indent=2) + "\n")
+    click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
 
     _, out = run(["dvc", "exp", "run", "-n", "w2v", "-S", "text=word2vec_local"], project)
     assert "Stage 'image_features' didn't change, skipping" in out
+    assert "Running stage 'vocab'" in out
     assert "Running stage 'text_features'" in out
     assert "Running stage 'cca'" in out
     assert "Running stage 'evaluate'" in out
@@ -90,3 +91,21 @@ def test_unknown_name_fails_at_once_with_the_valid_names(project):
     assert "unknown text 'nope'" in out
     assert "glove, word2vec_local" in out
     assert "Running stage 'cca'" not in out
+
+
+def test_vgg19_without_weights_runs_through_every_stage(project):
+    _, out = run(
+        ["dvc", "exp", "run", "--temp", "-n", "vgg19-none", "-S", "image=vgg19"]
+        + ["-S", "backbone.weights=none", "-S", "backbone.input_size=32"],
+        project,
+    )
+    assert "vgg19: random weights (backbone.weights: none), for tests only" in out
+    n_images = sum(TINY_DEMO[f"n_{split}"] for split in ("train", "val", "test"))
+    assert f"vgg19: {n_images} images x 4096" in out
+    assert "Running stage 'evaluate'" in out
+    runs = [r for r in mlflow_runs(project) if r.info.run_name == "vgg19-none"]
+    assert len(runs) == 1
+    assert runs[0].data.params["image"] == "vgg19"
+    assert runs[0].data.params["backbone.weights"] == "none"
+    assert "image_search/R_at_1" in runs[0].data.metrics
+    assert 0.5 < runs[0].data.metrics["text_coverage/test/tokens"] <= 1

@@ -10,6 +10,7 @@ a linear method such as CCA compares them sensibly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from tqdm import tqdm
 
 
 class ColorGrid:
+    name = "colorgrid"
+
     def __init__(self, grid: int = 3, bins_per_channel: int = 4, size: int = 96):
         self.grid = grid
         self.bins_per_channel = bins_per_channel
@@ -42,6 +45,20 @@ class ColorGrid:
         hist = np.vstack([counts.sum(axis=0, keepdims=True), counts]).astype(np.float32)
         hist /= hist.sum(axis=1, keepdims=True)
         return np.sqrt(hist).ravel()
+
+    def fingerprint(self) -> dict:
+        bins = self.bins_per_channel
+        return {"image": self.name, "grid": self.grid, "bins": bins, "size": self.size}
+
+    def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One (position, row) at a time; an unreadable image is skipped (reported missing)."""
+        for position, path in enumerate(paths):
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+            except OSError:  # missing, truncated or not an image
+                continue
+            yield np.array([position]), self.describe(np.asarray(rgb))[None]
 
     def encode(self, paths: list[Path]) -> np.ndarray:
         out = np.empty((len(paths), self.dim), dtype=np.float32)

@@ -1,0 +1,173 @@
+"""Image features written in shards, so memory stays flat and an interrupted run resumes.
+
+An image encoder gives `dim`, `fingerprint()` (everything its output depends on) and
+`feature_batches(paths)`: an iterator of `(positions, features)`, positions being
+increasing indices into `paths`. An image the encoder could not read is simply
+absent from those positions.
+
+Shards of `SHARD_SIZE` images are written, each atomically, into a work folder beside
+the output (`<name>.shards/`). A rerun with the same images and the same encoder
+fingerprint skips the shards already there (after Ctrl-C or a killed process, only the
+shard in progress is lost); a different fingerprint starts over. At the end the shards
+are copied into one memory-mapped `.npy` and the work folder is removed.
+
+Unreadable images (corrupt, truncated, missing, not an image): the policy is that the
+image keeps its row, filled with zeros (a zero vector has cosine 0 with everything,
+as a caption with no known word does), so no other image's row moves; their names
+are returned, printed by the stage and recorded in its report file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from tie.features import ids_path
+
+SHARD_SIZE = 512
+
+
+class ImageEncoder(Protocol):
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def fingerprint(self) -> dict: ...
+
+    def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
+def work_dir(out: Path) -> Path:
+    return Path(out).with_suffix(".shards")
+
+
+def _manifest(encoder: ImageEncoder, ids: list[str], shard_size: int) -> dict:
+    ids_digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    return {
+        "encoder": encoder.fingerprint(),
+        "dim": encoder.dim,
+        "images": len(ids),
+        "ids_sha256": ids_digest,
+        "shard_size": shard_size,
+    }
+
+
+def _shard_path(folder: Path, k: int) -> Path:
+    return folder / f"shard-{k:05d}.npz"
+
+
+def _save_shard(path: Path, features: np.ndarray, unreadable: np.ndarray) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as f:
+        np.savez(f, features=features, unreadable=unreadable)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def _prepare(folder: Path, manifest: dict) -> int:
+    """Make the work folder match `manifest`; return how many shards are already done."""
+    manifest_file = folder / "manifest.json"
+    if folder.exists():
+        previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else None
+        if previous != manifest:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_file.write_text(json.dumps(manifest, indent=1) + "\n")
+    done = 0
+    while _shard_path(folder, done).exists():
+        done += 1
+    return done
+
+
+def extract_features(
+    encoder: ImageEncoder,
+    paths: list[Path],
+    out: Path,
+    ids: list[str],
+    shard_size: int = SHARD_SIZE,
+) -> list[str]:
+    """Write one row per path to `out` (+ its ids file); return the unreadable images' ids."""
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(ids)} ids for {len(paths)} images")
+    out = Path(out)
+    folder = work_dir(out)
+    n_images = len(paths)
+    n_shards = -(-n_images // shard_size)
+    done = _prepare(folder, _manifest(encoder, ids, shard_size))
+    start = min(done * shard_size, n_images)
+    if done:
+        print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
+
+    bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
+    current = done
+
+    def new_buffer(k: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = min(shard_size, n_images - k * shard_size)
+        return np.zeros((rows, encoder.dim), dtype=np.float32), np.zeros(rows, dtype=bool)
+
+    buffer, seen = new_buffer(current) if current < n_shards else (None, None)
+
+    def flush() -> None:
+        unreadable = current * shard_size + np.flatnonzero(~seen)
+        _save_shard(_shard_path(folder, current), buffer, unreadable)
+
+    reached = start
+    for positions, features in encoder.feature_batches(paths[start:]):
+        positions = np.asarray(positions) + start
+        i = 0
+        while i < len(positions):
+            while positions[i] >= (current + 1) * shard_size:
+                flush()
+                current += 1
+                buffer, seen = new_buffer(current)
+            j = int(np.searchsorted(positions, (current + 1) * shard_size))
+            local = positions[i:j] - current * shard_size
+            buffer[local] = features[i:j]
+            seen[local] = True
+            i = j
+        bar.update(int(positions[-1]) + 1 - reached)
+        reached = int(positions[-1]) + 1
+        if reached == min((current + 1) * shard_size, n_images):  # the shard's last image
+            flush()
+            current += 1
+            if current < n_shards:
+                buffer, seen = new_buffer(current)
+    while current < n_shards:  # shards that end with unreadable images
+        flush()
+        current += 1
+        if current < n_shards:
+            buffer, seen = new_buffer(current)
+    bar.update(n_images - reached)
+    bar.close()
+    return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
+
+
+def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> list[str]:
+    """Copy the shards into one `.npy` (memory-mapped, one shard in memory at a time)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+    unreadable = []
+    row = 0
+    for k in range(n_shards):
+        with np.load(_shard_path(folder, k)) as shard:
+            features = shard["features"]
+            matrix[row : row + len(features)] = features
+            unreadable.extend(int(p) for p in shard["unreadable"])
+            row += len(features)
+    matrix.flush()
+    del matrix
+    os.replace(partial, out)
+    ids_path(out).write_text("".join(f"{i}\n" for i in ids))
+    shutil.rmtree(folder)
+    return [ids[p] for p in unreadable]

@@ -1,0 +1,207 @@
+"""Image features from a keras.applications CNN (Keras 3, TensorFlow backend).
+
+TensorFlow is imported only when a backbone is built, never by importing this module,
+so the demo path (`image: colorgrid`) stays free of it.
+
+- `vgg19` / `vgg16`: the output of `fc2` (fc7 in Caffe's naming, 4096-d, after ReLU) by
+  default, or `fc1` (fc6) with `backbone.vgg_layer: fc1`.
+- every other model: the global average pool of its last convolutional block
+  (`inceptionresnetv2`: 1536-d).
+- `crops: 1`: the image is resized (aspect not kept) to the model's input size.
+  `crops: 10`, as Klein et al. did: the shorter side is resized to 256/224 of the input
+  size (256 for VGG), then the 4 corner and the centre crops and their horizontal
+  flips go through the network and their features are averaged.
+- weights: `imagenet` (Keras' cache `~/.keras/models`, or `$KERAS_HOME/models`;
+  downloaded by Keras on first use), `none` (random, seeded, for tests and timing only;
+  recorded in the stage's report), or a path to a weights file of that model.
+
+The input pipeline is `tf.data`: files are read, decoded (JPEG, PNG, GIF, BMP) and
+resized in parallel, batched and prefetched, so the network does not wait on I/O. A file
+that cannot be decoded is dropped from the stream and its position reported missing
+(see `tie.image.extract` for the policy).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tie.errors import TieError
+from tie.image.keras_models import KERAS_MODELS
+
+VGG_LAYERS = ("fc2", "fc1")
+CROPS = (1, 10)
+# Keras downloads weights with no timeout of its own; an unreachable server must not hang
+# the stage, only a download that makes progress may take long.
+DOWNLOAD_SOCKET_TIMEOUT_S = 10
+WEIGHTS_SEED = 0
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras looks for downloaded weights (its `get_file` cache, subfolder models)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def missing_weights_message(name: str, url: str, reason: str) -> str:
+    file_name = os.path.basename(urllib.parse.urlsplit(url).path)
+    return (
+        f"the ImageNet weights of `{name}` are not in Keras' cache and could not be"
+        f" downloaded ({reason}). Download {url} and save it as"
+        f" {keras_cache_dir() / file_name} (Keras' cache: ~/.keras/models/, or"
+        f" $KERAS_HOME/models/), or set backbone.weights in params.yaml to the path of"
+        " a weights file for this model"
+    )
+
+
+class KerasBackbone:
+    def __init__(
+        self,
+        name: str,
+        weights: str = "imagenet",
+        vgg_layer: str = "fc2",
+        crops: int = 1,
+        batch_size: int = 32,
+        input_size: int | None = None,
+    ):
+        if name not in KERAS_MODELS:
+            raise TieError(f"unknown image {name!r}; valid: {', '.join(KERAS_MODELS)}")
+        if vgg_layer not in VGG_LAYERS:
+            raise TieError(f"backbone.vgg_layer must be one of {VGG_LAYERS}, got {vgg_layer!r}")
+        if crops not in CROPS:
+            raise TieError(f"backbone.crops must be 1 or 10, got {crops!r}")
+        weights = str(weights)
+        if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
+            raise TieError(
+                f"backbone.weights {weights!r} is neither `imagenet`, `none` nor a weights file"
+            )
+        self.name = name
+        self.spec = KERAS_MODELS[name]
+        self.weights = weights
+        self.layer = vgg_layer if self.is_vgg else "avg_pool"
+        self.crops = crops
+        self.batch_size = batch_size
+        self.input_size = input_size or self.spec.input_size
+        self._model = None
+        self._forward = None
+
+    @property
+    def is_vgg(self) -> bool:
+        return self.name in ("vgg16", "vgg19")
+
+    def fingerprint(self) -> dict:
+        weights = self.weights
+        if weights not in ("imagenet", "none"):
+            stat = Path(weights).expanduser().stat()
+            weights = f"{Path(weights).expanduser().resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        return {
+            "image": self.name,
+            "weights": weights,
+            "layer": self.layer,
+            "crops": self.crops,
+            "input_size": self.input_size,
+        }
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.output_shape[-1])
+
+    @property
+    def model(self):
+        """The Keras model from image (preprocessed) to feature vector; built on first use."""
+        if self._model is None:
+            self._model = self._build()
+        return self._model
+
+    def _build(self):
+        import keras
+
+        constructor = getattr(keras.applications, self.spec.constructor)
+        shape = (self.input_size, self.input_size, 3)
+        if self.weights == "none":
+            keras.utils.set_random_seed(WEIGHTS_SEED)
+            weights = None
+        elif self.weights == "imagenet":
+            weights = "imagenet"
+        else:
+            weights = str(Path(self.weights).expanduser())
+        previous_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
+        try:
+            if self.is_vgg:
+                full = constructor(include_top=True, weights=weights, input_shape=shape)
+                return keras.Model(full.input, full.get_layer(self.layer).output)
+            return constructor(include_top=False, weights=weights, input_shape=shape, pooling="avg")
+        except Exception as error:
+            failure = re.search(r"URL fetch failure on (\S+): (.*)", str(error))
+            if failure is None:
+                raise
+            reason = re.sub(r"^None -- |\[Errno -?\d+\] ", "", failure.group(2).strip())
+            raise TieError(missing_weights_message(self.name, failure.group(1), reason)) from None
+        finally:
+            socket.setdefaulttimeout(previous_timeout)
+
+    def forward(self, images):
+        """Features of a batch of float32 RGB images in 0..255, shape (n, size, size, 3)."""
+        if self._forward is None:
+            import keras
+            import tensorflow as tf
+
+            preprocess = getattr(keras.applications, self.spec.module).preprocess_input
+            model = self.model
+            size = self.input_size
+
+            @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+            def forward(batch):
+                return model(preprocess(batch), training=False)
+
+            self._forward = forward
+        return self._forward(images)
+
+    def _load(self, path):
+        """One file -> (crops, size, size, 3) float32 in 0..255 (a tf.data map function)."""
+        import tensorflow as tf
+
+        size = self.input_size
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.cast(image, tf.float32)
+        if self.crops == 1:
+            return tf.image.resize(image, (size, size), antialias=True)[None]
+        shorter = round(size * 256 / 224)
+        height = tf.cast(tf.shape(image)[0], tf.float32)
+        width = tf.cast(tf.shape(image)[1], tf.float32)
+        scale = shorter / tf.minimum(height, width)
+        new_h = tf.maximum(tf.cast(tf.round(height * scale), tf.int32), shorter)
+        new_w = tf.maximum(tf.cast(tf.round(width * scale), tf.int32), shorter)
+        image = tf.image.resize(image, tf.stack([new_h, new_w]), antialias=True)
+        bottom, right = new_h - size, new_w - size
+        offsets = [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
+        five = tf.stack([image[y : y + size, x : x + size] for y, x in offsets])
+        return tf.concat([five, tf.reverse(five, axis=[2])], axis=0)
+
+    def dataset(self, paths: list[Path]):
+        """The tf.data pipeline: (positions, images) batches of decoded, resized images."""
+        import tensorflow as tf
+
+        names = [str(p) for p in paths]
+        autotune = tf.data.AUTOTUNE
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
+        ds = ds.map(lambda i, p: (i, self._load(p)), num_parallel_calls=autotune)
+        ds = ds.ignore_errors()
+        return ds.batch(self.batch_size).prefetch(autotune)
+
+    def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        import tensorflow as tf
+
+        dim, size = self.dim, self.input_size
+        for positions, images in self.dataset(paths):
+            n = tf.shape(images)[0]
+            flat = tf.reshape(images, (-1, size, size, 3))
+            features = tf.reshape(self.forward(flat), (n, self.crops, dim))
+            yield positions.numpy(), tf.reduce_mean(features, axis=1).numpy()
