@@ -9,6 +9,7 @@ import click
 from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.features import load_features
+from tie.model_selection import GRID_FILE, GRID_PARAMS
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -36,7 +37,8 @@ def main(
     view = corpus.split_view(settings["split"])
     X = load_features(image_features, corpus.images)[view.image_rows]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    images, captions = CCA.load(model_dir).transform(X, Y)
+    model = CCA.load(model_dir)
+    images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
     search, annotation = ranks(images, captions, view.caption_image_index, budget)
@@ -51,8 +53,10 @@ def main(
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, model_dir / "cca.json"]
-        log_evaluation(params["dataset"], params, metrics, artifacts)
+        artifacts = [curves_file, png, model_dir / "cca.json", model_dir / GRID_FILE]
+        # The cca params chosen on val, beside the values or lists given in params.yaml.
+        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        log_evaluation(params["dataset"], params | {"cca_selected": chosen}, metrics, artifacts)
     click.echo(f"logged to MLflow at {tracking_uri()}")
 
 
