@@ -19,8 +19,11 @@ runs each approach in its own subprocess, so that each peak RSS is its own, and 
 - COCO 5K evaluation: `tie.retrieval.ranks` on 5,000 images x 25,000 captions, both
   directions, against the similarity matmul alone (in one go, and in the same chunks).
 
-Peak RSS counts the pages of memory-mapped files that were read; "anon" is the peak of
-the process's own (anonymous) memory, sampled every 20 ms.
+Columns: wall and CPU seconds of the timed part (CPU time, summed over BLAS threads,
+suffers less than wall time when other work shares the cores); peak RSS of the process
+(VmHWM: includes its inputs and the pages of memory-mapped files it read); "extra": peak
+of the process's own (anonymous) memory above what it held before the timed part
+(sampled every 20 ms), i.e. the working memory of the approach beyond its inputs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -151,75 +153,87 @@ def sklearn_extrapolated(args, shape: str) -> dict:
         "approach": "sklearn CCA (EXTRAPOLATED)",
         "shape": shape,
         "wall_s": float(estimate),
+        "cpu_s": float("nan"),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
-        "peak_anon_mib": max(run["peak_anon_mib"] for run in runs),
+        "extra_mib": max(run["extra_mib"] for run in runs),
         "note": f"time ~ pairs^{a:.2f} k^{b:.2f} from {measured}; RSS of the largest subsample",
     }
 
 
 def print_table(rows: list[dict], k: int) -> None:
     print(f"\nk = {k} components, reg = {REG}, dx = {DX}, dy = {DY}")
-    header = f"{'approach':<30} {'shape':<10} {'wall s':>9} {'peak RSS MiB':>13} {'anon MiB':>9}"
+    header = (
+        f"{'approach':<30} {'shape':<10} {'wall s':>9} {'CPU s':>9} {'peak RSS MiB':>13}"
+        f" {'extra MiB':>10}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['approach']:<30} {row['shape']:<10} {row['wall_s']:>9.1f}"
-            f" {row['peak_rss_mib']:>13.0f} {row['peak_anon_mib']:>9.0f}  {row.get('note', '')}"
+            f"{row['approach']:<30} {row['shape']:<10} {row['wall_s']:>9.1f} {row['cpu_s']:>9.1f}"
+            f" {row['peak_rss_mib']:>13.0f} {row['extra_mib']:>10.0f}  {row.get('note', '')}"
         )
-    by_key = {(row["approach"], row["shape"]): row["wall_s"] for row in rows}
     print()
-    for shape in SHAPES:
-        if ("project", shape) in by_key:
-            ratio = by_key[("project", shape)] / by_key[("floor", shape)]
-            print(f"{shape}: project / floor = {ratio:.2f} (target <= 1.5)")
-        if ("seed", shape) in by_key:
-            speedup = by_key[("seed", shape)] / by_key[("project", shape)]
-            print(f"{shape}: seed / project = {speedup:.1f}x (target >= 10)")
-        if ("sklearn CCA (EXTRAPOLATED)", shape) in by_key:
-            speedup = by_key[("sklearn CCA (EXTRAPOLATED)", shape)] / by_key[("project", shape)]
-            print(f"{shape}: sklearn (extrapolated) / project = {speedup:.0f}x")
-    if ("evaluate", "coco5k") in by_key:
-        evaluate = by_key[("evaluate", "coco5k")]
-        for name in ("matmul", "chunked_matmul"):
-            ratio = evaluate / by_key[(name, "coco5k")]
-            print(f"coco5k: evaluate / {name} = {ratio:.2f} (target <= 2)")
+    for clock in ("wall_s", "cpu_s"):
+        seconds = {(row["approach"], row["shape"]): row[clock] for row in rows}
+        for shape in SHAPES:
+            if ("project", shape) in seconds:
+                ratio = seconds[("project", shape)] / seconds[("floor", shape)]
+                print(f"{clock} {shape}: project / floor = {ratio:.2f} (target <= 1.5)")
+            if ("seed", shape) in seconds:
+                speedup = seconds[("seed", shape)] / seconds[("project", shape)]
+                print(f"{clock} {shape}: seed / project = {speedup:.1f}x (target >= 10)")
+            sklearn = ("sklearn CCA (EXTRAPOLATED)", shape)
+            if clock == "wall_s" and sklearn in seconds:
+                speedup = seconds[sklearn] / seconds[("project", shape)]
+                print(f"{clock} {shape}: sklearn (extrapolated) / project = {speedup:.0f}x")
+        if ("evaluate", "coco5k") in seconds:
+            for name in ("matmul", "chunked_matmul"):
+                ratio = seconds[("evaluate", "coco5k")] / seconds[(name, "coco5k")]
+                print(f"{clock} coco5k: evaluate / {name} = {ratio:.2f} (target <= 2)")
+
+
+def status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (VmHWM, RssAnon, ...) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
 
 
 class PeakMemory:
-    """Peak anonymous memory of this process, sampled from /proc/self/status."""
+    """Peak anonymous memory of this process, sampled every 20 ms."""
 
     def __init__(self):
-        self.peak_kib = 0
+        self.peak_mib = status_mib("RssAnon")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self):
         while not self._stop.wait(0.02):
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            self.peak_mib = max(self.peak_mib, status_mib("RssAnon"))
 
     def stop(self) -> float:
         self._stop.set()
         self._thread.join()
-        return self.peak_kib / 1024
+        return max(self.peak_mib, status_mib("RssAnon"))
 
 
 def run_child(spec: list[str], data_dir: Path, k: int) -> None:
     approach, shape, *extra = spec
     prepare, timed = APPROACHES[approach]
     inputs = prepare(data_dir, shape, k, *extra)
+    before = status_mib("RssAnon")
     memory = PeakMemory()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     note = timed(inputs, k)
-    wall = time.perf_counter() - start
-    anon = memory.stop()
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = {"approach": approach, "shape": shape, "wall_s": wall, "peak_rss_mib": peak_rss}
-    row |= {"peak_anon_mib": anon, "note": note or ""}
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    extra_mib = memory.stop() - before
+    # VmHWM, not getrusage's ru_maxrss: that one keeps the parent's peak across fork+exec.
+    row = {"approach": approach, "shape": shape, "wall_s": wall, "cpu_s": cpu}
+    row |= {"peak_rss_mib": status_mib("VmHWM"), "extra_mib": extra_mib, "note": note or ""}
     print(json.dumps(row))
 
 
