@@ -116,7 +116,8 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
         has_captions = weights > 0
         if not has_captions.any():
             continue
-        x = X[start:stop][has_captions].astype(np.float64)
+        x = X[start:stop] if has_captions.all() else X[start:stop][has_captions]
+        x = x.astype(np.float64)
         x -= x_mean
         lo, hi = first_caption[start], first_caption[stop]
         rows = slice(lo, hi) if caption_order is None else caption_order[lo:hi]
@@ -124,9 +125,10 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
         y -= y_mean
         # Row j: the sum of the centred captions of the j-th image of the chunk.
         caption_sums = np.add.reduceat(y, first_caption[start:stop][has_captions] - lo, axis=0)
-        xx = _add_gram(xx, x * np.sqrt(weights[has_captions])[:, None])
-        yy = _add_gram(yy, y)
         xy += x.T @ caption_sums
+        yy = _add_gram(yy, y)
+        x *= np.sqrt(weights[has_captions])[:, None]  # each image counted once per caption
+        xx = _add_gram(xx, x)
     return Covariances(
         x_mean=x_mean,
         y_mean=y_mean,
@@ -386,7 +388,10 @@ def _add_gram(gram, rows):
 
 
 def _symmetric_from_lower(lower):
-    return np.tril(lower) + np.tril(lower, -1).T
+    """The full matrix, from one whose upper triangle is zero (syrk never writes it)."""
+    full = lower + lower.T
+    full.flat[:: len(full) + 1] /= 2  # the diagonal was counted twice
+    return full
 
 
 def _as_matrix(values, name):
