@@ -109,7 +109,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
     # Lower triangles, Fortran-ordered so that BLAS syrk accumulates into them in place.
     xx = np.zeros((X.shape[1], X.shape[1]), order="F")
     yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")
-    xy = np.zeros((X.shape[1], Y.shape[1]))
+    xy = np.zeros((X.shape[1], Y.shape[1]), order="F")
     chunks = _chunks(len(X), chunk_rows)
     for start, stop in tqdm(chunks, desc="CCA covariances", unit="chunk", disable=None):
         weights = captions_per_image[start:stop]
@@ -125,7 +125,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
         y -= y_mean
         # Row j: the sum of the centred captions of the j-th image of the chunk.
         caption_sums = np.add.reduceat(y, first_caption[start:stop][has_captions] - lo, axis=0)
-        xy += x.T @ caption_sums
+        xy = _add_product(xy, x, caption_sums)
         yy = _add_gram(yy, y)
         x *= np.sqrt(weights[has_captions])[:, None]  # each image counted once per caption
         xx = _add_gram(xx, x)
@@ -366,8 +366,12 @@ def _largest_eigenvalue(cov):
     if n <= _LANCZOS_MIN_DIMENSION:
         return scipy.linalg.eigvalsh(cov, subset_by_index=[n - 1, n - 1])[0]
     start = np.random.default_rng(0).standard_normal(n)  # fixed: the same result every run
+    # cov.T is cov, laid out as Fortran wants it: scipy's BLAS multiplies without a copy.
+    operator = scipy.sparse.linalg.LinearOperator(
+        (n, n), matvec=lambda v: scipy.linalg.blas.dsymv(1.0, cov.T, v), dtype=np.float64
+    )
     return scipy.sparse.linalg.eigsh(
-        cov, k=1, which="LA", v0=start, tol=0, return_eigenvectors=False
+        operator, k=1, which="LA", v0=start, tol=0, return_eigenvectors=False
     )[0]
 
 
@@ -383,8 +387,19 @@ def _float64_chunk(matrix, rows, name):
 
 
 def _add_gram(gram, rows):
-    """gram += rows^T rows on the lower triangle, in place (BLAS syrk: half a matmul)."""
+    """gram += rows^T rows on the lower triangle, in place (BLAS syrk: half a matmul).
+
+    The products of the streaming pass all go through scipy's BLAS: with numpy's too,
+    two thread pools would take turns and the idle one's spinning threads slow the other.
+    """
     return scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, lower=1, overwrite_c=1)
+
+
+def _add_product(product, left, right):
+    """product += left^T right, in place (BLAS gemm)."""
+    return scipy.linalg.blas.dgemm(
+        1.0, left.T, right.T, beta=1.0, c=product, trans_b=1, overwrite_c=1
+    )
 
 
 def _symmetric_from_lower(lower):
