@@ -117,12 +117,10 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
         if not has_captions.any():
             continue
         x = X[start:stop] if has_captions.all() else X[start:stop][has_captions]
-        x = x.astype(np.float64)
-        x -= x_mean
+        x = np.subtract(x, x_mean, dtype=np.float64)  # centred float64, in one pass
         lo, hi = first_caption[start], first_caption[stop]
         rows = slice(lo, hi) if caption_order is None else caption_order[lo:hi]
-        y = Y[rows].astype(np.float64)
-        y -= y_mean
+        y = np.subtract(Y[rows], y_mean, dtype=np.float64)
         # Row j: the sum of the centred captions of the j-th image of the chunk.
         caption_sums = np.add.reduceat(y, first_caption[start:stop][has_captions] - lo, axis=0)
         xy = _add_product(xy, x, caption_sums)
