@@ -1,14 +1,30 @@
-"""Stage `cca`: fit CCA on the train split's (image, caption) pairs; save to MODEL_DIR."""
+"""Stage `cca`: fit CCA on the train split, choosing its params on val; save to MODEL_DIR.
 
+Each of `cca.n_components`, `cca.reg` and `cca.scale_power` is a value or a list; every
+combination is scored on the val split (see tie.model_selection) and the best one is
+saved, with the record of the choice beside it: `grid.csv`, the whole grid (a DVC plot, and
+an MLflow artifact of the evaluation), and `selection.json`, the chosen values and their
+val criterion (a DVC metrics file).
+"""
+
+import json
 from pathlib import Path
 
 import click
 import numpy as np
 
-from tie.cca import CCA
+from tie.cca import covariances
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features
+from tie.model_selection import (
+    GRID_FILE,
+    GRID_PARAMS,
+    SELECTION_FILE,
+    grid_search,
+    param_grid,
+    write_table,
+)
 from tie.params import load_params
 
 
@@ -20,18 +36,41 @@ from tie.params import load_params
 def main(splits_file: Path, image_features: Path, text_features: Path, model_dir: Path) -> None:
     params = load_params()
     corpus = Corpus.load(splits_file)
-    X = load_features(image_features, corpus.images)
+    X = load_features(image_features, corpus.images)  # memory-mapped: read in chunks
     Y = load_features(text_features, corpus.caption_ids)
-    train = corpus.split_view("train")
+    train, val = corpus.split_view("train"), corpus.split_view("val")
+    if len(val.image_rows) == 0:
+        raise TieError(f"{splits_file} has no val images: the cca stage chooses its params on val")
     try:
-        model = CCA(**params["cca"]).fit(
-            X[train.image_rows], Y[train.caption_rows], image_index=train.caption_image_index
+        grid = param_grid(params["cca"], X.shape[1], Y.shape[1])
+        # Every image row of X, with the train captions pointing at theirs: images of other
+        # splits have no caption here and take no part, and X is never copied whole.
+        train_covariances = covariances(
+            X, Y[train.caption_rows], image_index=train.image_rows[train.caption_image_index]
+        )
+        result = grid_search(
+            train_covariances,
+            X[val.image_rows],
+            Y[val.caption_rows],
+            val.caption_image_index,
+            **grid,
         )
     except ValueError as error:  # a `cca` param that does not fit these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
-    model.save(model_dir)
-    top = np.array2string(model.correlations_[:5], precision=3)
+
+    result.model.save(model_dir)
+    write_table(model_dir / GRID_FILE, result.table)
+    selection = {name: result.best[name] for name in GRID_PARAMS}
+    selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
+    (model_dir / SELECTION_FILE).write_text(json.dumps(selection, indent=2) + "\n")
+
+    top = np.array2string(result.model.correlations_[:5], precision=3)
     click.echo(f"CCA on {len(train.image_rows)} train images: top correlations {top}")
+    chosen = ", ".join(f"{name}={result.best[name]}" for name in GRID_PARAMS)
+    click.echo(
+        f"chosen on val from {len(result.table)} grid points: {chosen} "
+        f"(R@1+R@5+R@10, both directions: {result.best['criterion']:.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
+from tie.model_selection import GRID_FILE, GRID_PARAMS
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -53,7 +54,8 @@ def main(
     view = corpus.split_view(settings["split"])
     X = load_features(image_features, corpus.images)[view.image_rows]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    images, captions = CCA.load(model_dir).transform(X, Y)
+    model = CCA.load(model_dir)
+    images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
     search, annotation = ranks(images, captions, view.caption_image_index, budget)
@@ -84,9 +86,12 @@ def main(
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json"]
+        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", model_dir / GRID_FILE]
         extra_metrics |= coverage_metrics(text_features)
-        log_evaluation(params["dataset"], params, main_metrics, artifacts, extra_metrics)
+        # The cca params chosen on val, beside the values or lists given in params.yaml.
+        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        logged_params = params | {"cca_selected": chosen}
+        log_evaluation(params["dataset"], logged_params, main_metrics, artifacts, extra_metrics)
     click.echo(f"logged to MLflow at {tracking_uri()}")
 
 

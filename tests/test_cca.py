@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tie.cca import CCA
+from tie.cca import CCA, _largest_eigenvalue, covariances
 
 
 def correlated_views(rng, n, dx=6, dy=4):
@@ -183,3 +183,85 @@ def test_transform_rejects_other_feature_dimension():
         model.transform(X[:, :5])
     with pytest.raises(ValueError, match="Y has 3 features but this CCA was fitted on 4"):
         model.transform(X, Y[:, :3])
+
+
+def captioned_images(rng, n_images=40, dx=6, dy=4, shuffle=True):
+    """One row of X per image, 0 to 6 captions per image (some none), in shuffled order."""
+    X = rng.normal(size=(n_images, dx))
+    image_index = np.repeat(np.arange(n_images), rng.integers(0, 7, size=n_images))
+    if shuffle:
+        rng.shuffle(image_index)
+    Y = X[image_index] @ rng.normal(size=(dx, dy)) + rng.normal(size=(len(image_index), dy))
+    return X, Y, image_index
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("chunk_rows", [1, 7, 40])
+def test_covariances_do_not_depend_on_the_chunks(chunk_rows, shuffle):
+    rng = np.random.default_rng(11)
+    X, Y, image_index = captioned_images(rng, shuffle=shuffle)
+    whole = covariances(X, Y, image_index, chunk_rows=len(X))
+    chunked = covariances(X, Y, image_index, chunk_rows=chunk_rows)
+    for name in ("x_mean", "y_mean", "xx", "yy", "xy"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), atol=1e-12)
+    # And they are the covariances of the stacked pairs.
+    stacked = np.hstack([X[image_index], Y])
+    expected = np.cov(stacked, rowvar=False, bias=True)
+    np.testing.assert_allclose(whole.xx, expected[:6, :6], atol=1e-12)
+    np.testing.assert_allclose(whole.yy, expected[6:, 6:], atol=1e-12)
+    np.testing.assert_allclose(whole.xy, expected[:6, 6:], atol=1e-12)
+
+
+def test_memory_mapped_fit_equals_in_memory_fit(tmp_path):
+    rng = np.random.default_rng(12)
+    X, Y, image_index = captioned_images(rng, n_images=300, dx=8, dy=5)
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    np.save(tmp_path / "Y.npy", Y.astype(np.float32))
+    X_disk = np.load(tmp_path / "X.npy", mmap_mode="r")
+    Y_disk = np.load(tmp_path / "Y.npy", mmap_mode="r")
+    in_memory = CCA(n_components=4, reg=1e-3).fit(
+        np.array(X_disk), np.array(Y_disk), image_index=image_index
+    )
+
+    mapped = CCA(n_components=4, reg=1e-3).fit(X_disk, Y_disk, image_index=image_index)
+    streamed = CCA(n_components=4, reg=1e-3).fit_covariances(
+        covariances(X_disk, Y_disk, image_index, chunk_rows=32)
+    )
+
+    for model in (mapped, streamed):
+        np.testing.assert_allclose(model.correlations_, in_memory.correlations_, rtol=1e-10)
+        for got, expected in zip(model.transform(X, Y), in_memory.transform(X, Y), strict=True):
+            np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_truncated_equals_fitting_fewer_components():
+    rng = np.random.default_rng(13)
+    X, Y = correlated_views(rng, n=200)
+    full = CCA(n_components=4, reg=1e-3, scale_power=1.0).fit(X, Y)
+    direct = CCA(n_components=2, reg=1e-3, scale_power=3.0).fit(X, Y)
+
+    truncated = full.truncated(2, scale_power=3.0)
+
+    assert (truncated.n_components, truncated.reg, truncated.scale_power) == (2, 1e-3, 3.0)
+    np.testing.assert_allclose(truncated.correlations_, direct.correlations_, rtol=1e-12)
+    for got, expected in zip(truncated.transform(X, Y), direct.transform(X, Y), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-10)
+    with pytest.raises(ValueError, match=r"integer in 1\.\.4"):
+        full.truncated(5)
+
+
+@pytest.mark.parametrize("dimension", [5, 300])
+def test_largest_eigenvalue_is_exact(dimension):
+    """Above a few hundred dimensions it comes from Lanczos iterations: still exact."""
+    rng = np.random.default_rng(14)
+    samples = rng.normal(size=(2 * dimension, dimension)) * rng.uniform(0.1, 3, size=dimension)
+    cov = samples.T @ samples / len(samples)
+    expected = scipy.linalg.eigvalsh(cov)[-1]
+    assert _largest_eigenvalue(cov) == pytest.approx(expected, rel=1e-12)
+
+
+def test_constant_features_are_refused():
+    rng = np.random.default_rng(15)
+    X, Y = correlated_views(rng, n=50)
+    with pytest.raises(ValueError, match="every feature of X is constant"):
+        CCA(n_components=2).fit(np.ones_like(X), Y)

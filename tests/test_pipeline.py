@@ -109,3 +109,42 @@ def test_vgg19_without_weights_runs_through_every_stage(project):
     assert runs[0].data.params["backbone.weights"] == "none"
     assert "image_search/R_at_1" in runs[0].data.metrics
     assert 0.5 < runs[0].data.metrics["text_coverage/test/tokens"] <= 1
+
+
+def test_cca_grid_search_on_val(project):
+    _, out = run(
+        ["dvc", "exp", "run", "-n", "grid", "-S", "cca.n_components=[5,20]"]
+        + ["-S", "cca.reg=[0.0001,0.01]", "-S", "cca.scale_power=2"],
+        project,
+    )
+    assert "chosen on val from 4 grid points" in out
+    model_dir = project / "models/demo/colorgrid-glove"
+    grid = (model_dir / "grid.csv").read_text().splitlines()
+    assert grid[0].startswith("n_components,reg,scale_power,image_search_R_at_1,")
+    assert grid[0].endswith(",criterion")
+    assert len(grid) == 1 + 4
+    selection = json.loads((model_dir / "selection.json").read_text())
+    assert selection["n_components"] in (5, 20) and selection["reg"] in (0.0001, 0.01)
+    assert selection["val_criterion"] == max(float(row.split(",")[-1]) for row in grid[1:])
+    saved = json.loads((model_dir / "cca.json").read_text())["params"]
+    assert saved == {name: selection[name] for name in ("n_components", "reg", "scale_power")}
+
+    # The choice in the metrics, the grid as a heatmap plot, both in MLflow.
+    _, out = run(["dvc", "metrics", "show", "--json"], project)
+    metrics = json.loads(out)[""]["data"]  # "": the workspace
+    assert metrics["models/demo/colorgrid-glove/selection.json"]["data"] == selection
+    _, out = run(["dvc", "plots", "show", "--json"], project)
+    heatmap = json.loads(out)["data"]["models/demo/colorgrid-glove/grid.csv"][0]["content"]
+    assert [layer["mark"]["type"] for layer in heatmap["spec"]["layer"]] == ["rect", "text"]
+    assert heatmap["spec"]["encoding"]["x"]["field"] == "n_components"
+    assert heatmap["spec"]["encoding"]["y"]["field"] == "reg"
+    assert len(heatmap["data"]["values"]) == 4
+    evaluation = next(r for r in mlflow_runs(project) if r.info.run_name == "grid")
+    assert evaluation.data.params["cca.n_components"] == "[5, 20]"
+    assert evaluation.data.params["cca_selected.n_components"] == str(selection["n_components"])
+    assert evaluation.data.params["cca_selected.reg"] == str(selection["reg"])
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    artifacts = {a.path for a in client.list_artifacts(evaluation.info.run_id)}
+    assert "grid.csv" in artifacts

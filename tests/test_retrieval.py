@@ -134,10 +134,10 @@ def test_score_matches_brute_force(seed):
         assert all(type(value) is float for value in task.values())
 
 
-# A chunk's similarity block costs 9 bytes per score (float64 + comparison mask). With 12
-# images and 30 captions, the budgets below give chunks of (captions, images) of:
-# (1, 1), (2, 1), (7, 2), (12, 5) and everything at once.
-@pytest.mark.parametrize("budget_bytes", [1, 216, 756, 1350, 256 * 2**20])
+# A block of similarities costs 11 bytes per score (float64 + three comparison masks) and
+# holds a chunk of captions x all 12 images. The budgets below give chunks of 1, 2, 7 and
+# 12 of the 30 captions, and all of them at once.
+@pytest.mark.parametrize("budget_bytes", [1, 264, 924, 1584, 256 * 2**20])
 def test_chunked_equals_unchunked(budget_bytes):
     images, captions, caption_image_index = tied_dataset(seed=20)
     expected = brute_force_ranks(images, captions, caption_image_index)
@@ -225,3 +225,20 @@ def test_invalid_ks_and_budget():
         score(images, captions, caption_image_index, ks=(0, 5))
     with pytest.raises(ValueError, match="memory_budget_mb must be > 0"):
         score(images, captions, caption_image_index, memory_budget_mb=0)
+
+
+@pytest.mark.parametrize("budget_bytes", [1, 3000, 10_000, 256 * 2**20])
+def test_exact_ties_of_real_valued_duplicates_in_any_chunking(budget_bytes):
+    """Duplicates of real-valued vectors tie exactly, whatever block their scores come from."""
+    rng = np.random.default_rng(30)
+    images = rng.normal(size=(25, 7))
+    images[3] = images[8]
+    captions = rng.normal(size=(80, 7))
+    caption_image_index = np.concatenate([np.arange(25), rng.integers(0, 25, size=55)])
+    captions[40:60] = captions[rng.integers(0, 40, size=20)]  # captions repeated elsewhere
+    expected = brute_force_ranks(images, captions, caption_image_index)
+
+    chunked = ranks(images, captions, caption_image_index, memory_budget_mb=budget_bytes / 2**20)
+
+    for actual, wanted in zip(chunked, expected, strict=True):
+        np.testing.assert_array_equal(actual, wanted)

@@ -7,24 +7,134 @@ can be compared by cosine similarity (Gong et al. 2014; Klein et al. CVPR 2015).
 
 The solution is computed directly, in float64:
 
-1. centre both views and form the covariances Cxx, Cyy and the cross-covariance Cxy;
-2. add a ridge to each view's covariance, `reg` times its largest eigenvalue, so that the
-   same `reg` means the same amount of regularisation whatever the scale of the features;
+1. stream over chunks of rows, twice: the means, then the centred covariances Cxx, Cyy
+   and the cross-covariance Cxy (`covariances`). With one row of X per image, each image
+   enters Cxx once, weighted by its number of captions, and Cxy through the sum of its
+   captions' vectors: the same result as stacking every (image, caption) pair, at a
+   fraction of the cost. Memory: the three covariances plus one chunk, so memory-mapped
+   feature files larger than RAM can be fitted;
+2. add a ridge to each view's covariance, `reg` times its largest eigenvalue (found by
+   Lanczos iterations, not a full eigendecomposition), so that the same `reg` means the
+   same amount of regularisation whatever the scale of the features;
 3. whiten with Cholesky factors, Cxx = Lx Lx^T and Cyy = Ly Ly^T;
 4. take the SVD of the whitened cross-covariance Lx^-1 Cxy Ly^-T = U S V^T: the singular
    values are the canonical correlations, and Lx^-T U, Ly^-T V the canonical directions.
+   Every number of components comes from this one SVD (`CCA.truncated`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
+from tqdm import tqdm
 
 ARRAYS_FILE = "cca.npz"
 PARAMS_FILE = "cca.json"
+
+# Size of one chunk of rows converted to float64 during the streaming pass: large enough
+# for the BLAS to run at full speed, small next to the dx x dx covariance of real features.
+CHUNK_BYTES = 64 * 2**20
+# Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
+# Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
+_LANCZOS_MIN_DIMENSION = 256
+
+
+@dataclass
+class Covariances:
+    """Means and covariances of paired data: everything a CCA fit needs from the data.
+
+    Covariances are normalised by the number of pairs (not n - 1).
+    """
+
+    x_mean: np.ndarray  # (dx,)
+    y_mean: np.ndarray  # (dy,)
+    xx: np.ndarray  # (dx, dx)
+    yy: np.ndarray  # (dy, dy)
+    xy: np.ndarray  # (dx, dy)
+    n_pairs: int
+
+
+def covariances(X, Y, image_index=None, chunk_rows=None):
+    """Means and covariances of the pairs (X[i], Y[i]), or (X[image_index[j]], Y[j]).
+
+    Reads X and Y chunk by chunk, twice (means, then centred products), so X and Y may be
+    memory-mapped arrays (`np.load(path, mmap_mode="r")`) larger than RAM; each chunk is
+    converted to float64. Images without a caption in `image_index` take no part.
+
+    Parameters
+    ----------
+    X, Y, image_index
+        As in `CCA.fit`.
+    chunk_rows : int, optional
+        Rows of X per chunk; by default as many as fit in `CHUNK_BYTES` as float64.
+    """
+    X = _as_matrix(X, "X")
+    Y = _as_matrix(Y, "Y")
+    if image_index is None:
+        if len(X) != len(Y):
+            raise ValueError(
+                f"X and Y must have one row per pair, got {len(X)} and {len(Y)} rows; "
+                "if X has one row per image and Y one per caption, pass image_index"
+            )
+        captions_per_image = np.ones(len(X), dtype=np.int64)
+        caption_order = None  # caption i belongs to image i
+    else:
+        image_index = _as_image_index(image_index, n_captions=len(Y), n_images=len(X))
+        captions_per_image = np.bincount(image_index, minlength=len(X))
+        is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
+        # Captions grouped by image: slices of Y when already so, gathered rows otherwise.
+        caption_order = None if is_sorted else np.argsort(image_index, kind="stable")
+    n_pairs = len(Y)
+    if n_pairs < 2:
+        raise ValueError(f"CCA needs at least 2 pairs to estimate covariances, got {n_pairs}")
+    if chunk_rows is None:
+        chunk_rows = max(1, CHUNK_BYTES // (8 * X.shape[1]))
+    # The captions of image i are rows first_caption[i]:first_caption[i + 1] of the grouping.
+    first_caption = np.concatenate([[0], np.cumsum(captions_per_image)])
+
+    x_sum = np.zeros(X.shape[1])
+    for start, stop in _chunks(len(X), chunk_rows):
+        x_sum += captions_per_image[start:stop] @ _float64_chunk(X, slice(start, stop), "X")
+    y_chunk_rows = max(1, CHUNK_BYTES // (8 * Y.shape[1]))
+    y_sum = np.zeros(Y.shape[1])
+    for start, stop in _chunks(len(Y), y_chunk_rows):
+        y_sum += _float64_chunk(Y, slice(start, stop), "Y").sum(axis=0)
+    x_mean, y_mean = x_sum / n_pairs, y_sum / n_pairs
+
+    # Lower triangles, Fortran-ordered so that BLAS syrk accumulates into them in place.
+    xx = np.zeros((X.shape[1], X.shape[1]), order="F")
+    yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")
+    xy = np.zeros((X.shape[1], Y.shape[1]), order="F")
+    chunks = _chunks(len(X), chunk_rows)
+    for start, stop in tqdm(chunks, desc="CCA covariances", unit="chunk", disable=None):
+        weights = captions_per_image[start:stop]
+        has_captions = weights > 0
+        if not has_captions.any():
+            continue
+        x = X[start:stop] if has_captions.all() else X[start:stop][has_captions]
+        x = np.subtract(x, x_mean, dtype=np.float64)  # centred float64, in one pass
+        lo, hi = first_caption[start], first_caption[stop]
+        rows = slice(lo, hi) if caption_order is None else caption_order[lo:hi]
+        y = np.subtract(Y[rows], y_mean, dtype=np.float64)
+        # Row j: the sum of the centred captions of the j-th image of the chunk.
+        caption_sums = np.add.reduceat(y, first_caption[start:stop][has_captions] - lo, axis=0)
+        xy = _add_product(xy, x, caption_sums)
+        yy = _add_gram(yy, y)
+        x *= np.sqrt(weights[has_captions])[:, None]  # each image counted once per caption
+        xx = _add_gram(xx, x)
+    return Covariances(
+        x_mean=x_mean,
+        y_mean=y_mean,
+        xx=_symmetric_from_lower(xx) / n_pairs,
+        yy=_symmetric_from_lower(yy) / n_pairs,
+        xy=xy / n_pairs,
+        n_pairs=n_pairs,
+    )
 
 
 class CCA:
@@ -65,65 +175,67 @@ class CCA:
         ----------
         X : array-like of shape (n, dx)
             Image features. Without `image_index`, row i is paired with row i of Y.
+            May be a memory-mapped array: it is read in chunks, never copied whole.
         Y : array-like of shape (n_captions, dy)
-            Caption features.
+            Caption features (may be memory-mapped too).
         image_index : array-like of int, shape (n_captions,), optional
             For every row of Y, the row of X it belongs to: X then holds one row per image
             and Y one row per caption. The result is exactly the fit on the stacked pairs
             (X[image_index], Y), computed without building that matrix: each image is
-            weighted by its number of captions.
+            weighted by its number of captions, and images without captions take no part.
 
         Returns
         -------
         self
         """
-        X = _as_finite_matrix(X, "X")
-        Y = _as_finite_matrix(Y, "Y")
-        self._check_n_components(X.shape[1], Y.shape[1])
-        if not self.reg >= 0:
-            raise ValueError(f"cca.reg must be >= 0, got {self.reg!r}")
+        X = _as_matrix(X, "X")
+        Y = _as_matrix(Y, "Y")
+        self._check_params(X.shape[1], Y.shape[1])
+        return self.fit_covariances(covariances(X, Y, image_index))
 
-        if image_index is None:
-            if len(X) != len(Y):
-                raise ValueError(
-                    f"X and Y must have one row per pair, got {len(X)} and {len(Y)} rows; "
-                    "if X has one row per image and Y one per caption, pass image_index"
-                )
-            image_weights = np.ones(len(X))
-        else:
-            image_index = _as_image_index(image_index, n_captions=len(Y), n_images=len(X))
-            image_weights = np.bincount(image_index, minlength=len(X)).astype(np.float64)
-        n_pairs = len(Y)
-        if n_pairs < 2:
-            raise ValueError(f"CCA needs at least 2 pairs to estimate covariances, got {n_pairs}")
-
-        self.x_mean_ = image_weights @ X / n_pairs
-        self.y_mean_ = Y.mean(axis=0)
-        Xc = X - self.x_mean_
-        Yc = Y - self.y_mean_
-        if image_index is None:
-            caption_sums = Yc  # each row of X is paired with exactly one caption
-        else:
-            # Row i: sum over the captions of image i of their centred vectors.
-            caption_sums = np.zeros((len(X), Y.shape[1]))
-            np.add.at(caption_sums, image_index, Yc)
-
-        cov_xx = (Xc * image_weights[:, None]).T @ Xc / n_pairs
-        cov_yy = Yc.T @ Yc / n_pairs
-        cov_xy = Xc.T @ caption_sums / n_pairs
-
-        chol_x = self._regularised_cholesky(cov_xx, "X")
-        chol_y = self._regularised_cholesky(cov_yy, "Y")
+    def fit_covariances(self, cov):
+        """Fit from `covariances(X, Y, ...)`, computed once for several fits (grid search)."""
+        dx, dy = len(cov.x_mean), len(cov.y_mean)
+        self._check_params(dx, dy)
+        chol_x = _regularised_cholesky(cov.xx, self.reg, "X")
+        chol_y = _regularised_cholesky(cov.yy, self.reg, "Y")
         # Lx^-1 Cxy Ly^-T, by two triangular solves.
-        left = scipy.linalg.solve_triangular(chol_x, cov_xy, lower=True)
+        left = scipy.linalg.solve_triangular(chol_x, cov.xy, lower=True)
         whitened = scipy.linalg.solve_triangular(chol_y, left.T, lower=True).T
         u, s, vt = scipy.linalg.svd(whitened, full_matrices=False)
 
         k = self.n_components
+        self.x_mean_ = cov.x_mean
+        self.y_mean_ = cov.y_mean
         self.x_weights_ = scipy.linalg.solve_triangular(chol_x, u[:, :k], lower=True, trans="T")
         self.y_weights_ = scipy.linalg.solve_triangular(chol_y, vt[:k].T, lower=True, trans="T")
         self.correlations_ = s[:k]
         return self
+
+    def truncated(self, n_components, scale_power=None):
+        """A copy keeping only the first `n_components` components (and another scale_power).
+
+        All components come from one SVD, so this equals a fit with that n_components,
+        without refitting: a grid search over n_components fits once per reg.
+        """
+        self._check_fitted()
+        available = len(self.correlations_)
+        if not (isinstance(n_components, int | np.integer) and 1 <= n_components <= available):
+            raise ValueError(
+                f"n_components must be an integer in 1..{available} (the components of this "
+                f"model), got {n_components!r}"
+            )
+        model = CCA(
+            n_components=int(n_components),
+            reg=self.reg,
+            scale_power=self.scale_power if scale_power is None else scale_power,
+        )
+        model.x_mean_ = self.x_mean_
+        model.y_mean_ = self.y_mean_
+        model.x_weights_ = self.x_weights_[:, :n_components]
+        model.y_weights_ = self.y_weights_[:, :n_components]
+        model.correlations_ = self.correlations_[:n_components]
+        return model
 
     def transform(self, X, Y=None):
         """Project images (and captions, if Y is given) into the joint space.
@@ -188,7 +300,7 @@ class CCA:
             model.correlations_ = arrays["correlations"]
         return model
 
-    def _check_n_components(self, dx, dy):
+    def _check_params(self, dx, dy):
         limit = min(dx, dy)
         side = "image features (X)" if dx <= dy else "caption features (Y)"
         if not (isinstance(self.n_components, int | np.integer) and 1 <= self.n_components):
@@ -200,24 +312,8 @@ class CCA:
                 f"cca.n_components={self.n_components} exceeds {limit}, the dimension of the "
                 f"{side}; set cca.n_components to at most {limit}"
             )
-
-    def _regularised_cholesky(self, cov, view):
-        """Lower Cholesky factor of cov + reg * lambda_max(cov) * I.
-
-        Without a ridge, a singular covariance is detected from its eigenvalues: Cholesky
-        alone often succeeds on one, through a rounding-sized pivot, and gives huge weights.
-        """
-        eigenvalues = scipy.linalg.eigvalsh(cov)
-        largest = eigenvalues[-1]
-        if largest <= 0:
-            raise ValueError(f"every feature of {view} is constant: CCA needs varying features")
-        rank_tolerance = len(cov) * np.finfo(np.float64).eps * largest
-        if self.reg == 0 and eigenvalues[0] <= rank_tolerance:
-            raise _rank_deficient_error(view, self.reg)
-        try:
-            return scipy.linalg.cholesky(cov + self.reg * largest * np.eye(len(cov)), lower=True)
-        except np.linalg.LinAlgError as error:
-            raise _rank_deficient_error(view, self.reg) from error
+        if not self.reg >= 0:
+            raise ValueError(f"cca.reg must be >= 0, got {self.reg!r}")
 
     def _check_fitted(self):
         if not hasattr(self, "x_weights_"):
@@ -232,6 +328,93 @@ def _rank_deficient_error(view, reg):
         f"than features) and cannot be whitened with cca.reg={reg}: set cca.reg > 0 "
         "large enough, e.g. 1e-3"
     )
+
+
+def _regularised_cholesky(cov, reg, view):
+    """Lower Cholesky factor of cov + reg * lambda_max(cov) * I.
+
+    Without a ridge, a singular covariance is detected from the factor's condition number:
+    Cholesky alone often succeeds on one, through a rounding-sized pivot, and gives huge
+    weights.
+    """
+    if not np.trace(cov) > 0:
+        raise ValueError(f"every feature of {view} is constant: CCA needs varying features")
+    regularised = np.array(cov, order="F")
+    if reg > 0:
+        regularised.flat[:: len(cov) + 1] += reg * _largest_eigenvalue(cov)
+    try:
+        chol = scipy.linalg.cholesky(regularised, lower=True, overwrite_a=True)
+    except np.linalg.LinAlgError as error:
+        raise _rank_deficient_error(view, reg) from error
+    if reg == 0:
+        one_norm = np.abs(cov).sum(axis=0).max()
+        rcond, _ = scipy.linalg.lapack.dpocon(chol, one_norm, uplo="L")
+        if rcond <= len(cov) * np.finfo(np.float64).eps:
+            raise _rank_deficient_error(view, reg)
+    return chol
+
+
+def _largest_eigenvalue(cov):
+    """The largest eigenvalue of a symmetric matrix, to machine precision.
+
+    A full eigendecomposition of a 4096 x 4096 covariance costs more than the rest of the
+    fit after the covariances; Lanczos iterations need only matrix-vector products.
+    """
+    n = len(cov)
+    if n <= _LANCZOS_MIN_DIMENSION:
+        return scipy.linalg.eigvalsh(cov, subset_by_index=[n - 1, n - 1])[0]
+    start = np.random.default_rng(0).standard_normal(n)  # fixed: the same result every run
+    # cov.T is cov, laid out as Fortran wants it: scipy's BLAS multiplies without a copy.
+    operator = scipy.sparse.linalg.LinearOperator(
+        (n, n), matvec=lambda v: scipy.linalg.blas.dsymv(1.0, cov.T, v), dtype=np.float64
+    )
+    return scipy.sparse.linalg.eigsh(
+        operator, k=1, which="LA", v0=start, tol=0, return_eigenvectors=False
+    )[0]
+
+
+def _chunks(n_rows, chunk_rows):
+    return [(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
+
+
+def _float64_chunk(matrix, rows, name):
+    chunk = np.asarray(matrix[rows], dtype=np.float64)
+    if not np.isfinite(chunk).all():
+        raise ValueError(f"{name} contains NaN or infinite values; clean the features first")
+    return chunk
+
+
+def _add_gram(gram, rows):
+    """gram += rows^T rows on the lower triangle, in place (BLAS syrk: half a matmul).
+
+    The products of the streaming pass all go through scipy's BLAS: with numpy's too,
+    two thread pools would take turns and the idle one's spinning threads slow the other.
+    """
+    return scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, lower=1, overwrite_c=1)
+
+
+def _add_product(product, left, right):
+    """product += left^T right, in place (BLAS gemm)."""
+    return scipy.linalg.blas.dgemm(
+        1.0, left.T, right.T, beta=1.0, c=product, trans_b=1, overwrite_c=1
+    )
+
+
+def _symmetric_from_lower(lower):
+    """The full matrix, from one whose upper triangle is zero (syrk never writes it)."""
+    full = lower + lower.T
+    full.flat[:: len(full) + 1] /= 2  # the diagonal was counted twice
+    return full
+
+
+def _as_matrix(values, name):
+    """A 2-D numeric array, without copying arrays (memory-mapped ones stay on disk)."""
+    matrix = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (rows x features), got shape {matrix.shape}")
+    if not (np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer)):
+        raise ValueError(f"{name} must hold numbers, got dtype {matrix.dtype}")
+    return matrix
 
 
 def _as_finite_matrix(values, name):

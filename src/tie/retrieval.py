@@ -9,17 +9,17 @@ A tie counts against the query: rank = 1 + the number of other candidates whose 
 captions, counting only captions of other images). A zero vector has similarity 0 with
 everything.
 
-Similarities are computed in float64, in chunks of queries, so that memory stays within
-`memory_budget_mb` however many images and captions there are.
+Similarities are computed in float64, once each, in blocks of captions x all images, so
+that memory stays within `memory_budget_mb` however many images and captions there are.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Bytes per element of a chunk's similarity block: the float64 score and the boolean
-# result of comparing it with the true score.
-_BYTES_PER_SCORE = np.dtype(np.float64).itemsize + np.dtype(np.bool_).itemsize
+# Bytes per element of a block of similarities: the float64 score and at most three
+# boolean comparison results alive at once.
+_BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
 
 
 def score(
@@ -78,10 +78,7 @@ def ranks(image_embeddings, caption_embeddings, caption_image_index, memory_budg
     if not memory_budget_mb > 0:
         raise ValueError(f"memory_budget_mb must be > 0, got {memory_budget_mb!r}")
     budget_bytes = memory_budget_mb * 2**20
-    return (
-        _search_ranks(images, captions, caption_image_index, budget_bytes),
-        _annotation_ranks(images, captions, caption_image_index, budget_bytes),
-    )
+    return _ranks_both_ways(images, captions, caption_image_index, budget_bytes)
 
 
 def recall_at_k(ranks, k):
@@ -97,36 +94,56 @@ def _chunk_rows(n_columns, budget_bytes):
     return max(1, int(budget_bytes // (n_columns * _BYTES_PER_SCORE)))
 
 
-def _search_ranks(images, captions, caption_image_index, budget_bytes):
-    search_ranks = np.empty(len(captions), dtype=np.int64)
-    step = _chunk_rows(len(images), budget_bytes)
-    for start in range(0, len(captions), step):
-        stop = min(start + step, len(captions))
+def _ranks_both_ways(images, captions, caption_image_index, budget_bytes):
+    """Search and annotation ranks from one pass over blocks of (captions x all images).
+
+    Each similarity is computed once, by one matrix product per block, and serves both
+    directions. Search needs only the block's own row. Annotation compares every caption
+    with the best score among the image's own captions, which is known only once every
+    block has been seen; it is estimated first, from the own pairs' dot products, and
+    captions whose score lies within rounding of the estimate are kept (a few per image)
+    and compared with the exact best at the end. So every comparison is between scores of
+    the blocks themselves, and ties are decided exactly as DESIGN's tie rule says.
+    """
+    n_images, n_captions = len(images), len(captions)
+    own_estimate = np.einsum("ij,ij->i", captions, images[caption_image_index])
+    best_estimate = np.full(n_images, -np.inf)
+    np.maximum.at(best_estimate, caption_image_index, own_estimate)
+    # Two float64 computations of a dot product of unit vectors of dimension d differ by at
+    # most 2 d eps (each is within d eps of the exact value): twice that, to be safe.
+    rounding = 4 * max(1, images.shape[1]) * np.finfo(np.float64).eps
+    lower, upper = best_estimate - rounding, best_estimate + rounding
+
+    search_ranks = np.empty(n_captions, dtype=np.int64)
+    own_scores = np.empty(n_captions)
+    above_upper = np.zeros(n_images, dtype=np.int64)  # captions surely >= the best own
+    near_images, near_scores = [], []  # captions within rounding of the best own
+    step = _chunk_rows(n_images, budget_bytes)
+    for start in range(0, n_captions, step):
+        stop = min(start + step, n_captions)
         scores = captions[start:stop] @ images.T  # (chunk of captions, images)
         true_scores = scores[np.arange(stop - start), caption_image_index[start:stop]]
+        own_scores[start:stop] = true_scores
         # Counting >= includes the true image itself, which the rank's leading 1 stands for.
-        search_ranks[start:stop] = (scores >= true_scores[:, None]).sum(axis=1)
-    return search_ranks
+        search_ranks[start:stop] = np.count_nonzero(scores >= true_scores[:, None], axis=1)
+        above_upper += np.count_nonzero(scores > upper, axis=0)
+        rows, columns = np.nonzero((scores >= lower) & (scores <= upper))
+        near_images.append(columns)
+        near_scores.append(scores[rows, columns])
 
-
-def _annotation_ranks(images, captions, caption_image_index, budget_bytes):
-    annotation_ranks = np.empty(len(images), dtype=np.int64)
-    step = _chunk_rows(len(captions), budget_bytes)
-    for start in range(0, len(images), step):
-        stop = min(start + step, len(images))
-        scores = images[start:stop] @ captions.T  # (chunk of images, captions)
-        own_captions = np.flatnonzero((caption_image_index >= start) & (caption_image_index < stop))
-        own_rows = caption_image_index[own_captions] - start
-        own_scores = scores[own_rows, own_captions]
-        best_own = np.full(stop - start, -np.inf)
-        np.maximum.at(best_own, own_rows, own_scores)
-        at_least_best = (scores >= best_own[:, None]).sum(axis=1)
-        own_at_least_best = np.bincount(
-            own_rows, weights=own_scores >= best_own[own_rows], minlength=stop - start
-        ).astype(np.int64)
-        # Captions of other images scoring >= the best own one: all such captions minus own.
-        annotation_ranks[start:stop] = 1 + at_least_best - own_at_least_best
-    return annotation_ranks
+    best_own = np.full(n_images, -np.inf)
+    np.maximum.at(best_own, caption_image_index, own_scores)
+    near_images, near_scores = np.concatenate(near_images), np.concatenate(near_scores)
+    near_at_least_best = np.bincount(
+        near_images, weights=near_scores >= best_own[near_images], minlength=n_images
+    )
+    # Own captions lie below `upper`; those tying with the best are among the near ones.
+    own_at_least_best = np.bincount(
+        caption_image_index, weights=own_scores >= best_own[caption_image_index], minlength=n_images
+    )
+    # Captions of other images scoring >= the best own one.
+    others_at_least_best = above_upper + (near_at_least_best - own_at_least_best).astype(np.int64)
+    return search_ranks, 1 + others_at_least_best
 
 
 def _summary(query_ranks, ks):
