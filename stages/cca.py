@@ -68,7 +68,7 @@ def main(splits_file: Path, image_features: Path, text_features: Path, model_dir
     click.echo(f"CCA on {len(train.image_rows)} train images: top correlations {top}")
     chosen = ", ".join(f"{name}={result.best[name]}" for name in GRID_PARAMS)
     click.echo(
-        f"chosen on val from {len(result.table)} grid points: {chosen} "
+        f"chosen on val from a grid of {len(result.table)}: {chosen} "
         f"(R@1+R@5+R@10, both directions: {result.best['criterion']:.1f})"
     )
 

@@ -117,7 +117,7 @@ def test_cca_grid_search_on_val(project):
         + ["-S", "cca.reg=[0.0001,0.01]", "-S", "cca.scale_power=2"],
         project,
     )
-    assert "chosen on val from 4 grid points" in out
+    assert "chosen on val from a grid of 4" in out
     model_dir = project / "models/demo/colorgrid-glove"
     grid = (model_dir / "grid.csv").read_text().splitlines()
     assert grid[0].startswith("n_components,reg,scale_power,image_search_R_at_1,")
