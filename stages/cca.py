@@ -2,9 +2,10 @@
 
 Each of `cca.n_components`, `cca.reg` and `cca.scale_power` is a value or a list; every
 combination is scored on the val split (see tie.model_selection) and the best one is
-saved, with the record of the choice beside it: `grid.csv`, the whole grid (a DVC plot, and
-an MLflow artifact of the evaluation), and `selection.json`, the chosen values and their
-val criterion (a DVC metrics file).
+saved to MODEL_DIR, with the record of the choice: GRID_FILE, the whole grid (a DVC plot,
+and an MLflow artifact of the evaluation), and SELECTION_FILE, the chosen values and their
+val criterion (a DVC metrics file). Both are small and kept in git, like the other metrics,
+so `dvc metrics diff` and `dvc plots diff` work in a fresh clone.
 """
 
 import json
@@ -17,14 +18,7 @@ from tie.cca import covariances
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features
-from tie.model_selection import (
-    GRID_FILE,
-    GRID_PARAMS,
-    SELECTION_FILE,
-    grid_search,
-    param_grid,
-    write_table,
-)
+from tie.model_selection import GRID_PARAMS, grid_search, param_grid, write_table
 from tie.params import load_params
 
 
@@ -33,7 +27,16 @@ from tie.params import load_params
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
 @click.argument("model_dir", type=click.Path(path_type=Path))
-def main(splits_file: Path, image_features: Path, text_features: Path, model_dir: Path) -> None:
+@click.argument("grid_file", type=click.Path(path_type=Path))
+@click.argument("selection_file", type=click.Path(path_type=Path))
+def main(
+    splits_file: Path,
+    image_features: Path,
+    text_features: Path,
+    model_dir: Path,
+    grid_file: Path,
+    selection_file: Path,
+) -> None:
     params = load_params()
     corpus = Corpus.load(splits_file)
     X = load_features(image_features, corpus.images)  # memory-mapped: read in chunks
@@ -59,10 +62,10 @@ def main(splits_file: Path, image_features: Path, text_features: Path, model_dir
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
 
     result.model.save(model_dir)
-    write_table(model_dir / GRID_FILE, result.table)
+    write_table(grid_file, result.table)
     selection = {name: result.best[name] for name in GRID_PARAMS}
     selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
-    (model_dir / SELECTION_FILE).write_text(json.dumps(selection, indent=2) + "\n")
+    selection_file.write_text(json.dumps(selection, indent=2) + "\n")
 
     top = np.array2string(result.model.correlations_[:5], precision=3)
     click.echo(f"CCA on {len(train.image_rows)} train images: top correlations {top}")

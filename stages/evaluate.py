@@ -12,7 +12,7 @@ from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
-from tie.model_selection import GRID_FILE, GRID_PARAMS
+from tie.model_selection import GRID_PARAMS
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -38,6 +38,9 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
 @click.argument("curves_file", type=click.Path(path_type=Path))
 @click.option("--raw-dir", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--gallery", "gallery_file", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--cca-grid", "grid_file", required=True, type=click.Path(exists=True, path_type=Path)
+)
 def main(
     splits_file: Path,
     image_features: Path,
@@ -47,6 +50,7 @@ def main(
     curves_file: Path,
     raw_dir: Path,
     gallery_file: Path,
+    grid_file: Path,
 ) -> None:
     params = load_params()
     settings = params["eval"]
@@ -86,7 +90,7 @@ def main(
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", model_dir / GRID_FILE]
+        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
         chosen = {name: getattr(model, name) for name in GRID_PARAMS}

@@ -59,7 +59,8 @@ def copy_repo(root):
         if (REPO / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
-    for stale in ("dvc.lock", "metrics/retrieval.json", "metrics/recall_at_k.csv"):
+    results = ("retrieval.json", "recall_at_k.csv", "cca_grid.csv", "cca_selection.json")
+    for stale in ("dvc.lock", *(f"metrics/{name}" for name in results)):
         (root / stale).unlink(missing_ok=True)
 
 

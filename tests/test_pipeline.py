@@ -119,11 +119,11 @@ def test_cca_grid_search_on_val(project):
     )
     assert "chosen on val from a grid of 4" in out
     model_dir = project / "models/demo/colorgrid-glove"
-    grid = (model_dir / "grid.csv").read_text().splitlines()
+    grid = (project / "metrics/cca_grid.csv").read_text().splitlines()
     assert grid[0].startswith("n_components,reg,scale_power,image_search_R_at_1,")
     assert grid[0].endswith(",criterion")
     assert len(grid) == 1 + 4
-    selection = json.loads((model_dir / "selection.json").read_text())
+    selection = json.loads((project / "metrics/cca_selection.json").read_text())
     assert selection["n_components"] in (5, 20) and selection["reg"] in (0.0001, 0.01)
     assert selection["val_criterion"] == max(float(row.split(",")[-1]) for row in grid[1:])
     saved = json.loads((model_dir / "cca.json").read_text())["params"]
@@ -132,9 +132,9 @@ def test_cca_grid_search_on_val(project):
     # The choice in the metrics, the grid as a heatmap plot, both in MLflow.
     _, out = run(["dvc", "metrics", "show", "--json"], project)
     metrics = json.loads(out)[""]["data"]  # "": the workspace
-    assert metrics["models/demo/colorgrid-glove/selection.json"]["data"] == selection
+    assert metrics["metrics/cca_selection.json"]["data"] == selection
     _, out = run(["dvc", "plots", "show", "--json"], project)
-    heatmap = json.loads(out)["data"]["models/demo/colorgrid-glove/grid.csv"][0]["content"]
+    heatmap = json.loads(out)["data"]["metrics/cca_grid.csv"][0]["content"]
     assert [layer["mark"]["type"] for layer in heatmap["spec"]["layer"]] == ["rect", "text"]
     assert heatmap["spec"]["encoding"]["x"]["field"] == "n_components"
     assert heatmap["spec"]["encoding"]["y"]["field"] == "reg"
@@ -147,4 +147,4 @@ def test_cca_grid_search_on_val(project):
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     artifacts = {a.path for a in client.list_artifacts(evaluation.info.run_id)}
-    assert "grid.csv" in artifacts
+    assert "cca_grid.csv" in artifacts

@@ -23,9 +23,6 @@ from tie.cca import CCA
 from tie.retrieval import metrics_from_ranks, ranks
 
 GRID_PARAMS = ("n_components", "reg", "scale_power")
-# Written by the cca stage beside the model it chose.
-GRID_FILE = "grid.csv"
-SELECTION_FILE = "selection.json"
 CRITERION_KS = (1, 5, 10)
 DIRECTIONS = ("image_search", "image_annotation")
 TABLE_COLUMNS = (
