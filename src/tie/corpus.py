@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,9 @@ class Corpus:
         if unknown:
             raise ValueError(f"unknown split names {unknown}; expected {list(SPLITS)}")
 
-    @property
+    # The caption-level views below are derived once: callers index them caption by
+    # caption, and rebuilding a 600k-entry list per index would be quadratic.
+    @cached_property
     def caption_ids(self) -> list[str]:
         return [
             f"{image}#{k}"
@@ -49,11 +52,11 @@ class Corpus:
             for k in range(len(caps))
         ]
 
-    @property
+    @cached_property
     def flat_captions(self) -> list[str]:
         return [caption for caps in self.captions for caption in caps]
 
-    @property
+    @cached_property
     def caption_image(self) -> np.ndarray:
         """For every caption row, the row of its image."""
         counts = [len(caps) for caps in self.captions]
