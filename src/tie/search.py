@@ -1,8 +1,10 @@
 """`tie search`: rank the test images of the current pipeline for a free-text query.
 
 The current model is the one `params.yaml` points at: its `dataset`, `text` and
-`image` choose the splits, the image features, the CCA model and the text encoder
-that turns the query into a vector, exactly as `text_features` turns captions.
+`image` choose the splits, the image features, the CCA model and the word vectors
+(the `vocab` stage's file, the very vectors the model was fitted on). The query becomes
+a vector exactly as `text_features` turns captions into vectors, so only words that
+occur in the dataset's captions are known.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from tie.datasets import image_dir
 from tie.errors import TieError
 from tie.features import load_features
 from tie.gallery import top_k
-from tie.text import TEXT_ENCODERS
 from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import mean_vectors
+from tie.text.word_vectors import Idf, WordVectors, mean_vectors
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     dataset, text, image = params["dataset"], params["text"], params["image"]
     splits_file = Path(f"data/splits/{dataset}.json")
     model_dir = Path(f"models/{dataset}/{image}-{text}")
-    for needed in (splits_file, model_dir):
+    vocab_file = Path(f"features/{dataset}/vocab/{text}.npz")
+    for needed in (splits_file, model_dir, vocab_file):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
@@ -45,13 +47,17 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
 
     tokenizer = Tokenizer(**params["tokenizer"])
     tokens = tokenizer(query)
-    train_captions = [corpus.flat_captions[i] for i in corpus.split_view("train").caption_rows]
-    word_vectors = TEXT_ENCODERS[text](tokenizer.tokenize_all(train_captions), set(tokens))
-    query_vector = mean_vectors([tokens], word_vectors)
+    settings = params["caption_vectors"]
+    idf = None
+    if settings["idf"]:
+        train_rows = corpus.split_view("train").caption_rows
+        idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
+    word_vectors = WordVectors.load(vocab_file)
+    query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
     if not query_vector.any():
         raise TieError(
-            f"no word of {query!r} is known to the `{text}` word vectors"
-            f" (after tokenizing: {tokens}); try other words"
+            f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
+            f" captions (after tokenizing: {tokens}); try other words"
         )
     images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)
