@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import REPO, make_project, run
+from helpers import REPO, copy_project, run
 from PIL import Image
 
 from tie.baselines import create_tags, load_baselines
@@ -19,8 +19,8 @@ EXPERIMENTS = {"fewer-dims": "cca.n_components=20", "unscaled": "cca.scale_power
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("project"))
+def project(demo_project, tmp_path_factory):
+    root = copy_project(demo_project, tmp_path_factory.mktemp("project"))
     for name, setting in EXPERIMENTS.items():
         run(["dvc", "exp", "run", "-n", name, "-S", setting], root)
     return root
@@ -49,6 +49,7 @@ def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
         assert baseline.source
 
 
+@pytest.mark.e2e
 def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
@@ -95,6 +96,7 @@ def test_baseline_needs_a_commit(tmp_path):
         create_tags(tmp_path, load_baselines(BASELINES))
 
 
+@pytest.mark.e2e
 def test_metrics_diff_of_a_baseline_and_an_experiment(project):
     run(["tie", "baseline"], project)
     _, out = run(["dvc", "metrics", "diff", "klein2015/flickr8k", "fewer-dims", "--json"], project)
@@ -103,6 +105,7 @@ def test_metrics_diff_of_a_baseline_and_an_experiment(project):
     assert diff["image_annotation.R_at_10"]["old"] == 61.2
 
 
+@pytest.mark.e2e
 def test_report_lists_the_workspace_and_every_experiment(project):
     _, out = run(["tie", "report", "--format", "json"], project)
     rows = json.loads(out)["rows"]
@@ -133,6 +136,7 @@ def test_published_rows_of_a_dataset(monkeypatch):
     assert published_rows("demo") == []
 
 
+@pytest.mark.e2e
 def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):
     with Image.open(project / "metrics/gallery.png") as gallery:
         assert gallery.width > 600 and gallery.height > 600
@@ -142,6 +146,7 @@ def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path)
     assert "Recall at K on the test split" in html  # the title of the curves in dvc.yaml
 
 
+@pytest.mark.e2e
 def test_search_finds_the_image_evaluate_ranks_first(project):
     """A test caption used as the query gives the ranking the evaluation scored."""
     script = """

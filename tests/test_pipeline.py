@@ -7,15 +7,17 @@ never touches the developer's workspace, cache or MLflow store.
 import json
 
 import pytest
-from helpers import TINY_DEMO, make_project, run
+from helpers import TINY_DEMO, copy_project, run
+
+pytestmark = pytest.mark.e2e
 
 METRIC_NAMES = {"R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank"}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(demo_project, tmp_path_factory):
     """A fresh clone-like copy of the repo with a tiny demo, after one `dvc repro`."""
-    return make_project(tmp_path_factory.mktemp("project"))
+    return copy_project(demo_project, tmp_path_factory.mktemp("project"))
 
 
 def mlflow_runs(root):
