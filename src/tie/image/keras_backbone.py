@@ -34,6 +34,7 @@ import numpy as np
 
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
+from tie.tensorflow_logs import import_tensorflow
 
 VGG_LAYERS = ("fc2", "fc1")
 CROPS = (1, 10)
@@ -120,6 +121,7 @@ class KerasBackbone:
         return self._model
 
     def _build(self):
+        import_tensorflow()
         import keras
 
         constructor = getattr(keras.applications, self.spec.constructor)
@@ -150,8 +152,8 @@ class KerasBackbone:
     def forward(self, images):
         """Features of a batch of float32 RGB images in 0..255, shape (n, size, size, 3)."""
         if self._forward is None:
+            tf = import_tensorflow()
             import keras
-            import tensorflow as tf
 
             preprocess = getattr(keras.applications, self.spec.module).preprocess_input
             model = self.model
@@ -166,7 +168,7 @@ class KerasBackbone:
 
     def _load(self, path):
         """One file -> (crops, size, size, 3) float32 in 0..255 (a tf.data map function)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         size = self.input_size
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -187,7 +189,7 @@ class KerasBackbone:
 
     def dataset(self, paths: list[Path]):
         """The tf.data pipeline: (positions, images) batches of decoded, resized images."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         names = [str(p) for p in paths]
         autotune = tf.data.AUTOTUNE
@@ -197,7 +199,7 @@ class KerasBackbone:
         return ds.batch(self.batch_size).prefetch(autotune)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         dim, size = self.dim, self.input_size
         for positions, images in self.dataset(paths):
