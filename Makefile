@@ -36,9 +36,7 @@ test-fast: install
 	pytest -m 'not e2e'
 
 ui: install
-	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C to stop)"
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+	tie ui --port $(UI_PORT)
 
 lint: install
 	ruff check src stages tests benchmarks

@@ -187,6 +187,17 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
     assert code != 0 and "no word of 'qqqzz'" in out
 
 
+@pytest.mark.e2e
+def test_pictures_and_tables_made_on_demand_stay_out_of_git(project):
+    run(["dvc", "plots", "show"], project)
+    run(["tie", "report"], project)
+    run(["tie", "search", "red"], project)
+    made = ["dvc_plots/index.html", "metrics/report.md", "search.png"]
+    assert all((project / name).is_file() for name in made)
+    _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert not [line for line in status.splitlines() if any(n in line for n in made)], status
+
+
 def test_top_k_and_fixed_sample():
     images = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
     order, scores = top_k(np.array([[2.0, 0.1]]), images, k=3)

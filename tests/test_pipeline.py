@@ -51,6 +51,9 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
     assert "Running stage 'text_features'" in out
     assert "Running stage 'cca'" in out
     assert "Running stage 'evaluate'" in out
+    assert "the table: `tie show`" in out and "Median rank" not in out  # printed once, by:
+    _, table = run(["tie", "show"], project)
+    assert table.count("Median rank") == 1
     assert image_features.stat().st_mtime_ns == before
     assert (project / "features/demo/text/word2vec_local.npy").exists()
 

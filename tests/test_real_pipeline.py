@@ -127,6 +127,8 @@ def test_coco_needs_the_karpathy_split_and_adds_the_1k_protocol(project, served)
     # Folds of 2 images: a caption's rank is 1 or 2, so the fold mean rank is at most 2.
     assert metrics["coco_1k"]["image_search"]["mean_rank"] <= 2.0
     assert metrics["coco_1k"]["image_search"]["mean_rank"] <= metrics["image_search"]["mean_rank"]
+    _, table = run(["tie", "show"], root)
+    assert "coco_1k:" in table and table.count("Median rank") == 2
 
     import mlflow
 

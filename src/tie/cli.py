@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from tie.datasets.real import obtain_archives
-from tie.datasets.sources import SOURCES
+from tie.datasets.sources import SOURCES, sources_for
 from tie.params import choices
 from tie.report import format_table
 
 
 @click.group()
+@click.version_option(package_name="tie", prog_name="tie")
 def main() -> None:
     """Joint text-image embeddings by CCA (run the pipeline with `dvc repro`)."""
 
@@ -24,7 +25,11 @@ def show(metrics_file: Path) -> None:
     """Print the retrieval table of METRICS_FILE (default: metrics/retrieval.json)."""
     if not metrics_file.exists():
         raise click.ClickException(f"{metrics_file} does not exist: run `dvc repro` first")
-    click.echo(format_table(json.loads(metrics_file.read_text())))
+    metrics = json.loads(metrics_file.read_text())
+    click.echo(format_table(metrics))
+    for protocol, values in metrics.items():  # other protocols, e.g. COCO's 1K folds
+        if protocol not in ("image_search", "image_annotation"):
+            click.echo(f"\n{protocol}:\n{format_table(values)}")
 
 
 @main.command(name="list")
@@ -53,7 +58,7 @@ def fetch(dataset: str, downloads: Path) -> None:
 
     Set TIE_DOWNLOAD_MIRROR=<url> to fetch every file from <url>/<file name> instead.
     """
-    for name, path in obtain_archives(dataset, SOURCES[dataset], downloads).items():
+    for name, path in obtain_archives(dataset, sources_for(dataset), downloads).items():
         click.echo(f"{name}: {path}")
 
 
@@ -137,3 +142,14 @@ def search(query: str, top: int, output: Path) -> None:
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     write_contact_sheet(output, query, [h.path for h in hits], [h.score for h in hits])
     click.echo(f"contact sheet: {output}")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(port: int, host: str) -> None:
+    """The MLflow UI on this project's runs (mlflow.db), until Ctrl-C."""
+    from tie.tracking import repo_root
+    from tie.ui import serve
+
+    serve(repo_root(), host, port, announce=click.echo)
