@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from tie.cca import covariances
+from tie.cca import InvalidParam, covariances
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features
@@ -58,6 +58,8 @@ def main(
             val.caption_image_index,
             **grid,
         )
+    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
+        raise TieError(f"cca.{error} (params.yaml)") from error
     except ValueError as error:  # a `cca` param that does not fit these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
 
