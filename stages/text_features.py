@@ -12,8 +12,8 @@ import click
 from tie.corpus import SPLITS, Corpus
 from tie.features import save_features
 from tie.params import load_params
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
+from tie.text.captions import CaptionEncoder
+from tie.text.word_vectors import coverage
 
 
 @click.command()
@@ -23,14 +23,11 @@ from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 @click.argument("coverage_file", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
     params = load_params()
-    settings = params["caption_vectors"]
     corpus = Corpus.load(splits_file)
-    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)
-    word_vectors = WordVectors.load(vocab_file)
-    train_rows = corpus.split_view("train").caption_rows
-    idf = Idf.fit([tokens[i] for i in train_rows]) if settings["idf"] else None
-    features = mean_vectors(tokens, word_vectors, idf, settings["word_scaling"])
-    save_features(out, features, corpus.caption_ids)
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+    tokens = encoder.tokenize(corpus.flat_captions)
+    save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    word_vectors = encoder.word_vectors
 
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
     for split in SPLITS:

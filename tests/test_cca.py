@@ -314,3 +314,10 @@ def test_the_docstring_examples_run():
 
     results = doctest.testmod(tie.cca)
     assert results.attempted > 0 and results.failed == 0
+
+
+def test_transform_captions_is_the_caption_half_of_transform():
+    rng = np.random.default_rng(13)
+    X, Y = correlated_views(rng, n=60)
+    model = CCA(n_components=3, reg=1e-3, scale_power=2).fit(X, Y)
+    np.testing.assert_array_equal(model.transform_captions(Y[:5]), model.transform(X, Y)[1][:5])

@@ -150,17 +150,18 @@ def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path)
 def test_search_finds_the_image_evaluate_ranks_first(project):
     """A test caption used as the query gives the ranking the evaluation scored."""
     script = """
-import json, numpy as np, yaml
+import json, numpy as np
 from tie.cca import CCA
 from tie.corpus import Corpus
-from tie.features import load_features
+from tie.embeddings import load_split_embeddings
 from tie.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
-view = corpus.split_view("test")
-X = load_features("features/demo/image/colorgrid.npy", corpus.images)[view.image_rows]
-Y = load_features("features/demo/text/glove.npy", corpus.caption_ids)[view.caption_rows]
-images, captions = CCA.load("models/demo/colorgrid-glove").transform(X, Y)
-search, _ = ranks(images, captions, view.caption_image_index)
+model = CCA.load("models/demo/colorgrid-glove")
+test = load_split_embeddings(
+    corpus, "test", "features/demo/image/colorgrid.npy", "features/demo/text/glove.npy", model
+)
+view = test.view
+search, _ = ranks(test.images, test.captions, view.caption_image_index)
 first = int(np.flatnonzero(search == 1)[0])
 image = corpus.images[view.image_rows[view.caption_image_index[first]]]
 print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
@@ -174,7 +175,11 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
             check=True,
         ).stdout
     )
-    _, out = run(["tie", "search", caption, "--top", "3", "--output", "sheet.png"], project)
+    query = f"{caption} qqqzz"  # a word no caption has: dropped, and said
+    _, out = run(["tie", "search", query, "--top", "3", "--output", "sheet.png"], project)
+    assert "dropped, no word vector in this dataset's captions: qqqzz\n" in out
+    used = out.split("query words used: ")[1].splitlines()[0].split()
+    assert used and "qqqzz" not in used and set(used) <= set(caption.lower().split())
     hits = [line for line in out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
     assert len(hits) == 3
     assert hits[0].endswith(f"/{image}")

@@ -281,6 +281,11 @@ class CCA:
         y_embeddings = (Y - self.y_mean_) @ self.y_weights_ * scale
         return x_embeddings, y_embeddings
 
+    def transform_captions(self, Y):
+        """Project captions only (a query, say) into the joint space: `transform`'s second half."""
+        self._check_fitted()
+        return self.transform(np.zeros((0, len(self.x_mean_))), Y)[1]
+
     def save(self, directory):
         """Write the fitted model to `directory`: cca.npz (arrays) and cca.json (readable)."""
         self._check_fitted()

@@ -137,7 +137,13 @@ def search(query: str, top: int, output: Path) -> None:
     from tie.params import load_params
     from tie.search import search_images
 
-    hits = search_images(load_params(), query, top)
+    result = search_images(load_params(), query, top)
+    hits = result.hits
+    click.echo(f"query words used: {' '.join(result.used)}")
+    if result.unknown:
+        click.echo(
+            f"dropped, no word vector in this dataset's captions: {' '.join(result.unknown)}"
+        )
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     write_contact_sheet(output, query, [h.path for h in hits], [h.score for h in hits])

@@ -1,10 +1,10 @@
 """`tie search`: rank the test images of the current pipeline for a free-text query.
 
 The current model is the one `params.yaml` points at: its `dataset`, `text` and
-`image` choose the splits, the image features, the CCA model and the word vectors
-(the `vocab` stage's file, the very vectors the model was fitted on). The query becomes
-a vector exactly as `text_features` turns captions into vectors, so only words that
-occur in the dataset's captions are known.
+`image` choose the splits, the features, the CCA model and the word vectors (the
+`vocab` stage's file, the very vectors the model was fitted on). The query becomes a
+vector through the `text_features` stage's own encoder (`tie.text.captions`), so only
+words that occur in the dataset's captions are known; the others are dropped, and said.
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.datasets import image_dir
+from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
-from tie.features import load_features
 from tie.gallery import top_k
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+from tie.text.captions import CaptionEncoder
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,14 @@ class Hit:
     score: float  # cosine similarity with the query in the joint space
 
 
-def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
+@dataclass(frozen=True)
+class SearchResult:
+    used: list[str]  # the query's words that have a vector, in order
+    unknown: list[str]  # the query's words without one: dropped
+    hits: list[Hit]  # best first
+
+
+def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first."""
     dataset, text, image = params["dataset"], params["text"], params["image"]
     splits_file = Path(f"data/splits/{dataset}.json")
@@ -41,26 +45,26 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
-    view = corpus.split_view(split)
-    X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
-    X = np.asarray(X[view.image_rows])
-
-    tokenizer = Tokenizer(**params["tokenizer"])
-    tokens = tokenizer(query)
-    settings = params["caption_vectors"]
-    idf = None
-    if settings["idf"]:
-        train_rows = corpus.split_view("train").caption_rows
-        idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
-    word_vectors = WordVectors.load(vocab_file)
-    query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
-    if not query_vector.any():
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+    (tokens,) = encoder.tokenize([query])
+    used, unknown = encoder.known(tokens)
+    if not used:
         raise TieError(
             f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
             f" captions (after tokenizing: {tokens}); try other words"
         )
-    images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
-    order, scores = top_k(query_embedding, images, top)
+    model = CCA.load(model_dir)
+    split_embeddings = load_split_embeddings(
+        corpus,
+        split,
+        Path(f"features/{dataset}/image/{image}.npy"),
+        Path(f"features/{dataset}/text/{text}.npy"),
+        model,
+    )
+    query_embedding = model.transform_captions(encoder.encode_tokens([tokens]))
+    order, scores = top_k(query_embedding, split_embeddings.images, top)
     folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
-    names = [corpus.images[view.image_rows[i]] for i in order[0]]
-    return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+    image_rows = split_embeddings.view.image_rows
+    names = [corpus.images[image_rows[i]] for i in order[0]]
+    hits = [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+    return SearchResult(used, unknown, hits)
