@@ -57,3 +57,7 @@ def test_params_and_the_cca_stage_import_no_encoder():
     assert "tie.cca" in loaded and "tie.params" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
     assert not heavy, heavy
+
+
+def test_the_library_error_does_not_depend_on_click():
+    assert "click" not in modules_loaded_by("import tie.errors, tie.params")
