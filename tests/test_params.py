@@ -123,6 +123,13 @@ def test_the_repository_params_pass_tie_check_in_a_fresh_process():
     assert (result.returncode, result.stdout) == (0, "params.yaml is valid\n"), result.stderr
 
 
+def test_params_are_read_as_dvc_reads_them_yaml_1_2(tmp_path):
+    file = tmp_path / "params.yaml"
+    file.write_text((REPO / "params.yaml").read_text().replace("reg: 0.0001", "reg: 1e-4"))
+    assert read_params(file)["cca"]["reg"] == 1e-4
+    assert CliRunner().invoke(main, ["check", str(file)]).exit_code == 0
+
+
 def test_invalid_yaml_is_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text("cca: [1\n")
     result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])

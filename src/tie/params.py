@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML, YAMLError
 
 from tie.errors import TieError
 from tie.registry import choices
@@ -25,13 +25,17 @@ __all__ = ["PARAMS_FILE", "check_params", "choices", "flatten", "load_params", "
 
 
 def read_params(path: str | Path = PARAMS_FILE) -> dict:
-    """params.yaml as written, unchecked (e.g. to record it with a run)."""
+    """params.yaml as written, unchecked (e.g. to record it with a run).
+
+    Read as YAML 1.2, as DVC reads it, so that the values a stage gets are the ones DVC
+    hashed (`1e-3` is a number, `yes` is a string).
+    """
     path = Path(path)
     if not path.exists():
         raise TieError(f"{path} not found: run from the repository root")
     try:
-        params = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+        params = YAML(typ="safe", pure=True).load(path.read_text())
+    except YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         problem = getattr(error, "problem", error)
