@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.features import save_features
 from tie.params import load_params
@@ -16,13 +17,13 @@ from tie.text.captions import CaptionEncoder
 from tie.text.word_vectors import coverage
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "text", "tokenizer", "caption_vectors")
     corpus = Corpus.load(splits_file)
     encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
     tokens = encoder.tokenize(corpus.flat_captions)

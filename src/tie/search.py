@@ -18,6 +18,7 @@ from tie.datasets import image_dir
 from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
 from tie.gallery import top_k
+from tie.paths import IMAGE_FEATURES, MODEL_DIR, RAW, SPLITS, TEXT_FEATURES, VOCAB, output_path
 from tie.text.captions import CaptionEncoder
 
 
@@ -38,9 +39,10 @@ class SearchResult:
 def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first."""
     dataset, text, image = params["dataset"], params["text"], params["image"]
-    splits_file = Path(f"data/splits/{dataset}.json")
-    model_dir = Path(f"models/{dataset}/{image}-{text}")
-    vocab_file = Path(f"features/{dataset}/vocab/{text}.npz")
+    choice = {"dataset": dataset, "text": text, "image": image}
+    splits_file = output_path(SPLITS, **choice)
+    model_dir = output_path(MODEL_DIR, **choice)
+    vocab_file = output_path(VOCAB, **choice)
     for needed in (splits_file, model_dir, vocab_file):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
@@ -57,13 +59,13 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
     split_embeddings = load_split_embeddings(
         corpus,
         split,
-        Path(f"features/{dataset}/image/{image}.npy"),
-        Path(f"features/{dataset}/text/{text}.npy"),
+        output_path(IMAGE_FEATURES, **choice),
+        output_path(TEXT_FEATURES, **choice),
         model,
     )
     query_embedding = model.transform_captions(encoder.encode_tokens([tokens]))
     order, scores = top_k(query_embedding, split_embeddings.images, top)
-    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    folder = image_dir(dataset, output_path(RAW, **choice))
     image_rows = split_embeddings.view.image_rows
     names = [corpus.images[image_rows[i]] for i in order[0]]
     hits = [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
