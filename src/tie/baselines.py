@@ -4,11 +4,18 @@
 direction of one method on one dataset), with its source. A number the source does
 not give is an empty cell and stays absent (never zero) in everything built from it.
 
+Each record also gives the protocol its numbers were measured on, `n_test_images` and
+`n_test_captions` (empty when the source does not state it): numbers are compared only
+when dataset and protocol match (`tie.comparison`).
+
 `create_tags` turns each (baseline, dataset) pair into a git tag `<baseline>/<dataset>`
 (e.g. `klein2015/flickr8k`) on a commit whose tree is HEAD's with
-`metrics/retrieval.json` replaced by the published numbers. It uses git plumbing and
-a temporary index only, so the working tree, the index and the current branch are
-left exactly as they were.
+`metrics/retrieval.json` replaced by the published numbers and their protocol counts
+(`n_queries`, `n_candidates` per direction, as the evaluate stage writes them), and
+without the records of HEAD's own run (`dvc.lock`, the CCA selection and grid), so that
+nothing of the workspace's run can be read as the paper's. It uses git plumbing and a
+temporary index only, so the working tree, the index and the current branch are left
+exactly as they were.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from tie.errors import TieError
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
 METRICS_FILE = "metrics/retrieval.json"
+# Files of HEAD's own run, left out of a baseline's commit: a `dvc metrics diff` against
+# the tag would otherwise show them as the baseline's values.
+RUN_RECORD_FILES = ("dvc.lock", "metrics/cca_selection.json", "metrics/cca_grid.csv")
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
 DIRECTIONS = ("image_search", "image_annotation")
 
@@ -38,10 +48,25 @@ class Baseline:
     method: str  # the row's label in its table
     source: str
     metrics: dict  # {"image_search": {...}, "image_annotation": {...}}, given numbers only
+    n_test_images: float | None = None  # the protocol; None: the source does not state it
+    n_test_captions: float | None = None
 
     @property
     def tag(self) -> str:
         return f"{self.name}/{self.dataset}"
+
+    def metrics_with_protocol(self) -> dict:
+        """The metrics, with the protocol counts where known: the tag's metrics file."""
+        if self.n_test_images is None or self.n_test_captions is None:
+            return self.metrics
+        counts = {
+            "image_search": {"n_queries": self.n_test_captions, "n_candidates": self.n_test_images},
+            "image_annotation": {
+                "n_queries": self.n_test_images,
+                "n_candidates": self.n_test_captions,
+            },
+        }
+        return {d: values | counts[d] for d, values in self.metrics.items()}
 
 
 def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
@@ -58,8 +83,11 @@ def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
                 )
             entry = grouped.setdefault(
                 (row["baseline"], row["dataset"]),
-                {"method": row["method"], "sources": [], "metrics": {}},
+                {"method": row["method"], "sources": [], "metrics": {}, "protocol": {}},
             )
+            for key in ("n_test_images", "n_test_captions"):
+                if (row.get(key) or "").strip():
+                    entry["protocol"][key] = float(row[key])
             if row["source"] not in entry["sources"]:
                 entry["sources"].append(row["source"])
             entry["metrics"][row["direction"]] = {
@@ -72,6 +100,7 @@ def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
             method=entry["method"],
             source="; ".join(entry["sources"]),
             metrics={d: entry["metrics"][d] for d in DIRECTIONS if d in entry["metrics"]},
+            **entry["protocol"],
         )
         for (name, dataset), entry in grouped.items()
     ]
@@ -127,9 +156,14 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
             if exists and not force:
                 outcome[baseline.tag] = "exists"
                 continue
-            content = json.dumps(baseline.metrics, indent=2) + "\n"
+            content = json.dumps(baseline.metrics_with_protocol(), indent=2) + "\n"
             blob = _git(["hash-object", "-w", "--stdin"], repo, stdin=content)
             _git(["read-tree", head_commit], repo, env=index)
+            _git(
+                ["rm", "--cached", "--quiet", "--ignore-unmatch", *RUN_RECORD_FILES],
+                repo,
+                env=index,
+            )
             _git(
                 ["update-index", "--add", "--cacheinfo", f"100644,{blob},{METRICS_FILE}"],
                 repo,
@@ -140,7 +174,8 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
                 f"Published baseline {baseline.tag}: {baseline.method}\n\n"
                 f"Source: {baseline.source}\n"
                 f"{METRICS_FILE} holds the published numbers; the rest of the tree is"
-                f" {head_commit}.\n"
+                f" {head_commit}'s, without the records of its own run"
+                f" ({', '.join(RUN_RECORD_FILES)}).\n"
             )
             commit = _git(["commit-tree", tree, "-p", head_commit], repo, stdin=message)
             _git(["update-ref", f"refs/tags/{baseline.tag}", commit], repo)
