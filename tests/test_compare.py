@@ -70,10 +70,11 @@ def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, t
     assert sorted(changed) == [
         "D\tdvc.lock",
         "D\tmetrics/cca_grid.csv",
-        "D\tmetrics/cca_selection.json",
+        "M\tmetrics/cca_selection.json",
         "M\tmetrics/retrieval.json",
     ]
     assert git(["rev-parse", f"{tag}^"], clone) == head
+    assert git(["show", f"{tag}:metrics/cca_selection.json"], clone) == "{}"
 
     _, out = run(["dvc", "metrics", "diff", tag, "--all", "--json"], clone)
     diff = json.loads(out)
@@ -166,7 +167,8 @@ def test_labels_come_from_the_run_not_from_params_yaml(project):
     finally:
         params_file.write_text(before)
     assert shown.splitlines()[0].startswith("demo (official split), test split: 50 images")
-    assert "CCA chosen: n_components=50" in shown
+    chosen = json.loads((project / "metrics/cca_selection.json").read_text())
+    assert f"CCA chosen: n_components={chosen['n_components']}, reg=" in shown
     assert "flickr30k" not in shown
     assert [g["dataset"] for g in json.loads(out)["groups"]] == ["demo"]
     assert "Klein" not in markdown.split("### Published rows of another protocol")[0]

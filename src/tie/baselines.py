@@ -32,9 +32,11 @@ from tie.errors import TieError
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
 METRICS_FILE = "metrics/retrieval.json"
-# Files of HEAD's own run, left out of a baseline's commit: a `dvc metrics diff` against
-# the tag would otherwise show them as the baseline's values.
-RUN_RECORD_FILES = ("dvc.lock", "metrics/cca_selection.json", "metrics/cca_grid.csv")
+# Records of HEAD's own run, which a `dvc metrics diff` against a baseline's tag would
+# otherwise show as the baseline's values: left out of its commit, or (metrics files
+# DVC expects at every revision) emptied.
+RUN_RECORD_FILES = ("dvc.lock", "metrics/cca_grid.csv")
+EMPTIED_METRICS_FILES = ("metrics/cca_selection.json",)
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
 DIRECTIONS = ("image_search", "image_annotation")
 
@@ -48,8 +50,8 @@ class Baseline:
     method: str  # the row's label in its table
     source: str
     metrics: dict  # {"image_search": {...}, "image_annotation": {...}}, given numbers only
-    n_test_images: float | None = None  # the protocol; None: the source does not state it
-    n_test_captions: float | None = None
+    n_test_images: int | None = None  # the protocol; None: the source does not state it
+    n_test_captions: int | None = None
 
     @property
     def tag(self) -> str:
@@ -87,7 +89,7 @@ def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
             )
             for key in ("n_test_images", "n_test_captions"):
                 if (row.get(key) or "").strip():
-                    entry["protocol"][key] = float(row[key])
+                    entry["protocol"][key] = int(row[key])
             if row["source"] not in entry["sources"]:
                 entry["sources"].append(row["source"])
             entry["metrics"][row["direction"]] = {
@@ -164,6 +166,13 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
                 repo,
                 env=index,
             )
+            empty = _git(["hash-object", "-w", "--stdin"], repo, stdin="{}\n")
+            for path in EMPTIED_METRICS_FILES:
+                _git(
+                    ["update-index", "--add", "--cacheinfo", f"100644,{empty},{path}"],
+                    repo,
+                    env=index,
+                )
             _git(
                 ["update-index", "--add", "--cacheinfo", f"100644,{blob},{METRICS_FILE}"],
                 repo,
@@ -175,7 +184,7 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
                 f"Source: {baseline.source}\n"
                 f"{METRICS_FILE} holds the published numbers; the rest of the tree is"
                 f" {head_commit}'s, without the records of its own run"
-                f" ({', '.join(RUN_RECORD_FILES)}).\n"
+                f" ({', '.join(RUN_RECORD_FILES + EMPTIED_METRICS_FILES)}).\n"
             )
             commit = _git(["commit-tree", tree, "-p", head_commit], repo, stdin=message)
             _git(["update-ref", f"refs/tags/{baseline.tag}", commit], repo)

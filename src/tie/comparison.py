@@ -13,6 +13,7 @@ highest recall, the lowest rank.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import subprocess
@@ -93,17 +94,24 @@ def dvc_rows() -> list[Row]:
         raise TieError(f"`dvc exp show --json` failed: {result.stderr.strip()}")
     rows = []
     for commit in json.loads(result.stdout):
-        if commit["rev"] == "workspace":
-            try:
-                rows += _rows_of_run("workspace", "workspace", *workspace_provenance())
-            except TieError as error:  # no metrics, or not the recorded ones: say so, go on
-                click.echo(f"workspace left out: {error.message}", err=True)
+        runs = (
+            [("workspace", "workspace", workspace_provenance)]
+            if commit["rev"] == "workspace"
+            else []
+        )
         for experiment in commit.get("experiments") or []:
             for rev in experiment.get("revs") or []:
                 name = rev.get("name") or experiment.get("name") or rev["rev"][:7]
-                recorded = provenance_at(rev["rev"], f"experiment {name}")
-                if recorded:
-                    rows += _rows_of_run(name, "experiment", *recorded)
+                recorded = functools.partial(provenance_at, rev["rev"], f"experiment {name}")
+                runs.append((name, "experiment", recorded))
+        for label, kind, record in runs:
+            try:
+                recorded = record()
+            except TieError as error:  # no record of how it was produced: say so, go on
+                click.echo(f"{label} left out: {error}", err=True)
+                continue
+            if recorded:
+                rows += _rows_of_run(label, kind, *recorded)
     return rows
 
 
@@ -124,7 +132,9 @@ def mlflow_rows(tracking_uri: str) -> list[Row]:
         label = f"{run.info.run_name} ({run.data.tags.get('dvc.experiment', '')})"
         provenance = from_mlflow(run.data.params, logged)
         sections = {"": provenance}
-        fold_sections = {k.split("/")[0] for k in logged if k.count("/") == 2}
+        # Extra protocols are logged as `<section>/<direction>/<metric>` (e.g. coco_1k).
+        parts = [key.split("/") for key in logged]
+        fold_sections = {p[0] for p in parts if len(p) == 3 and p[1] in DIRECTIONS}
         for section in sorted(fold_sections):
             images = logged.get(f"{section}/image_search/n_candidates")
             captions = logged.get(f"{section}/image_annotation/n_candidates")
