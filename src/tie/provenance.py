@@ -33,10 +33,9 @@ METRICS_FILE = "metrics/retrieval.json"
 SELECTION_FILE = "metrics/cca_selection.json"
 CCA_PARAMS = ("n_components", "reg", "scale_power")
 RESTORE_HINT = (
-    "To get the last completed run back: `git checkout params.yaml` if the failed run"
-    " changed it, then `dvc repro` (stages computed before come back from DVC's cache,"
-    " nothing is recomputed); or `dvc checkout` and `git checkout metrics` for the last"
-    " commit's outputs"
+    "To get the last commit's run back: `git checkout -- params.yaml dvc.lock metrics/`,"
+    " then `dvc checkout`; or `dvc repro` with the params of a run computed before (its"
+    " stages come back from DVC's cache, nothing is recomputed)"
 )
 
 
