@@ -12,13 +12,14 @@ from pathlib import Path
 import click
 
 from tie.cca import CCA
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
 from tie.model_selection import GRID_PARAMS
-from tie.params import load_params
+from tie.params import load_params, read_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
@@ -34,7 +35,7 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
     }
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
@@ -58,7 +59,7 @@ def main(
     grid_file: Path,
 ) -> None:
     metrics_file.unlink(missing_ok=True)  # present only once the run is logged
-    params = load_params()
+    params = load_params("dataset", "image", "text", "eval")
     settings = params["eval"]
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(settings["split"])
@@ -104,10 +105,12 @@ def main(
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
         chosen = {name: getattr(model, name) for name in GRID_PARAMS}
-        logged_params = params | {"cca_selected": chosen}
+        # The run records every param (provenance), not only the ones evaluate reads; the
+        # fingerprint covers what the numbers depend on: the params read and the inputs.
+        logged_params = read_params() | {"cca_selected": chosen}
         inputs = [splits_file, image_features, text_features, model_dir, grid_file]
         inputs.append(text_features.with_suffix(".coverage.json"))
-        result = fingerprint(inputs, logged_params)
+        result = fingerprint(inputs, params | {"cca_selected": chosen})
         run_id, logged = log_evaluation(
             params["dataset"], logged_params, main_metrics, artifacts, extra_metrics, result
         )

@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tie.errors import TieError
+from tie.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
-METRICS_FILE = "metrics/retrieval.json"
+METRICS_FILE = RETRIEVAL
 # Records of HEAD's own run, which a `dvc metrics diff` against a baseline's tag would
 # otherwise show as the baseline's values: left out of its commit, or (metrics files
 # DVC expects at every revision) emptied.
-RUN_RECORD_FILES = ("dvc.lock", "metrics/cca_grid.csv")
-EMPTIED_METRICS_FILES = ("metrics/cca_selection.json",)
+RUN_RECORD_FILES = ("dvc.lock", CCA_GRID)
+EMPTIED_METRICS_FILES = (CCA_SELECTION,)
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
 DIRECTIONS = ("image_search", "image_annotation")
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import yaml
 
 from tie.errors import TieError
+from tie.paths import CCA_SELECTION as SELECTION_FILE
+from tie.paths import RETRIEVAL as METRICS_FILE
 
 LOCK_FILE = "dvc.lock"
-METRICS_FILE = "metrics/retrieval.json"
-SELECTION_FILE = "metrics/cca_selection.json"
 CCA_PARAMS = ("n_components", "reg", "scale_power")
 RESTORE_HINT = (
     "To get the last commit's run back: `git checkout -- params.yaml dvc.lock metrics/`,"
