@@ -186,7 +186,7 @@ class KerasBackbone:
         return tf.concat([five, tf.reverse(five, axis=[2])], axis=0)
 
     def dataset(self, paths: list[Path]):
-        """The tf.data pipeline: (positions, images) batches of decoded, resized images."""
+        """The tf.data pipeline: (position, crops) of each readable image, decoded, resized."""
         import tensorflow as tf
 
         names = [str(p) for p in paths]
@@ -194,14 +194,31 @@ class KerasBackbone:
         ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
         ds = ds.map(lambda i, p: (i, self._load(p)), num_parallel_calls=autotune)
         ds = ds.ignore_errors()
-        return ds.batch(self.batch_size).prefetch(autotune)
+        return ds.prefetch(2 * self.batch_size)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Batches of the readable images among positions [j * batch_size, (j + 1) * batch_size).
+
+        Batches are aligned blocks of positions, not runs of readable images: an unreadable
+        image leaves its block one image short instead of shifting every later batch. So
+        a block's features depend on its own images only, bit for bit (a network's float
+        round-off depends on the batch it runs in), whether the run starts at 0, resumes
+        at a shard boundary, or encodes a single shard on a Ray worker.
+        """
+        positions, images = [], []
+        for position, crops in self.dataset(paths).as_numpy_iterator():
+            if positions and position // self.batch_size != positions[0] // self.batch_size:
+                yield self._features(positions, images)
+                positions, images = [], []
+            positions.append(position)
+            images.append(crops)
+        if positions:
+            yield self._features(positions, images)
+
+    def _features(self, positions: list[int], images: list[np.ndarray]):
         import tensorflow as tf
 
-        dim, size = self.dim, self.input_size
-        for positions, images in self.dataset(paths):
-            n = tf.shape(images)[0]
-            flat = tf.reshape(images, (-1, size, size, 3))
-            features = tf.reshape(self.forward(flat), (n, self.crops, dim))
-            yield positions.numpy(), tf.reduce_mean(features, axis=1).numpy()
+        batch = np.stack(images)  # (n, crops, size, size, 3)
+        flat = batch.reshape(-1, self.input_size, self.input_size, 3)
+        features = tf.reshape(self.forward(tf.constant(flat)), (len(positions), self.crops, -1))
+        return np.asarray(positions), tf.reduce_mean(features, axis=1).numpy()
