@@ -1,0 +1,61 @@
+"""Image encoding on Ray: a `map_batches` over shards, one actor per encoder instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import ray
+
+
+class _ShardEncoder:
+    """A Ray Data actor: builds its encoder once, then encodes one shard per call."""
+
+    def __init__(self, build_encoder: Callable, shard_size: int):
+        self.encoder = build_encoder()
+        self.shard_size = shard_size
+
+    def __call__(self, batch: dict) -> dict:
+        shards, paths = batch["shard"], batch["paths"]
+        features = np.zeros((len(shards), self.shard_size, self.encoder.dim), dtype=np.float32)
+        readable = np.zeros((len(shards), self.shard_size), dtype=bool)
+        for row, shard_paths in enumerate(paths):
+            for positions, rows in self.encoder.feature_batches([Path(p) for p in shard_paths]):
+                features[row, positions] = rows
+                readable[row, positions] = True
+        return {"shard": shards, "features": features, "readable": readable}
+
+
+def shard_encoder(build_encoder: Callable, compute: dict) -> Callable:
+    """The `encode_shards` of `tie.image.extract.extract_features`, on the cluster.
+
+    `build_encoder` (picklable, e.g. a `functools.partial`) is called once per actor.
+    """
+    return partial(encode_shards, build_encoder, compute)
+
+
+def encode_shards(
+    build_encoder: Callable, compute: dict, shards: list[tuple[int, list[Path]]], shard_size: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Encode `shards` on the cluster; yield `(k, features, unreadable)` as each one is done.
+
+    `unreadable` holds positions within the shard. Shards come in completion order.
+    """
+    items = [{"shard": k, "paths": [str(p) for p in paths]} for k, paths in shards]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _ShardEncoder,
+        fn_constructor_args=(build_encoder, shard_size),
+        batch_size=1,
+        concurrency=compute.get("concurrency") or 1,
+        num_cpus=compute.get("num_cpus", 1),
+        num_gpus=compute.get("num_gpus", 0),
+    )
+    sizes = {k: len(paths) for k, paths in shards}
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for k, features, readable in zip(
+            batch["shard"], batch["features"], batch["readable"], strict=True
+        ):
+            n = sizes[int(k)]
+            yield int(k), features[:n], np.flatnonzero(~readable[:n])
