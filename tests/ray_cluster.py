@@ -77,7 +77,11 @@ class RayCluster:
         if reason:
             pytest.skip(f"Ray cluster tests need a loopback-only network namespace: {reason}")
         script = SETUP.format(
-            port=PORT, address=ADDRESS, store=OBJECT_STORE_BYTES, tmp=self.tmp, python=sys.executable
+            port=PORT,
+            address=ADDRESS,
+            store=OBJECT_STORE_BYTES,
+            tmp=self.tmp,
+            python=sys.executable,
         )
         self.unshare = subprocess.Popen(
             ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", script],

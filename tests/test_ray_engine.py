@@ -5,12 +5,11 @@ write is compared here, byte for byte, with the local engine's output.
 """
 
 import json
-import shutil
 
 import numpy as np
 import pytest
-
 from ray_cluster import ADDRESS, RayCluster
+
 from tie.datasets.demo import demo_layout, generate_demo
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features
