@@ -110,7 +110,8 @@ class RayCluster:
 
     def run(self, args, cwd, env=None, check=True, timeout=600):
         """Run a command inside the cluster's namespaces (a driver, `dvc repro` ...)."""
-        inside = ["nsenter", "-t", str(self.init_pid), "--net", "--pid", "--mount", "--"]
+        namespaces = ["-t", str(self.init_pid), "--net", "--pid", "--mount", f"--wd={cwd}"]
+        inside = ["nsenter", *namespaces, "--"]
         result = subprocess.run(
             inside + list(args),
             cwd=cwd,

@@ -5,9 +5,12 @@ write is compared here, byte for byte, with the local engine's output.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
+import yaml
+from helpers import make_project, run
 from ray_cluster import ADDRESS, RayCluster
 
 from tie.datasets.demo import demo_layout, generate_demo
@@ -70,3 +73,36 @@ def test_a_worker_node_killed_mid_encoding_changes_nothing(cluster, images, tmp_
     out = tmp_path / "ray.npy"
     assert (out.read_bytes(), out.with_suffix(".ids.txt").read_bytes()) == expected
     assert max(result["errors"].values()) < 1e-12
+
+
+IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
+OUTPUTS = [
+    "features/demo/image/colorgrid.npy",
+    "features/demo/image/colorgrid.ids.txt",
+    "features/demo/image/colorgrid.report.json",
+    "metrics/retrieval.json",
+    "metrics/recall_at_k.csv",
+    "metrics/cca_grid.csv",
+    "metrics/cca_selection.json",
+]
+
+
+def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, tmp_path):
+    project = make_project(tmp_path)
+    # The heavy stages on the local engine, with Python listing every module imported.
+    for stage in ("image_features", "cca"):
+        _, out = run(["dvc", "repro", "-f", "-s", stage], project, env=IMPORT_TIMES)
+        assert "import time:" in out and not re.search(r"\| +ray(\.|\s*$)", out, re.M)
+    local = {name: (project / name).read_bytes() for name in OUTPUTS}
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["compute"] |= {"engine": "ray", "address": ADDRESS, "concurrency": 2}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _, status = run(["dvc", "status"], project)
+    assert "Data and pipelines are up to date" in status  # compute.* invalidates nothing
+
+    for stage in ("image_features", "cca"):
+        _, out = cluster.run(["dvc", "repro", "-f", "-s", stage], project)
+        assert f"Running stage '{stage}'" in out
+    cluster.run(["dvc", "repro"], project)  # evaluate, if the model's rounding changed
+    assert {name: (project / name).read_bytes() for name in OUTPUTS} == local

@@ -43,7 +43,8 @@ def encode_shards(
 
     `unreadable` holds positions within the shard. Shards come in completion order.
     """
-    items = [{"shard": k, "paths": [str(p) for p in paths]} for k, paths in shards]
+    # Absolute: a worker's current directory is not the driver's.
+    items = [{"shard": k, "paths": [str(Path(p).resolve()) for p in paths]} for k, paths in shards]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _ShardEncoder,
         fn_constructor_args=(build_encoder, shard_size),
