@@ -14,7 +14,7 @@ import click
 
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
-from tie.datasets import image_dir
+from tie.datasets import image_sources
 from tie.image import build_image_encoder
 from tie.image.extract import extract_features
 from tie.params import load_params
@@ -28,11 +28,10 @@ from tie.params import load_params
 def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
     params = load_params()
     corpus = Corpus.load(splits_file)
-    images = image_dir(params["dataset"], raw_dir)
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
-    paths = [images / name for name in corpus.images]
+    paths = image_sources(params["dataset"], raw_dir, corpus.images)
     compute = load_compute()
     encode_shards = None  # here, in this process
     if compute["engine"] == "ray":
@@ -46,7 +45,7 @@ def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None
             encoder, paths, out, corpus.images, encode_shards=encode_shards
         )
     for name in unreadable:
-        click.echo(f"unreadable image, its row is zeros: {images / name}", err=True)
+        click.echo(f"unreadable image, its row is zeros: {name}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")

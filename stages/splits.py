@@ -14,8 +14,9 @@ from tie.params import load_params
 @click.argument("splits_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path) -> None:
     params = load_params()
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"])
-    click.echo(format_report(corpus.report))
+    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
+    if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
+        click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
     corpus.save(splits_file)

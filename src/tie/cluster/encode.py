@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -18,11 +19,11 @@ class _ShardEncoder:
         self.shard_size = shard_size
 
     def __call__(self, batch: dict) -> dict:
-        shards, paths = batch["shard"], batch["paths"]
+        shards, sources = batch["shard"], batch["sources"]
         features = np.zeros((len(shards), self.shard_size, self.encoder.dim), dtype=np.float32)
         readable = np.zeros((len(shards), self.shard_size), dtype=bool)
-        for row, shard_paths in enumerate(paths):
-            for positions, rows in self.encoder.feature_batches([Path(p) for p in shard_paths]):
+        for row, shard_sources in enumerate(sources):
+            for positions, rows in self.encoder.feature_batches(pickle.loads(shard_sources)):
                 features[row, positions] = rows
                 readable[row, positions] = True
         return {"shard": shards, "features": features, "readable": readable}
@@ -43,8 +44,11 @@ def encode_shards(
 
     `unreadable` holds positions within the shard. Shards come in completion order.
     """
-    # Absolute: a worker's current directory is not the driver's.
-    items = [{"shard": k, "paths": [str(Path(p).resolve()) for p in paths]} for k, paths in shards]
+    # Absolute paths: a worker's current directory is not the driver's. Pickled: a source
+    # is a file path or a member of a tar shard (tie.datasets.webdataset.TarMember).
+    items = [
+        {"shard": k, "sources": pickle.dumps([_absolute(p) for p in paths])} for k, paths in shards
+    ]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _ShardEncoder,
         fn_constructor_args=(build_encoder, shard_size),
@@ -60,3 +64,7 @@ def encode_shards(
         ):
             n = sizes[int(k)]
             yield int(k), features[:n], np.flatnonzero(~readable[:n])
+
+
+def _absolute(source):
+    return source.resolve() if isinstance(source, Path) else source

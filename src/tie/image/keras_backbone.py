@@ -165,11 +165,17 @@ class KerasBackbone:
         return self._forward(images)
 
     def _load(self, path):
-        """One file -> (crops, size, size, 3) float32 in 0..255 (a tf.data map function)."""
+        """One file -> (crops, size, size, 3) float32 in 0..255."""
+        import tensorflow as tf
+
+        return self._decode(tf.io.read_file(path))
+
+    def _decode(self, data):
+        """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
         import tensorflow as tf
 
         size = self.input_size
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image = tf.cast(image, tf.float32)
         if self.crops == 1:
             return tf.image.resize(image, (size, size), antialias=True)[None]
@@ -189,10 +195,17 @@ class KerasBackbone:
         """The tf.data pipeline: (position, crops) of each readable image, decoded, resized."""
         import tensorflow as tf
 
-        names = [str(p) for p in paths]
         autotune = tf.data.AUTOTUNE
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
-        ds = ds.map(lambda i, p: (i, self._load(p)), num_parallel_calls=autotune)
+        if all(isinstance(p, Path) for p in paths):  # files: read by tf.data, in parallel
+            names = [str(p) for p in paths]
+            ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
+            ds = ds.map(lambda i, p: (i, tf.io.read_file(p)), num_parallel_calls=autotune)
+        else:  # members of tar shards (tie.datasets.webdataset.TarMember): read in Python
+            ds = tf.data.Dataset.from_generator(
+                lambda: ((i, p.read_bytes()) for i, p in enumerate(paths)),
+                output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.string)),
+            )
+        ds = ds.map(lambda i, data: (i, self._decode(data)), num_parallel_calls=autotune)
         ds = ds.ignore_errors()
         return ds.prefetch(2 * self.batch_size)
 
