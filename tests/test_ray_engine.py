@@ -12,6 +12,7 @@ import pytest
 import yaml
 from helpers import make_project, run
 from ray_cluster import ADDRESS, RayCluster
+from webdataset_shards import make_webdataset_project
 
 from tie.datasets.demo import demo_layout, generate_demo
 from tie.image.colorgrid import ColorGrid
@@ -95,6 +96,11 @@ def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, tmp_pat
         assert "import time:" in out and not re.search(r"\| +ray(\.|\s*$)", out, re.M)
     local = {name: (project / name).read_bytes() for name in OUTPUTS}
 
+    assert rerun_on_ray(cluster, project, OUTPUTS) == local
+
+
+def rerun_on_ray(cluster, project, outputs):
+    """Switch `project` to the Ray engine, re-run its heavy stages there; read `outputs`."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["compute"] |= {"engine": "ray", "address": ADDRESS, "concurrency": 2}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -105,4 +111,11 @@ def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, tmp_pat
         _, out = cluster.run(["dvc", "repro", "-f", "-s", stage], project)
         assert f"Running stage '{stage}'" in out
     cluster.run(["dvc", "repro"], project)  # evaluate, if the model's rounding changed
-    assert {name: (project / name).read_bytes() for name in OUTPUTS} == local
+    return {name: (project / name).read_bytes() for name in outputs}
+
+
+def test_a_webdataset_collection_on_ray_gives_the_local_bytes(cluster, tmp_path):
+    project = make_webdataset_project(tmp_path)
+    outputs = [name.replace("/demo/", "/webdataset/") for name in OUTPUTS]
+    local = {name: (project / name).read_bytes() for name in outputs}
+    assert rerun_on_ray(cluster, project, outputs) == local
