@@ -16,6 +16,7 @@ import click
 import numpy as np
 
 from tie.cca import covariances
+from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.errors import TieError
@@ -24,7 +25,7 @@ from tie.model_selection import GRID_PARAMS, grid_search, param_grid, write_tabl
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
@@ -39,7 +40,7 @@ def main(
     grid_file: Path,
     selection_file: Path,
 ) -> None:
-    params = load_params()
+    params = load_params("cca")
     corpus = Corpus.load(splits_file)
     X = load_features(image_features, corpus.images)  # memory-mapped: read in chunks
     Y = load_features(text_features, corpus.caption_ids)

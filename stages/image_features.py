@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.datasets import image_sources
@@ -20,13 +21,13 @@ from tie.image.extract import extract_features
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "image", "backbone")
     corpus = Corpus.load(splits_file)
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":

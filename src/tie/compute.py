@@ -12,22 +12,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
-from tie.params import PARAMS_FILE
-
-DEFAULT_COMPUTE = {
-    "engine": "local",
-    "address": "",
-    "num_cpus": 1,
-    "num_gpus": 0,
-    "concurrency": 1,
-}
+from tie.params import PARAMS_FILE, read_params
+from tie.schema import Compute
 
 
 def load_compute(path: str | Path = PARAMS_FILE) -> dict:
-    """Section `compute` of params.yaml, with the defaults for what it leaves out."""
-    return DEFAULT_COMPUTE | (yaml.safe_load(Path(path).read_text()).get("compute") or {})
+    """Section `compute` of params.yaml, checked (stages call `load_params` first)."""
+    return Compute.model_validate(read_params(path)["compute"]).model_dump()
 
 
 @contextmanager

@@ -25,16 +25,11 @@ from tie.datasets.sources import SOURCES
 from tie.datasets.webdataset import image_sources as webdataset_images
 from tie.datasets.webdataset import prepare_webdataset, read_webdataset
 from tie.errors import TieError
+from tie.registry import DATASETS as DATASET_INFO
+from tie.registry import SPLIT_NAMES
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
-DATASETS = {
-    "demo": ("official",),
-    "flickr8k": ("official", "karpathy"),
-    "flickr30k": ("karpathy",),
-    "coco": ("karpathy",),
-    "webdataset": ("official",),
-}
-SPLIT_NAMES = ("official", "karpathy")
+DATASETS = {name: info.splits for name, info in DATASET_INFO.items()}
 
 
 def check_split(dataset: str, split: str) -> None:
