@@ -1,6 +1,8 @@
 """WebDataset collections: tar shards read in place, bad samples named, a hashed split."""
 
+import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -77,15 +79,24 @@ def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp
     for key, member in zip(corpus.images, members, strict=True):
         files.append(tmp_path / f"{key}.jpg")
         files[-1].write_bytes(member.read_bytes())  # only to compare with files here
-    from_tar = ColorGrid().feature_batches(members)
-    from_files = ColorGrid().feature_batches(files)
-    for (p1, f1), (p2, f2) in zip(from_tar, from_files, strict=True):
-        np.testing.assert_array_equal(p1, p2)
-        np.testing.assert_array_equal(f1, f2)
+    encoders = [ColorGrid()]
+    if importlib.util.find_spec("tensorflow"):  # the tf.data path reads members in Python
+        from tie.image.keras_backbone import KerasBackbone
+
+        encoders.append(KerasBackbone("vgg19", weights="none", input_size=32, batch_size=8))
+    for encoder in encoders:
+        from_tar = list(encoder.feature_batches(members))
+        from_files = list(encoder.feature_batches(files))
+        assert sum(len(positions) for positions, _ in from_tar) == len(files)
+        for (p1, f1), (p2, f2) in zip(from_tar, from_files, strict=True):
+            np.testing.assert_array_equal(p1, p2)
+            np.testing.assert_array_equal(f1, f2)
 
 
 def test_a_webdataset_collection_runs_through_the_pipeline(tmp_path):
-    project = make_webdataset_project(tmp_path)
+    # With Python listing every module imported: the local engine never imports Ray.
+    project, output = make_webdataset_project(tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "import time:" in output and not re.search(r"\| +ray(\.|\s*$)", output, re.M)
     report = json.loads((project / "data/raw/webdataset/report.json").read_text())
     assert report["bad"]["image undecodable"] == 1
     assert report["bad"]["caption missing or empty"] == 1

@@ -49,8 +49,8 @@ def write_shards(folder: Path) -> list[Path]:
     return paths
 
 
-def make_webdataset_project(root: Path) -> Path:
-    """A copy of the repo whose params choose the test collection, after `dvc repro`."""
+def make_webdataset_project(root: Path, env=None) -> tuple[Path, str]:
+    """A copy of the repo choosing the test collection, and the output of its `dvc repro`."""
     copy_repo(root)
     write_shards(root / "shards")
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -59,5 +59,5 @@ def make_webdataset_project(root: Path) -> Path:
     params["cca"] |= {"n_components": 8, "reg": 0.01}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], root)
-    run(["dvc", "repro"], root)
-    return root
+    _, output = run(["dvc", "repro"], root, env=env)
+    return root, output

@@ -201,11 +201,18 @@ class KerasBackbone:
             ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
             ds = ds.map(lambda i, p: (i, tf.io.read_file(p)), num_parallel_calls=autotune)
         else:  # members of tar shards (tie.datasets.webdataset.TarMember): read in Python
-            ds = tf.data.Dataset.from_generator(
-                lambda: ((i, p.read_bytes()) for i, p in enumerate(paths)),
-                output_signature=(tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.string)),
-            )
-        ds = ds.map(lambda i, data: (i, self._decode(data)), num_parallel_calls=autotune)
+
+            def contents():
+                for position, member in enumerate(paths):
+                    yield position, member.read_bytes()
+
+            signature = (tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.string))
+            ds = tf.data.Dataset.from_generator(contents, output_signature=signature)
+
+        def decode(position, data):
+            return position, self._decode(data)
+
+        ds = ds.map(decode, num_parallel_calls=autotune)
         ds = ds.ignore_errors()
         return ds.prefetch(2 * self.batch_size)
 
