@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tie.cca import CCA
 from tie.corpus import Corpus
-from tie.datasets import image_dir
+from tie.datasets import image_sources
 from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
 from tie.gallery import top_k
@@ -65,8 +65,8 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
     )
     query_embedding = model.transform_captions(encoder.encode_tokens([tokens]))
     order, scores = top_k(query_embedding, split_embeddings.images, top)
-    folder = image_dir(dataset, output_path(RAW, **choice))
     image_rows = split_embeddings.view.image_rows
     names = [corpus.images[image_rows[i]] for i in order[0]]
-    hits = [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+    sources = image_sources(dataset, output_path(RAW, **choice), names)
+    hits = [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]
     return SearchResult(used, unknown, hits)
