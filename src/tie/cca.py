@@ -191,7 +191,7 @@ def chunk_moments(X, Y, image_index=None) -> Moments:
         return Moments(n, cov.x_mean, cov.y_mean, cov.xx * n, cov.yy * n, cov.xy * n)
     moments = Moments.empty(X.shape[1], Y.shape[1])
     if n == 1:  # one pair: its own mean, no spread
-        row = 0 if image_index is None else int(_as_image_index(image_index, 1, len(X))[0])
+        row = 0 if image_index is None else int(check_image_index(image_index, 1, len(X))[0])
         moments.n_pairs = 1
         moments.x_mean = _float64_chunk(X, row, "X")
         moments.y_mean = _float64_chunk(Y, 0, "Y")
@@ -234,7 +234,7 @@ def image_chunks(n_images: int, image_index, chunk_rows: int):
         for start, stop in _chunks(n_images, chunk_rows):
             yield slice(start, stop), np.arange(start, stop), None
         return
-    image_index = _as_image_index(image_index, n_captions=len(image_index), n_images=n_images)
+    image_index = check_image_index(image_index, n_captions=len(image_index), n_images=n_images)
     order = np.argsort(image_index, kind="stable")
     first_caption = np.searchsorted(image_index[order], np.arange(n_images + 1))
     for start, stop in _chunks(n_images, chunk_rows):
