@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from tie.cca import CCA
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_dir
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
+from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
@@ -20,8 +20,13 @@ from tie.tracking import log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers.
+
+    None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
+    """
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    if report.get("kind") == "sentence":
+        return {}
     return {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
@@ -58,7 +63,7 @@ def main(
     view = corpus.split_view(settings["split"])
     X = load_features(image_features, corpus.images)[view.image_rows]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    model = CCA.load(model_dir)
+    model = load_joint_model(model_dir)
     images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
@@ -93,7 +98,10 @@ def main(
         artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
-        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        if isinstance(model, ZeroShot):
+            chosen = {"method": model.method}
+        else:
+            chosen = {name: getattr(model, name) for name in GRID_PARAMS}
         logged_params = params | {"cca_selected": chosen}
         log_evaluation(params["dataset"], logged_params, main_metrics, artifacts, extra_metrics)
     click.echo(f"logged to MLflow at {tracking_uri()}")

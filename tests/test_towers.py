@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.errors import TieError
 from tie.image.extract import extract_features
@@ -47,24 +48,6 @@ def images(tmp_path_factory):
     return paths
 
 
-def direct_image_rows(preset_dir, paths):
-    """The reference: each image alone through the preset's converter and vision tower."""
-    import keras_hub
-
-    backbone = keras_hub.models.Backbone.from_preset(str(preset_dir))
-    converter = keras_hub.layers.ImageConverter.from_preset(str(preset_dir))
-    rows = []
-    for path in paths:
-        try:
-            pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
-        except OSError:
-            rows.append(None)
-            continue
-        embedding = backbone.get_vision_embeddings(converter(pixels[None]))
-        rows.append(np.asarray(embedding)[0])
-    return rows
-
-
 @pytest.mark.parametrize("preset", MODELS, indirect=True)
 def test_image_rows_are_the_vision_tower_on_the_presets_own_preprocessing(preset, images, tmp_path):
     from tie.towers.image import TowerImageEncoder
@@ -91,29 +74,12 @@ def test_image_rows_are_the_vision_tower_on_the_presets_own_preprocessing(preset
     np.testing.assert_allclose(np.load(other), written, rtol=1e-5, atol=1e-6)
 
 
-def direct_text_rows(preset_dir, captions):
-    """The reference: each caption alone through the preset's preprocessor and text tower."""
-    import keras_hub
-
-    backbone = keras_hub.models.Backbone.from_preset(str(preset_dir))
-    preprocessor_cls = {"clip": keras_hub.models.CLIPPreprocessor}.get(
-        preset_dir.name.split("_")[0], keras_hub.models.SigLIPPreprocessor
-    )
-    preprocessor = preprocessor_cls.from_preset(str(preset_dir))
-    dummy = np.zeros((1, 8, 8, 3), dtype=np.float32)
-    rows = []
-    for caption in captions:
-        token_ids = preprocessor({"prompts": [caption], "images": dummy})["token_ids"]
-        rows.append(np.asarray(backbone.get_text_embeddings(token_ids))[0])
-    return np.stack(rows)
-
-
 @pytest.mark.parametrize("preset", MODELS, indirect=True)
 def test_caption_rows_are_the_text_tower_on_the_presets_own_tokenizer(preset):
     from tie.towers.text import TowerTextEncoder
 
     model = preset.name.split("_")[0]
-    expected = direct_text_rows(preset, CAPTIONS)
+    expected = direct_text_rows(model, preset, CAPTIONS)
     for batch_size in (2, 64):
         encoder = TowerTextEncoder(model, preset=str(preset), batch_size=batch_size)
         rows = encoder.encode(CAPTIONS)

@@ -5,6 +5,7 @@ of the demo's words for CLIP, a SentencePiece model trained on demo-like caption
 SigLIP), preprocessor and image converter, written by `save_to_preset`: the pipeline
 loads it through the same `from_preset` a downloaded preset goes through. Small enough
 (32-pixel images, one transformer layer, width 16) that building and running it is fast.
+`make_clip` builds the same at other sizes (the benchmarks use ViT-B/32's).
 """
 
 from __future__ import annotations
@@ -12,8 +13,25 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 IMAGE_SIZE = 32
 SEQUENCE_LENGTH = 16
+# The tiny towers' shape; `make_clip` takes others (benchmarks/towers.py: ViT-B/32's).
+TINY = {
+    "image_size": IMAGE_SIZE,
+    "patch_size": 8,
+    "width": 16,
+    "layers": 1,
+    "heads": 2,
+    "text_width": 16,
+    "text_layers": 1,
+    "text_heads": 2,
+    "vocabulary_size": None,  # None: the tokenizer's own
+    "sequence_length": SEQUENCE_LENGTH,
+    "projection_dim": 12,
+}
 WORDS = (
     "a an the of on in with and at left right top bottom middle small large big tiny"
     " red green blue yellow orange purple white black circle square triangle star ring"
@@ -50,6 +68,26 @@ def _clip_vocabulary(words):
 
 
 def make_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    return make_clip(folder, seed, **TINY)
+
+
+def make_clip(
+    folder: Path,
+    seed: int,
+    *,
+    image_size: int,
+    patch_size: int,
+    width: int,
+    layers: int,
+    heads: int,
+    text_width: int,
+    text_layers: int,
+    text_heads: int,
+    vocabulary_size: int | None,
+    sequence_length: int,
+    projection_dim: int,
+) -> Path:
+    """A random CLIP of the given shape (MLP width 4x, as CLIP's) with the demo's BPE."""
     import keras
     import keras_hub
 
@@ -59,33 +97,33 @@ def make_tiny_clip(folder: Path, seed: int = 0) -> Path:
     std = (0.26862954, 0.26130258, 0.27577711)  # CLIP's own normalisation
     mean = (0.48145466, 0.4578275, 0.40821073)
     converter = keras_hub.layers.CLIPImageConverter(
-        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        image_size=(image_size, image_size),
         scale=[1 / 255 / s for s in std],
         offset=[-m / s for m, s in zip(mean, std, strict=True)],
         interpolation="bicubic",
     )
     preprocessor = keras_hub.models.CLIPPreprocessor(
-        tokenizer=tokenizer, image_converter=converter, sequence_length=SEQUENCE_LENGTH
+        tokenizer=tokenizer, image_converter=converter, sequence_length=sequence_length
     )
     backbone = keras_hub.models.CLIPBackbone(
         vision_encoder=keras_hub.models.CLIPVisionEncoder(
-            patch_size=8,
-            hidden_dim=16,
-            num_layers=1,
-            num_heads=2,
-            intermediate_dim=32,
-            image_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+            patch_size=patch_size,
+            hidden_dim=width,
+            num_layers=layers,
+            num_heads=heads,
+            intermediate_dim=4 * width,
+            image_shape=(image_size, image_size, 3),
         ),
         text_encoder=keras_hub.models.CLIPTextEncoder(
-            vocabulary_size=len(vocabulary),
-            embedding_dim=16,
-            hidden_dim=16,
-            num_layers=1,
-            num_heads=2,
-            intermediate_dim=32,
-            max_sequence_length=SEQUENCE_LENGTH,
+            vocabulary_size=vocabulary_size or len(vocabulary),
+            embedding_dim=text_width,
+            hidden_dim=text_width,
+            num_layers=text_layers,
+            num_heads=text_heads,
+            intermediate_dim=4 * text_width,
+            max_sequence_length=sequence_length,
         ),
-        projection_dim=12,
+        projection_dim=projection_dim,
     )
     backbone.save_to_preset(folder)
     preprocessor.save_to_preset(folder)
@@ -137,3 +175,39 @@ def make_tiny_siglip(folder: Path, seed: int = 0) -> Path:
     backbone.save_to_preset(folder)
     preprocessor.save_to_preset(folder)
     return Path(folder)
+
+
+def direct_image_rows(preset_dir, paths):
+    """The reference: each image alone through the preset's converter and vision tower."""
+    import keras_hub
+
+    backbone = keras_hub.models.Backbone.from_preset(str(preset_dir))
+    converter = keras_hub.layers.ImageConverter.from_preset(str(preset_dir))
+    rows = []
+    for path in paths:
+        try:
+            pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+        except OSError:
+            rows.append(None)
+            continue
+        embedding = backbone.get_vision_embeddings(converter(pixels[None]))
+        rows.append(np.asarray(embedding)[0])
+    return rows
+
+
+def direct_text_rows(model, preset_dir, captions):
+    """The reference: each caption alone through the preset's preprocessor and text tower."""
+    import keras_hub
+
+    backbone = keras_hub.models.Backbone.from_preset(str(preset_dir))
+    preprocessor_cls = {
+        "clip": keras_hub.models.CLIPPreprocessor,
+        "siglip": keras_hub.models.SigLIPPreprocessor,
+    }[model]
+    preprocessor = preprocessor_cls.from_preset(str(preset_dir))
+    dummy = np.zeros((1, 8, 8, 3), dtype=np.float32)
+    rows = []
+    for caption in captions:
+        token_ids = preprocessor({"prompts": [caption], "images": dummy})["token_ids"]
+        rows.append(np.asarray(backbone.get_text_embeddings(token_ids))[0])
+    return np.stack(rows)
