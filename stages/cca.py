@@ -57,11 +57,12 @@ def main(
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
         raise TieError(f"{splits_file} has no val images: the cca stage chooses its params on val")
-    if params["cca"].get("method", "cca") == "none":
+    settings = dict(params["cca"])
+    if settings.pop("method", "cca") == "none":
         zero_shot(X, Y, val, model_dir, grid_file, selection_file)
         return
     try:
-        grid = param_grid(params["cca"], X.shape[1], Y.shape[1])
+        grid = param_grid(settings, X.shape[1], Y.shape[1])
         # Every image row of X, with the train captions pointing at theirs: images of other
         # splits have no caption here and take no part, and X is never copied whole.
         train_covariances = covariances(

@@ -28,14 +28,11 @@ class TowerModel:
     backbone: str  # class of keras_hub.models
     preprocessor: str  # class of keras_hub.models: tokenizer + packing (text side)
     image_converter: str  # class of keras_hub.layers: resize, crop, normalise (image side)
-    kaggle_model: str  # where KerasHub's built-in presets of this family live on Kaggle
 
 
 TOWER_MODELS: dict[str, TowerModel] = {
-    "clip": TowerModel("CLIPBackbone", "CLIPPreprocessor", "CLIPImageConverter", "keras/clip"),
-    "siglip": TowerModel(
-        "SigLIPBackbone", "SigLIPPreprocessor", "SigLIPImageConverter", "keras/siglip"
-    ),
+    "clip": TowerModel("CLIPBackbone", "CLIPPreprocessor", "CLIPImageConverter"),
+    "siglip": TowerModel("SigLIPBackbone", "SigLIPPreprocessor", "SigLIPImageConverter"),
 }
 
 
@@ -50,18 +47,28 @@ def kagglehub_cache() -> Path:
     return Path(os.environ.get("KAGGLEHUB_CACHE") or default)
 
 
-def unreachable_preset_message(model: str, preset: str, reason: str) -> str:
-    """What to do when a preset name cannot be downloaded (no internet, say)."""
-    cache = kagglehub_cache() / "models" / TOWER_MODELS[model].kaggle_model / "keras" / preset
+def unreachable_preset_message(model: str, preset: str, handle: str, reason: str) -> str:
+    """What to do when a preset cannot be downloaded (no internet, say).
+
+    `handle` is where KerasHub downloads it from, e.g.
+    `kaggle://keras/clip/keras/clip_vit_base_patch32/3`; kagglehub keeps a Kaggle preset
+    in its cache under the same path.
+    """
+    if handle.startswith("kaggle://"):
+        path = handle.removeprefix("kaggle://")
+        where = f"{kagglehub_cache() / 'models' / path}/ (kagglehub's cache, $KAGGLEHUB_CACHE)"
+        page = "https://www.kaggle.com/models/" + "/".join(path.split("/")[:2])
+    else:
+        where = f"{handle} (its own cache)"
+        page = handle
     return (
         f"{model}.preset {preset!r} is not in KerasHub's cache and could not be downloaded"
-        f" ({reason}). KerasHub looks for it in {cache}/<version>/ (kagglehub's cache,"
-        " $KAGGLEHUB_CACHE). On a machine with internet, download it"
-        f' (`python -c "import keras_hub; keras_hub.models.{TOWER_MODELS[model].backbone}'
-        f".from_preset('{preset}')\"` fills that cache, or download the preset from"
-        f" https://www.kaggle.com/models/{TOWER_MODELS[model].kaggle_model}), copy the preset"
-        " directory (config.json, model.weights.h5, preprocessor.json, assets/) here and"
-        f" set `{model}.preset` to its path, e.g. `dvc exp run -S {model}.preset=/models/{preset}`"
+        f" ({reason}). KerasHub looks for it in {where}. On a machine with internet,"
+        f' download it (`python -c "import keras_hub; keras_hub.models.'
+        f"{TOWER_MODELS[model].backbone}.from_preset('{preset}')\"` fills that cache; or"
+        f" from {page}), copy the preset directory (that folder: config.json,"
+        " model.weights.h5, preprocessor.json, assets/) to this machine and set"
+        f" {model}.preset to its path (`dvc exp run -S {model}.preset=/models/{preset}`)"
     )
 
 

@@ -37,17 +37,18 @@ def _preset_errors(model: str, preset: str):
     """KerasHub's errors about a preset, as one line that says what to do."""
     import keras_hub
 
+    backbone_cls = getattr(keras_hub.models, TOWER_MODELS[model].backbone)
     try:
         yield
     except OSError as error:  # no network: requests' ConnectionError, kagglehub's timeouts
         if isinstance(error, FileNotFoundError) and is_local_preset(preset):
             raise TieError(f"{model}.preset {preset!r} is incomplete: {error}") from None
+        handle = backbone_cls.presets.get(preset, {}).get("kaggle_handle", preset)
         reason = str(error).splitlines()[0][:200]
-        raise TieError(unreachable_preset_message(model, preset, reason)) from None
+        raise TieError(unreachable_preset_message(model, preset, handle, reason)) from None
     except ValueError as error:
         if "Unknown preset identifier" not in str(error):
             raise
-        backbone_cls = getattr(keras_hub.models, TOWER_MODELS[model].backbone)
         known = ", ".join(sorted(backbone_cls.presets))
         raise TieError(
             f"{model}.preset {preset!r} is neither a KerasHub preset name ({known}) nor a"
