@@ -58,6 +58,15 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
         captions[some], direct_text_rows("clip", tiny_clip_preset, texts), rtol=1e-4, atol=1e-5
     )
 
+    # `tie search` embeds the query with the text tower and ranks in the model's own space.
+    test = corpus.split_view("test")
+    query_row = test.caption_rows[0]
+    test_images = images[test.image_rows]
+    similarity = test_images @ captions[query_row] / np.linalg.norm(test_images, axis=1)
+    best = corpus.images[test.image_rows[int(np.argmax(similarity))]]
+    _, out = run(["tie", "search", corpus.flat_captions[query_row], "--top", "1"], project)
+    assert "1. " in out and best in out
+
     logged = mlflow_run(project, "clip-zeroshot")
     assert logged.data.params["cca.method"] == "none"
     assert logged.data.params["clip.preset"] == str(tiny_clip_preset)

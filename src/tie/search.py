@@ -4,7 +4,9 @@ The current model is the one `params.yaml` points at: its `dataset`, `text` and
 `image` choose the splits, the image features, the CCA model and the word vectors
 (the `vocab` stage's file, the very vectors the model was fitted on). The query becomes
 a vector exactly as `text_features` turns captions into vectors, so only words that
-occur in the dataset's captions are known.
+occur in the dataset's captions are known. With a sentence encoder (`text: clip`,
+`siglip`) the query goes through its text tower instead, and the model may be the
+zero-shot one (`cca.method: none`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.datasets import image_dir
 from tie.errors import TieError
 from tie.features import load_features
 from tie.gallery import top_k
+from tie.joint_space import load_joint_model
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+from tie.towers import TOWER_MODELS
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,21 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
     X = np.asarray(X[view.image_rows])
 
+    if text in TOWER_MODELS:
+        from tie.towers.text import TowerTextEncoder
+
+        query_vector = TowerTextEncoder(text, **params[text]).encode([query])
+    else:
+        query_vector = word_vector_query(params, corpus, query, vocab_file)
+    images, query_embedding = load_joint_model(model_dir).transform(X, query_vector)
+    order, scores = top_k(query_embedding, images, top)
+    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    names = [corpus.images[view.image_rows[i]] for i in order[0]]
+    return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+
+
+def word_vector_query(params: dict, corpus: Corpus, query: str, vocab_file: Path) -> np.ndarray:
+    """The query as `text_features` makes a caption's row: its words' pooled vectors."""
     tokenizer = Tokenizer(**params["tokenizer"])
     tokens = tokenizer(query)
     settings = params["caption_vectors"]
@@ -56,11 +74,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
     if not query_vector.any():
         raise TieError(
-            f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
-            f" captions (after tokenizing: {tokens}); try other words"
+            f"no word of {query!r} has a `{params['text']}` vector among the words of the"
+            f" {params['dataset']} captions (after tokenizing: {tokens}); try other words"
         )
-    images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
-    order, scores = top_k(query_embedding, images, top)
-    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
-    names = [corpus.images[view.image_rows[i]] for i in order[0]]
-    return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+    return query_vector
