@@ -12,12 +12,14 @@ depend on the weights' values).
 "full stage": `extract_features` on JPEG files (500x375, Flickr-sized): tf.data read and
 decode, the preset's image converter (resize, crop, normalise), the vision tower, sharded
 writing and the merge. "bare forward": the same compiled vision tower on one batch
-already converted and in memory, repeated. "text": `TowerTextEncoder.encode` on demo-like
-captions (tokenizer, packing, text tower). The variants are run interleaved, round after
-round, and the best of each is reported: on a shared machine, the ratios are what to
-read, more than the absolute numbers. The bfloat16 rows also give the cosine between
-each embedding and its float32 counterpart (min/mean over the images or captions), raw
-and after removing the float32 rows' mean (see `centred_cosines`).
+already converted and in memory, repeated. "pipeline": tf.data alone (read, decode,
+convert, batch; no network), to show how far it is from being the bottleneck. "text":
+`TowerTextEncoder.encode` on demo-like captions (tokenizer, packing, text tower). The
+variants are run interleaved, round after round, and the best of each is reported: on
+a shared machine, the ratios are what to read, more than the absolute numbers. The
+bfloat16 rows also give the cosine between each embedding and its float32 counterpart
+(min/mean over the images or captions), raw and after removing the float32 rows' mean
+(see `centred_cosines`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,10 @@ def main() -> None:
             best[key] = max(best.get(key, 0.0), per_second)
 
         for _ in range(args.rounds):
+            start = time.perf_counter()
+            for _ in image["float32"].dataset(paths):
+                pass
+            record(("pipeline", "float32"), len(paths) / (time.perf_counter() - start))
             for d in DTYPES:
                 start = time.perf_counter()
                 extract_features(image[d], paths, folder / f"{d}.npy", ids)
@@ -147,6 +153,7 @@ def main() -> None:
             f"{d:<10}{stage:>13.1f}{bare:>12.1f}{stage / bare:>12.0%}{speed:>12.1f}"
             + "".join(f"{f'{c.min():.5f}/{c.mean():.5f}':>16}" for c in columns)
         )
+    print(f"input pipeline alone (tf.data, no network): {best[('pipeline', 'float32')]:.1f} img/s")
     ratio = {k: best[(k, "bfloat16")] / best[(k, "float32")] for k in ("stage", "bare", "text")}
     print(
         f"bfloat16 / float32: stage {ratio['stage']:.2f}x, bare {ratio['bare']:.2f}x,"
