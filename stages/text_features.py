@@ -13,23 +13,24 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.features import save_features
 from tie.params import load_params
+from tie.registry import TEXT_ENCODERS
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
-from tie.towers import TOWER_MODELS
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "text", "tokenizer", "caption_vectors", "clip", "siglip")
     corpus = Corpus.load(splits_file)
-    if params["text"] in TOWER_MODELS:
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
         sentence_features(params, corpus, out, coverage_file)
         return
     settings = params["caption_vectors"]

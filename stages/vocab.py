@@ -13,20 +13,21 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import Corpus
 from tie.params import load_params
+from tie.registry import TEXT_ENCODERS as TEXT_ENCODER_INFO
 from tie.text import TEXT_ENCODERS
 from tie.text.sentence import write_placeholder
 from tie.text.tokenize import Tokenizer, word_forms
-from tie.towers import TOWER_MODELS
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, out: Path) -> None:
-    params = load_params()
-    if params["text"] in TOWER_MODELS:
+    params = load_params("dataset", "text")
+    if TEXT_ENCODER_INFO[params["text"]].kind == "sentence":
         write_placeholder(out, params["text"])
         click.echo(f"{params['text']} is a sentence encoder: no word vectors (placeholder {out})")
         return

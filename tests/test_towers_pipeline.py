@@ -86,11 +86,3 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
     assert with_cca != zero_shot
     assert mlflow_run(project, "clip-cca").data.params["cca.method"] == "cca"
 
-
-def test_zero_shot_needs_image_and_text_of_one_model(project):
-    code, out = run(
-        ["dvc", "exp", "run", "-S", "text=clip", "-S", "cca.method=none"], project, check=False
-    )
-    assert code != 0
-    assert "cca.method" in out and "image colorgrid" in out and "text clip" in out
-    assert not (project / "features/demo/text/clip.npy").exists()

@@ -22,9 +22,10 @@ from tie.errors import TieError
 from tie.features import load_features
 from tie.gallery import top_k
 from tie.joint_space import load_joint_model
+from tie.paths import IMAGE_FEATURES, MODEL_DIR, RAW, SPLITS, VOCAB, output_path
+from tie.registry import TEXT_ENCODERS
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
-from tie.towers import TOWER_MODELS
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,19 @@ class Hit:
 def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
     """The `top` images of `split` closest to `query`, best first."""
     dataset, text, image = params["dataset"], params["text"], params["image"]
-    splits_file = Path(f"data/splits/{dataset}.json")
-    model_dir = Path(f"models/{dataset}/{image}-{text}")
-    vocab_file = Path(f"features/{dataset}/vocab/{text}.npz")
+    choice = {"dataset": dataset, "text": text, "image": image}
+    splits_file = output_path(SPLITS, **choice)
+    model_dir = output_path(MODEL_DIR, **choice)
+    vocab_file = output_path(VOCAB, **choice)
     for needed in (splits_file, model_dir, vocab_file):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(split)
-    X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
+    X = load_features(output_path(IMAGE_FEATURES, **choice), corpus.images)
     X = np.asarray(X[view.image_rows])
 
-    if text in TOWER_MODELS:
+    if TEXT_ENCODERS[text].kind == "sentence":
         from tie.towers.text import TowerTextEncoder
 
         query_vector = TowerTextEncoder(text, **params[text]).encode([query])
@@ -56,7 +58,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         query_vector = word_vector_query(params, corpus, query, vocab_file)
     images, query_embedding = load_joint_model(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)
-    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    folder = image_dir(dataset, output_path(RAW, **choice))
     names = [corpus.images[view.image_rows[i]] for i in order[0]]
     return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
 
