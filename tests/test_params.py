@@ -128,6 +128,8 @@ def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
         0,
         "params.yaml is valid\n",
     )
+    _, output = tie_check(tmp_path, with_value("caption_vectors.idf", True, text="clip"))
+    assert "note: caption_vectors has no effect with text clip" in output
 
 
 def test_the_repository_params_pass_tie_check_in_a_fresh_process():

@@ -201,4 +201,12 @@ def advice(params: Params) -> list[str]:
             f"backbone.crops = {params.backbone.crops} has no effect with image"
             f" {params.image} (only Keras backbones read section `backbone`)"
         )
+    vectors = params.caption_vectors
+    if TEXT_ENCODERS[params.text].kind == "sentence" and (
+        vectors.idf or vectors.word_scaling != "none"
+    ):
+        notes.append(
+            f"caption_vectors has no effect with text {params.text} (a sentence encoder"
+            " embeds whole captions: no word vectors to pool)"
+        )
     return notes
