@@ -67,6 +67,10 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
     _, out = run(["tie", "search", corpus.flat_captions[query_row], "--top", "1"], project)
     assert "1. " in out and best in out
 
+    # What `tie show` says produced the numbers: the preset, and no CCA.
+    _, out = run(["tie", "show"], project)
+    assert "CCA chosen: method=none" in out and f"clip.preset={tiny_clip_preset}" in out
+
     logged = mlflow_run(project, "clip-zeroshot")
     assert logged.data.params["cca.method"] == "none"
     assert logged.data.params["clip.preset"] == str(tiny_clip_preset)
@@ -85,4 +89,6 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
     with_cca = json.loads((project / "metrics/retrieval.json").read_text())
     assert with_cca != zero_shot
     assert mlflow_run(project, "clip-cca").data.params["cca.method"] == "cca"
+    _, out = run(["tie", "show"], project)
+    assert "CCA chosen: n_components=8" in out
 
