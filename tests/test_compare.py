@@ -213,11 +213,15 @@ def test_published_rows_are_compared_only_on_their_own_protocol(monkeypatch):
     groups, apart = group_rows([on_val, on_test], published)
     assert [r.label for r in groups[0].rows] == ["val"]
     assert [r.kind for r in groups[1].rows] == ["published"] * 7 + ["workspace"]
-    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol apart.
+    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol and the
+    # 5K rows (CLIP's zero-shot) apart.
     coco_1k = Row("ws [coco_1k]", "workspace", {}, ("coco", "test", 1000, 5000))
     groups, apart = group_rows([coco_1k], published)
     assert [r.label for r in groups[0].rows][0].endswith("[klein2015-fv/coco]")
-    assert {r.protocol[2] for r in apart} == {None}
+    assert {r.protocol[2] for r in apart} == {None, 5000}
+    coco_5k = Row("ws", "workspace", {}, ("coco", "test", 5000, 25000))
+    groups, _ = group_rows([coco_5k], published)
+    assert [r.label for r in groups[0].rows][0].endswith("[clip2021-zeroshot/coco]")
 
 
 def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):
