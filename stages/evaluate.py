@@ -11,13 +11,13 @@ from pathlib import Path
 
 import click
 
-from tie.cca import CCA
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_sources
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
+from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
 from tie.report import plot_recall_curves, write_recall_curves
@@ -26,8 +26,13 @@ from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers.
+
+    None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
+    """
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    if report.get("kind") == "sentence":
+        return {}
     return {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
@@ -65,7 +70,7 @@ def main(
     view = corpus.split_view(settings["split"])
     X = load_features(image_features, corpus.images)[view.image_rows]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    model = CCA.load(model_dir)
+    model = load_joint_model(model_dir)
     images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
@@ -106,7 +111,10 @@ def main(
         artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
-        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        if isinstance(model, ZeroShot):
+            chosen = {"method": model.method}
+        else:
+            chosen = {name: getattr(model, name) for name in GRID_PARAMS}
         # The run records every param (provenance), not only the ones evaluate reads; the
         # fingerprint covers what the numbers depend on: the params read and the inputs.
         logged_params = read_params() | {"cca_selected": chosen}

@@ -46,10 +46,14 @@ WORD_VECTOR_SOURCES = {
     "src/tie/text/word2vec_local.py",
     "src/tie/download.py",
 }
+# The CLIP / SigLIP text towers (tie.text names them); for a sentence encoder `vocab`
+# writes a placeholder (tie.text.sentence, a dep) and runs no tower.
+TEXT_TOWERS = {"src/tie/towers/__init__.py", "src/tie/towers/text.py", "src/tie/towers/load.py"}
 ACCEPTED = {
     # `data` writes the raw files; the readers that turn them into a corpus belong to
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
+    "vocab": TEXT_TOWERS,
     "image_features": DATASET_MAKERS,
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS,

@@ -1,10 +1,12 @@
 """`tie search`: rank the test images of the current pipeline for a free-text query.
 
 The current model is the one `params.yaml` points at: its `dataset`, `text` and
-`image` choose the splits, the features, the CCA model and the word vectors (the
+`image` choose the splits, the features, the joint model and the word vectors (the
 `vocab` stage's file, the very vectors the model was fitted on). The query becomes a
 vector through the `text_features` stage's own encoder (`tie.text.captions`), so only
 words that occur in the dataset's captions are known; the others are dropped, and said.
+With a sentence encoder (`text: clip`, `siglip`) the query goes through its text tower
+instead, and the model may be the zero-shot one (`cca.method: none`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.datasets import image_sources
 from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
 from tie.gallery import top_k
+from tie.joint_space import load_joint_model
 from tie.paths import IMAGE_FEATURES, MODEL_DIR, RAW, SPLITS, TEXT_FEATURES, VOCAB, output_path
+from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
 
 
@@ -47,15 +50,23 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
-    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
-    (tokens,) = encoder.tokenize([query])
-    used, unknown = encoder.known(tokens)
-    if not used:
-        raise TieError(
-            f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
-            f" captions (after tokenizing: {tokens}); try other words"
-        )
-    model = CCA.load(model_dir)
+
+    if TEXT_ENCODERS[text].kind == "sentence":
+        from tie.towers.text import TowerTextEncoder
+
+        query_vector = TowerTextEncoder(text, **params[text]).encode([query])
+        used, unknown = query.split(), []  # a sentence encoder has no unknown words
+    else:
+        encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+        (tokens,) = encoder.tokenize([query])
+        used, unknown = encoder.known(tokens)
+        if not used:
+            raise TieError(
+                f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
+                f" captions (after tokenizing: {tokens}); try other words"
+            )
+        query_vector = encoder.encode_tokens([tokens])
+    model = load_joint_model(model_dir)
     split_embeddings = load_split_embeddings(
         corpus,
         split,
@@ -63,7 +74,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         output_path(TEXT_FEATURES, **choice),
         model,
     )
-    query_embedding = model.transform_captions(encoder.encode_tokens([tokens]))
+    query_embedding = model.transform_captions(query_vector)
     order, scores = top_k(query_embedding, split_embeddings.images, top)
     image_rows = split_embeddings.view.image_rows
     names = [corpus.images[image_rows[i]] for i in order[0]]
