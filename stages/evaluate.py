@@ -1,5 +1,8 @@
 """Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
 
+`main` reads as its steps: load the split's embeddings, score, write the plots, log the
+run, write the metrics file.
+
 The metrics file is written last, once the MLflow run is logged (or found already
 logged, by its fingerprint), so that DVC never records this stage as done while its
 MLflow run is missing: a failed or killed logging leaves the metrics file absent.
@@ -14,7 +17,7 @@ import click
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_sources
-from tie.features import load_features
+from tie.embeddings import SplitEmbeddings, load_split_embeddings
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
 from tie.joint_space import ZeroShot, load_joint_model
@@ -65,69 +68,99 @@ def main(
 ) -> None:
     metrics_file.unlink(missing_ok=True)  # present only once the run is logged
     params = load_params("dataset", "image", "text", "eval")
-    settings = params["eval"]
     corpus = Corpus.load(splits_file)
-    view = corpus.split_view(settings["split"])
-    X = load_features(image_features, corpus.images)[view.image_rows]
-    Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
     model = load_joint_model(model_dir)
-    images, captions = model.transform(X, Y)
+    split = load_split_embeddings(
+        corpus, params["eval"]["split"], image_features, text_features, model
+    )
+    metrics, (search, annotation) = score(split, params)
+    write_plots(split, search, annotation, corpus, params, raw_dir, curves_file, gallery_file)
+    inputs = [splits_file, image_features, text_features, model_dir, grid_file]
+    artifacts = [gallery_file, model_dir / "cca.json", grid_file]
+    log(params, model, metrics, inputs, text_features, curves_file, artifacts)
+    write_metrics(metrics_file, metrics)
 
-    budget = settings["memory_budget_mb"]
-    search, annotation = ranks(images, captions, view.caption_image_index, budget)
-    metrics = metrics_from_ranks(search, annotation, settings["ks"])
-    n_images, n_captions = len(view.image_rows), len(view.caption_rows)
+
+def score(split: SplitEmbeddings, params: dict) -> tuple[dict, tuple]:
+    """The metrics file's content, and the ranks of both directions.
+
+    Beside the five metrics, each direction records its protocol counts; a dataset with
+    a fold protocol (COCO's 1K) adds its averaged metrics under their own key.
+    """
+    settings = params["eval"]
+    budget, ks = settings["memory_budget_mb"], settings["ks"]
+    index = split.view.caption_image_index
+    search, annotation = ranks(split.images, split.captions, index, budget)
+    metrics = metrics_from_ranks(search, annotation, ks)
+    n_images, n_captions = len(split.images), len(split.captions)
     for direction, counts in protocol_counts(n_images, n_captions).items():
         metrics[direction] |= counts
-    main_metrics, extra_metrics = dict(metrics), {}
-    protocol = FOLD_PROTOCOLS.get(params["dataset"]) if settings["split"] == "test" else None
-    if protocol:  # e.g. COCO's 1K protocol, under an extra key beside the main (5K) metrics
-        name, n_folds = protocol
-        index = view.caption_image_index
-        metrics[name] = score_folds(images, captions, index, n_folds, settings["ks"], budget)
+    if settings["split"] == "test" and params["dataset"] in FOLD_PROTOCOLS:
+        name, n_folds = FOLD_PROTOCOLS[params["dataset"]]
+        folds = score_folds(split.images, split.captions, index, n_folds, ks, budget)
         per_fold = protocol_counts(n_images // n_folds, n_captions / n_folds)
         for direction, counts in per_fold.items():
-            metrics[name][direction] |= counts
-        extra_metrics = {f"{name}/{k}": v for k, v in metric_names(metrics[name]).items()}
-    max_k = min(settings["curve_max_k"], len(view.image_rows))
-    write_recall_curves(curves_file, search, annotation, max_k)
-    image_files = image_sources(
-        params["dataset"], raw_dir, [corpus.images[r] for r in view.image_rows]
-    )
-    caption_texts = [corpus.flat_captions[r] for r in view.caption_rows]
-    write_gallery(
-        gallery_file, image_files, caption_texts, images, captions, view.caption_image_index
-    )
+            folds[direction] |= counts
+        metrics[name] = folds
     click.echo(
         f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
-        f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation);"
-        f" the table: `tie show`"
+        f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"
     )
+    return metrics, (search, annotation)
 
+
+def write_plots(split, search, annotation, corpus, params, raw_dir, curves_file, gallery_file):
+    """The recall-at-K curves (a DVC plot) and the gallery of retrieved examples."""
+    max_k = min(params["eval"]["curve_max_k"], len(split.images))
+    write_recall_curves(curves_file, search, annotation, max_k)
+    names = [corpus.images[r] for r in split.view.image_rows]
+    image_files = image_sources(params["dataset"], raw_dir, names)
+    caption_texts = [corpus.flat_captions[r] for r in split.view.caption_rows]
+    index = split.view.caption_image_index
+    write_gallery(gallery_file, image_files, caption_texts, split.images, split.captions, index)
+
+
+def log(params, model, metrics, inputs, text_features, curves_file, artifacts):
+    """One MLflow run: every param, the joint model chosen, the metrics, the plots.
+
+    A result already logged (the same fingerprint: the params read and the inputs'
+    content) is not logged twice.
+    """
+    main_metrics = {d: metrics[d] for d in ("image_search", "image_annotation")}
+    extra_metrics = coverage_metrics(text_features)
+    for name, values in metrics.items():
+        if name not in main_metrics:  # e.g. coco_1k
+            extra_metrics |= {f"{name}/{k}": v for k, v in metric_names(values).items()}
+    # The cca params chosen on val, beside the values or lists given in params.yaml.
+    if isinstance(model, ZeroShot):
+        chosen = {"method": model.method}
+    else:
+        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+    # The run records every param (provenance), not only the ones evaluate reads; the
+    # fingerprint covers what the numbers depend on: the params read and the inputs.
+    logged_params = read_params() | {"cca_selected": chosen}
+    inputs = [*inputs, text_features.with_suffix(".coverage.json")]
+    result = fingerprint(inputs, params | {"cca_selected": chosen})
     with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "recall_at_k.png"
+        png = Path(tmp) / "recall_at_k.png"  # the curves as a picture, for the MLflow UI
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
-        extra_metrics |= coverage_metrics(text_features)
-        # The cca params chosen on val, beside the values or lists given in params.yaml.
-        if isinstance(model, ZeroShot):
-            chosen = {"method": model.method}
-        else:
-            chosen = {name: getattr(model, name) for name in GRID_PARAMS}
-        # The run records every param (provenance), not only the ones evaluate reads; the
-        # fingerprint covers what the numbers depend on: the params read and the inputs.
-        logged_params = read_params() | {"cca_selected": chosen}
-        inputs = [splits_file, image_features, text_features, model_dir, grid_file]
-        inputs.append(text_features.with_suffix(".coverage.json"))
-        result = fingerprint(inputs, params | {"cca_selected": chosen})
         run_id, logged = log_evaluation(
-            params["dataset"], logged_params, main_metrics, artifacts, extra_metrics, result
+            params["dataset"],
+            logged_params,
+            main_metrics,
+            [curves_file, png, *artifacts],
+            extra_metrics,
+            result,
         )
     if logged:
         click.echo(f"logged to MLflow at {tracking_uri()}: run {run_id}")
     else:
         click.echo(f"MLflow at {tracking_uri()} already holds this result: run {run_id}")
+
+
+def write_metrics(metrics_file: Path, metrics: dict) -> None:
+    """Written whole or not at all: a partial file, then renamed."""
     metrics_file.parent.mkdir(parents=True, exist_ok=True)
     partial = metrics_file.with_name(metrics_file.name + ".partial")
     partial.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tie.commands import Group
+from tie.comparison import SORT_KEYS
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.params import PARAMS_FILE, check_params, read_params
@@ -114,7 +115,17 @@ def baseline(force: bool) -> None:
     show_default=True,
     help="Where the markdown table is written.",
 )
-def report(fmt: str, runs: str, output: Path) -> None:
+@click.option(
+    "--sort-by",
+    type=click.Choice(SORT_KEYS),
+    help="Order each table's runs by this metric, best first (published rows stay on top).",
+)
+@click.option(
+    "--best",
+    type=click.IntRange(min=1),
+    help="Keep the N best runs of each table (by --sort-by, else image_search.R_at_1).",
+)
+def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | None) -> None:
     """The results tables: runs beside the published rows of the same dataset and protocol.
 
     Every run is labelled with what produced it, read from its record (dvc.lock and the
@@ -125,6 +136,7 @@ def report(fmt: str, runs: str, output: Path) -> None:
 
     ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
+    groups = comparison.sort_rows(groups, sort_by, best)
     markdown = comparison.to_markdown(groups, apart)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown)

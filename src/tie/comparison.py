@@ -6,8 +6,13 @@ that run. Runs are grouped by protocol (dataset, split scored, test images, test
 captions); a published row appears only in the group of its own dataset and protocol
 (Flickr8k and Flickr30k: 1,000 images / 5,000 captions; COCO 1K as the `coco_1k`
 section of a COCO run). A run whose protocol no source shares is shown on its own,
-compared with nothing. The best value of each column is marked within a group: the
-highest recall, the lowest rank.
+compared with nothing.
+
+Each group is one table: a row per run (and published row), the choices that tell the
+runs apart as columns (the choices they share are said once, above the table), then
+the metrics of both directions. A value is bold where it is the best of its column in
+the group (highest recall, lowest rank) and the column's values differ. `sort_rows`
+orders each group's runs by one metric and keeps the best N.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import click
 from tie.baselines import DIRECTIONS, METRIC_KEYS, load_baselines
 from tie.errors import TieError
 from tie.provenance import (
+    CCA_PARAMS,
     Provenance,
     from_mlflow,
     protocol_counts,
@@ -32,15 +38,18 @@ from tie.provenance import (
     workspace_provenance,
 )
 
-COLUMN_TITLES = {
+COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
+SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them
+SHORT_DIRECTIONS = {"image_search": "search", "image_annotation": "annotation"}
+SHORT_COLUMNS = {
     "R_at_1": "R@1",
     "R_at_5": "R@5",
     "R_at_10": "R@10",
-    "median_rank": "Median Rank",
-    "mean_rank": "Mean Rank",
+    "median_rank": "med. rank",
+    "mean_rank": "mean rank",
 }
-DIRECTION_TITLES = {"image_search": "Image Search", "image_annotation": "Image Annotation"}
-COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
+# What made a run, in the order the columns show it.
+CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS)
 PUBLISHED_SPLIT = "test"  # every published row scores the test split
 
 
@@ -184,12 +193,34 @@ def group_rows(ours: list[Row], published: list[Row]) -> tuple[list[Group], list
     return groups, apart
 
 
+def sort_rows(groups: list[Group], sort_by: str | None, best: int | None) -> list[Group]:
+    """Each group's runs best first by `sort_by` (a SORT_KEYS entry), the first `best` kept.
+
+    Best first: the highest recall, the lowest rank; runs without the value come last.
+    Published rows stay at the top of their group, as references. `best` alone sorts by
+    image search R@1.
+    """
+    if sort_by is None and best is None:
+        return groups
+    direction, key = (sort_by or "image_search.R_at_1").split(".")
+    sign = 1 if key.endswith("rank") else -1
+    sorted_groups = []
+    for group in groups:
+        published = [r for r in group.rows if r.kind == "published"]
+        runs = [r for r in group.rows if r.kind != "published"]
+        runs.sort(
+            key=lambda r: (r.value(direction, key) is None, sign * (r.value(direction, key) or 0))
+        )
+        sorted_groups.append(Group(group.protocol, published + runs[:best]))
+    return sorted_groups
+
+
 def best_values(rows: list[Row]) -> dict[tuple[str, str], float]:
-    """The best value of each column: highest recall, lowest rank."""
+    """The best value of each column whose values differ: highest recall, lowest rank."""
     best = {}
     for direction, key in COLUMNS:
         values = [v for r in rows if (v := r.value(direction, key)) is not None]
-        if values:
+        if len(set(values)) > 1:
             best[direction, key] = min(values) if key.endswith("rank") else max(values)
     return best
 
@@ -201,28 +232,54 @@ def _cell(value: float | None, key: str) -> str:
     return f"{round(value, 1):g}" if key.endswith("rank") else f"{value:.1f}"
 
 
-def _table(rows: list[Row], best: dict) -> list[str]:
+def choices(row: Row) -> dict[str, str]:
+    """What made a run, as table cells (published rows: nothing)."""
+    p = row.provenance
+    if p is None:
+        return {}
+    pooling = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in p.pooling.items())
+    values = {"dataset": p.dataset, "split": p.split, "text": p.text, "pooling": pooling}
+    values |= {"image": p.image} | {name: p.cca.get(name) for name in CCA_PARAMS}
+    return {
+        name: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        for name, v in values.items()
+    }
+
+
+def varying_choices(rows: list[Row]) -> tuple[list[str], dict[str, str]]:
+    """(the choices that differ among the runs, the others with the value they share)."""
+    made = [choices(row) for row in rows if row.provenance is not None]
+    varying = [name for name in CHOICES if len({m[name] for m in made}) > 1]
+    shared = {name: made[0][name] for name in CHOICES if made and name not in varying}
+    return varying, {name: value for name, value in shared.items() if value}
+
+
+def _table(rows: list[Row]) -> list[str]:
+    """One markdown table: a row per run, its distinguishing choices, both directions."""
+    best = best_values(rows)
+    varying, shared = varying_choices(rows)
     lines = []
-    for direction in DIRECTIONS:
-        lines += [
-            "",
-            f"#### {DIRECTION_TITLES[direction]}",
-            "",
-            "| | " + " | ".join(COLUMN_TITLES[k] for k in METRIC_KEYS) + " |",
-            "|---|" + "---|" * len(METRIC_KEYS),
-        ]
-        for row in rows:
-            cells = [row.label]
-            for key in METRIC_KEYS:
-                value = row.value(direction, key)
-                is_best = value is not None and value == best.get((direction, key))
-                cells.append(f"**{_cell(value, key)}**" if is_best else _cell(value, key))
-            lines.append("| " + " | ".join(cells) + " |")
+    if shared:
+        lines += ["", "Every run here: " + ", ".join(f"{k} {v}" for k, v in shared.items()) + "."]
+    metric_titles = [f"{SHORT_DIRECTIONS[d]} {SHORT_COLUMNS[k]}" for d, k in COLUMNS]
+    lines += [
+        "",
+        "| run | " + " | ".join(varying + metric_titles) + " |",
+        "|---|" + "---|" * len(varying) + "---:|" * len(COLUMNS),
+    ]
+    for row in rows:
+        made = choices(row)
+        cells = [row.label] + [made.get(name, "") for name in varying]
+        for direction, key in COLUMNS:
+            value = row.value(direction, key)
+            is_best = value is not None and value == best.get((direction, key))
+            cells.append(f"**{_cell(value, key)}**" if is_best else _cell(value, key))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def to_markdown(groups: list[Group], apart: list[Row]) -> str:
-    """One section per protocol, each with the seed README's tables and what made each row."""
+    """One section per protocol: its table, then what produced each row."""
     lines = [
         "## Retrieval results",
         "",
@@ -235,7 +292,7 @@ def to_markdown(groups: list[Group], apart: list[Row]) -> str:
         lines += ["", f"### {group.title}"]
         if not any(r.kind == "published" for r in group.rows):
             lines += ["", "No published row has this dataset and protocol: compared with none."]
-        lines += _table(group.rows, best_values(group.rows))
+        lines += _table(group.rows)
         lines += ["", "What produced each row:", ""]
         for row in group.rows:
             what = row.source if row.kind == "published" else row.provenance.describe()
@@ -251,6 +308,13 @@ def to_markdown(groups: list[Group], apart: list[Row]) -> str:
             protocol = protocol_text(split, images, captions) if images else "protocol not stated"
             lines.append(f"- {row.label}: {dataset}, {protocol}")
     return "\n".join(lines) + "\n"
+
+
+def _rounded(metrics):
+    """Metrics for reading: 4 decimals (70.39999999999999 is 70.4)."""
+    if isinstance(metrics, dict):
+        return {k: _rounded(v) for k, v in metrics.items()}
+    return round(metrics, 4) if isinstance(metrics, float) else metrics
 
 
 def to_csv(groups: list[Group]) -> str:
@@ -289,11 +353,11 @@ def to_json(groups: list[Group], apart: list[Row]) -> str:
                         "kind": row.kind,
                         "provenance": row.provenance.as_dict() if row.provenance else None,
                         "source": row.source or None,
-                        "metrics": row.metrics,
+                        "metrics": _rounded(row.metrics),
                         "best": [
                             f"{d}/{k}"
                             for d, k in COLUMNS
-                            if row.value(d, k) is not None and row.value(d, k) == best[d, k]
+                            if row.value(d, k) is not None and row.value(d, k) == best.get((d, k))
                         ],
                     }
                     for row in group.rows
