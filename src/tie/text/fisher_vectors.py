@@ -1,0 +1,230 @@
+"""Fisher vectors of captions: the gradient of the mean log-likelihood of a caption's words.
+
+For a caption with words x_1..x_T and a fitted diagonal mixture (`tie.text.mixtures`), the
+Fisher vector (FV) holds, for every component k and dimension d, the derivative of
+(1/T) sum_t log p(x_t) with respect to the location mu_kd and to the scale, each multiplied
+by the inverse square root of its closed-form Fisher information (Perronnin, Sanchez,
+Mensink 2010 for the Gaussian; Klein et al. 2015 for the Laplacian):
+
+- Gaussian dimension:  G_mu = 1/(T sqrt(w_k))  sum_t g_tk (x_td - mu_kd) / sigma_kd
+                       G_sigma = 1/(T sqrt(2 w_k)) sum_t g_tk ((x_td - mu_kd)^2 / sigma_kd^2 - 1)
+  (Fisher information per word w_k / sigma^2 and 2 w_k / sigma^2);
+- Laplacian dimension: G_mu = 1/(T sqrt(w_k))  sum_t g_tk sign(x_td - mu_kd)
+                       G_s = 1/(T sqrt(w_k))  sum_t g_tk (|x_td - mu_kd| / s_kd - 1)
+  (Fisher information per word w_k / s^2 for both: |x - mu| is exponential with mean s),
+
+g_tk being the posterior of component k for word t. The FV has 2 K D entries: the K x D
+location gradients, then the K x D scale gradients. It is then improved (optionally) by
+a signed square root and L2 normalisation.
+
+Every term depends on one word only, so the FV of a caption is the mean over its words
+of per-word codes (`word_codes`): the codes are computed once per vocabulary word, and a
+batch of captions is a sparse (captions x words) matrix times them. A caption with no
+known word is the zero vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse
+
+from tie.text.mixtures import MIXTURES
+
+MIXTURE_CHOICES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
+REDUCTIONS = ("none", "pca", "ica")
+# Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
+_CODE_CHUNK_WORDS = 512
+
+
+def word_codes(mixture, X) -> np.ndarray:
+    """Per-word FV terms, shape (n_words, 2 * K * D): the FV of a caption is their mean.
+
+    Parameters
+    ----------
+    mixture : GMM, LMM or HGLMM
+        A fitted mixture.
+    X : array-like of shape (n_words, D)
+        Word vectors, already preprocessed as the mixture's fitting data were.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    resp = mixture.predict_proba(X)  # (n, K)
+    weights, means, scales, gaussian = (
+        mixture.weights_,
+        mixture.means_,
+        mixture.scales_,
+        mixture.gaussian_,
+    )
+    z = (X[:, None, :] - means[None]) / scales[None]  # (n, K, D)
+    location = np.where(gaussian, z, np.sign(z))
+    scale = np.where(gaussian, (z**2 - 1) / np.sqrt(2.0), np.abs(z) - 1)
+    factor = resp / np.sqrt(weights)  # (n, K)
+    location *= factor[:, :, None]
+    scale *= factor[:, :, None]
+    return np.concatenate([location.reshape(len(X), -1), scale.reshape(len(X), -1)], axis=1)
+
+
+def improve(fisher_vectors: np.ndarray) -> np.ndarray:
+    """Signed square root, then L2 normalisation of each row (zero rows stay zero), in place."""
+    np.multiply(np.sign(fisher_vectors), np.sqrt(np.abs(fisher_vectors)), out=fisher_vectors)
+    norms = np.linalg.norm(fisher_vectors, axis=1, keepdims=True)
+    np.divide(fisher_vectors, norms, out=fisher_vectors, where=norms > 0)
+    return fisher_vectors
+
+
+def caption_matrix(token_rows: Sequence[Sequence[int]], n_words: int) -> scipy.sparse.csr_matrix:
+    """Sparse (captions x words) matrix of each caption's word frequencies (rows sum to 1).
+
+    A word that occurs twice counts twice; a caption with no known word is an empty row.
+    """
+    lengths = np.fromiter((len(rows) for rows in token_rows), dtype=np.int64, count=len(token_rows))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    flat = (r for rows in token_rows for r in rows)
+    indices = np.fromiter(flat, dtype=np.int64, count=indptr[-1])
+    data = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+    matrix = scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(token_rows), n_words))
+    matrix.sum_duplicates()
+    return matrix
+
+
+class FisherVectors:
+    """Caption encoder: Fisher vectors of word vectors under one or two fitted mixtures.
+
+    Word vectors are L2-normalised, then optionally reduced by PCA or ICA to
+    `reduced_dim` (at most their dimension), as Klein et al.; the reduction and the
+    mixture are fitted on the same sample of word vectors.
+
+    Parameters
+    ----------
+    mixture : {"gmm", "lmm", "hglmm", "gmm+hglmm"}
+        The mixture model; "gmm+hglmm" concatenates the FVs of both (4 K D entries).
+    n_components : int
+        Components K of each mixture.
+    reduce : {"none", "pca", "ica"}
+        Reduction of the normalised word vectors before the mixture.
+    reduced_dim : int
+        Dimension after the reduction, capped at the word-vector dimension.
+    max_iter, tol, seed
+        EM settings of the mixtures (`tie.text.mixtures.GMM`); `seed` seeds the ICA too.
+    normalize : bool
+        Apply the signed square root and L2 normalisation to each caption's FV part.
+
+    Attributes
+    ----------
+    mixtures_ : list of fitted GMM / LMM / HGLMM
+    reducer_ : fitted sklearn PCA or FastICA, or None
+    dim_ : int
+        Dimension of the word vectors the mixtures model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tie.text.fisher_vectors import FisherVectors
+    >>> words = np.random.default_rng(0).normal(size=(300, 8))
+    >>> fv = FisherVectors(mixture="gmm", n_components=2, seed=0).fit(words)
+    >>> fv.encode([[0, 1, 2], []], words).shape  # a caption of 3 words, one with none
+    (2, 32)
+    """
+
+    def __init__(
+        self,
+        *,
+        mixture="hglmm",
+        n_components=30,
+        reduce="none",
+        reduced_dim=300,
+        max_iter=100,
+        tol=1e-5,
+        seed=0,
+        normalize=True,
+    ):
+        self.mixture = mixture
+        self.n_components = n_components
+        self.reduce = reduce
+        self.reduced_dim = reduced_dim
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+        self.normalize = normalize
+
+    def fit(self, word_vectors):
+        """Fit the reduction and the mixture(s) on these word vectors (rows)."""
+        if self.mixture not in MIXTURE_CHOICES:
+            raise ValueError(f"unknown mixture {self.mixture!r}; valid: {MIXTURE_CHOICES}")
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {self.reduce!r}; valid: {REDUCTIONS}")
+        X = _unit_rows(word_vectors)
+        X = X[np.linalg.norm(X, axis=1) > 0]
+        self.dim_ = min(self.reduced_dim, X.shape[1]) if self.reduce != "none" else X.shape[1]
+        self.reducer_ = None
+        if self.reduce == "pca":
+            from sklearn.decomposition import PCA
+
+            self.reducer_ = PCA(n_components=self.dim_, random_state=self.seed).fit(X)
+        elif self.reduce == "ica":
+            from sklearn.decomposition import FastICA
+
+            self.reducer_ = FastICA(
+                n_components=self.dim_, whiten="unit-variance", random_state=self.seed
+            ).fit(X)
+        X = self.preprocess(X)
+        self.mixtures_ = [
+            MIXTURES[name](
+                n_components=self.n_components,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                seed=self.seed,
+            ).fit(X)
+            for name in self.mixture.split("+")
+        ]
+        return self
+
+    @property
+    def n_features_out(self) -> int:
+        return 2 * self.n_components * self.dim_ * len(self.mixture.split("+"))
+
+    def preprocess(self, word_vectors) -> np.ndarray:
+        """L2-normalised word vectors, reduced as fitted."""
+        X = _unit_rows(word_vectors)
+        if self.reducer_ is not None:
+            X = self.reducer_.transform(X)
+        return X
+
+    def word_codes(self, word_vectors) -> np.ndarray:
+        """Per-word codes of every mixture, float32, (n_words, n_features_out), in chunks."""
+        X = self.preprocess(word_vectors)
+        out = np.empty((len(X), self.n_features_out), dtype=np.float32)
+        for start in range(0, len(X), _CODE_CHUNK_WORDS):
+            chunk = X[start : start + _CODE_CHUNK_WORDS]
+            out[start : start + len(chunk)] = np.concatenate(
+                [word_codes(m, chunk) for m in self.mixtures_], axis=1
+            )
+        return out
+
+    def encode(self, token_rows, word_vectors) -> np.ndarray:
+        """FVs of captions given as lists of rows of `word_vectors` (one row per known word).
+
+        Returns float32 (n_captions, n_features_out); a caption with no row is all zeros.
+        """
+        used = np.unique(np.fromiter((r for rows in token_rows for r in rows), dtype=np.int64))
+        position = np.zeros(len(word_vectors), dtype=np.int64)
+        position[used] = np.arange(len(used))
+        codes = self.word_codes(np.asarray(word_vectors)[used])
+        captions = caption_matrix([position[list(rows)] for rows in token_rows], len(used))
+        return self.encode_codes(captions, codes)
+
+    def encode_codes(self, captions: scipy.sparse.csr_matrix, codes: np.ndarray) -> np.ndarray:
+        """FVs from a caption-by-word frequency matrix and the words' codes."""
+        out = np.asarray(captions @ codes, dtype=np.float32)
+        if self.normalize:
+            part = 2 * self.n_components * self.dim_
+            for start in range(0, out.shape[1], part):
+                out[:, start : start + part] = improve(out[:, start : start + part])
+        return out
+
+
+def _unit_rows(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
