@@ -43,7 +43,7 @@ def test_fisher_vector_is_the_normalised_gradient_of_the_mean_log_likelihood(nam
         assert mixture.gaussian_.any() and not mixture.gaussian_.all()
     caption = [300, 301, 302, 303, 301]  # words the mixture was not fitted on, one twice
     words = encoder.preprocess(vocabulary[caption])
-    codes = word_codes(mixture, words).mean(axis=0)  # float64, before power and L2
+    codes = word_codes(mixture, words).toarray().mean(axis=0)  # float64, before power + L2
     # The encoder's float32 output is the same mean of per-word codes.
     fisher_vector = encoder.encode([caption], vocabulary)[0]
     np.testing.assert_allclose(fisher_vector, codes, rtol=1e-5, atol=1e-6)
@@ -174,3 +174,17 @@ def test_reduction_is_fitted_on_normalised_word_vectors_and_capped_at_their_dime
 def test_caption_matrix_holds_word_frequencies():
     matrix = caption_matrix([[2, 0, 2, 1], [], [1]], n_words=3).toarray()
     np.testing.assert_allclose(matrix, [[0.25, 0.25, 0.5], [0, 0, 0], [0, 1, 0]])
+
+
+def test_leaving_out_negligible_posteriors_keeps_the_fisher_vector_to_float32_precision():
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(6, 40)) * 3
+    vocabulary = centres[rng.integers(0, 6, size=600)] + rng.normal(size=(600, 40))
+    encoder = FisherVectors(mixture="hglmm", n_components=6, normalize=False, seed=0)
+    encoder.fit(vocabulary)
+    captions = [rng.integers(0, 600, size=8).tolist() for _ in range(20)]
+    mixture, words = encoder.mixtures_[0], encoder.preprocess(vocabulary)
+    sparse = encoder.encode(captions, vocabulary)
+    assert encoder.word_codes(vocabulary).nnz < word_codes(mixture, words).nnz / 3
+    exact = np.array([word_codes(mixture, words[c]).toarray().mean(axis=0) for c in captions])
+    np.testing.assert_allclose(sparse, exact, rtol=1e-5, atol=1e-6)

@@ -35,11 +35,15 @@ from tie.text.mixtures import MIXTURES
 MIXTURE_CHOICES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
 REDUCTIONS = ("none", "pca", "ica")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
-_CODE_CHUNK_WORDS = 512
+_CODE_CHUNK_WORDS = 2048
+# Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
+_CAPTION_CHUNK = 128
+# Posteriors at most this are left out of the codes (see `word_codes`).
+MIN_POSTERIOR = 1e-10
 
 
-def word_codes(mixture, X) -> np.ndarray:
-    """Per-word FV terms, shape (n_words, 2 * K * D): the FV of a caption is their mean.
+def word_codes(mixture, X, min_posterior: float = 0.0) -> scipy.sparse.csr_matrix:
+    """Per-word FV terms, sparse (n_words, 2 * K * D): the FV of a caption is their mean.
 
     Parameters
     ----------
@@ -47,28 +51,43 @@ def word_codes(mixture, X) -> np.ndarray:
         A fitted mixture.
     X : array-like of shape (n_words, D)
         Word vectors, already preprocessed as the mixture's fitting data were.
+    min_posterior : float
+        Terms of a component whose posterior for the word is at most this are left out
+        (0: every term). In a few hundred dimensions a word's posterior is close to one
+        for one or two components and below 1e-10 for the others, whose terms are then
+        far below float32 resolution: leaving them out makes the codes 10-30x sparser.
     """
     X = np.asarray(X, dtype=np.float64)
-    resp = mixture.predict_proba(X)  # (n, K)
-    weights, means, scales, gaussian = (
-        mixture.weights_,
-        mixture.means_,
-        mixture.scales_,
-        mixture.gaussian_,
+    n_words, dim = X.shape
+    n_components = len(mixture.weights_)
+    resp = mixture.predict_proba(X)
+    words, components = (
+        np.nonzero(resp > min_posterior)
+        if min_posterior > 0
+        else np.nonzero(np.ones_like(resp, dtype=bool))
     )
-    z = (X[:, None, :] - means[None]) / scales[None]  # (n, K, D)
+    z = (X[words] - mixture.means_[components]) / mixture.scales_[components]  # (pairs, D)
+    gaussian = mixture.gaussian_[components]
     location = np.where(gaussian, z, np.sign(z))
-    scale = np.where(gaussian, (z**2 - 1) / np.sqrt(2.0), np.abs(z) - 1)
-    factor = resp / np.sqrt(weights)  # (n, K)
-    location *= factor[:, :, None]
-    scale *= factor[:, :, None]
-    return np.concatenate([location.reshape(len(X), -1), scale.reshape(len(X), -1)], axis=1)
+    spread = np.where(gaussian, (z * z - 1) / np.sqrt(2.0), np.abs(z) - 1)
+    factor = resp[words, components] / np.sqrt(mixture.weights_[components])
+    location *= factor[:, None]
+    spread *= factor[:, None]
+    # Row of word t: for each of its components k, the D location entries at k*D.. and
+    # the D scale entries at K*D + k*D.. (pairs come word by word).
+    columns = components[:, None] * dim + np.arange(dim)
+    indices = np.concatenate([columns, columns + n_components * dim], axis=1).ravel()
+    data = np.concatenate([location, spread], axis=1).ravel()
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(words, minlength=n_words) * 2 * dim)])
+    shape = (n_words, 2 * n_components * dim)
+    return scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
 
 
 def improve(fisher_vectors: np.ndarray) -> np.ndarray:
     """Signed square root, then L2 normalisation of each row (zero rows stay zero), in place."""
-    np.multiply(np.sign(fisher_vectors), np.sqrt(np.abs(fisher_vectors)), out=fisher_vectors)
-    norms = np.linalg.norm(fisher_vectors, axis=1, keepdims=True)
+    magnitude = np.sqrt(np.abs(fisher_vectors))
+    np.copysign(magnitude, fisher_vectors, out=fisher_vectors)
+    norms = np.sqrt(np.einsum("ij,ij->i", fisher_vectors, fisher_vectors))[:, None]
     np.divide(fisher_vectors, norms, out=fisher_vectors, where=norms > 0)
     return fisher_vectors
 
@@ -191,16 +210,23 @@ class FisherVectors:
             X = self.reducer_.transform(X)
         return X
 
-    def word_codes(self, word_vectors) -> np.ndarray:
-        """Per-word codes of every mixture, float32, (n_words, n_features_out), in chunks."""
+    def word_codes(self, word_vectors) -> scipy.sparse.csr_matrix:
+        """Sparse float32 codes of every mixture side by side, (n_words, n_features_out)."""
         X = self.preprocess(word_vectors)
-        out = np.empty((len(X), self.n_features_out), dtype=np.float32)
-        for start in range(0, len(X), _CODE_CHUNK_WORDS):
-            chunk = X[start : start + _CODE_CHUNK_WORDS]
-            out[start : start + len(chunk)] = np.concatenate(
-                [word_codes(m, chunk) for m in self.mixtures_], axis=1
+        chunks = [
+            scipy.sparse.hstack(
+                [
+                    word_codes(m, X[start : start + _CODE_CHUNK_WORDS], MIN_POSTERIOR)
+                    for m in self.mixtures_
+                ],
+                format="csr",
+                dtype=np.float32,
             )
-        return out
+            for start in range(0, len(X), _CODE_CHUNK_WORDS)
+        ]
+        if not chunks:
+            return scipy.sparse.csr_matrix((0, self.n_features_out), dtype=np.float32)
+        return scipy.sparse.vstack(chunks, format="csr", dtype=np.float32)
 
     def encode(self, token_rows, word_vectors) -> np.ndarray:
         """FVs of captions given as lists of rows of `word_vectors` (one row per known word).
@@ -214,13 +240,17 @@ class FisherVectors:
         captions = caption_matrix([position[list(rows)] for rows in token_rows], len(used))
         return self.encode_codes(captions, codes)
 
-    def encode_codes(self, captions: scipy.sparse.csr_matrix, codes: np.ndarray) -> np.ndarray:
-        """FVs from a caption-by-word frequency matrix and the words' codes."""
-        out = np.asarray(captions @ codes, dtype=np.float32)
-        if self.normalize:
-            part = 2 * self.n_components * self.dim_
-            for start in range(0, out.shape[1], part):
-                out[:, start : start + part] = improve(out[:, start : start + part])
+    def encode_codes(self, captions: scipy.sparse.csr_matrix, codes) -> np.ndarray:
+        """FVs from a caption-by-word frequency matrix and the words' (sparse) codes."""
+        captions = captions.astype(np.float32)
+        out = np.zeros((captions.shape[0], self.n_features_out), dtype=np.float32)
+        part = 2 * self.n_components * self.dim_
+        for start in range(0, len(out), _CAPTION_CHUNK):
+            block = out[start : start + _CAPTION_CHUNK]
+            (captions[start : start + _CAPTION_CHUNK] @ codes).toarray(out=block)
+            if self.normalize:
+                for column in range(0, block.shape[1], part):
+                    improve(block[:, column : column + part])
         return out
 
 
