@@ -188,3 +188,17 @@ def test_leaving_out_negligible_posteriors_keeps_the_fisher_vector_to_float32_pr
     assert encoder.word_codes(vocabulary).nnz < word_codes(mixture, words).nnz / 3
     exact = np.array([word_codes(mixture, words[c]).toarray().mean(axis=0) for c in captions])
     np.testing.assert_allclose(sparse, exact, rtol=1e-5, atol=1e-6)
+
+
+def test_a_saved_encoder_loads_and_encodes_the_same(tmp_path):
+    vocabulary = mixed_words(200, seed=7)
+    encoder = FisherVectors(mixture="gmm+hglmm", n_components=2, reduce="pca", reduced_dim=3)
+    encoder.fit(vocabulary)
+    encoder.save(tmp_path / "fisher")
+    loaded = FisherVectors.load(tmp_path / "fisher")
+    captions = [[0, 4, 9], [], [150]]
+    np.testing.assert_array_equal(
+        loaded.encode(captions, vocabulary), encoder.encode(captions, vocabulary)
+    )
+    assert loaded.summary() == encoder.summary()
+    assert [m["mixture"] for m in loaded.summary()] == ["gmm", "hglmm"]

@@ -25,7 +25,9 @@ known word is the zero vector.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse
@@ -33,6 +35,9 @@ import scipy.sparse
 from tie.text.mixtures import MIXTURES
 
 MIXTURE_CHOICES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
+ARRAYS_FILE = "fisher.npz"
+PARAMS_FILE = "fisher.json"
+_MIXTURE_ARRAYS = ("weights_", "means_", "scales_", "gaussian_")
 REDUCTIONS = ("none", "pca", "ica")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
@@ -132,7 +137,9 @@ class FisherVectors:
     Attributes
     ----------
     mixtures_ : list of fitted GMM / LMM / HGLMM
-    reducer_ : fitted sklearn PCA or FastICA, or None
+    center_, projection_ : ndarray of shape (n_features,), (n_features, dim_), or None
+        The fitted reduction as an affine map, x -> (x - center_) @ projection_ (what
+        PCA and FastICA's `transform` compute); None without reduction.
     dim_ : int
         Dimension of the word vectors the mixtures model.
 
@@ -176,17 +183,18 @@ class FisherVectors:
         X = _unit_rows(word_vectors)
         X = X[np.linalg.norm(X, axis=1) > 0]
         self.dim_ = min(self.reduced_dim, X.shape[1]) if self.reduce != "none" else X.shape[1]
-        self.reducer_ = None
-        if self.reduce == "pca":
-            from sklearn.decomposition import PCA
+        self.center_ = self.projection_ = None
+        if self.reduce != "none":
+            from sklearn.decomposition import PCA, FastICA
 
-            self.reducer_ = PCA(n_components=self.dim_, random_state=self.seed).fit(X)
-        elif self.reduce == "ica":
-            from sklearn.decomposition import FastICA
-
-            self.reducer_ = FastICA(
-                n_components=self.dim_, whiten="unit-variance", random_state=self.seed
-            ).fit(X)
+            if self.reduce == "pca":
+                reducer = PCA(n_components=self.dim_, random_state=self.seed)
+            else:
+                reducer = FastICA(
+                    n_components=self.dim_, whiten="unit-variance", random_state=self.seed
+                )
+            reducer.fit(X)
+            self.center_, self.projection_ = reducer.mean_, reducer.components_.T
         X = self.preprocess(X)
         self.mixtures_ = [
             MIXTURES[name](
@@ -199,6 +207,71 @@ class FisherVectors:
         ]
         return self
 
+    def save(self, directory) -> None:
+        """Write the fitted encoder: fisher.npz (arrays) and fisher.json (params, fit summary)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        if self.projection_ is not None:
+            arrays |= {"center": self.center_, "projection": self.projection_}
+        for i, mixture in enumerate(self.mixtures_):
+            for name in _MIXTURE_ARRAYS:
+                arrays[f"{i}_{name}"] = getattr(mixture, name)
+        np.savez(directory / ARRAYS_FILE, **arrays)
+        summary = {"params": self.get_params(), "dim": self.dim_, "mixtures": self.summary()}
+        (directory / PARAMS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory) -> FisherVectors:
+        """Read an encoder written by `save`."""
+        directory = Path(directory)
+        summary = json.loads((directory / PARAMS_FILE).read_text())
+        encoder = cls(**summary["params"])
+        encoder.dim_ = summary["dim"]
+        with np.load(directory / ARRAYS_FILE) as arrays:
+            encoder.center_ = arrays["center"] if "center" in arrays else None
+            encoder.projection_ = arrays["projection"] if "projection" in arrays else None
+            encoder.mixtures_ = []
+            for i, fitted in enumerate(summary["mixtures"]):
+                mixture = MIXTURES[fitted["mixture"]](
+                    n_components=encoder.n_components,
+                    max_iter=encoder.max_iter,
+                    tol=encoder.tol,
+                    seed=encoder.seed,
+                )
+                for name in _MIXTURE_ARRAYS:
+                    setattr(mixture, name, arrays[f"{i}_{name}"])
+                mixture.log_likelihood_ = fitted["log_likelihood"]
+                mixture.n_iter_ = fitted["n_iter"]
+                mixture.converged_ = fitted["converged"]
+                encoder.mixtures_.append(mixture)
+        return encoder
+
+    def get_params(self) -> dict:
+        return {
+            "mixture": self.mixture,
+            "n_components": self.n_components,
+            "reduce": self.reduce,
+            "reduced_dim": self.reduced_dim,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "seed": self.seed,
+            "normalize": self.normalize,
+        }
+
+    def summary(self) -> list[dict]:
+        """Per mixture: its name, final mean log-likelihood, EM iterations, Gaussian share."""
+        return [
+            {
+                "mixture": name,
+                "log_likelihood": float(m.log_likelihood_),
+                "n_iter": int(m.n_iter_),
+                "converged": bool(m.converged_),
+                "gaussian_share": float(np.mean(m.gaussian_)),
+            }
+            for name, m in zip(self.mixture.split("+"), self.mixtures_, strict=True)
+        ]
+
     @property
     def n_features_out(self) -> int:
         return 2 * self.n_components * self.dim_ * len(self.mixture.split("+"))
@@ -206,8 +279,8 @@ class FisherVectors:
     def preprocess(self, word_vectors) -> np.ndarray:
         """L2-normalised word vectors, reduced as fitted."""
         X = _unit_rows(word_vectors)
-        if self.reducer_ is not None:
-            X = self.reducer_.transform(X)
+        if self.projection_ is not None:
+            X = (X - self.center_) @ self.projection_
         return X
 
     def word_codes(self, word_vectors) -> scipy.sparse.csr_matrix:
