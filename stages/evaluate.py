@@ -20,13 +20,19 @@ from tie.tracking import log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers; with
+    Fisher-vector pooling, `fisher/<mixture>/log_likelihood`, `.../n_iter` and
+    `.../gaussian_share` (the share of Gaussian dimensions: 1 for gmm, 0 for lmm)."""
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
-    return {
+    metrics = {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
         for what in ("tokens", "captions")
     }
+    for fitted in report.get("fisher", []):
+        for key in ("log_likelihood", "n_iter", "gaussian_share"):
+            metrics[f"fisher/{fitted['mixture']}/{key}"] = fitted[key]
+    return metrics
 
 
 @click.command()

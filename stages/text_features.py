@@ -1,7 +1,8 @@
-"""Stage `text_features`: one row per caption, the mean of its `text` word vectors.
+"""Stage `text_features`: one row per caption, from its `text` word vectors.
 
 The word vectors come from the `vocab` stage's file (VOCAB_FILE); `tokenizer` says how
-captions become words, `caption_vectors` how their vectors are combined.
+captions become words, `caption_vectors.pooling` how their vectors are combined: their
+mean, or their Fisher vector under the `mixture` stage's fitted encoder (MIXTURE_DIR).
 """
 
 import json
@@ -10,8 +11,9 @@ from pathlib import Path
 import click
 
 from tie.corpus import SPLITS, Corpus
-from tie.features import save_features
+from tie.features import create_features, save_features
 from tie.params import load_params
+from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 
@@ -21,18 +23,33 @@ from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
-def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
+@click.option(
+    "--mixture", "mixture_dir", required=True, type=click.Path(exists=True, path_type=Path)
+)
+def main(
+    splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path, mixture_dir: Path
+) -> None:
     params = load_params()
     settings = params["caption_vectors"]
     corpus = Corpus.load(splits_file)
     tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)
     word_vectors = WordVectors.load(vocab_file)
-    train_rows = corpus.split_view("train").caption_rows
-    idf = Idf.fit([tokens[i] for i in train_rows]) if settings["idf"] else None
-    features = mean_vectors(tokens, word_vectors, idf, settings["word_scaling"])
-    save_features(out, features, corpus.caption_ids)
-
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    if settings["pooling"] == "fisher":
+        encoder = FisherVectors.load(mixture_dir)
+        encoder.normalize = params["fisher"]["normalize"]
+        # Written chunk by chunk: COCO's FVs (616k x 18,000) would not fit in RAM.
+        features = create_features(out, corpus.caption_ids, encoder.n_features_out)
+        encoder.encode(known_rows(tokens, word_vectors), word_vectors.vectors, out=features)
+        features.flush()
+        report["fisher"] = encoder.summary()
+    else:
+        train_rows = corpus.split_view("train").caption_rows
+        idf = Idf.fit([tokens[i] for i in train_rows]) if settings["idf"] else None
+        features = mean_vectors(tokens, word_vectors, idf, settings["word_scaling"])
+        save_features(out, features, corpus.caption_ids)
+    click.echo(f"{settings['pooling']} pooling: {features.shape[1]}-d caption vectors -> {out}")
+
     for split in SPLITS:
         rows = corpus.split_view(split).caption_rows
         report[split] = coverage([tokens[i] for i in rows], word_vectors)

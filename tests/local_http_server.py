@@ -1,10 +1,10 @@
 """A real HTTP server on 127.0.0.1 for tests: serves a folder, honours Range, can cut transfers.
 
-    with LocalServer(folder) as server:
-        server.url              # http://127.0.0.1:<free port>
-        server.cut_after["a.zip"] = 1000  # the next request for a.zip stops after 1000 bytes
-        server.requests         # [(path, Range header or None), ...] in order
-        server.honour_range = False  # answer every request with the whole file (200)
+with LocalServer(folder) as server:
+    server.url              # http://127.0.0.1:<free port>
+    server.cut_after["a.zip"] = 1000  # the next request for a.zip stops after 1000 bytes
+    server.requests         # [(path, Range header or None), ...] in order
+    server.honour_range = False  # answer every request with the whole file (200)
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ from tie.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
 view = corpus.split_view("test")
 X = load_features("features/demo/image/colorgrid.npy", corpus.images)[view.image_rows]
-Y = load_features("features/demo/text/glove.npy", corpus.caption_ids)[view.caption_rows]
+Y = load_features("features/demo/text/glove-mean.npy", corpus.caption_ids)[view.caption_rows]
 images, captions = CCA.load("models/demo/colorgrid-glove").transform(X, Y)
 search, _ = ranks(images, captions, view.caption_image_index)
 first = int(np.flatnonzero(search == 1)[0])

@@ -39,6 +39,7 @@ ARRAYS_FILE = "fisher.npz"
 PARAMS_FILE = "fisher.json"
 _MIXTURE_ARRAYS = ("weights_", "means_", "scales_", "gaussian_")
 REDUCTIONS = ("none", "pca", "ica")
+FIT_ON = ("train_words", "train_tokens")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
 # Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
@@ -301,30 +302,50 @@ class FisherVectors:
             return scipy.sparse.csr_matrix((0, self.n_features_out), dtype=np.float32)
         return scipy.sparse.vstack(chunks, format="csr", dtype=np.float32)
 
-    def encode(self, token_rows, word_vectors) -> np.ndarray:
+    def encode(self, token_rows, word_vectors, out=None) -> np.ndarray:
         """FVs of captions given as lists of rows of `word_vectors` (one row per known word).
 
         Returns float32 (n_captions, n_features_out); a caption with no row is all zeros.
+        `out` (e.g. a memory-mapped .npy file) receives them chunk by chunk, so that RAM
+        holds the words' codes and one chunk, never all the captions' FVs.
         """
         used = np.unique(np.fromiter((r for rows in token_rows for r in rows), dtype=np.int64))
         position = np.zeros(len(word_vectors), dtype=np.int64)
         position[used] = np.arange(len(used))
         codes = self.word_codes(np.asarray(word_vectors)[used])
         captions = caption_matrix([position[list(rows)] for rows in token_rows], len(used))
-        return self.encode_codes(captions, codes)
+        return self.encode_codes(captions, codes, out)
 
-    def encode_codes(self, captions: scipy.sparse.csr_matrix, codes) -> np.ndarray:
+    def encode_codes(self, captions: scipy.sparse.csr_matrix, codes, out=None) -> np.ndarray:
         """FVs from a caption-by-word frequency matrix and the words' (sparse) codes."""
         captions = captions.astype(np.float32)
-        out = np.zeros((captions.shape[0], self.n_features_out), dtype=np.float32)
+        if out is None:
+            out = np.empty((captions.shape[0], self.n_features_out), dtype=np.float32)
         part = 2 * self.n_components * self.dim_
         for start in range(0, len(out), _CAPTION_CHUNK):
             block = out[start : start + _CAPTION_CHUNK]
+            block[:] = 0
             (captions[start : start + _CAPTION_CHUNK] @ codes).toarray(out=block)
             if self.normalize:
                 for column in range(0, block.shape[1], part):
                     improve(block[:, column : column + part])
         return out
+
+
+def known_rows(token_lists, word_vectors) -> list[list[int]]:
+    """Each caption's words as rows of `word_vectors` (unknown words left out)."""
+    return [[r for t in tokens if (r := word_vectors.row(t)) is not None] for tokens in token_lists]
+
+
+def fitting_rows(token_lists, word_vectors, fit_on: str) -> np.ndarray:
+    """Rows of the word vectors a mixture is fitted on: each distinct word of these
+    captions once (`train_words`), or every occurrence (`train_tokens`)."""
+    if fit_on not in FIT_ON:
+        raise ValueError(f"unknown fit_on {fit_on!r}; valid: {FIT_ON}")
+    rows = np.fromiter(
+        (r for caption in known_rows(token_lists, word_vectors) for r in caption), dtype=np.int64
+    )
+    return np.unique(rows) if fit_on == "train_words" else rows
 
 
 def _unit_rows(X) -> np.ndarray:
