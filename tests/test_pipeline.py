@@ -172,8 +172,10 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert np.isfinite(fv.data.metrics["fisher/hglmm/log_likelihood"])
     assert 0 <= fv.data.metrics["fisher/hglmm/gaussian_share"] <= 1
 
-    _, report = run(["tie", "report", "--format", "md"], project)
-    assert "fv-hglmm" in report and "w2v" in report
+    _, out = run(["tie", "search", "a red circle", "--top", "3"], project)  # the FV of the query
+    assert len([line for line in out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]) == 3
+    _, report = run(["tie", "report", "--runs", "mlflow"], project)
+    assert "fv-hglmm (fv-hglmm)" in report and "(workspace)" in report  # beside the mean run
 
     # Back to mean pooling: the same features (computed again or restored), the same metrics.
     _, out = run(["dvc", "exp", "run", "-S", "caption_vectors.pooling=mean"], project)

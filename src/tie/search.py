@@ -20,6 +20,7 @@ from tie.datasets import image_dir
 from tie.errors import TieError
 from tie.features import load_features
 from tie.gallery import top_k
+from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
 
@@ -48,12 +49,17 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     tokenizer = Tokenizer(**params["tokenizer"])
     tokens = tokenizer(query)
     settings = params["caption_vectors"]
-    idf = None
-    if settings["idf"]:
-        train_rows = corpus.split_view("train").caption_rows
-        idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
     word_vectors = WordVectors.load(vocab_file)
-    query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
+    if settings["pooling"] == "fisher":
+        encoder = FisherVectors.load(mixture_dir(params))
+        encoder.normalize = params["fisher"]["normalize"]
+        query_vector = encoder.encode(known_rows([tokens], word_vectors), word_vectors.vectors)
+    else:
+        idf = None
+        if settings["idf"]:
+            train_rows = corpus.split_view("train").caption_rows
+            idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
+        query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
     if not query_vector.any():
         raise TieError(
             f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
@@ -64,3 +70,17 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
     names = [corpus.images[view.image_rows[i]] for i in order[0]]
     return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+
+
+def mixture_dir(params: dict) -> Path:
+    """The `mixture` stage's output folder for these params (the path dvc.yaml builds)."""
+    f = params["fisher"]
+    name = (
+        f"{params['text']}-{params['caption_vectors']['pooling']}-{f['mixture']}"
+        f"-k{f['n_components']}-{f['reduce']}{f['reduced_dim']}-{f['fit_on']}"
+        f"-iter{f['max_iter']}-seed{f['seed']}"
+    )
+    directory = Path(f"models/{params['dataset']}/mixture/{name}")
+    if not directory.exists():
+        raise TieError(f"{directory} does not exist: run `dvc repro` (or `dvc pull`) first")
+    return directory
