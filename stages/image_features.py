@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import Corpus
 from tie.datasets import image_dir
 from tie.image import build_image_encoder
@@ -16,13 +17,13 @@ from tie.image.extract import extract_features
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "image", "backbone")
     corpus = Corpus.load(splits_file)
     images = image_dir(params["dataset"], raw_dir)
     encoder = build_image_encoder(params["image"], params)

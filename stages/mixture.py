@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import Corpus
 from tie.params import load_params
 from tie.text.fisher_vectors import FisherVectors, fitting_rows
@@ -19,12 +20,22 @@ from tie.text.word_vectors import WordVectors
 UNUSED_NOTE = "unused.txt"
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
-    params = load_params()
+    params = load_params(
+        "caption_vectors.pooling",
+        "tokenizer",
+        "fisher.mixture",
+        "fisher.n_components",
+        "fisher.reduce",
+        "fisher.reduced_dim",
+        "fisher.fit_on",
+        "fisher.max_iter",
+        "fisher.seed",
+    )
     out.mkdir(parents=True, exist_ok=True)
     if params["caption_vectors"]["pooling"] != "fisher":
         (out / UNUSED_NOTE).write_text("caption_vectors.pooling is not fisher: no mixture\n")

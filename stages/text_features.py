@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.features import create_features, save_features
 from tie.params import load_params
@@ -18,7 +19,7 @@ from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
@@ -29,7 +30,7 @@ from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 def main(
     splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path, mixture_dir: Path
 ) -> None:
-    params = load_params()
+    params = load_params("dataset", "text", "tokenizer", "caption_vectors", "fisher.normalize")
     settings = params["caption_vectors"]
     corpus = Corpus.load(splits_file)
     tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)

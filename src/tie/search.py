@@ -20,6 +20,16 @@ from tie.datasets import image_dir
 from tie.errors import TieError
 from tie.features import load_features
 from tie.gallery import top_k
+from tie.paths import (
+    IMAGE_FEATURES,
+    MIXTURE_DIR,
+    MODEL_DIR,
+    RAW,
+    SPLITS,
+    VOCAB,
+    output_path,
+    path_choices,
+)
 from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
@@ -34,24 +44,27 @@ class Hit:
 
 def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
     """The `top` images of `split` closest to `query`, best first."""
-    dataset, text, image = params["dataset"], params["text"], params["image"]
-    splits_file = Path(f"data/splits/{dataset}.json")
-    model_dir = Path(f"models/{dataset}/{image}-{text}")
-    vocab_file = Path(f"features/{dataset}/vocab/{text}.npz")
-    for needed in (splits_file, model_dir, vocab_file):
+    dataset, text = params["dataset"], params["text"]
+    choice = path_choices(params)
+    splits_file = output_path(SPLITS, **choice)
+    model_dir = output_path(MODEL_DIR, **choice)
+    vocab_file = output_path(VOCAB, **choice)
+    fisher = params["caption_vectors"]["pooling"] == "fisher"
+    encoder_dir = output_path(MIXTURE_DIR, **choice)
+    for needed in (splits_file, model_dir, vocab_file) + ((encoder_dir,) if fisher else ()):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(split)
-    X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
+    X = load_features(output_path(IMAGE_FEATURES, **choice), corpus.images)
     X = np.asarray(X[view.image_rows])
 
     tokenizer = Tokenizer(**params["tokenizer"])
     tokens = tokenizer(query)
     settings = params["caption_vectors"]
     word_vectors = WordVectors.load(vocab_file)
-    if settings["pooling"] == "fisher":
-        encoder = FisherVectors.load(mixture_dir(params))
+    if fisher:
+        encoder = FisherVectors.load(encoder_dir)
         encoder.normalize = params["fisher"]["normalize"]
         query_vector = encoder.encode(known_rows([tokens], word_vectors), word_vectors.vectors)
     else:
@@ -67,20 +80,6 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         )
     images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)
-    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    folder = image_dir(dataset, output_path(RAW, **choice))
     names = [corpus.images[view.image_rows[i]] for i in order[0]]
     return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
-
-
-def mixture_dir(params: dict) -> Path:
-    """The `mixture` stage's output folder for these params (the path dvc.yaml builds)."""
-    f = params["fisher"]
-    name = (
-        f"{params['text']}-{params['caption_vectors']['pooling']}-{f['mixture']}"
-        f"-k{f['n_components']}-{f['reduce']}{f['reduced_dim']}-{f['fit_on']}"
-        f"-iter{f['max_iter']}-seed{f['seed']}"
-    )
-    directory = Path(f"models/{params['dataset']}/mixture/{name}")
-    if not directory.exists():
-        raise TieError(f"{directory} does not exist: run `dvc repro` (or `dvc pull`) first")
-    return directory

@@ -32,14 +32,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from tie.registry import FISHER_FIT_ON, FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.text.mixtures import MIXTURES
 
-MIXTURE_CHOICES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
+MIXTURE_CHOICES = FISHER_MIXTURES
 ARRAYS_FILE = "fisher.npz"
 PARAMS_FILE = "fisher.json"
 _MIXTURE_ARRAYS = ("weights_", "means_", "scales_", "gaussian_")
-REDUCTIONS = ("none", "pca", "ica")
-FIT_ON = ("train_words", "train_tokens")
+REDUCTIONS = FISHER_REDUCTIONS
+FIT_ON = FISHER_FIT_ON
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
 # Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
