@@ -12,6 +12,7 @@ import click
 
 from tie.commands import Command
 from tie.corpus import Corpus
+from tie.errors import TieError
 from tie.params import load_params
 from tie.text.fisher_vectors import FisherVectors, fitting_rows
 from tie.text.tokenize import Tokenizer
@@ -49,7 +50,10 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
     tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
     word_vectors = WordVectors.load(vocab_file)
     rows = fitting_rows(tokens, word_vectors, fit_on)
-    encoder = FisherVectors(**settings).fit(word_vectors.vectors[rows])
+    try:
+        encoder = FisherVectors(**settings).fit(word_vectors.vectors[rows])
+    except ValueError as error:  # e.g. more components than train words
+        raise TieError(f"{error} (params.yaml, section `fisher`)") from error
     encoder.save(out)
     for fitted in encoder.summary():
         click.echo(
