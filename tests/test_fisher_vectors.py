@@ -202,3 +202,16 @@ def test_a_saved_encoder_loads_and_encodes_the_same(tmp_path):
     )
     assert loaded.summary() == encoder.summary()
     assert [m["mixture"] for m in loaded.summary()] == ["gmm", "hglmm"]
+
+
+def test_the_provenance_of_a_fisher_run_names_its_mixture_and_of_a_mean_run_does_not():
+    from tie.provenance import from_mlflow
+
+    logged = {"dataset": "demo", "text": "glove", "caption_vectors.idf": "False"}
+    logged |= {"fisher.mixture": "hglmm", "fisher.n_components": "4"}
+    fisher = from_mlflow(logged | {"caption_vectors.pooling": "fisher"}, {})
+    assert fisher.pooling["fisher.mixture"] == "hglmm" and "fisher.mixture=hglmm" in (
+        fisher.describe()
+    )
+    mean = from_mlflow(logged | {"caption_vectors.pooling": "mean"}, {})
+    assert not any(key.startswith("fisher.") for key in mean.pooling)

@@ -140,14 +140,15 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
         n_test_images=images,
         n_test_captions=captions,
         text=evaluate.get("text"),
-        pooling=_pooling(text_params),
+        pooling=_pooling(text_params, _stage_params(stages, "mixture")),
         image=evaluate.get("image"),
         cca=cca,
     )
 
 
-def _pooling(text_features_params: dict) -> dict:
-    """The text_features settings that shape a caption vector, flattened (not tokenizer)."""
+def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
+    """The text_features settings that shape a caption vector, flattened (not tokenizer),
+    and with Fisher-vector pooling the mixture stage's `fisher.*` settings."""
     flat = {}
     for key, value in text_features_params.items():
         if key in ("dataset", "text", "tokenizer"):
@@ -156,6 +157,8 @@ def _pooling(text_features_params: dict) -> dict:
             flat |= {f"{key}.{k}": v for k, v in value.items()}
         else:
             flat[key] = value
+    if flat.get("caption_vectors.pooling") == "fisher":
+        flat |= {k: v for k, v in mixture_params.items() if k.startswith("fisher.")}
     return flat
 
 
@@ -200,11 +203,10 @@ def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, P
 
 def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance:
     """The provenance an MLflow run logged: its params (as strings) and metrics."""
-    pooling = {
-        key: value
-        for key, value in params.items()
-        if key.startswith(("caption_vectors.", "pooling"))
-    }
+    sections = ("caption_vectors.", "pooling")
+    if params.get("caption_vectors.pooling") == "fisher":
+        sections += ("fisher.",)
+    pooling = {key: value for key, value in params.items() if key.startswith(sections)}
     chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
     cca = {name: value for name, value in chosen.items() if value is not None}
     return Provenance(
