@@ -20,9 +20,13 @@ from tie.paths import DOWNLOADS
     help="Where real datasets' archives are kept between runs (not a DVC output).",
 )
 def main(raw_dir: Path, downloads: Path) -> None:
-    params = load_params("dataset", "demo", "raw")
+    params = load_params("dataset", "demo", "webdataset", "raw")
     report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
-    if report:
+    if report and params["dataset"] == "webdataset":
+        bad = ", ".join(f"{n} {reason}" for reason, n in report["bad"].items() if n)
+        click.echo(f"{report['good']} of {report['samples']} samples good; bad: {bad or 'none'}")
+        click.echo(f"(every bad sample is named in {raw_dir}/report.json)")
+    elif report:
         click.echo(
             f"{report['images_extracted']} of {report['expected_images']} images extracted and "
             f"readable; {report['missing_or_unreadable']} missing or unreadable"

@@ -14,9 +14,10 @@ from tie.params import load_params
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path) -> None:
-    params = load_params("dataset", "split")
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"])
-    click.echo(format_report(corpus.report))
+    params = load_params("dataset", "split", "webdataset")
+    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
+    if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
+        click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
     corpus.save(splits_file)

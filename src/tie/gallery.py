@@ -112,7 +112,7 @@ def _pyplot():
 def _thumbnail(ax, file: Path, framed: bool) -> None:
     from PIL import Image
 
-    with Image.open(file) as image:
+    with file.open("rb") as f, Image.open(f) as image:  # a file or a tar member
         image = image.convert("RGB")
         image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         ax.imshow(np.asarray(image))

@@ -56,6 +56,26 @@ class Demo(Section):
     seed: int = allowed("an integer >= 0", ge=0)
 
 
+class Webdataset(Section):
+    shards: str = allowed(
+        "a shard path or URL with brace ranges, e.g. data/cc3m/{00000..00331}.tar", min_length=1
+    )
+    caption_field: str = allowed("the extension of each sample's caption member, e.g. txt")
+    test_size: int = allowed("an integer >= 2 (held-out test images)", ge=2)
+    val_size: int = allowed("an integer >= 2 (val images)", ge=2)
+    seed: int = allowed("an integer >= 0", ge=0)
+
+
+class Compute(Section):
+    """How the heavy stages compute, never what: no stage declares it to DVC."""
+
+    engine: Literal["local", "ray"] = allowed("local or ray")
+    address: str = allowed('"" (start Ray here), auto, or a ray:// URL')
+    num_cpus: float = allowed("a number > 0 (CPUs per encoder actor)", gt=0, allow_inf_nan=False)
+    num_gpus: float = allowed("a number >= 0 (GPUs per encoder actor)", ge=0, allow_inf_nan=False)
+    concurrency: int = allowed("an integer >= 1 (encoder actors at once)", ge=1)
+
+
 class Raw(Section):
     max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
 
@@ -140,6 +160,7 @@ class Params(Section):
         f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
     )
     demo: Demo
+    webdataset: Webdataset
     raw: Raw
     backbone: Backbone
     tokenizer: Tokenizer
@@ -147,6 +168,7 @@ class Params(Section):
     fisher: Fisher
     cca: Cca
     eval: Eval
+    compute: Compute
 
     @model_validator(mode="after")
     def check_across_sections(self) -> Params:
@@ -179,6 +201,8 @@ def eval_images(params: Params) -> tuple[int | None, str]:
     split = params.eval.split
     if params.dataset == "demo":
         return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
+    if params.dataset == "webdataset" and split != "train":
+        return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})
     return counts.get(split), f"{params.dataset}, {params.split} split"
 

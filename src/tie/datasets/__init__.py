@@ -6,6 +6,10 @@ coco) are fetched and extracted by `tie.datasets.real`, and read with one of two
 - `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k);
 - `karpathy`: Karpathy's split file (flickr8k, flickr30k, coco), the split every paper
   since 2015 reports on; for flickr8k it holds the same images as the official lists.
+
+`webdataset` is a collection of tar shards (section `webdataset` of params.yaml; see
+`tie.datasets.webdataset`): indexed, never extracted; its `official` split is a held-out
+test subset chosen by hashed key.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from tie.datasets.flickr8k_layout import read_flickr8k_layout
 from tie.datasets.karpathy import read_karpathy_json
 from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_real_dataset
 from tie.datasets.sources import SOURCES
+from tie.datasets.webdataset import image_sources as webdataset_images
+from tie.datasets.webdataset import prepare_webdataset, read_webdataset
 from tie.errors import TieError
 from tie.registry import DATASETS as DATASET_INFO
 from tie.registry import SPLIT_NAMES
@@ -49,15 +55,24 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
     if name == "demo":
         generate_demo(Path(raw_dir), **params["demo"])
         return None
+    if name == "webdataset":
+        return prepare_webdataset(raw_dir, params["webdataset"])
     return prepare_real_dataset(
         name, SOURCES[name], raw_dir, downloads_dir, params["raw"]["max_missing_fraction"]
     )
 
 
-def read_dataset(name: str, raw_dir: Path, split: str = "official") -> Corpus:
-    """The corpus of dataset `name` from its raw files, split the `split` way."""
+def read_dataset(
+    name: str, raw_dir: Path, split: str = "official", params: dict | None = None
+) -> Corpus:
+    """The corpus of dataset `name` from its raw files, split the `split` way.
+
+    `params` (params.yaml) is needed by `webdataset`, whose split sizes are params.
+    """
     check_split(name, split)
     raw_dir = Path(raw_dir)
+    if name == "webdataset":
+        return read_webdataset(raw_dir, params["webdataset"])
     if split == "karpathy":
         return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(name, raw_dir), name)
     layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
@@ -68,3 +83,11 @@ def image_dir(name: str, raw_dir: Path) -> Path:
     if name == "demo":
         return demo_layout(Path(raw_dir)).image_dir
     return flickr8k_official_layout(Path(raw_dir)).image_dir
+
+
+def image_sources(name: str, raw_dir: Path, ids: list[str]) -> list:
+    """What an image encoder reads for each image id: a file, or a member of a tar shard."""
+    if name == "webdataset":
+        return webdataset_images(raw_dir, ids)
+    images = image_dir(name, raw_dir)
+    return [images / image_id for image_id in ids]

@@ -53,8 +53,8 @@ class ColorGrid:
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One (position, row) at a time; an unreadable image is skipped (reported missing)."""
         for position, path in enumerate(paths):
-            try:
-                with Image.open(path) as image:
+            try:  # a file, or a member of a tar shard (tie.datasets.webdataset.TarMember)
+                with path.open("rb") as f, Image.open(f) as image:
                     rgb = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
             except OSError:  # missing, truncated or not an image
                 continue

@@ -59,9 +59,12 @@ def work_dir(out: Path) -> Path:
 
 
 def content_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read."""
+    """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read.
+
+    `path` may also be a member of a tar shard (`tie.datasets.webdataset.TarMember`).
+    """
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:  # missing: its row is zeros, and the key changes when it appears
         return "missing"
@@ -122,14 +125,25 @@ def _prepare(folder: Path, manifest: dict) -> int:
     return done
 
 
+def _done_shards(folder: Path, n_shards: int) -> set[int]:
+    return {k for k in range(n_shards) if _shard_path(folder, k).exists()}
+
+
 def extract_features(
     encoder: ImageEncoder,
     paths: list[Path],
     out: Path,
     ids: list[str],
     shard_size: int = SHARD_SIZE,
+    encode_shards=None,
 ) -> list[str]:
-    """Write one row per path to `out` (+ its ids file); return the unreadable images' ids."""
+    """Write one row per path to `out` (+ its ids file); return the unreadable images' ids.
+
+    `encode_shards(shards, shard_size)`, if given, encodes the missing shards elsewhere (a
+    Ray cluster, `tie.ray_engine.encode_shards`): it takes `(k, paths of shard k)` pairs
+    and yields `(k, features, unreadable positions within the shard)` in any order; each
+    shard is saved as it arrives, so an interrupted run resumes from the shards saved.
+    """
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} images")
     out = Path(out)
@@ -137,6 +151,9 @@ def extract_features(
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
     done = _prepare(folder, _manifest(encoder, paths, ids, shard_size))
+    if encode_shards is not None:
+        _encode_missing_shards(encode_shards, encoder.name, paths, folder, n_shards, shard_size)
+        return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
@@ -183,6 +200,18 @@ def extract_features(
     bar.update(n_images - reached)
     bar.close()
     return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
+
+
+def _encode_missing_shards(encode_shards, name, paths, folder, n_shards, shard_size) -> None:
+    missing = sorted(set(range(n_shards)) - _done_shards(folder, n_shards))
+    if len(missing) < n_shards:
+        print(f"{name}: resuming, {n_shards - len(missing)} of {n_shards} shards done")
+    shards = [(k, paths[k * shard_size : (k + 1) * shard_size]) for k in missing]
+    bar = tqdm(total=len(missing), desc=name, unit="shard")
+    for k, features, unreadable in encode_shards(shards, shard_size):
+        _save_shard(_shard_path(folder, k), features, k * shard_size + np.asarray(unreadable))
+        bar.update()
+    bar.close()
 
 
 def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> list[str]:
