@@ -11,13 +11,13 @@ from pathlib import Path
 
 import click
 
-from tie.cca import CCA
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_sources
 from tie.features import load_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
+from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
 from tie.report import format_table, plot_recall_curves, write_recall_curves
@@ -26,16 +26,19 @@ from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers; with
-    Fisher-vector pooling, `fisher/<mixture>/log_likelihood`, `.../n_iter` and
-    `.../gaussian_share` (the share of Gaussian dimensions: 1 for gmm, 0 for lmm)."""
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers.
+
+    None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
+    """
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    if report.get("kind") == "sentence":
+        return {}
     metrics = {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
         for what in ("tokens", "captions")
     }
-    for fitted in report.get("fisher", []):
+    for fitted in report.get("fisher", []):  # Fisher-vector pooling: the mixture's fit
         for key in ("log_likelihood", "n_iter", "gaussian_share"):
             metrics[f"fisher/{fitted['mixture']}/{key}"] = fitted[key]
     return metrics
@@ -71,7 +74,7 @@ def main(
     view = corpus.split_view(settings["split"])
     X = load_features(image_features, corpus.images)[view.image_rows]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    model = CCA.load(model_dir)
+    model = load_joint_model(model_dir)
     images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
@@ -111,7 +114,10 @@ def main(
         artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
-        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        if isinstance(model, ZeroShot):
+            chosen = {"method": model.method}
+        else:
+            chosen = {name: getattr(model, name) for name in GRID_PARAMS}
         # The run records every param (provenance), not only the ones evaluate reads; the
         # fingerprint covers what the numbers depend on: the params read and the inputs.
         logged_params = read_params() | {"cca_selected": chosen}

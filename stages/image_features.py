@@ -27,7 +27,7 @@ from tie.params import load_params
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
-    params = load_params("dataset", "image", "backbone")
+    params = load_params("dataset", "image", "backbone", "clip", "siglip")
     corpus = Corpus.load(splits_file)
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":

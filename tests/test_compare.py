@@ -33,8 +33,13 @@ def git(args, cwd):
 
 def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
     baselines = {b.tag: b for b in load_baselines(BASELINES)}
-    # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3.
-    assert len(baselines) == 6 + 6 + 2 + 3
+    # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3;
+    # CLIP's zero-shot rows on Flickr30k and COCO.
+    assert len(baselines) == 6 + 6 + 2 + 3 + 2
+    clip = baselines["clip2021-zeroshot/coco"]
+    assert clip.metrics["image_annotation"] == {"R_at_1": 58.4, "R_at_5": 81.5, "R_at_10": 88.1}
+    assert clip.metrics["image_search"] == {"R_at_1": 37.8, "R_at_5": 62.4, "R_at_10": 72.2}
+    assert "Table 13" in clip.source and "5K test" in clip.source
     mean_vec = baselines["klein2015/flickr30k"].metrics
     assert mean_vec["image_search"] == {
         "R_at_1": 20.5, "R_at_5": 46.3, "R_at_10": 59.3, "median_rank": 6.8, "mean_rank": 32.4
@@ -208,11 +213,15 @@ def test_published_rows_are_compared_only_on_their_own_protocol(monkeypatch):
     groups, apart = group_rows([on_val, on_test], published)
     assert [r.label for r in groups[0].rows] == ["val"]
     assert [r.kind for r in groups[1].rows] == ["published"] * 7 + ["workspace"]
-    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol apart.
+    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol and the
+    # 5K rows (CLIP's zero-shot) apart.
     coco_1k = Row("ws [coco_1k]", "workspace", {}, ("coco", "test", 1000, 5000))
     groups, apart = group_rows([coco_1k], published)
     assert [r.label for r in groups[0].rows][0].endswith("[klein2015-fv/coco]")
-    assert {r.protocol[2] for r in apart} == {None}
+    assert {r.protocol[2] for r in apart} == {None, 5000}
+    coco_5k = Row("ws", "workspace", {}, ("coco", "test", 5000, 25000))
+    groups, _ = group_rows([coco_5k], published)
+    assert [r.label for r in groups[0].rows][0].endswith("[clip2021-zeroshot/coco]")
 
 
 def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):

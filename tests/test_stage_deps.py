@@ -46,12 +46,16 @@ WORD_VECTOR_SOURCES = {
     "src/tie/text/word2vec_local.py",
     "src/tie/download.py",
 }
+# The CLIP / SigLIP text towers (tie.text names them); for a sentence encoder `vocab`
+# writes a placeholder (tie.text.sentence, a dep) and runs no tower.
+TEXT_TOWERS = {"src/tie/towers/__init__.py", "src/tie/towers/text.py", "src/tie/towers/load.py"}
 ACCEPTED = {
     # `data` writes the raw files; the readers that turn them into a corpus belong to
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
+    "vocab": TEXT_TOWERS,
     "image_features": DATASET_MAKERS,
-    "mixture": WORD_VECTOR_SOURCES,
+    "mixture": WORD_VECTOR_SOURCES | TEXT_TOWERS,  # fits on word vectors only
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS,
 }

@@ -24,6 +24,7 @@ from tie.registry import (
     IMAGE_ENCODERS,
     SPLIT_NAMES,
     TEXT_ENCODERS,
+    TOWER_MODEL_NAMES,
 )
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -88,6 +89,17 @@ class Backbone(Section):
     input_size: int | None = allowed("null (the model's own) or an integer >= 32", ge=32)
 
 
+class Tower(Section):
+    """`clip` / `siglip`: the preset both towers of the model are loaded from."""
+
+    preset: str = allowed(
+        "a KerasHub preset name (e.g. clip_vit_base_patch32) or the path of a preset directory",
+        min_length=1,
+    )
+    batch_size: int = allowed("an integer >= 1 (images or captions per forward pass)", ge=1)
+    dtype: Literal["float32", "bfloat16"] = allowed("one of: float32, bfloat16")
+
+
 class Tokenizer(Section):
     lowercase: bool = allowed("true or false")
     stop_words: Literal["english", "none"] = allowed("one of: english, none")
@@ -121,6 +133,9 @@ def _value_or_list(item):
 
 
 class Cca(Section):
+    method: Literal["cca", "none"] = allowed(
+        "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
+    )
     n_components: _value_or_list(PositiveInt) = allowed(
         "an integer >= 1, or a non-empty list of them (e.g. 50 or [32, 64])"
     )
@@ -163,6 +178,8 @@ class Params(Section):
     webdataset: Webdataset
     raw: Raw
     backbone: Backbone
+    clip: Tower
+    siglip: Tower
     tokenizer: Tokenizer
     caption_vectors: CaptionVectors
     fisher: Fisher
@@ -179,6 +196,16 @@ class Params(Section):
                 self.split,
                 f"dataset {self.dataset} has the split(s): {', '.join(splits)}"
                 f" (e.g. `dvc exp run -S split={splits[0]}`)",
+            )
+        if self.cca.method == "none" and not (
+            self.image == self.text and self.image in TOWER_MODEL_NAMES
+        ):
+            raise ParamError(
+                "cca.method",
+                "none",
+                f"the zero-shot row compares the image and text embeddings of one model, but"
+                f" image {self.image} and text {self.text} are not one model's towers (use"
+                " image and text clip, or siglip; or cca.method cca)",
             )
         n_images, source = eval_images(self)
         if n_images is not None and max(self.eval.ks) > n_images:
@@ -216,7 +243,14 @@ def advice(params: Params) -> list[str]:
             f" {params.image} (only Keras backbones read section `backbone`)"
         )
     vectors = params.caption_vectors
-    if vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
+    if TEXT_ENCODERS[params.text].kind == "sentence" and (
+        vectors.idf or vectors.word_scaling != "none"
+    ):
+        notes.append(
+            f"caption_vectors has no effect with text {params.text} (a sentence encoder"
+            " embeds whole captions: no word vectors to pool)"
+        )
+    elif vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
         notes.append(
             "caption_vectors.idf and caption_vectors.word_scaling have no effect with"
             " caption_vectors.pooling = fisher (they weigh the mean)"
