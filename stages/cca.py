@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from tie.cca import covariances
+from tie.cca import InvalidParam, covariances
 from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
@@ -88,6 +88,8 @@ def main(
             val.caption_image_index,
             **grid,
         )
+    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
+        raise TieError(f"cca.{error} (params.yaml)") from error
     except ValueError as error:  # a `cca` param that does not fit these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
 

@@ -20,7 +20,7 @@ from tie.gallery import write_gallery
 from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
-from tie.report import format_table, plot_recall_curves, write_recall_curves
+from tie.report import plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
@@ -102,11 +102,12 @@ def main(
     write_gallery(
         gallery_file, image_files, caption_texts, images, captions, view.caption_image_index
     )
-    click.echo(f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:")
-    click.echo(format_table(metrics))
-    if protocol:
-        click.echo(f"{name} ({n_folds} folds of the {settings['split']} split, averaged):")
-        click.echo(format_table(metrics[name]))
+    click.echo(
+        f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:"
+        f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
+        f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation);"
+        f" the table: `tie show`"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"

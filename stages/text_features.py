@@ -15,12 +15,11 @@ import click
 
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
-from tie.features import create_features, save_features
+from tie.features import save_features
 from tie.params import load_params
 from tie.registry import TEXT_ENCODERS
-from tie.text.fisher_vectors import FisherVectors, known_rows
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
+from tie.text.captions import CaptionEncoder
+from tie.text.word_vectors import coverage
 
 
 @click.command(cls=Command)
@@ -41,25 +40,14 @@ def main(
     if TEXT_ENCODERS[params["text"]].kind == "sentence":
         sentence_features(params, corpus, out, coverage_file)
         return
-    settings = params["caption_vectors"]
-    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)
-    word_vectors = WordVectors.load(vocab_file)
-    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
-    if settings["pooling"] == "fisher":
-        encoder = FisherVectors.load(mixture_dir)
-        encoder.normalize = params["fisher"]["normalize"]
-        # Written chunk by chunk: COCO's FVs (616k x 18,000) would not fit in RAM.
-        features = create_features(out, corpus.caption_ids, encoder.n_features_out)
-        encoder.encode(known_rows(tokens, word_vectors), word_vectors.vectors, out=features)
-        features.flush()
-        report["fisher"] = encoder.summary()
-    else:
-        train_rows = corpus.split_view("train").caption_rows
-        idf = Idf.fit([tokens[i] for i in train_rows]) if settings["idf"] else None
-        features = mean_vectors(tokens, word_vectors, idf, settings["word_scaling"])
-        save_features(out, features, corpus.caption_ids)
-    click.echo(f"{settings['pooling']} pooling: {features.shape[1]}-d caption vectors -> {out}")
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
+    tokens = encoder.tokenize(corpus.flat_captions)
+    save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    word_vectors = encoder.word_vectors
 
+    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    if encoder.fisher is not None:
+        report["fisher"] = encoder.fisher.summary()
     for split in SPLITS:
         rows = corpus.split_view(split).caption_rows
         report[split] = coverage([tokens[i] for i in rows], word_vectors)

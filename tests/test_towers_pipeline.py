@@ -9,18 +9,19 @@ import json
 
 import numpy as np
 import pytest
-from helpers import make_project, run
+from helpers import copy_project, run
 from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.corpus import Corpus
 from tie.datasets import image_dir
 
 pytest.importorskip("keras_hub")
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_project(tmp_path_factory.mktemp("project"))
+def project(demo_project, tmp_path_factory):
+    return copy_project(demo_project, tmp_path_factory.mktemp("project"))
 
 
 def mlflow_run(root, name):

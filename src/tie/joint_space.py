@@ -47,6 +47,10 @@ class ZeroShot:
         X = self._check(X, "image")
         return X if Y is None else (X, self._check(Y, "caption"))
 
+    def transform_captions(self, Y):
+        """Captions only (a query): the rows as they are, checked."""
+        return self._check(Y, "caption")
+
     def _check(self, rows, what: str) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != self.dim:

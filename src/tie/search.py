@@ -1,12 +1,12 @@
 """`tie search`: rank the test images of the current pipeline for a free-text query.
 
 The current model is the one `params.yaml` points at: its `dataset`, `text` and
-`image` choose the splits, the image features, the CCA model and the word vectors
-(the `vocab` stage's file, the very vectors the model was fitted on). The query becomes
-a vector exactly as `text_features` turns captions into vectors, so only words that
-occur in the dataset's captions are known. With a sentence encoder (`text: clip`,
-`siglip`) the query goes through its text tower instead, and the model may be the
-zero-shot one (`cca.method: none`).
+`image` choose the splits, the features, the joint model and the word vectors (the
+`vocab` stage's file, the very vectors the model was fitted on). The query becomes a
+vector through the `text_features` stage's own encoder (`tie.text.captions`), so only
+words that occur in the dataset's captions are known; the others are dropped, and said.
+With a sentence encoder (`text: clip`, `siglip`) the query goes through its text tower
+instead, and the model may be the zero-shot one (`cca.method: none`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from tie.corpus import Corpus
 from tie.datasets import image_sources
+from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
-from tie.features import load_features
 from tie.gallery import top_k
 from tie.joint_space import load_joint_model
 from tie.paths import (
@@ -28,13 +26,13 @@ from tie.paths import (
     MODEL_DIR,
     RAW,
     SPLITS,
+    TEXT_FEATURES,
     VOCAB,
     output_path,
     path_choices,
 )
 from tie.registry import TEXT_ENCODERS
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+from tie.text.captions import CaptionEncoder
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,14 @@ class Hit:
     score: float  # cosine similarity with the query in the joint space
 
 
-def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
+@dataclass(frozen=True)
+class SearchResult:
+    used: list[str]  # the query's words that have a vector, in order
+    unknown: list[str]  # the query's words without one: dropped
+    hits: list[Hit]  # best first
+
+
+def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first."""
     dataset, text = params["dataset"], params["text"]
     choice = path_choices(params)
@@ -55,47 +60,38 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
-    view = corpus.split_view(split)
-    X = load_features(output_path(IMAGE_FEATURES, **choice), corpus.images)
-    X = np.asarray(X[view.image_rows])
 
     if TEXT_ENCODERS[text].kind == "sentence":
         from tie.towers.text import TowerTextEncoder
 
         query_vector = TowerTextEncoder(text, **params[text]).encode([query])
+        used, unknown = query.split(), []  # a sentence encoder has no unknown words
     else:
-        query_vector = word_vector_query(params, corpus, query, vocab_file)
-    images, query_embedding = load_joint_model(model_dir).transform(X, query_vector)
-    order, scores = top_k(query_embedding, images, top)
-    names = [corpus.images[view.image_rows[i]] for i in order[0]]
+        pooling = params["caption_vectors"]["pooling"]
+        mixture_dir = output_path(MIXTURE_DIR, **path_choices(params))
+        if pooling == "fisher" and not mixture_dir.exists():
+            raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
+        encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
+        (tokens,) = encoder.tokenize([query])
+        used, unknown = encoder.known(tokens)
+        if not used:
+            raise TieError(
+                f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
+                f" captions (after tokenizing: {tokens}); try other words"
+            )
+        query_vector = encoder.encode_tokens([tokens])
+    model = load_joint_model(model_dir)
+    split_embeddings = load_split_embeddings(
+        corpus,
+        split,
+        output_path(IMAGE_FEATURES, **choice),
+        output_path(TEXT_FEATURES, **choice),
+        model,
+    )
+    query_embedding = model.transform_captions(query_vector)
+    order, scores = top_k(query_embedding, split_embeddings.images, top)
+    image_rows = split_embeddings.view.image_rows
+    names = [corpus.images[image_rows[i]] for i in order[0]]
     sources = image_sources(dataset, output_path(RAW, **choice), names)
-    return [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]
-
-
-def word_vector_query(params: dict, corpus: Corpus, query: str, vocab_file: Path) -> np.ndarray:
-    """The query as `text_features` makes a caption's row: its words' pooled vectors."""
-    tokenizer = Tokenizer(**params["tokenizer"])
-    tokens = tokenizer(query)
-    settings = params["caption_vectors"]
-    word_vectors = WordVectors.load(vocab_file)
-    if settings["pooling"] == "fisher":
-        from tie.text.fisher_vectors import FisherVectors, known_rows
-
-        encoder_dir = output_path(MIXTURE_DIR, **path_choices(params))
-        if not encoder_dir.exists():
-            raise TieError(f"{encoder_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
-        encoder = FisherVectors.load(encoder_dir)
-        encoder.normalize = params["fisher"]["normalize"]
-        query_vector = encoder.encode(known_rows([tokens], word_vectors), word_vectors.vectors)
-    else:
-        idf = None
-        if settings["idf"]:
-            train_rows = corpus.split_view("train").caption_rows
-            idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
-        query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
-    if not query_vector.any():
-        raise TieError(
-            f"no word of {query!r} has a `{params['text']}` vector among the words of the"
-            f" {params['dataset']} captions (after tokenizing: {tokens}); try other words"
-        )
-    return query_vector
+    hits = [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]
+    return SearchResult(used, unknown, hits)
