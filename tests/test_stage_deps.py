@@ -55,6 +55,7 @@ ACCEPTED = {
     "data": DATASET_READERS,
     "vocab": TEXT_TOWERS,
     "image_features": DATASET_MAKERS,
+    "mixture": WORD_VECTOR_SOURCES | TEXT_TOWERS,  # fits on word vectors only
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS,
 }
