@@ -18,23 +18,33 @@ import yaml
 from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.embeddings import load_split_embeddings
+from tie.paths import (
+    IMAGE_FEATURES,
+    MODEL_DIR,
+    SPLITS,
+    TEXT_FEATURES,
+    VOCAB,
+    output_path,
+    path_choices,
+)
 from tie.retrieval import score
 from tie.text.captions import CaptionEncoder
 
 query = sys.argv[1] if len(sys.argv) > 1 else "red circle"
 params = yaml.safe_load(Path("params.yaml").read_text())
-dataset, image, text = params["dataset"], params["image"], params["text"]
+dataset = params["dataset"]
+choice = path_choices(params)  # where the pipeline wrote this run's files (tie.paths)
 
 # The run's outputs: every caption and image of the dataset, and the fitted CCA.
-corpus = Corpus.load(f"data/splits/{dataset}.json")
-model = CCA.load(f"models/{dataset}/{image}-{text}")
+corpus = Corpus.load(output_path(SPLITS, **choice))
+model = CCA.load(output_path(MODEL_DIR, **choice))
 
 # The test split in the joint space, scored both ways: what `metrics/retrieval.json` holds.
 test = load_split_embeddings(
     corpus,
     "test",
-    f"features/{dataset}/image/{image}.npy",
-    f"features/{dataset}/text/{text}.npy",
+    output_path(IMAGE_FEATURES, **choice),
+    output_path(TEXT_FEATURES, **choice),
     model,
 )
 metrics = score(test.images, test.captions, test.view.caption_image_index)
@@ -43,7 +53,7 @@ for direction in ("image_search", "image_annotation"):
     print(f"  {direction}: R@1 {metrics[direction]['R_at_1']:.1f}")
 
 # A query embedded as the pipeline embeds captions, then the closest test image by cosine.
-encoder = CaptionEncoder.from_params(params, f"features/{dataset}/vocab/{text}.npz", corpus)
+encoder = CaptionEncoder.from_params(params, output_path(VOCAB, **choice), corpus)
 query_embedding = model.transform_captions(encoder.encode([query]))[0]
 similarities = test.images @ query_embedding
 similarities /= np.linalg.norm(test.images, axis=1) * np.linalg.norm(query_embedding) + 1e-12
