@@ -1,7 +1,8 @@
 """Stage `image_features`: one row per image of the corpus, from the `image` encoder.
 
 Features are written in shards beside OUT, so an interrupted run resumes (see
-`tie.image.extract`); REPORT records the encoder's settings and unreadable images.
+`tie.image.extract`); REPORT records the encoder's settings and the unreadable images
+(name -> reason), whose rows are zeros.
 """
 
 import json
@@ -29,9 +30,10 @@ def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
     paths = [images / name for name in corpus.images]
-    unreadable = extract_features(encoder, paths, out, corpus.images)
-    for name in unreadable:
-        click.echo(f"unreadable image, its row is zeros: {images / name}", err=True)
+    max_pixels = params["image_decode"]["max_pixels"]
+    unreadable = extract_features(encoder, paths, out, corpus.images, max_pixels=max_pixels)
+    for name, reason in unreadable.items():
+        click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")

@@ -11,10 +11,13 @@ fingerprint skips the shards already there (after Ctrl-C or a killed process, on
 shard in progress is lost); a different fingerprint starts over. At the end the shards
 are copied into one memory-mapped `.npy` and the work folder is removed.
 
-Unreadable images (corrupt, truncated, missing, not an image): the policy is that the
-image keeps its row, filled with zeros (a zero vector has cosine 0 with everything,
-as a caption with no known word does), so no other image's row moves; their names
-are returned, printed by the stage and recorded in its report file.
+Unreadable images (corrupt, truncated, missing, not an image, over the pixel limit,
+anything the decoder raises): the policy is that the image keeps its row, filled with
+zeros (a zero vector has cosine 0 with everything, as a caption with no known word
+does), so no other image's row moves. Every header is checked against `max_pixels`
+before the encoder sees the file (see `tie.image.decode`); an image the encoder then
+skips is decoded once more by the shared decoder to say why. Names and reasons are
+returned, printed by the stage and recorded in its report file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tie.features import ids_path
+from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
 
@@ -50,10 +54,11 @@ def work_dir(out: Path) -> Path:
     return Path(out).with_suffix(".shards")
 
 
-def _manifest(encoder: ImageEncoder, ids: list[str], shard_size: int) -> dict:
+def _manifest(encoder: ImageEncoder, ids: list[str], shard_size: int, max_pixels) -> dict:
     ids_digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
     return {
         "encoder": encoder.fingerprint(),
+        "max_pixels": max_pixels,
         "dim": encoder.dim,
         "images": len(ids),
         "ids_sha256": ids_digest,
@@ -65,10 +70,12 @@ def _shard_path(folder: Path, k: int) -> Path:
     return folder / f"shard-{k:05d}.npz"
 
 
-def _save_shard(path: Path, features: np.ndarray, unreadable: np.ndarray) -> None:
+def _save_shard(
+    path: Path, features: np.ndarray, unreadable: np.ndarray, reasons: list[str]
+) -> None:
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:
-        np.savez(f, features=features, unreadable=unreadable)
+        np.savez(f, features=features, unreadable=unreadable, reasons=np.array(reasons, dtype=str))
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
@@ -95,18 +102,22 @@ def extract_features(
     out: Path,
     ids: list[str],
     shard_size: int = SHARD_SIZE,
-) -> list[str]:
-    """Write one row per path to `out` (+ its ids file); return the unreadable images' ids."""
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> dict[str, str]:
+    """Write one row per path to `out` (+ its ids file); return {id: reason} of the
+    unreadable images, whose rows are zeros."""
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} images")
     out = Path(out)
     folder = work_dir(out)
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
-    done = _prepare(folder, _manifest(encoder, ids, shard_size))
+    done = _prepare(folder, _manifest(encoder, ids, shard_size, max_pixels))
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
+    refused = _refused_before_decoding(paths, start, max_pixels)
+    to_encode = np.array([p for p in range(start, n_images) if p not in refused], dtype=np.int64)
 
     bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
     current = done
@@ -119,11 +130,12 @@ def extract_features(
 
     def flush() -> None:
         unreadable = current * shard_size + np.flatnonzero(~seen)
-        _save_shard(_shard_path(folder, current), buffer, unreadable)
+        reasons = [_why_unreadable(encoder, paths[p], refused, p) for p in unreadable]
+        _save_shard(_shard_path(folder, current), buffer, unreadable, reasons)
 
     reached = start
-    for positions, features in encoder.feature_batches(paths[start:]):
-        positions = np.asarray(positions) + start
+    for positions, features in encoder.feature_batches([paths[p] for p in to_encode]):
+        positions = to_encode[np.asarray(positions)]
         i = 0
         while i < len(positions):
             while positions[i] >= (current + 1) * shard_size:
@@ -152,22 +164,40 @@ def extract_features(
     return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
 
 
-def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> list[str]:
+def _refused_before_decoding(paths: list[Path], start: int, max_pixels: int) -> dict[int, str]:
+    """{position: reason} of the images from `start` on whose header is unusable or too large."""
+    refused = {}
+    for position in range(start, len(paths)):
+        try:
+            image_size(paths[position], max_pixels)
+        except ImageDecodeError as error:
+            refused[position] = str(error)
+    return refused
+
+
+def _why_unreadable(encoder: ImageEncoder, path: Path, refused: dict[int, str], p: int) -> str:
+    if p in refused:
+        return refused[p]
+    return decode_problem(path) or f"the {encoder.name} encoder could not decode it"
+
+
+def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> dict[str, str]:
     """Copy the shards into one `.npy` (memory-mapped, one shard in memory at a time)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
-    unreadable = []
+    unreadable = {}
     row = 0
     for k in range(n_shards):
         with np.load(_shard_path(folder, k)) as shard:
             features = shard["features"]
             matrix[row : row + len(features)] = features
-            unreadable.extend(int(p) for p in shard["unreadable"])
+            for p, reason in zip(shard["unreadable"], shard["reasons"], strict=True):
+                unreadable[ids[int(p)]] = str(reason)
             row += len(features)
     matrix.flush()
     del matrix
     os.replace(partial, out)
     ids_path(out).write_text("".join(f"{i}\n" for i in ids))
     shutil.rmtree(folder)
-    return [ids[p] for p in unreadable]
+    return unreadable
