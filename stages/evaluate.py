@@ -14,6 +14,7 @@ from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params
+from tie.redact import redact
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
 from tie.tracking import log_evaluation, metric_names, tracking_uri
@@ -96,7 +97,7 @@ def main(
         chosen = {name: getattr(model, name) for name in GRID_PARAMS}
         logged_params = params | {"cca_selected": chosen}
         log_evaluation(params["dataset"], logged_params, main_metrics, artifacts, extra_metrics)
-    click.echo(f"logged to MLflow at {tracking_uri()}")
+    click.echo(f"logged to MLflow at {redact(tracking_uri())}")
 
 
 if __name__ == "__main__":

@@ -101,14 +101,15 @@ def test_pipeline_logs_to_the_server(project, mlflow_server):
 def test_unreachable_server_fails_naming_it_after_writing_metrics(project):
     metrics_file = project / "metrics/retrieval.json"
     metrics_file.unlink()
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    nowhere = f"127.0.0.1:{free_port()}"
     code, out = run(
         ["dvc", "repro", "--force", "--single-item", "evaluate"],
         project,
         check=False,
-        env={"MLFLOW_TRACKING_URI": nowhere},
+        env={"MLFLOW_TRACKING_URI": f"http://alice:pa55word@{nowhere}"},
     )
     assert code != 0
-    assert f"could not log the run to MLflow at {nowhere}" in out
+    assert f"could not log the run to MLflow at http://{nowhere}: " in out
+    assert "pa55word" not in out and "alice" not in out
     written = json.loads(metrics_file.read_text())
     assert set(written) == {"image_search", "image_annotation"}

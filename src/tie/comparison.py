@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tie.baselines import DIRECTIONS, METRIC_KEYS, load_baselines
 from tie.errors import TieError
+from tie.redact import redact
 
 METRICS_PATH = "metrics/retrieval.json"
 COLUMN_TITLES = {
@@ -53,7 +54,7 @@ def dvc_rows(dataset: str) -> list[Row]:
         ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise TieError(f"`dvc exp show --json` failed: {result.stderr.strip()}")
+        raise TieError(redact(f"`dvc exp show --json` failed: {result.stderr.strip()}"))
     rows = []
     for commit in json.loads(result.stdout):
         if commit["rev"] == "workspace":
