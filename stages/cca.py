@@ -17,7 +17,7 @@ import numpy as np
 from tie.cca import covariances
 from tie.corpus import Corpus
 from tie.errors import TieError
-from tie.features import load_features
+from tie.features import load_features, load_image_features
 from tie.model_selection import GRID_PARAMS, grid_search, param_grid, write_table
 from tie.params import load_params
 
@@ -39,7 +39,7 @@ def main(
 ) -> None:
     params = load_params()
     corpus = Corpus.load(splits_file)
-    X = load_features(image_features, corpus.images)  # memory-mapped: read in chunks
+    X, image_row = load_image_features(image_features, corpus.images)  # memory-mapped
     Y = load_features(text_features, corpus.caption_ids)
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
@@ -48,12 +48,13 @@ def main(
         grid = param_grid(params["cca"], X.shape[1], Y.shape[1])
         # Every image row of X, with the train captions pointing at theirs: images of other
         # splits have no caption here and take no part, and X is never copied whole.
+        train_image_rows = image_row[train.image_rows]
         train_covariances = covariances(
-            X, Y[train.caption_rows], image_index=train.image_rows[train.caption_image_index]
+            X, Y[train.caption_rows], image_index=train_image_rows[train.caption_image_index]
         )
         result = grid_search(
             train_covariances,
-            X[val.image_rows],
+            X[image_row[val.image_rows]],
             Y[val.caption_rows],
             val.caption_image_index,
             **grid,

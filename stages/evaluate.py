@@ -9,7 +9,7 @@ import click
 from tie.cca import CCA
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_dir
-from tie.features import load_features
+from tie.features import load_features, load_image_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
 from tie.model_selection import GRID_PARAMS
@@ -57,7 +57,8 @@ def main(
     settings = params["eval"]
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(settings["split"])
-    X = load_features(image_features, corpus.images)[view.image_rows]
+    X, image_row = load_image_features(image_features, corpus.images)
+    X = X[image_row[view.image_rows]]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
     model = CCA.load(model_dir)
     images, captions = model.transform(X, Y)

@@ -1,4 +1,7 @@
-"""Stage `image_features`: one row per image of the corpus, from the `image` encoder.
+"""Stage `image_features`: one row per image of IMAGE_LIST (in IMAGE_DIR), from the `image` encoder.
+
+It reads the images and their list only, not the splits: another split of the same
+images finds its features computed already.
 
 Features are written in shards beside OUT, so an interrupted run resumes (see
 `tie.image.extract`); REPORT records the encoder's settings and the unreadable images
@@ -10,28 +13,25 @@ from pathlib import Path
 
 import click
 
-from tie.corpus import Corpus
-from tie.datasets import image_dir
 from tie.image import build_image_encoder
 from tie.image.extract import extract_features
 from tie.params import load_params
 
 
 @click.command()
-@click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
-@click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("images", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("image_list", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
-def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
+def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     params = load_params()
-    corpus = Corpus.load(splits_file)
-    images = image_dir(params["dataset"], raw_dir)
+    names = image_list.read_text().splitlines()
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
-    paths = [images / name for name in corpus.images]
+    paths = [images / name for name in names]
     max_pixels = params["image_decode"]["max_pixels"]
-    unreadable = extract_features(encoder, paths, out, corpus.images, max_pixels=max_pixels)
+    unreadable = extract_features(encoder, paths, out, names, max_pixels=max_pixels)
     for name, reason in unreadable.items():
         click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}

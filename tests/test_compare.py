@@ -148,11 +148,12 @@ def test_search_finds_the_image_evaluate_ranks_first(project):
 import json, numpy as np, yaml
 from tie.cca import CCA
 from tie.corpus import Corpus
-from tie.features import load_features
+from tie.features import load_features, load_image_features
 from tie.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
 view = corpus.split_view("test")
-X = load_features("features/demo/image/colorgrid.npy", corpus.images)[view.image_rows]
+X, row = load_image_features("features/demo/image/colorgrid.npy", corpus.images)
+X = X[row[view.image_rows]]
 Y = load_features("features/demo/text/glove.npy", corpus.caption_ids)[view.caption_rows]
 images, captions = CCA.load("models/demo/colorgrid-glove").transform(X, Y)
 search, _ = ranks(images, captions, view.caption_image_index)
@@ -180,6 +181,17 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
 
     code, out = run(["tie", "search", "qqqzz", "--top", "3"], project, check=False)
     assert code != 0 and "no word of 'qqqzz'" in out
+
+    # Hostile sizes: what is echoed and what is drawn are capped; the picture goes to the
+    # git-ignored default path, not into the repository root.
+    code, out = run(["tie", "search", "qqqzz " * 2000], project, check=False)
+    assert code != 0 and "(12000 characters)" in out and len(out) < 1000
+    _, out = run(["tie", "search", caption, "--top", "100000"], project)
+    assert "contact sheet (the first 10 of 50): metrics/search.png" in out
+    with Image.open(project / "metrics/search.png") as sheet:
+        assert sheet.width < 11 * 2.4 * 72
+    _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert "search.png" not in status
 
 
 def test_top_k_and_fixed_sample():

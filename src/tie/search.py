@@ -18,10 +18,20 @@ from tie.cca import CCA
 from tie.corpus import Corpus
 from tie.datasets import image_dir
 from tie.errors import TieError
-from tie.features import load_features
+from tie.features import load_image_features
 from tie.gallery import top_k
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+
+MAX_ECHOED_CHARS = 80  # of a query quoted back in a message
+MAX_ECHOED_WORDS = 12
+
+
+def shorten(query: str) -> str:
+    """The query as quoted back: at most MAX_ECHOED_CHARS characters."""
+    if len(query) <= MAX_ECHOED_CHARS:
+        return query
+    return f"{query[: MAX_ECHOED_CHARS - 3]}... ({len(query)} characters)"
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,8 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(split)
-    X = load_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
-    X = np.asarray(X[view.image_rows])
+    X, image_row = load_image_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
+    X = np.asarray(X[image_row[view.image_rows]])
 
     tokenizer = Tokenizer(**params["tokenizer"])
     tokens = tokenizer(query)
@@ -55,9 +65,12 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
     word_vectors = WordVectors.load(vocab_file)
     query_vector = mean_vectors([tokens], word_vectors, idf, settings["word_scaling"])
     if not query_vector.any():
+        shown_tokens = tokens[:MAX_ECHOED_WORDS] + (
+            ["..."] if len(tokens) > MAX_ECHOED_WORDS else []
+        )
         raise TieError(
-            f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
-            f" captions (after tokenizing: {tokens}); try other words"
+            f"no word of {shorten(query)!r} has a `{text}` vector among the words of the "
+            f"{dataset} captions (after tokenizing: {shown_tokens}); try other words"
         )
     images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)

@@ -47,14 +47,19 @@ def check_split(dataset: str, split: str) -> None:
 def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path) -> dict | None:
     """Write dataset `name`'s raw files into `raw_dir`: generate the demo, fetch the others.
 
-    Real datasets' archives are fetched into (or found in) `downloads_dir`; their extraction
-    report is returned.
+    Real datasets' archives (those of the images and of the `split` chosen) are fetched into
+    (or found in) `downloads_dir`; their extraction report is returned.
     """
     if name == "demo":
         generate_demo(Path(raw_dir), **params["demo"])
         return None
     return prepare_real_dataset(
-        name, SOURCES[name], raw_dir, downloads_dir, params["raw"]["max_missing_fraction"]
+        name,
+        SOURCES[name],
+        raw_dir,
+        downloads_dir,
+        params["raw"]["max_missing_fraction"],
+        splits=(params["split"],),
     )
 
 
