@@ -1,4 +1,4 @@
-"""Accepting the user's own copy of a dataset's archives when its bytes differ from the published ones.
+"""Accepting your own copy of a dataset archive whose bytes differ from the published ones.
 
 Mirrors re-pack archives all the time: same images, other bytes, another checksum. With
 `tie data fetch <dataset> --accept-local` such a copy (placed by hand in the downloads
