@@ -1,4 +1,4 @@
-"""Stage `image_features`: one row per image of IMAGE_LIST (files in IMAGES), by the `image` encoder.
+"""Stage `image_features`: a row per image of IMAGE_LIST (files in IMAGES), by `image`.
 
 It reads the images and their list only, not the splits: another split of the same
 images finds its features computed already.
