@@ -20,7 +20,13 @@ from tie.params import load_params
 def main(raw_dir: Path, downloads: Path) -> None:
     params = load_params()
     report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
-    if report:
+    if report and params["dataset"] == "custom":
+        click.echo(
+            f"{report['images_copied']} of the {report['images_named']} images named by "
+            f"custom.captions copied; {len(report['missing'])} missing, "
+            f"{len(report['unreadable'])} unreadable (see extraction_report.json)"
+        )
+    elif report:
         click.echo(
             f"{report['images_extracted']} of {report['expected_images']} images extracted and "
             f"readable; {report['missing_or_unreadable']} missing or unreadable"

@@ -19,7 +19,7 @@ from tie.params import load_params
 @click.argument("image_list", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
     params = load_params()
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"])
+    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params["custom"])
     click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")

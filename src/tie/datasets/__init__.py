@@ -1,8 +1,9 @@
 """Datasets by name: how to produce the raw files, and how to read them into a Corpus.
 
-`demo` is generated in the Flickr8k file layout. The real datasets (flickr8k, flickr30k,
-coco) are fetched and extracted by `tie.datasets.real`, and read with one of two splits
-(params.yaml `split`):
+`demo` is generated in the Flickr8k file layout. `custom` is the user's own folder of
+images and captions file (`tie.datasets.custom`), split by its file or a seeded hash.
+The real datasets (flickr8k, flickr30k, coco) are fetched and extracted by
+`tie.datasets.real`, and read with one of two splits (params.yaml `split`):
 - `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k);
 - `karpathy`: Karpathy's split file (flickr8k, flickr30k, coco), the split every paper
   since 2015 reports on; for flickr8k it holds the same images as the official lists.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tie.corpus import Corpus
+from tie.datasets.custom import copy_custom, read_custom
 from tie.datasets.demo import demo_layout, generate_demo
 from tie.datasets.flickr8k_layout import read_flickr8k_layout
 from tie.datasets.karpathy import read_karpathy_json
@@ -26,6 +28,7 @@ DATASETS = {
     "flickr8k": ("official", "karpathy"),
     "flickr30k": ("karpathy",),
     "coco": ("karpathy",),
+    "custom": ("official",),  # its captions file's split column, or a seeded hash
 }
 SPLIT_NAMES = ("official", "karpathy")
 
@@ -53,6 +56,8 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
     if name == "demo":
         generate_demo(Path(raw_dir), **params["demo"])
         return None
+    if name == "custom":
+        return copy_custom(params["custom"]["images"], params["custom"]["captions"], raw_dir)
     return prepare_real_dataset(
         name,
         SOURCES[name],
@@ -63,10 +68,16 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
     )
 
 
-def read_dataset(name: str, raw_dir: Path, split: str = "official") -> Corpus:
-    """The corpus of dataset `name` from its raw files, split the `split` way."""
+def read_dataset(
+    name: str, raw_dir: Path, split: str = "official", custom: dict | None = None
+) -> Corpus:
+    """The corpus of dataset `name` from its raw files, split the `split` way (`custom`:
+    params.yaml's section, whose fractions and seed split a custom dataset)."""
     check_split(name, split)
     raw_dir = Path(raw_dir)
+    if name == "custom":
+        keys = ("val_fraction", "test_fraction", "split_seed")
+        return read_custom(raw_dir, **{key: custom[key] for key in keys})
     if split == "karpathy":
         return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(name, raw_dir), name)
     layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
