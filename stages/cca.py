@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from tie.cca import covariances
+from tie.commands import Command
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features, load_image_features
@@ -22,7 +23,7 @@ from tie.model_selection import GRID_PARAMS, grid_search, param_grid, write_tabl
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
@@ -37,7 +38,7 @@ def main(
     grid_file: Path,
     selection_file: Path,
 ) -> None:
-    params = load_params()
+    params = load_params("cca")
     corpus = Corpus.load(splits_file)
     X, image_row = load_image_features(image_features, corpus.images)  # memory-mapped
     Y = load_features(text_features, corpus.caption_ids)

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.datasets.custom import write_example
+from tie.params import check_params, read_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("folder", type=click.Path(path_type=Path))
 def main(folder: Path) -> None:
+    check_params(read_params())  # reads none, but the first stage to run stops a bad file
     write_example(folder)
     click.echo(f"wrote an example custom dataset to {folder}")
 

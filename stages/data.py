@@ -4,21 +4,23 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.datasets import prepare_dataset
 from tie.params import load_params
+from tie.paths import DOWNLOADS
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.option(
     "--downloads",
-    default="data/downloads",
+    default=DOWNLOADS,
     type=click.Path(path_type=Path),
     show_default=True,
     help="Where real datasets' archives are kept between runs (not a DVC output).",
 )
 def main(raw_dir: Path, downloads: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "split", "demo", "raw", "custom.images", "custom.captions")
     report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
     if report and params["dataset"] == "custom":
         click.echo(

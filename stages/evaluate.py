@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from tie.cca import CCA
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_dir
 from tie.features import load_features, load_image_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
 from tie.model_selection import GRID_PARAMS
-from tie.params import load_params
+from tie.params import load_params, read_params
 from tie.redact import redact
 from tie.report import format_table, plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, ranks
@@ -30,7 +31,7 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
     }
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
@@ -53,7 +54,7 @@ def main(
     gallery_file: Path,
     grid_file: Path,
 ) -> None:
-    params = load_params()
+    params = load_params("dataset", "image", "text", "eval")
     settings = params["eval"]
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(settings["split"])
@@ -96,7 +97,8 @@ def main(
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
         chosen = {name: getattr(model, name) for name in GRID_PARAMS}
-        logged_params = params | {"cca_selected": chosen}
+        # The run records every param (provenance), not only the ones evaluate reads.
+        logged_params = read_params() | {"cca_selected": chosen}
         log_evaluation(params["dataset"], logged_params, main_metrics, artifacts, extra_metrics)
     click.echo(f"logged to MLflow at {redact(tracking_uri())}")
 

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.image import build_image_encoder
 from tie.image.extract import extract_features
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("images", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("image_list", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
-    params = load_params()
+    params = load_params("image", "image_decode", "backbone")
     names = image_list.read_text().splitlines()
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":

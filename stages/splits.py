@@ -8,17 +8,20 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.datasets import read_dataset
 from tie.datasets.flickr8k_layout import format_report
 from tie.params import load_params
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(path_type=Path))
 @click.argument("image_list", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
-    params = load_params()
+    params = load_params(
+        "dataset", "split", "custom.val_fraction", "custom.test_fraction", "custom.split_seed"
+    )
     corpus = read_dataset(params["dataset"], raw_dir, params["split"], params["custom"])
     click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():

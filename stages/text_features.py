@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.features import save_features
 from tie.params import load_params
@@ -16,13 +17,13 @@ from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "text", "tokenizer", "caption_vectors")
     settings = params["caption_vectors"]
     corpus = Corpus.load(splits_file)
     tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Command
 from tie.corpus import Corpus
 from tie.params import load_params
 from tie.text import TEXT_ENCODERS
 from tie.text.tokenize import Tokenizer, word_forms
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, out: Path) -> None:
-    params = load_params()
+    params = load_params("dataset", "text")
     corpus = Corpus.load(splits_file)
     captions = corpus.flat_captions
     train_rows = corpus.split_view("train").caption_rows

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from helpers import copy_repo, run
+from helpers import REPO, copy_repo, run
 
 from tie.datasets import read_dataset
 from tie.datasets.custom import copy_custom, hash_split, write_example
@@ -131,3 +131,17 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
         stream.write(json.dumps({"image": "img002.png", "caption": "one more", "split": "val"}))
     _, output = run(["dvc", "status"], root)
     assert "data" in output and "modified" in output
+
+
+def test_params_check_counts_the_test_images_of_your_folder(tmp_path):
+    from tie.params import check_params, read_params
+
+    images, captions = build_folder(tmp_path)
+    params = read_params(REPO / "params.yaml")
+    params |= {"dataset": "custom"}
+    params["custom"] = params["custom"] | {"images": str(images), "captions": str(captions)}
+    params["eval"] = params["eval"] | {"ks": [1, 5, 12]}
+    check_params(params)  # 12 test images
+    params["eval"]["ks"] = [1, 5, 13]
+    with pytest.raises(TieError, match=r"eval.ks = \[1, 5, 13\]: every K must be at most 12"):
+        check_params(params)

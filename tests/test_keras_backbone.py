@@ -185,7 +185,7 @@ def test_missing_imagenet_weights_fail_with_the_file_its_url_and_where_to_put_it
         "try:\n"
         "    KerasBackbone('vgg19', weights='imagenet').dim\n"
         "except TieError as error:\n"
-        "    print(error.message)\n"
+        "    print(error)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120

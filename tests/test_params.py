@@ -1,23 +1,168 @@
+"""params.yaml's schema: every bad value is one line (dotted name, value, what is allowed),
+found by `tie check` and by every stage before it does any work."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import copy_repo, run
 
+from tie.cli import main
 from tie.errors import TieError
-from tie.params import check_choices, flatten, load_params
+from tie.params import check_params, flatten, load_params, read_params
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_unknown_names_fail_with_the_list_of_valid_names():
-    good = {"dataset": "demo", "text": "glove", "image": "colorgrid"}
-    check_choices(good)
-    with pytest.raises(TieError, match=r"unknown text 'nope'.*glove, word2vec_local"):
-        check_choices(good | {"text": "nope"})
-    with pytest.raises(TieError, match=r"unknown image 'vgg'.*colorgrid"):
-        check_choices(good | {"image": "vgg"})
-    with pytest.raises(TieError, match=r"has no `dataset`"):
-        check_choices({"text": "glove", "image": "colorgrid"})
+def with_value(name, value, **more):
+    """The repository's params with dotted param `name` set to `value`."""
+    params = read_params(REPO / "params.yaml")
+    for dotted, new in {name: value, **more}.items():
+        *sections, key = dotted.split(".")
+        section = params
+        for part in sections:
+            section = section[part]
+        section[key] = new
+    return params
 
 
-def test_the_repository_params_are_valid():
-    params = load_params("params.yaml")
-    assert (params["dataset"], params["text"], params["image"]) == ("demo", "glove", "colorgrid")
+def tie_check(tmp_path, params):
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(params, sort_keys=False))
+    result = CliRunner().invoke(main, ["check", str(file)])
+    return result.exit_code, result.output.replace(str(file), "params.yaml")
+
+
+BAD = [
+    ("cca.reg", "abc", "cca.reg = 'abc': must be a number >= 0 (e.g. 0.001)"),
+    ("cca.reg", -0.1, "cca.reg = -0.1: must be a number >= 0"),
+    ("cca.reg", [0.1, "x"], "cca.reg = [0.1, 'x']: must be a number >= 0"),
+    ("cca.reg", [], "cca.reg = []: must be a number >= 0 (e.g. 0.001), or a non-empty list"),
+    ("cca.n_components", True, "cca.n_components = True: must be an integer >= 1"),
+    ("cca.n_components", 0, "cca.n_components = 0: must be an integer >= 1"),
+    ("cca.n_components", 2.5, "cca.n_components = 2.5: must be an integer >= 1"),
+    ("cca.scale_power", float("nan"), "cca.scale_power = nan: must be a finite number"),
+    ("cca.scale_power", float("inf"), "cca.scale_power = inf: must be a finite number"),
+    ("eval.ks", [0], "eval.ks = [0]: must be a non-empty list of distinct integers >= 1"),
+    ("eval.ks", [], "eval.ks = []: must be a non-empty list of distinct integers >= 1"),
+    ("eval.ks", [5, 5], "eval.ks = [5, 5]: must be a non-empty list of distinct integers"),
+    (
+        "eval.ks",
+        [1000],
+        "eval.ks = [1000]: every K must be at most 200, the number of test images (demo.n_test)",
+    ),
+    ("eval.split", "dev", "eval.split = 'dev': must be one of: train, val, test"),
+    ("eval.curve_max_k", 0, "eval.curve_max_k = 0: must be an integer >= 1"),
+    ("eval.memory_budget_mb", 0, "eval.memory_budget_mb = 0: must be a number > 0"),
+    ("demo.n_test", 0, "demo.n_test = 0: must be an integer >= 2"),
+    ("demo.n_test", 1, "demo.n_test = 1: must be an integer >= 2"),
+    ("demo.image_size", 8, "demo.image_size = 8: must be an integer from 32 to 1024"),
+    (
+        "caption_vectors.word_scaling",
+        "bogus",
+        "caption_vectors.word_scaling = 'bogus': must be one of: none, inverse_squared_norm",
+    ),
+    ("caption_vectors.idf", "yes", "caption_vectors.idf = 'yes': must be true or false"),
+    ("tokenizer.stop_words", "french", "tokenizer.stop_words = 'french': must be one of"),
+    ("backbone.crops", 3, "backbone.crops = 3: must be 1 (whole image) or 10"),
+    ("backbone.batch_size", 0, "backbone.batch_size = 0: must be an integer >= 1"),
+    ("raw.max_missing_fraction", 2, "raw.max_missing_fraction = 2: must be a number from 0 to 1"),
+    ("text", "nope", "text = 'nope': must be one of: glove, word2vec_local"),
+    ("image", "vgg", "image = 'vgg': must be one of: colorgrid, vgg19"),
+    ("split", "karpathy", "split = 'karpathy': dataset demo has the split(s): official"),
+    ("cca.foo", 1, "unknown param cca.foo; section `cca` has: n_components, reg, scale_power"),
+    ("cca", 3, "cca = 3: must be a section of `key: value` lines"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
+def test_tie_check_names_the_param_its_value_and_what_is_allowed(tmp_path, name, value, message):
+    code, output = tie_check(tmp_path, with_value(name, value))
+    assert code == 1
+    assert output.startswith(f"Error: params.yaml: {message}"), output
+    assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
+
+
+def test_limits_come_from_the_dataset_protocol(tmp_path):
+    coco = {"dataset": "coco", "split": "karpathy"}
+    assert tie_check(tmp_path, with_value("eval.ks", [1, 5000], **coco))[0] == 0
+    code, output = tie_check(tmp_path, with_value("eval.ks", [5001], **coco))
+    assert (
+        "every K must be at most 5000, the number of test images (coco, karpathy split)" in output
+    )
+    code, output = tie_check(tmp_path, with_value("eval.ks", [300], **{"eval.split": "val"}))
+    assert "at most 200, the number of val images (demo.n_val)" in output
+
+
+def test_a_missing_param_and_an_unknown_section_are_named(tmp_path):
+    params = with_value("eval.ks", [1])
+    del params["eval"]["ks"]
+    assert "eval.ks is missing: it must be a non-empty list" in tie_check(tmp_path, params)[1]
+    params = with_value("eval.ks", [1]) | {"fisher": {"k": 3}}
+    assert "unknown param fisher; params.yaml has: dataset, split" in tie_check(tmp_path, params)[1]
+
+
+def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
+    code, output = tie_check(tmp_path, with_value("backbone.crops", 10))
+    assert code == 0
+    assert "note: backbone.crops = 10 has no effect with image colorgrid" in output
+    assert tie_check(tmp_path, with_value("backbone.crops", 10, image="vgg19")) == (
+        0,
+        "params.yaml is valid\n",
+    )
+
+
+def test_the_repository_params_pass_tie_check_in_a_fresh_process():
+    result = subprocess.run(
+        [Path(sys.executable).parent / "tie", "check"], cwd=REPO, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout) == (0, "params.yaml is valid\n"), result.stderr
+
+
+def test_params_are_read_as_dvc_reads_them_yaml_1_2(tmp_path):
+    file = tmp_path / "params.yaml"
+    file.write_text((REPO / "params.yaml").read_text().replace("reg: 0.0001", "reg: 1e-4"))
+    assert read_params(file)["cca"]["reg"] == 1e-4
+    assert CliRunner().invoke(main, ["check", str(file)]).exit_code == 0
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("cca: [1\n")
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1 and "is not valid YAML (line" in result.output
+
+
+def test_load_params_returns_the_sections_asked_for_as_written():
+    assert load_params("cca", path=REPO / "params.yaml") == {"cca": read_params()["cca"]}
+    custom = read_params()["custom"]
+    assert load_params("custom.images", "custom.captions", path=REPO / "params.yaml") == {
+        "custom": {"images": custom["images"], "captions": custom["captions"]}
+    }
+    with pytest.raises(TieError, match=r"cca.reg = 'abc'"):
+        check_params(with_value("cca.reg", "abc"))
+
+
+def stage_sections(script):
+    """The string arguments of every `load_params(...)` call in a stage script."""
+    calls = [
+        node
+        for node in ast.walk(ast.parse(script.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_params"
+    ]
+    assert all(call.args for call in calls), f"{script}: load_params(<sections>)"
+    return {arg.value for call in calls for arg in call.args}
+
+
+def test_each_stage_reads_exactly_the_params_it_declares_in_dvc_yaml():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        words = stage["cmd"].split()
+        script = REPO / words[words.index("python") + 1]
+        assert stage_sections(script) == set(stage.get("params", [])), name
 
 
 def test_flatten_joins_sections_with_dots():
@@ -26,3 +171,30 @@ def test_flatten_joins_sections_with_dots():
         "cca.reg": "0.1",
         "cca.ks": "[1, 5]",
     }
+
+
+@pytest.fixture(scope="module")
+def fresh_project(tmp_path_factory):
+    """A clone-like copy, committed, with no stage ever run."""
+    root = tmp_path_factory.mktemp("project")
+    copy_repo(root)
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "start"], root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("eval.ks=[1000]", "eval.ks = [1000]: every K must be at most 200"),
+        ("cca.n_components=true", "cca.n_components = True: must be an integer >= 1"),
+    ],
+)
+def test_dvc_exp_run_stops_before_any_stage_works(fresh_project, setting, message):
+    code, output = run(["dvc", "exp", "run", "-S", setting], fresh_project, check=False)
+    assert code != 0
+    assert f"Error: params.yaml: {message}" in output
+    assert "Traceback" not in output
+    assert not (fresh_project / "data" / "raw" / "demo").exists()  # the first stage did nothing
+    assert not (fresh_project / "dvc.lock").exists()

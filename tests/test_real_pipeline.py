@@ -111,7 +111,7 @@ def test_coco_needs_the_karpathy_split_and_adds_the_1k_protocol(project, served)
         env=env,
     )
     assert code != 0
-    assert "dataset 'coco' has no 'official' split" in output
+    assert "split = 'official': dataset coco has the split(s): karpathy" in output
     assert served.requested(COCO_TRAIN2014.name) == []
 
     run(["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=karpathy"], root, env=env)

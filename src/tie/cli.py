@@ -7,15 +7,18 @@ from pathlib import Path
 
 import click
 
+from tie.commands import Group
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES
-from tie.params import choices
+from tie.params import PARAMS_FILE, check_params, read_params
+from tie.paths import DOWNLOADS
+from tie.registry import choices
 from tie.report import format_table
 
 MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
 
 
-@click.group()
+@click.group(cls=Group)
 def main() -> None:
     """Joint text-image embeddings by CCA (run the pipeline with `dvc repro`)."""
 
@@ -36,6 +39,15 @@ def list_choices() -> None:
         click.echo(f"{key}: {', '.join(names)}")
 
 
+@main.command()
+@click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
+def check(params_file: Path) -> None:
+    """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
+    for note in check_params(read_params(params_file), str(params_file)):
+        click.echo(f"{params_file}: note: {note}", err=True)
+    click.echo(f"{params_file} is valid")
+
+
 @main.group()
 def data() -> None:
     """Real datasets' raw files."""
@@ -45,7 +57,7 @@ def data() -> None:
 @click.argument("dataset", type=click.Choice(sorted(SOURCES)))
 @click.option(
     "--downloads",
-    default="data/downloads",
+    default=DOWNLOADS,
     type=click.Path(path_type=Path),
     show_default=True,
     help="Folder for the archives; the pipeline's `data` stage looks for them there.",

@@ -1,7 +1,9 @@
-"""Errors the user can fix: printed as one clear message, without a traceback."""
+"""Errors the user can fix: printed as one clear message, without a traceback.
 
-import click
+`TieError` is a plain exception, so the library does not depend on click; the command
+line (`tie.commands`) turns it into a one-line error and exit status 1.
+"""
 
 
-class TieError(click.ClickException):
+class TieError(Exception):
     """Something the user can fix; the message says what went wrong and what to do."""

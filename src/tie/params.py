@@ -1,52 +1,86 @@
-"""Reading params.yaml and checking its top-level choices before any heavy work."""
+"""Reading params.yaml and checking all of it against the schema before any work.
+
+A stage asks for the sections it declares in dvc.yaml, `load_params("cca", "eval")`,
+and gets only those (a test checks the two lists are the same). The whole file is
+checked first, in about a millisecond, so any bad value fails at once, whichever stage
+DVC runs first. The values are returned as written in params.yaml: the schema checks,
+it never converts.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import yaml
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML, YAMLError
 
 from tie.errors import TieError
+from tie.registry import choices
+from tie.schema import ParamError, Params, advice
 
 PARAMS_FILE = "params.yaml"
 
-
-def choices() -> dict[str, tuple[str, ...]]:
-    """The valid names of each top-level choice in params.yaml."""
-    from tie.datasets import DATASETS
-    from tie.image import IMAGE_ENCODERS
-    from tie.text import TEXT_ENCODERS
-
-    return {
-        "dataset": tuple(DATASETS),
-        "text": tuple(TEXT_ENCODERS),
-        "image": tuple(IMAGE_ENCODERS),
-    }
+__all__ = ["PARAMS_FILE", "check_params", "choices", "flatten", "load_params", "read_params"]
 
 
-def check_choices(params: dict, source: str = PARAMS_FILE) -> None:
-    """Fail at once, listing the valid names, if `dataset`, `text` or `image` is unknown."""
-    for key, valid in choices().items():
-        if key not in params:
-            raise TieError(f"{source} has no `{key}`; set it to one of: {', '.join(valid)}")
-        if params[key] not in valid:
-            raise TieError(
-                f"unknown {key} {params[key]!r} in {source}; valid names: {', '.join(valid)}"
-                f" (e.g. `dvc exp run -S {key}={valid[0]}`)"
-            )
-    from tie.datasets import check_split
+def read_params(path: str | Path = PARAMS_FILE) -> dict:
+    """params.yaml as written, unchecked (e.g. to record it with a run).
 
-    check_split(params["dataset"], params.get("split", "official"))
-
-
-def load_params(path: str | Path = PARAMS_FILE) -> dict:
-    """Read params.yaml and check its choices, so a typo fails before any work starts."""
+    Read as YAML 1.2, as DVC reads it, so that the values a stage gets are the ones DVC
+    hashed (`1e-3` is a number, `yes` is a string).
+    """
     path = Path(path)
     if not path.exists():
         raise TieError(f"{path} not found: run from the repository root")
-    params = yaml.safe_load(path.read_text()) or {}
-    check_choices(params, str(path))
+    try:
+        params = YAML(typ="safe", pure=True).load(path.read_text())
+    except YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        problem = getattr(error, "problem", error)
+        raise TieError(f"{path} is not valid YAML{line}: {problem}") from None
+    if not isinstance(params, dict):
+        raise TieError(f"{path} must be a mapping of params (`dataset: demo` ...)")
     return params
+
+
+def check_params(params: dict, source: str = PARAMS_FILE) -> list[str]:
+    """Check every param; the first bad one is a one-line `TieError`.
+
+    Returns advice about valid settings that have no effect (e.g. `backbone.crops` with
+    `image: colorgrid`).
+    """
+    try:
+        checked = Params.model_validate(params)
+    except ValidationError as error:
+        raise TieError(f"{source}: {_describe(error.errors()[0], params)}") from None
+    return advice(checked)
+
+
+def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
+    """The `sections` of params.yaml (all of it if none are named), after checking it all.
+
+    A section may be narrowed to one key, `section.key`, as in dvc.yaml's `params`.
+
+    Advice about settings that have no effect is printed on stderr.
+    """
+    unknown = [name for name in sections if name.split(".")[0] not in Params.model_fields]
+    if unknown:
+        raise ValueError(f"params.yaml has no section {unknown}")
+    params = read_params(path)
+    for note in check_params(params, str(path)):
+        print(f"{path}: note: {note}", file=sys.stderr)
+    if not sections:
+        return params
+    chosen = {}
+    for name in sections:  # a section, or one key of it (`custom.images`)
+        section, _, key = name.partition(".")
+        if key:
+            chosen.setdefault(section, {})[key] = params[section][key]
+        else:
+            chosen[section] = params[section]
+    return chosen
 
 
 def flatten(params: dict, prefix: str = "") -> dict[str, str]:
@@ -59,3 +93,34 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = str(value)
     return flat
+
+
+def _describe(error: dict, params: dict) -> str:
+    """One pydantic error as `name = value: what is allowed`."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ParamError):
+        return str(cause)
+    model, names, field = Params, [], None
+    for part in error["loc"]:  # section, key; then union members and list positions
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            break
+        if part not in model.model_fields:
+            break
+        names.append(part)
+        field = model.model_fields[part]
+        model = field.annotation
+    dotted = ".".join(names)
+    if error["type"] == "extra_forbidden":
+        key = error["loc"][len(names)]
+        where = f"section `{dotted}`" if names else "params.yaml"
+        known = ", ".join(model.model_fields)
+        return f"unknown param {'.'.join([*names, str(key)])}; {where} has: {known}"
+    if error["type"] == "missing":
+        return f"{dotted} is missing: it must be {field.description}"
+    if not names or field is None:  # a section that is not a mapping
+        return f"{dotted or 'params'}: {error['msg']}"
+    value = params
+    for name in names:
+        value = value[name]
+    what = field.description or "a section of `key: value` lines"
+    return f"{dotted} = {value!r}: must be {what}"

@@ -20,6 +20,7 @@ from tie.datasets import image_dir
 from tie.errors import TieError
 from tie.features import load_image_features
 from tie.gallery import top_k
+from tie.paths import IMAGE_FEATURES, MODEL_DIR, RAW, SPLITS, VOCAB, output_path
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
 
@@ -44,15 +45,16 @@ class Hit:
 def search_images(params: dict, query: str, top: int, split: str = "test") -> list[Hit]:
     """The `top` images of `split` closest to `query`, best first."""
     dataset, text, image = params["dataset"], params["text"], params["image"]
-    splits_file = Path(f"data/splits/{dataset}.json")
-    model_dir = Path(f"models/{dataset}/{image}-{text}")
-    vocab_file = Path(f"features/{dataset}/vocab/{text}.npz")
+    choice = {"dataset": dataset, "text": text, "image": image}
+    splits_file = output_path(SPLITS, **choice)
+    model_dir = output_path(MODEL_DIR, **choice)
+    vocab_file = output_path(VOCAB, **choice)
     for needed in (splits_file, model_dir, vocab_file):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
     view = corpus.split_view(split)
-    X, image_row = load_image_features(Path(f"features/{dataset}/image/{image}.npy"), corpus.images)
+    X, image_row = load_image_features(output_path(IMAGE_FEATURES, **choice), corpus.images)
     X = np.asarray(X[image_row[view.image_rows]])
 
     tokenizer = Tokenizer(**params["tokenizer"])
@@ -74,6 +76,6 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         )
     images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)
-    folder = image_dir(dataset, Path(f"data/raw/{dataset}"))
+    folder = image_dir(dataset, output_path(RAW, **choice))
     names = [corpus.images[view.image_rows[i]] for i in order[0]]
     return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]

@@ -21,16 +21,11 @@ from tie.datasets.karpathy import read_karpathy_json
 from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_real_dataset
 from tie.datasets.sources import SOURCES
 from tie.errors import TieError
+from tie.registry import DATASETS as DATASET_INFO
+from tie.registry import SPLIT_NAMES
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
-DATASETS = {
-    "demo": ("official",),
-    "flickr8k": ("official", "karpathy"),
-    "flickr30k": ("karpathy",),
-    "coco": ("karpathy",),
-    "custom": ("official",),  # its captions file's split column, or a seeded hash
-}
-SPLIT_NAMES = ("official", "karpathy")
+DATASETS = {name: info.splits for name, info in DATASET_INFO.items()}
 
 
 def check_split(dataset: str, split: str) -> None:

@@ -82,7 +82,7 @@ def obtain_archives(
                 f"{(downloads_dir / archive).resolve()} not found: the {name} images cannot be "
                 f"downloaded automatically, their terms of use require a request form. Request "
                 f"them at {FLICKR30K_REQUEST_URL}, then put the archive {archive} at that path "
-                "and run again (see README, 'Datasets')"
+                "and run again (see docs/datasets.md)"
             )
     paths = {archive: downloads_dir / archive for archive in sources.manual_archives}
     for remote in sources.downloads:

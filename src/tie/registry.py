@@ -1,0 +1,90 @@
+"""The valid names of `dataset`, `text` and `image`, and what each is, with no heavy import.
+
+`tie.params` checks params.yaml against these tables and `tie list` prints them, without
+importing an encoder (no TensorFlow, Keras or gensim). The modules that implement the
+names (`tie.datasets`, `tie.text`, `tie.image`) have their own dicts of the same names;
+a test checks that both agree. Adding an encoder or a dataset: an entry here, and its
+implementation there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    splits: tuple[str, ...]  # the `split` values it can be read with (the first: its own)
+    # Published protocol: images of the val and test splits, per split scheme. Absent
+    # (demo, custom): the counts come from params.yaml (section `demo`, `custom`).
+    eval_images: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextEncoderInfo:
+    # "word_vectors": a caption is pooled word vectors (stages vocab + text_features).
+    kind: str
+
+
+@dataclass(frozen=True)
+class ImageEncoderInfo:
+    kind: str  # "descriptor" (weight-free) | "keras" (a keras.applications CNN)
+    sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
+
+
+SPLIT_NAMES = ("official", "karpathy")
+EVAL_SPLITS = ("train", "val", "test")
+
+_FLICKR8K_COUNTS = {"val": 1000, "test": 1000}
+DATASETS: dict[str, DatasetInfo] = {
+    "demo": DatasetInfo(("official",)),
+    "flickr8k": DatasetInfo(
+        ("official", "karpathy"), {"official": _FLICKR8K_COUNTS, "karpathy": _FLICKR8K_COUNTS}
+    ),
+    "flickr30k": DatasetInfo(("karpathy",), {"karpathy": {"val": 1014, "test": 1000}}),
+    "coco": DatasetInfo(("karpathy",), {"karpathy": {"val": 5000, "test": 5000}}),
+    # Your own images: the split of its captions file, or a seeded hash of each name; the
+    # counts come from that file (section `custom`).
+    "custom": DatasetInfo(("official",)),
+}
+
+_WORD_VECTORS = TextEncoderInfo("word_vectors")
+TEXT_ENCODERS: dict[str, TextEncoderInfo] = {
+    name: _WORD_VECTORS
+    for name in (
+        "glove",  # GloVe 6B 50-d, packaged
+        "word2vec_local",  # trained on the train captions
+        # downloaded (tie.text.pretrained)
+        "word2vec",
+        "fasttext",
+        "numberbatch",
+        "numberbatch1908",
+        "glove300",
+    )
+}
+
+# keras.applications models, lowercase (tie.image.keras_models holds how to build each)
+KERAS_MODEL_NAMES = (
+    *("vgg19", "inceptionresnetv2", "vgg16", "inceptionv3", "xception"),
+    *("resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2", "resnet152v2"),
+    *("densenet121", "densenet169", "densenet201"),
+    *("mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large"),
+    *("nasnetmobile", "nasnetlarge"),
+    *(f"efficientnetb{i}" for i in range(8)),
+    *(f"efficientnetv2b{i}" for i in range(4)),
+    *("efficientnetv2s", "efficientnetv2m", "efficientnetv2l"),
+    *(f"convnext{size}" for size in ("tiny", "small", "base", "large", "xlarge")),
+)
+IMAGE_ENCODERS: dict[str, ImageEncoderInfo] = {
+    "colorgrid": ImageEncoderInfo("descriptor"),
+    **{name: ImageEncoderInfo("keras", ("backbone",)) for name in KERAS_MODEL_NAMES},
+}
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The valid names of each top-level choice in params.yaml."""
+    return {
+        "dataset": tuple(DATASETS),
+        "text": tuple(TEXT_ENCODERS),
+        "image": tuple(IMAGE_ENCODERS),
+    }

@@ -1,0 +1,213 @@
+"""The schema of params.yaml: every param's type, range and allowed values, in one place.
+
+Built on pydantic (v2) models, strict (no `"1"` for 1, no `true` for 1) and closed (an
+unknown key is an error). Each field's `description` says what is allowed: it is the
+error message's last part (`params.yaml: cca.reg = 'abc': must be a number >= 0 ...`).
+Rules that involve several params (a `split` of that dataset, every K of `eval.ks` at
+most the number of images scored) are in `Params.check_across_sections`.
+
+Adding a section: one model class below, and one field of `Params` naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tie.registry import DATASETS, EVAL_SPLITS, IMAGE_ENCODERS, SPLIT_NAMES, TEXT_ENCODERS
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def allowed(text: str, **constraints):
+    """A field whose errors say it must be `text`."""
+    return Field(description=text, **constraints)
+
+
+class ParamError(ValueError):
+    """A rule across params broken: names the param, its value and what is wrong."""
+
+    def __init__(self, name: str, value, problem: str):
+        super().__init__(f"{name} = {value!r}: {problem}")
+        self.name, self.value, self.problem = name, value, problem
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Demo(Section):
+    n_train: int = allowed("an integer >= 2 (images of the train split)", ge=2)
+    n_val: int = allowed("an integer >= 2 (images of the val split)", ge=2)
+    n_test: int = allowed("an integer >= 2 (images of the test split; ranking needs 2)", ge=2)
+    image_size: int = allowed("an integer from 32 to 1024 (pixels)", ge=32, le=1024)
+    seed: int = allowed("an integer >= 0", ge=0)
+
+
+class Raw(Section):
+    max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
+
+
+PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.image.decode)
+
+
+class ImageDecode(Section):
+    max_pixels: int = allowed(
+        f"an integer from 1 to {PILLOW_HARD_LIMIT} (pixels; Pillow refuses more)",
+        ge=1,
+        le=PILLOW_HARD_LIMIT,
+    )
+
+
+class Custom(Section):
+    images: str = allowed("the path of a folder of images", min_length=1)
+    captions: str = allowed(
+        "the path of a .csv or .jsonl file (image, caption, optional split) or of a "
+        "Karpathy-format .json",
+        pattern=r"(?i)\.(csv|jsonl|json)$",
+    )
+    val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    split_seed: int = allowed("an integer >= 0", ge=0)
+
+    @model_validator(mode="after")
+    def _leave_a_train_split(self) -> Custom:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ParamError(
+                "custom.test_fraction",
+                self.test_fraction,
+                f"with custom.val_fraction = {self.val_fraction} it leaves no train images;"
+                " the two must add up to less than 1",
+            )
+        return self
+
+
+class Backbone(Section):
+    weights: str = allowed("imagenet, none, or the path of a weights file", min_length=1)
+    vgg_layer: Literal["fc2", "fc1"] = allowed("one of: fc2, fc1")
+    crops: Literal[1, 10] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
+    batch_size: int = allowed("an integer >= 1", ge=1)
+    input_size: int | None = allowed("null (the model's own) or an integer >= 32", ge=32)
+
+
+class Tokenizer(Section):
+    lowercase: bool = allowed("true or false")
+    stop_words: Literal["english", "none"] = allowed("one of: english, none")
+    keep_digits: bool = allowed("true or false")
+
+
+class CaptionVectors(Section):
+    idf: bool = allowed("true or false")
+    word_scaling: Literal["none", "inverse_squared_norm"] = allowed(
+        "one of: none, inverse_squared_norm"
+    )
+
+
+def _value_or_list(item):
+    """A value, or a non-empty list of values (a grid the cca stage chooses from on val)."""
+    return item | Annotated[list[item], Field(min_length=1)]
+
+
+class Cca(Section):
+    n_components: _value_or_list(PositiveInt) = allowed(
+        "an integer >= 1, or a non-empty list of them (e.g. 50 or [32, 64])"
+    )
+    reg: _value_or_list(NonNegativeFloat) = allowed(
+        "a number >= 0 (e.g. 0.001), or a non-empty list of them"
+    )
+    scale_power: _value_or_list(FiniteFloat) = allowed(
+        "a finite number (e.g. 1.0), or a non-empty list of them"
+    )
+
+
+class Eval(Section):
+    split: Literal[EVAL_SPLITS] = allowed(f"one of: {', '.join(EVAL_SPLITS)}")
+    ks: Annotated[list[PositiveInt], Field(min_length=1)] = allowed(
+        "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
+    )
+    curve_max_k: int = allowed(
+        "an integer >= 1 (the curve stops at the number of images scored)", ge=1
+    )
+    memory_budget_mb: float = allowed("a number > 0 (megabytes)", gt=0, allow_inf_nan=False)
+
+    @field_validator("ks")
+    @classmethod
+    def _distinct(cls, ks: list[int]) -> list[int]:
+        if len(set(ks)) != len(ks):
+            raise ValueError("repeated K")
+        return ks
+
+
+class Params(Section):
+    """The whole params.yaml."""
+
+    dataset: Literal[tuple(DATASETS)] = allowed(f"one of: {', '.join(DATASETS)}")
+    split: Literal[SPLIT_NAMES] = allowed(f"one of: {', '.join(SPLIT_NAMES)}")
+    text: Literal[tuple(TEXT_ENCODERS)] = allowed(f"one of: {', '.join(TEXT_ENCODERS)}")
+    image: Literal[tuple(IMAGE_ENCODERS)] = allowed(
+        f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
+    )
+    demo: Demo
+    custom: Custom
+    raw: Raw
+    image_decode: ImageDecode
+    backbone: Backbone
+    tokenizer: Tokenizer
+    caption_vectors: CaptionVectors
+    cca: Cca
+    eval: Eval
+
+    @model_validator(mode="after")
+    def check_across_sections(self) -> Params:
+        splits = DATASETS[self.dataset].splits
+        if self.split not in splits:
+            raise ParamError(
+                "split",
+                self.split,
+                f"dataset {self.dataset} has the split(s): {', '.join(splits)}"
+                f" (e.g. `dvc exp run -S split={splits[0]}`)",
+            )
+        n_images, source = eval_images(self)
+        if n_images is not None and max(self.eval.ks) > n_images:
+            raise ParamError(
+                "eval.ks",
+                self.eval.ks,
+                f"every K must be at most {n_images}, the number of {self.eval.split}"
+                f" images ({source})",
+            )
+        return self
+
+
+def eval_images(params: Params) -> tuple[int | None, str]:
+    """How many images `eval.split` holds, and where that number comes from.
+
+    The demo: its params (`demo.n_test`, ...). A custom dataset: its captions file and
+    images folder, as the splits stage will split them (None before they exist). A real
+    dataset: its published protocol (e.g. 1000 test images for Flickr8k, 5000 for COCO
+    with Karpathy's split); None where no count is published (the train split).
+    """
+    split = params.eval.split
+    if params.dataset == "demo":
+        return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
+    if params.dataset == "custom":
+        from tie.custom_captions import split_counts
+
+        counts = split_counts(**params.custom.model_dump())
+        where = f"custom.captions {params.custom.captions}"
+        return (None, where) if counts is None else (counts[split], where)
+    counts = DATASETS[params.dataset].eval_images.get(params.split, {})
+    return counts.get(split), f"{params.dataset}, {params.split} split"
+
+
+def advice(params: Params) -> list[str]:
+    """Valid settings that have no effect with these choices: said, not refused."""
+    notes = []
+    if "backbone" not in IMAGE_ENCODERS[params.image].sections and params.backbone.crops != 1:
+        notes.append(
+            f"backbone.crops = {params.backbone.crops} has no effect with image"
+            f" {params.image} (only Keras backbones read section `backbone`)"
+        )
+    return notes

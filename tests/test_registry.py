@@ -1,0 +1,63 @@
+"""The light name registry agrees with the modules that implement the names, and the
+params check and the cca stage's imports load no encoder (no TensorFlow, Keras, gensim)."""
+
+import subprocess
+import sys
+
+from tie import registry
+from tie.datasets import DATASETS
+from tie.image import IMAGE_ENCODERS
+from tie.image.keras_models import KERAS_MODELS
+from tie.text import TEXT_ENCODERS
+
+
+def test_the_registry_names_what_the_heavy_modules_implement():
+    assert list(registry.TEXT_ENCODERS) == list(TEXT_ENCODERS)
+    assert list(registry.IMAGE_ENCODERS) == list(IMAGE_ENCODERS)
+    assert set(registry.KERAS_MODEL_NAMES) == set(KERAS_MODELS)
+    assert DATASETS == {name: info.splits for name, info in registry.DATASETS.items()}
+    for name, info in registry.DATASETS.items():
+        assert set(info.eval_images) <= set(info.splits), name
+
+
+def test_allowed_values_of_the_schema_are_the_implementations_own():
+    from tie.image.keras_backbone import CROPS, VGG_LAYERS
+    from tie.schema import Backbone, CaptionVectors, Tokenizer
+    from tie.text.tokenize import STOP_WORD_LISTS
+    from tie.text.word_vectors import WORD_SCALINGS
+
+    def literal(model, field):
+        return set(model.model_fields[field].annotation.__args__)
+
+    assert literal(CaptionVectors, "word_scaling") == set(WORD_SCALINGS)
+    assert literal(Tokenizer, "stop_words") == set(STOP_WORD_LISTS)
+    assert literal(Backbone, "vgg_layer") == set(VGG_LAYERS)
+    assert literal(Backbone, "crops") == set(CROPS)
+
+
+HEAVY = ("tensorflow", "keras", "keras_hub", "gensim", "ray", "tie.text", "tie.image")
+
+
+def modules_loaded_by(code):
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_params_and_the_cca_stage_import_no_encoder():
+    loaded = modules_loaded_by(
+        "import tie.params, tie.paths, tie.registry, tie.schema\n"
+        "import runpy, sys\n"
+        "sys.argv = ['cca']\n"
+        # the cca stage's module level (its imports), without running main()
+        "runpy.run_path('stages/cca.py', run_name='not_main')"
+    )
+    assert "tie.cca" in loaded and "tie.params" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+    assert not heavy, heavy
+
+
+def test_the_library_error_does_not_depend_on_click():
+    assert "click" not in modules_loaded_by("import tie.errors, tie.params")
