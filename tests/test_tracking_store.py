@@ -99,3 +99,18 @@ def test_credentials_are_stripped_from_every_uri():
     message = failure_message(error, "http://alice:pa55word@host:5000")
     assert "pa55word" not in message and "alice" not in message
     assert message.startswith("could not log the run to MLflow at http://host:5000: API request")
+
+
+def test_every_command_line_error_is_printed_without_credentials():
+    import click
+    from click.testing import CliRunner
+
+    from tie.commands import Command
+
+    @click.command(cls=Command)
+    def stage():
+        raise TieError("cannot reach remote s3://AKIA123:s3cr3t@bucket/cache: timed out")
+
+    result = CliRunner().invoke(stage)
+    assert result.exit_code == 1
+    assert result.output == "Error: cannot reach remote s3://bucket/cache: timed out\n"
