@@ -26,7 +26,7 @@ def main(raw_dir: Path, downloads: Path) -> None:
         click.echo(
             f"{report['images_copied']} of the {report['images_named']} images named by "
             f"custom.captions copied; {len(report['missing'])} missing, "
-            f"{len(report['unreadable'])} unreadable (see extraction_report.json)"
+            f"{len(report['unreadable'])} unreadable (see {raw_dir}/extraction_report.json)"
         )
     elif report:
         click.echo(
