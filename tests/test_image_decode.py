@@ -74,6 +74,13 @@ def test_every_unreadable_image_gets_a_zero_row_and_a_reason(images, tmp_path):
     assert not features[[1, 2, 3, 5, 6]].any()
 
 
+def test_the_schema_knows_pillows_hard_limit():
+    from tie.image.decode import PILLOW_HARD_LIMIT
+    from tie.schema import PILLOW_HARD_LIMIT as in_schema
+
+    assert in_schema == PILLOW_HARD_LIMIT
+
+
 def test_pixel_limit_is_applied_before_decoding(images):
     with pytest.raises(ImageDecodeError, match="over image_decode.max_pixels = 1,000"):
         open_rgb(images / "good1.png", max_pixels=1000)
@@ -94,8 +101,8 @@ def test_a_higher_limit_lets_a_large_genuine_image_through(images, tmp_path):
 
 def test_stage_report_names_each_file_and_reason(images, tmp_path, monkeypatch):
     (tmp_path / "images.txt").write_text("".join(f"{name}\n" for name in ORDER))
-    params = {"dataset": "demo", "split": "official", "text": "glove", "image": "colorgrid"}
-    params["image_decode"] = {"max_pixels": DEFAULT_MAX_PIXELS}
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params |= {"image": "colorgrid", "image_decode": {"max_pixels": DEFAULT_MAX_PIXELS}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
 
