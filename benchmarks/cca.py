@@ -106,9 +106,7 @@ def generate(data_dir: Path, shape: str) -> None:
     to_x = rng.normal(size=(N_LATENT, DX)).astype(np.float32)
     to_y = rng.normal(size=(N_LATENT, DY)).astype(np.float32)
     X = np.lib.format.open_memmap(files["X"], "w+", np.float32, (n_images, DX))
-    Y = np.lib.format.open_memmap(
-        files["Y"], "w+", np.float32, (n_images * CAPTIONS_PER_IMAGE, DY)
-    )
+    Y = np.lib.format.open_memmap(files["Y"], "w+", np.float32, (n_images * CAPTIONS_PER_IMAGE, DY))
     step = 4096
     print(f"generating {shape} in {data_dir} ...", flush=True)
     for start in range(0, n_images, step):

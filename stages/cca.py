@@ -5,7 +5,8 @@ combination is scored on the val split (see tie.model_selection) and the best on
 saved to MODEL_DIR, with the record of the choice: GRID_FILE, the whole grid (a DVC plot,
 and an MLflow artifact of the evaluation), and SELECTION_FILE, the chosen values and their
 val criterion (a DVC metrics file). Both are small and kept in git, like the other metrics,
-so `dvc metrics diff` and `dvc plots diff` work in a fresh clone.
+so `dvc metrics diff` and `dvc plots diff` work in a fresh clone; dvc.yaml declares them
+as the stage's metrics and plots (`cache: false`), which DVC's run-cache still restores.
 """
 
 import json

@@ -1,4 +1,9 @@
-"""Stage `evaluate`: score the eval split both ways, write metrics and plots, log to MLflow."""
+"""Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
+
+The metrics file is written last, once the MLflow run is logged (or found already
+logged, by its fingerprint), so that DVC never records this stage as done while its
+MLflow run is missing: a failed or killed logging leaves the metrics file absent.
+"""
 
 import json
 import tempfile
@@ -17,8 +22,8 @@ from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
 from tie.redact import redact
 from tie.report import format_table, plot_recall_curves, write_recall_curves
-from tie.retrieval import metrics_from_ranks, ranks
-from tie.tracking import log_evaluation, metric_names, tracking_uri
+from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
+from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
@@ -54,6 +59,7 @@ def main(
     gallery_file: Path,
     grid_file: Path,
 ) -> None:
+    metrics_file.unlink(missing_ok=True)  # present only once the run is logged
     params = load_params("dataset", "image", "text", "eval")
     settings = params["eval"]
     corpus = Corpus.load(splits_file)
@@ -67,15 +73,19 @@ def main(
     budget = settings["memory_budget_mb"]
     search, annotation = ranks(images, captions, view.caption_image_index, budget)
     metrics = metrics_from_ranks(search, annotation, settings["ks"])
+    n_images, n_captions = len(view.image_rows), len(view.caption_rows)
+    for direction, counts in protocol_counts(n_images, n_captions).items():
+        metrics[direction] |= counts
     main_metrics, extra_metrics = dict(metrics), {}
     protocol = FOLD_PROTOCOLS.get(params["dataset"]) if settings["split"] == "test" else None
     if protocol:  # e.g. COCO's 1K protocol, under an extra key beside the main (5K) metrics
         name, n_folds = protocol
         index = view.caption_image_index
         metrics[name] = score_folds(images, captions, index, n_folds, settings["ks"], budget)
+        per_fold = protocol_counts(n_images // n_folds, n_captions / n_folds)
+        for direction, counts in per_fold.items():
+            metrics[name][direction] |= counts
         extra_metrics = {f"{name}/{k}": v for k, v in metric_names(metrics[name]).items()}
-    metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
     max_k = min(settings["curve_max_k"], len(view.image_rows))
     write_recall_curves(curves_file, search, annotation, max_k)
     images_dir = image_dir(params["dataset"], raw_dir)
@@ -97,10 +107,23 @@ def main(
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
         chosen = {name: getattr(model, name) for name in GRID_PARAMS}
-        # The run records every param (provenance), not only the ones evaluate reads.
+        # The run records every param (provenance), not only the ones evaluate reads; the
+        # fingerprint covers what the numbers depend on: the params read and the inputs.
         logged_params = read_params() | {"cca_selected": chosen}
-        log_evaluation(params["dataset"], logged_params, main_metrics, artifacts, extra_metrics)
-    click.echo(f"logged to MLflow at {redact(tracking_uri())}")
+        inputs = [splits_file, image_features, text_features, model_dir, grid_file]
+        inputs.append(text_features.with_suffix(".coverage.json"))
+        result = fingerprint(inputs, params | {"cca_selected": chosen})
+        run_id, logged = log_evaluation(
+            params["dataset"], logged_params, main_metrics, artifacts, extra_metrics, result
+        )
+    if logged:
+        click.echo(f"logged to MLflow at {redact(tracking_uri())}: run {run_id}")
+    else:
+        click.echo(f"MLflow at {redact(tracking_uri())} already holds this result: run {run_id}")
+    metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = metrics_file.with_name(metrics_file.name + ".partial")
+    partial.write_text(json.dumps(metrics, indent=2) + "\n")
+    partial.replace(metrics_file)
 
 
 if __name__ == "__main__":

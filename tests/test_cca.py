@@ -5,6 +5,7 @@ import pytest
 import scipy.linalg
 
 from tie.cca import CCA, _largest_eigenvalue, covariances
+from tie.retrieval import ranks
 
 
 def correlated_views(rng, n, dx=6, dy=4):
@@ -265,3 +266,38 @@ def test_constant_features_are_refused():
     X, Y = correlated_views(rng, n=50)
     with pytest.raises(ValueError, match="every feature of X is constant"):
         CCA(n_components=2).fit(np.ones_like(X), Y)
+
+
+def test_all_zero_rows_stay_zero_and_rank_last():
+    """A zero row ("no information") maps to zero in the joint space, for both views."""
+    rng = np.random.default_rng(7)
+    n_images, per_image = 30, 5
+    shared = rng.normal(size=(n_images, 3))
+    X = shared @ rng.normal(size=(3, 6)) + rng.normal(size=(n_images, 6)) + 2.0
+    image_index = np.repeat(np.arange(n_images), per_image)
+    Y = shared[image_index] @ rng.normal(size=(3, 4)) + rng.normal(size=(len(image_index), 4))
+    Y += 1.0  # nonzero means: centring alone would move a zero row away from zero
+    model = CCA(n_components=3, reg=1e-3, scale_power=1.0).fit(X, Y, image_index=image_index)
+
+    zero_image, zero_captions = 4, [0, 17, 149]
+    X[zero_image] = 0
+    Y[zero_captions] = 0
+    images, captions = model.transform(X, Y)
+
+    assert not images[zero_image].any() and not captions[zero_captions].any()
+    scale = model.correlations_**model.scale_power
+    others_x = np.delete(np.arange(n_images), zero_image)
+    others_y = np.delete(np.arange(len(Y)), zero_captions)
+    np.testing.assert_allclose(
+        images[others_x], (X[others_x] - model.x_mean_) @ model.x_weights_ * scale, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        captions[others_y], (Y[others_y] - model.y_mean_) @ model.y_weights_ * scale, rtol=1e-12
+    )
+    assert model.transform(X[others_x]).tolist() == images[others_x].tolist()
+
+    search, annotation = ranks(images, captions, image_index)
+    # Cosine 0 with every image: the tie rule puts the true image last.
+    assert search[zero_captions].tolist() == [n_images] * len(zero_captions)
+    # An image with no information: every caption but its own scores as high.
+    assert annotation[zero_image] == len(Y) - per_image + 1

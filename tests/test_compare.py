@@ -6,11 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from helpers import REPO, make_project, run
 from PIL import Image
 
 from tie.baselines import create_tags, load_baselines
-from tie.comparison import published_rows
+from tie.comparison import Row, group_rows, published_rows
 from tie.errors import TieError
 from tie.gallery import fixed_sample, top_k
 
@@ -64,15 +65,32 @@ def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, t
         branch,
     )
     tag = "klein2015/flickr8k"
-    assert git(["diff", "--name-only", head, tag], clone) == "metrics/retrieval.json"
+    # The published numbers, and none of HEAD's own run records.
+    changed = git(["diff", "--name-status", head, tag], clone).splitlines()
+    assert sorted(changed) == [
+        "D\tdvc.lock",
+        "D\tmetrics/cca_grid.csv",
+        "M\tmetrics/cca_selection.json",
+        "M\tmetrics/retrieval.json",
+    ]
     assert git(["rev-parse", f"{tag}^"], clone) == head
+    assert git(["show", f"{tag}:metrics/cca_selection.json"], clone) == "{}"
 
     _, out = run(["dvc", "metrics", "diff", tag, "--all", "--json"], clone)
-    diff = json.loads(out)["metrics/retrieval.json"]
+    diff = json.loads(out)
     workspace = json.loads((clone / "metrics/retrieval.json").read_text())
     for direction, published in (("image_search", 19.1), ("image_annotation", 22.6)):
-        assert diff[f"{direction}.R_at_1"]["old"] == published
-        assert diff[f"{direction}.R_at_1"]["new"] == workspace[direction]["R_at_1"]
+        assert diff["metrics/retrieval.json"][f"{direction}.R_at_1"]["old"] == published
+        assert (
+            diff["metrics/retrieval.json"][f"{direction}.R_at_1"]["new"]
+            == workspace[direction]["R_at_1"]
+        )
+    # The two sides' protocols, side by side: Flickr8k's 1000 test images vs the demo's 50.
+    candidates = diff["metrics/retrieval.json"]["image_search.n_candidates"]
+    assert (candidates["old"], candidates["new"]) == (1000, 50)
+    # The workspace's CCA choice is its own: the baseline has none.
+    selection = diff.get("metrics/cca_selection.json", {})
+    assert selection and all(entry["old"] is None for entry in selection.values())
     _, out = run(["dvc", "metrics", "diff", tag], clone)
     assert "image_search.R_at_1" in out and "image_annotation.R_at_1" in out
 
@@ -105,11 +123,19 @@ def test_metrics_diff_of_a_baseline_and_an_experiment(project):
 
 def test_report_lists_the_workspace_and_every_experiment(project):
     _, out = run(["tie", "report", "--format", "json"], project)
-    rows = json.loads(out)["rows"]
+    report = json.loads(out)
+    [group] = report["groups"]  # every run here: the tiny demo's test split
+    assert (group["dataset"], group["eval_split"]) == ("demo", "test")
+    assert (group["n_test_images"], group["n_test_captions"]) == (50, 250)
+    rows = group["rows"]
     assert [r["run"] for r in rows if r["kind"] == "workspace"] == ["workspace"]
     assert sorted(r["run"] for r in rows if r["kind"] == "experiment") == sorted(EXPERIMENTS)
+    assert not [r for r in rows if r["kind"] == "published"]
     workspace = json.loads((project / "metrics/retrieval.json").read_text())
     assert rows[0]["metrics"] == workspace
+    assert rows[0]["provenance"]["text"] == "glove"
+    fewer = next(r for r in rows if r["run"] == "fewer-dims")
+    assert fewer["provenance"]["cca"]["n_components"] == 20
     best_r1 = max(r["metrics"]["image_search"]["R_at_1"] for r in rows)
     for r in rows:
         marked = "image_search/R_at_1" in r["best"]
@@ -118,19 +144,75 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     markdown = (project / "metrics/report.md").read_text()
     assert "| fewer-dims |" in markdown and "| unscaled |" in markdown
     assert "**" in markdown
+    assert "No published row has this dataset and protocol" in markdown
 
     _, out = run(["tie", "report", "--format", "csv", "--runs", "mlflow"], project)
     lines = out.strip().splitlines()
-    assert lines[0].startswith("run,kind,image_search/R_at_1")
+    assert lines[0].startswith("run,kind,dataset,eval_split,n_test_images,n_test_captions,")
     assert len(lines) == 1 + 1 + len(EXPERIMENTS)  # header, dvc repro's run, experiments
+    assert all(",demo,test,50.0,250.0," in line for line in lines[1:])
 
 
-def test_published_rows_of_a_dataset(monkeypatch):
+def test_labels_come_from_the_run_not_from_params_yaml(project):
+    """After a failed `dvc exp run -S dataset=flickr30k -S split=karpathy`, params.yaml says
+    flickr30k while the outputs are the demo's: they are shown and compared as the demo's."""
+    params_file = project / "params.yaml"
+    before = params_file.read_text()
+    params = yaml.safe_load(before) | {"dataset": "flickr30k", "split": "karpathy"}
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        _, shown = run(["tie", "show"], project)
+        _, markdown = run(["tie", "report"], project)
+        _, out = run(["tie", "report", "--format", "json"], project)
+    finally:
+        params_file.write_text(before)
+    assert shown.splitlines()[0].startswith("demo (official split), test split: 50 images")
+    chosen = json.loads((project / "metrics/cca_selection.json").read_text())
+    assert f"CCA chosen: n_components={chosen['n_components']}, reg=" in shown
+    assert "flickr30k" not in shown
+    assert [g["dataset"] for g in json.loads(out)["groups"]] == ["demo"]
+    assert "Klein" not in markdown.split("### Published rows of another protocol")[0]
+    assert "flickr30k" not in markdown
+
+
+def test_show_without_outputs_says_how_to_restore_them(project):
+    metrics_file = project / "metrics/retrieval.json"
+    recorded = metrics_file.read_bytes()
+    metrics_file.unlink()
+    code, out = run(["tie", "show"], project, check=False)
+    assert code != 0 and "is missing" in out and "`dvc checkout`" in out
+    assert "Traceback" not in out
+    _, out = run(["dvc", "repro"], project)
+    assert "Stage 'evaluate' is cached - skipping run, checking out outputs" in out
+    assert metrics_file.read_bytes() == recorded
+
+    metrics_file.write_text(json.dumps(json.loads(recorded) | {"edited": 1}))
+    code, out = run(["tie", "show"], project, check=False)
+    metrics_file.write_bytes(recorded)
+    assert code != 0 and "is not the file dvc.lock records" in out
+
+
+def test_published_rows_are_compared_only_on_their_own_protocol(monkeypatch):
     monkeypatch.chdir(REPO)
-    labels = [r.label for r in published_rows("flickr8k")]
-    assert len(labels) == 7
-    assert labels[0] == "CCA Mean Vec (Klein et al.) [klein2015/flickr8k]"
-    assert published_rows("demo") == []
+    published = published_rows()
+    flickr8k = [r for r in published if r.protocol[0] == "flickr8k"]
+    assert len(flickr8k) == 7 and {r.protocol for r in flickr8k} == {
+        ("flickr8k", "test", 1000, 5000)
+    }
+    demo = Row("workspace", "workspace", {}, ("demo", "test", 50, 250))
+    groups, apart = group_rows([demo], published)
+    assert [[r.label for r in g.rows] for g in groups] == [["workspace"]] and apart == []
+    # A Flickr8k run on its val split (also 1000 images) is not compared with the test rows.
+    on_val = Row("val", "workspace", {}, ("flickr8k", "val", 1000, 5000))
+    on_test = Row("test", "workspace", {}, ("flickr8k", "test", 1000, 5000))
+    groups, apart = group_rows([on_val, on_test], published)
+    assert [r.label for r in groups[0].rows] == ["val"]
+    assert [r.kind for r in groups[1].rows] == ["published"] * 7 + ["workspace"]
+    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol apart.
+    coco_1k = Row("ws [coco_1k]", "workspace", {}, ("coco", "test", 1000, 5000))
+    groups, apart = group_rows([coco_1k], published)
+    assert [r.label for r in groups[0].rows][0].endswith("[klein2015-fv/coco]")
+    assert {r.protocol[2] for r in apart} == {None}
 
 
 def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):

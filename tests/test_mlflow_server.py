@@ -98,9 +98,10 @@ def test_pipeline_logs_to_the_server(project, mlflow_server):
     assert {"recall_at_k.csv", "recall_at_k.png", "gallery.png", "cca.json"} <= names
 
 
-def test_unreachable_server_fails_naming_it_after_writing_metrics(project):
+def test_unreachable_server_fails_the_stage_and_leaves_it_undone(project, mlflow_server):
+    """No metrics file without its MLflow run: DVC must not report the stage up to date."""
     metrics_file = project / "metrics/retrieval.json"
-    metrics_file.unlink()
+    recorded = metrics_file.read_text()
     nowhere = f"127.0.0.1:{free_port()}"
     code, out = run(
         ["dvc", "repro", "--force", "--single-item", "evaluate"],
@@ -111,5 +112,21 @@ def test_unreachable_server_fails_naming_it_after_writing_metrics(project):
     assert code != 0
     assert f"could not log the run to MLflow at http://{nowhere}: " in out
     assert "pa55word" not in out and "alice" not in out
-    written = json.loads(metrics_file.read_text())
-    assert set(written) == {"image_search", "image_annotation"}
+    assert not metrics_file.exists()
+    _, status = run(["dvc", "status", "evaluate"], project)
+    assert "deleted:" in status and "metrics/retrieval.json" in status
+    code, out = run(["tie", "show"], project, check=False)
+    assert code != 0 and "dvc checkout" in out
+
+    # With the server back, the same result is found already logged: no second run.
+    server = {"MLFLOW_TRACKING_URI": mlflow_server}
+    _, out = run(["dvc", "repro", "--force", "--single-item", "evaluate"], project, env=server)
+    assert "already holds this result" in out
+    assert metrics_file.read_text() == recorded
+    query = urllib.parse.urlencode({"experiment_name": "demo"})
+    experiment = get_json(f"{mlflow_server}/api/2.0/mlflow/experiments/get-by-name?{query}")
+    experiment_id = experiment["experiment"]["experiment_id"]
+    runs = get_json(
+        f"{mlflow_server}/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment_id]}
+    )["runs"]
+    assert len(runs) == 1

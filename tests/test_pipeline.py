@@ -31,9 +31,14 @@ def test_repro_writes_metrics_far_above_chance(project):
     assert set(metrics) == {"image_search", "image_annotation"}
     chance_at_10 = 100 * 10 / TINY_DEMO["n_test"]
     for direction in metrics.values():
-        assert set(direction) == METRIC_NAMES
-        assert all(isinstance(v, float) for v in direction.values())
+        assert set(direction) == METRIC_NAMES | {"n_queries", "n_candidates"}
+        assert all(isinstance(direction[name], float) for name in METRIC_NAMES)
         assert direction["R_at_10"] > 2 * chance_at_10
+    # The protocol: each caption queries the test images, each image the test captions.
+    n_test, n_captions = TINY_DEMO["n_test"], 5 * TINY_DEMO["n_test"]
+    search, annotation = metrics["image_search"], metrics["image_annotation"]
+    assert (search["n_queries"], search["n_candidates"]) == (n_captions, n_test)
+    assert (annotation["n_queries"], annotation["n_candidates"]) == (n_test, n_captions)
     curves = (project / "metrics/recall_at_k.csv").read_text().splitlines()
     assert curves[0] == "k,image_search,image_annotation"
     assert len(curves) == 1 + 50
@@ -67,9 +72,13 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
     assert w2v.info.run_name == "w2v"
     assert w2v.data.tags["git.revision"] == run(["git", "rev-parse", "HEAD"], project)[1].strip()
 
-    # Changing back restores the glove text features from DVC's run cache.
+    # Changing back restores every stage from DVC's run cache, cca and evaluate included,
+    # and adds no MLflow run: the glove result is logged already.
     _, out = run(["dvc", "exp", "run", "-S", "text=glove"], project)
-    assert "Stage 'text_features' is cached - skipping run, checking out outputs" in out
+    for stage in ("vocab", "text_features", "cca", "evaluate"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in out
+    assert "Running stage" not in out
+    assert len(mlflow_runs(project)) == 2
 
 
 def test_temp_experiment_logs_into_the_repo_store(project):

@@ -65,7 +65,9 @@ def test_a_held_lock_fails_in_one_line_with_the_root_cause(store, capfd):
         holder.wait()
     message = str(failure.value)
     assert message.startswith(f"could not log the run to MLflow at sqlite:///{store}: ")
-    assert "database is locked. The metrics files are written." in message
+    assert "database is locked. The metrics file is written only once the run is logged." in (
+        message
+    )
     assert "Another process holds a write transaction on this local store" in message
     assert "\n" not in message and "tracking server" not in message
     assert "Traceback" not in capfd.readouterr().err

@@ -4,11 +4,18 @@
 direction of one method on one dataset), with its source. A number the source does
 not give is an empty cell and stays absent (never zero) in everything built from it.
 
+Each record also gives the protocol its numbers were measured on, `n_test_images` and
+`n_test_captions` (empty when the source does not state it): numbers are compared only
+when dataset and protocol match (`tie.comparison`).
+
 `create_tags` turns each (baseline, dataset) pair into a git tag `<baseline>/<dataset>`
 (e.g. `klein2015/flickr8k`) on a commit whose tree is HEAD's with
-`metrics/retrieval.json` replaced by the published numbers. It uses git plumbing and
-a temporary index only, so the working tree, the index and the current branch are
-left exactly as they were.
+`metrics/retrieval.json` replaced by the published numbers and their protocol counts
+(`n_queries`, `n_candidates` per direction, as the evaluate stage writes them), and
+without the records of HEAD's own run (`dvc.lock`, the CCA selection and grid), so that
+nothing of the workspace's run can be read as the paper's. It uses git plumbing and a
+temporary index only, so the working tree, the index and the current branch are left
+exactly as they were.
 """
 
 from __future__ import annotations
@@ -22,9 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tie.errors import TieError
+from tie.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
-METRICS_FILE = "metrics/retrieval.json"
+METRICS_FILE = RETRIEVAL
+# Records of HEAD's own run, which a `dvc metrics diff` against a baseline's tag would
+# otherwise show as the baseline's values: left out of its commit, or (metrics files
+# DVC expects at every revision) emptied.
+RUN_RECORD_FILES = ("dvc.lock", CCA_GRID)
+EMPTIED_METRICS_FILES = (CCA_SELECTION,)
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
 DIRECTIONS = ("image_search", "image_annotation")
 
@@ -38,10 +51,25 @@ class Baseline:
     method: str  # the row's label in its table
     source: str
     metrics: dict  # {"image_search": {...}, "image_annotation": {...}}, given numbers only
+    n_test_images: int | None = None  # the protocol; None: the source does not state it
+    n_test_captions: int | None = None
 
     @property
     def tag(self) -> str:
         return f"{self.name}/{self.dataset}"
+
+    def metrics_with_protocol(self) -> dict:
+        """The metrics, with the protocol counts where known: the tag's metrics file."""
+        if self.n_test_images is None or self.n_test_captions is None:
+            return self.metrics
+        counts = {
+            "image_search": {"n_queries": self.n_test_captions, "n_candidates": self.n_test_images},
+            "image_annotation": {
+                "n_queries": self.n_test_images,
+                "n_candidates": self.n_test_captions,
+            },
+        }
+        return {d: values | counts[d] for d, values in self.metrics.items()}
 
 
 def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
@@ -58,8 +86,11 @@ def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
                 )
             entry = grouped.setdefault(
                 (row["baseline"], row["dataset"]),
-                {"method": row["method"], "sources": [], "metrics": {}},
+                {"method": row["method"], "sources": [], "metrics": {}, "protocol": {}},
             )
+            for key in ("n_test_images", "n_test_captions"):
+                if (row.get(key) or "").strip():
+                    entry["protocol"][key] = int(row[key])
             if row["source"] not in entry["sources"]:
                 entry["sources"].append(row["source"])
             entry["metrics"][row["direction"]] = {
@@ -72,6 +103,7 @@ def load_baselines(path: Path = BASELINES_FILE) -> list[Baseline]:
             method=entry["method"],
             source="; ".join(entry["sources"]),
             metrics={d: entry["metrics"][d] for d in DIRECTIONS if d in entry["metrics"]},
+            **entry["protocol"],
         )
         for (name, dataset), entry in grouped.items()
     ]
@@ -127,9 +159,21 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
             if exists and not force:
                 outcome[baseline.tag] = "exists"
                 continue
-            content = json.dumps(baseline.metrics, indent=2) + "\n"
+            content = json.dumps(baseline.metrics_with_protocol(), indent=2) + "\n"
             blob = _git(["hash-object", "-w", "--stdin"], repo, stdin=content)
             _git(["read-tree", head_commit], repo, env=index)
+            _git(
+                ["rm", "--cached", "--quiet", "--ignore-unmatch", *RUN_RECORD_FILES],
+                repo,
+                env=index,
+            )
+            empty = _git(["hash-object", "-w", "--stdin"], repo, stdin="{}\n")
+            for path in EMPTIED_METRICS_FILES:
+                _git(
+                    ["update-index", "--add", "--cacheinfo", f"100644,{empty},{path}"],
+                    repo,
+                    env=index,
+                )
             _git(
                 ["update-index", "--add", "--cacheinfo", f"100644,{blob},{METRICS_FILE}"],
                 repo,
@@ -140,7 +184,8 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
                 f"Published baseline {baseline.tag}: {baseline.method}\n\n"
                 f"Source: {baseline.source}\n"
                 f"{METRICS_FILE} holds the published numbers; the rest of the tree is"
-                f" {head_commit}.\n"
+                f" {head_commit}'s, without the records of its own run"
+                f" ({', '.join(RUN_RECORD_FILES + EMPTIED_METRICS_FILES)}).\n"
             )
             commit = _git(["commit-tree", tree, "-p", head_commit], repo, stdin=message)
             _git(["update-ref", f"refs/tags/{baseline.tag}", commit], repo)

@@ -242,17 +242,23 @@ class CCA:
 
         Each component is multiplied by `correlations_ ** scale_power`. Returns the image
         embeddings, or a tuple (image_embeddings, caption_embeddings) when Y is given.
+
+        An all-zero input row means "no information" (an unreadable image, a caption with
+        no known word) and is mapped to an all-zero row: centring alone would send every
+        such row to the same vector, minus the projected mean, which has a cosine of its
+        own with every candidate. A zero row has cosine 0 with everything, so the tie rule
+        ranks it last. Every other row's projection is unaffected.
         """
         self._check_fitted()
         X = _as_finite_matrix(X, "X")
         _check_n_features(X, len(self.x_mean_), "X")
         scale = self.correlations_**self.scale_power
-        x_embeddings = (X - self.x_mean_) @ self.x_weights_ * scale
+        x_embeddings = _project(X, self.x_mean_, self.x_weights_, scale)
         if Y is None:
             return x_embeddings
         Y = _as_finite_matrix(Y, "Y")
         _check_n_features(Y, len(self.y_mean_), "Y")
-        y_embeddings = (Y - self.y_mean_) @ self.y_weights_ * scale
+        y_embeddings = _project(Y, self.y_mean_, self.y_weights_, scale)
         return x_embeddings, y_embeddings
 
     def save(self, directory):
@@ -320,6 +326,13 @@ class CCA:
             raise RuntimeError(
                 "this CCA is not fitted yet: call fit(X, Y) or CCA.load(directory) first"
             )
+
+
+def _project(matrix, mean, weights, scale):
+    """Centred, projected and scaled rows; an all-zero row of `matrix` stays all-zero."""
+    embeddings = (matrix - mean) @ weights * scale
+    embeddings[~matrix.any(axis=1)] = 0.0
+    return embeddings
 
 
 def _rank_deficient_error(view, reg):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES
 from tie.params import PARAMS_FILE, check_params, read_params
 from tie.paths import DOWNLOADS
+from tie.provenance import protocol_counts, protocol_text, workspace_provenance
 from tie.registry import choices
 from tie.report import format_table
 
@@ -24,12 +24,21 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("metrics_file", default="metrics/retrieval.json", type=click.Path(path_type=Path))
-def show(metrics_file: Path) -> None:
-    """Print the retrieval table of METRICS_FILE (default: metrics/retrieval.json)."""
-    if not metrics_file.exists():
-        raise click.ClickException(f"{metrics_file} does not exist: run `dvc repro` first")
-    click.echo(format_table(json.loads(metrics_file.read_text())))
+def show() -> None:
+    """Print the workspace's retrieval table, labelled with the run that produced it.
+
+    The labels (dataset, splits, protocol counts, encoders, CCA chosen) come from dvc.lock
+    and the metrics files it records, never from the current params.yaml.
+    """
+    metrics, provenance = workspace_provenance()
+    click.echo(provenance.describe())
+    click.echo("(from dvc.lock and the metrics files it records)\n")
+    click.echo(format_table(metrics))
+    for name, values in metrics.items():  # extra protocols, e.g. COCO's 1K folds
+        if isinstance(values, dict) and "image_search" in values:
+            counts = protocol_counts(values)
+            click.echo(f"\n{name}: {protocol_text(provenance.eval_split, *counts)} per fold")
+            click.echo(format_table(values))
 
 
 @main.command(name="list")
@@ -118,7 +127,7 @@ def baseline(force: bool) -> None:
     type=click.Choice(["dvc", "mlflow"]),
     default="dvc",
     show_default=True,
-    help="dvc: the workspace and every DVC experiment; mlflow: every MLflow run of the dataset.",
+    help="dvc: the workspace and every DVC experiment; mlflow: every finished MLflow run.",
 )
 @click.option(
     "--output",
@@ -128,27 +137,25 @@ def baseline(force: bool) -> None:
     help="Where the markdown table is written.",
 )
 def report(fmt: str, runs: str, output: Path) -> None:
-    """The results table: published rows for the current dataset, then this repo's runs."""
+    """The results tables: runs beside the published rows of the same dataset and protocol.
+
+    Every run is labelled with what produced it, read from its record (dvc.lock and the
+    metrics files of the workspace or of the experiment's commit, or the MLflow run).
+    """
     from tie import comparison
-    from tie.params import load_params
     from tie.tracking import tracking_uri
 
-    dataset = load_params()["dataset"]
-    ours = (
-        comparison.dvc_rows(dataset)
-        if runs == "dvc"
-        else comparison.mlflow_rows(dataset, tracking_uri())
-    )
-    rows = comparison.published_rows(dataset) + ours
-    markdown = comparison.to_markdown(rows, dataset)
+    ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+    groups, apart = comparison.group_rows(ours, comparison.published_rows())
+    markdown = comparison.to_markdown(groups, apart)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown)
     if fmt == "md":
         click.echo(markdown, nl=False)
     elif fmt == "csv":
-        click.echo(comparison.to_csv(rows), nl=False)
+        click.echo(comparison.to_csv(groups), nl=False)
     else:
-        click.echo(comparison.to_json(rows, dataset), nl=False)
+        click.echo(comparison.to_json(groups, apart), nl=False)
 
 
 @main.command()

@@ -1,24 +1,38 @@
-"""The results table of `tie report`: published rows, then this repo's runs, one row each.
+"""The results table of `tie report`: this repo's runs beside published rows, by protocol.
 
-Runs come from DVC (the workspace and every experiment, read from `dvc exp show
---json`) or from MLflow (every run in the experiment of the dataset). Rows on other
-datasets are left out. The best value of each column is marked: the highest recall,
-the lowest rank.
+Runs come from DVC (the workspace and every experiment) or from MLflow (every finished
+run). Each is labelled with its provenance (`tie.provenance`), read from the record of
+that run. Runs are grouped by protocol (dataset, split scored, test images, test
+captions); a published row appears only in the group of its own dataset and protocol
+(Flickr8k and Flickr30k: 1,000 images / 5,000 captions; COCO 1K as the `coco_1k`
+section of a COCO run). A run whose protocol no source shares is shown on its own,
+compared with nothing. The best value of each column is marked within a group: the
+highest recall, the lowest rank.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import subprocess
 from dataclasses import dataclass
 
+import click
+
 from tie.baselines import DIRECTIONS, METRIC_KEYS, load_baselines
 from tie.errors import TieError
+from tie.provenance import (
+    Provenance,
+    from_mlflow,
+    protocol_counts,
+    protocol_text,
+    provenance_at,
+    workspace_provenance,
+)
 from tie.redact import redact
 
-METRICS_PATH = "metrics/retrieval.json"
 COLUMN_TITLES = {
     "R_at_1": "R@1",
     "R_at_5": "R@5",
@@ -28,6 +42,7 @@ COLUMN_TITLES = {
 }
 DIRECTION_TITLES = {"image_search": "Image Search", "image_annotation": "Image Annotation"}
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
+PUBLISHED_SPLIT = "test"  # every published row scores the test split
 
 
 @dataclass
@@ -35,21 +50,44 @@ class Row:
     label: str
     kind: str  # published | workspace | experiment | mlflow
     metrics: dict  # {"image_search": {...}, "image_annotation": {...}}; absent = not given
+    protocol: tuple  # (dataset, split scored, test images, test captions); None: unknown
+    provenance: Provenance | None = None  # this repo's runs
+    source: str = ""  # published rows
 
     def value(self, direction: str, key: str) -> float | None:
         return self.metrics.get(direction, {}).get(key)
 
 
-def published_rows(dataset: str) -> list[Row]:
+def published_rows(dataset: str | None = None) -> list[Row]:
+    """The published rows (of `dataset`, or all), each with the protocol its source states."""
     return [
-        Row(f"{b.method} [{b.tag}]", "published", b.metrics)
+        Row(
+            f"{b.method} [{b.tag}]",
+            "published",
+            b.metrics,
+            (b.dataset, PUBLISHED_SPLIT, b.n_test_images, b.n_test_captions),
+            source=b.source,
+        )
         for b in load_baselines()
-        if b.dataset == dataset
+        if dataset is None or b.dataset == dataset
     ]
 
 
-def dvc_rows(dataset: str) -> list[Row]:
-    """The workspace and every DVC experiment on `dataset` that has metrics."""
+def _rows_of_run(label: str, kind: str, metrics: dict, provenance: Provenance) -> list[Row]:
+    """The run's row, plus one per extra protocol section (e.g. `coco_1k`: per-fold counts)."""
+    rows = [Row(label, kind, metrics, provenance.protocol, provenance)]
+    for name, values in metrics.items():
+        if isinstance(values, dict) and "image_search" in values:
+            images, captions = protocol_counts(values)
+            fold = Provenance(
+                **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
+            )
+            rows.append(Row(f"{label} [{name}]", kind, values, fold.protocol, fold))
+    return rows
+
+
+def dvc_rows() -> list[Row]:
+    """The workspace and every DVC experiment that has metrics, with their provenance."""
     result = subprocess.run(
         ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
     )
@@ -57,45 +95,94 @@ def dvc_rows(dataset: str) -> list[Row]:
         raise TieError(redact(f"`dvc exp show --json` failed: {result.stderr.strip()}"))
     rows = []
     for commit in json.loads(result.stdout):
-        if commit["rev"] == "workspace":
-            rows += _dvc_row("workspace", "workspace", commit, dataset)
+        runs = (
+            [("workspace", "workspace", workspace_provenance)]
+            if commit["rev"] == "workspace"
+            else []
+        )
         for experiment in commit.get("experiments") or []:
             for rev in experiment.get("revs") or []:
                 name = rev.get("name") or experiment.get("name") or rev["rev"][:7]
-                rows += _dvc_row(name, "experiment", rev, dataset)
+                recorded = functools.partial(provenance_at, rev["rev"], f"experiment {name}")
+                runs.append((name, "experiment", recorded))
+        for label, kind, record in runs:
+            try:
+                recorded = record()
+            except TieError as error:  # no record of how it was produced: say so, go on
+                click.echo(f"{label} left out: {error}", err=True)
+                continue
+            if recorded:
+                rows += _rows_of_run(label, kind, *recorded)
     return rows
 
 
-def _dvc_row(label: str, kind: str, entry: dict, dataset: str) -> list[Row]:
-    data = entry.get("data") or {}
-    params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-    metrics = ((data.get("metrics") or {}).get(METRICS_PATH) or {}).get("data")
-    if not metrics or params.get("dataset") != dataset:
-        return []
-    return [Row(label, kind, metrics)]
-
-
-def mlflow_rows(dataset: str, tracking_uri: str) -> list[Row]:
-    """Every finished MLflow run in the experiment named after `dataset`, oldest first."""
+def mlflow_rows(tracking_uri: str) -> list[Row]:
+    """Every finished MLflow run of every experiment, oldest first, with its provenance."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(dataset)
-    if experiment is None:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
         return []
     runs = client.search_runs(
-        [experiment.experiment_id], "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
+        experiments, "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
     )
     rows = []
     for run in runs:
         logged = run.data.metrics
-        metrics = {
-            d: {k: logged[f"{d}/{k}"] for k in METRIC_KEYS if f"{d}/{k}" in logged}
-            for d in DIRECTIONS
-        }
-        experiment_name = run.data.tags.get("dvc.experiment", "")
-        rows.append(Row(f"{run.info.run_name} ({experiment_name})", "mlflow", metrics))
+        label = f"{run.info.run_name} ({run.data.tags.get('dvc.experiment', '')})"
+        provenance = from_mlflow(run.data.params, logged)
+        sections = {"": provenance}
+        # Extra protocols are logged as `<section>/<direction>/<metric>` (e.g. coco_1k).
+        parts = [key.split("/") for key in logged]
+        fold_sections = {p[0] for p in parts if len(p) == 3 and p[1] in DIRECTIONS}
+        for section in sorted(fold_sections):
+            images = logged.get(f"{section}/image_search/n_candidates")
+            captions = logged.get(f"{section}/image_annotation/n_candidates")
+            sections[section] = Provenance(
+                **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
+            )
+        for section, section_provenance in sections.items():
+            prefix = f"{section}/" if section else ""
+            metrics = {
+                d: {
+                    k: logged[f"{prefix}{d}/{k}"]
+                    for k in METRIC_KEYS
+                    if f"{prefix}{d}/{k}" in logged
+                }
+                for d in DIRECTIONS
+            }
+            row_label = f"{label} [{section}]" if section else label
+            rows.append(
+                Row(row_label, "mlflow", metrics, section_provenance.protocol, section_provenance)
+            )
     return rows
+
+
+@dataclass
+class Group:
+    """Rows measured on one protocol: only these may be compared with each other."""
+
+    protocol: tuple
+    rows: list[Row]
+
+    @property
+    def title(self) -> str:
+        dataset, split, images, captions = self.protocol
+        return f"{dataset}, {protocol_text(split, images, captions)}"
+
+
+def group_rows(ours: list[Row], published: list[Row]) -> tuple[list[Group], list[Row]]:
+    """Groups of one protocol each (the published rows of it first), and the published
+    rows of the runs' datasets that no run shares a protocol with (never compared)."""
+    protocols = list(dict.fromkeys(row.protocol for row in ours))
+    groups = [
+        Group(p, [r for r in published if r.protocol == p] + [r for r in ours if r.protocol == p])
+        for p in protocols
+    ]
+    datasets = {p[0] for p in protocols}
+    apart = [r for r in published if r.protocol[0] in datasets and r.protocol not in protocols]
+    return groups, apart
 
 
 def best_values(rows: list[Row]) -> dict[tuple[str, str], float]:
@@ -115,14 +202,12 @@ def _cell(value: float | None, key: str) -> str:
     return f"{round(value, 1):g}" if key.endswith("rank") else f"{value:.1f}"
 
 
-def to_markdown(rows: list[Row], dataset: str) -> str:
-    """The seed README's layout: one table per direction, best value of each column bold."""
-    best = best_values(rows)
-    lines = [f"## Retrieval on {dataset}", "", "R@K in %; the best value of each column in bold."]
+def _table(rows: list[Row], best: dict) -> list[str]:
+    lines = []
     for direction in DIRECTIONS:
         lines += [
             "",
-            f"### {DIRECTION_TITLES[direction]}",
+            f"#### {DIRECTION_TITLES[direction]}",
             "",
             "| | " + " | ".join(COLUMN_TITLES[k] for k in METRIC_KEYS) + " |",
             "|---|" + "---|" * len(METRIC_KEYS),
@@ -131,35 +216,90 @@ def to_markdown(rows: list[Row], dataset: str) -> str:
             cells = [row.label]
             for key in METRIC_KEYS:
                 value = row.value(direction, key)
-                is_best = value is not None and value == best[direction, key]
+                is_best = value is not None and value == best.get((direction, key))
                 cells.append(f"**{_cell(value, key)}**" if is_best else _cell(value, key))
             lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(groups: list[Group], apart: list[Row]) -> str:
+    """One section per protocol, each with the seed README's tables and what made each row."""
+    lines = [
+        "## Retrieval results",
+        "",
+        "R@K in %; the best value of each column in bold,"
+        " within a section: only rows of one dataset and protocol are compared.",
+    ]
+    if not groups:
+        lines += ["", "No run with metrics yet: run `dvc repro`."]
+    for group in groups:
+        lines += ["", f"### {group.title}"]
+        if not any(r.kind == "published" for r in group.rows):
+            lines += ["", "No published row has this dataset and protocol: compared with none."]
+        lines += _table(group.rows, best_values(group.rows))
+        lines += ["", "What produced each row:", ""]
+        for row in group.rows:
+            what = row.source if row.kind == "published" else row.provenance.describe()
+            lines.append(f"- {row.label}: {what}")
+    if apart:
+        lines += [
+            "",
+            "### Published rows of another protocol (not compared with the runs above)",
+            "",
+        ]
+        for row in apart:
+            dataset, split, images, captions = row.protocol
+            protocol = protocol_text(split, images, captions) if images else "protocol not stated"
+            lines.append(f"- {row.label}: {dataset}, {protocol}")
     return "\n".join(lines) + "\n"
 
 
-def to_csv(rows: list[Row]) -> str:
+def to_csv(groups: list[Group]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["run", "kind"] + [f"{d}/{k}" for d, k in COLUMNS])
-    for row in rows:
-        values = [row.value(d, k) for d, k in COLUMNS]
-        writer.writerow([row.label, row.kind] + ["" if v is None else round(v, 4) for v in values])
+    what = ["dataset", "eval_split", "n_test_images", "n_test_captions", "text", "image", "cca"]
+    writer.writerow(["run", "kind", *what] + [f"{d}/{k}" for d, k in COLUMNS])
+    for group in groups:
+        for row in group.rows:
+            p = row.provenance
+            made = (
+                [p.text, p.image, " ".join(f"{k}={v}" for k, v in p.cca.items())] if p else [""] * 3
+            )
+            values = [row.value(d, k) for d, k in COLUMNS]
+            writer.writerow(
+                [row.label, row.kind, *row.protocol, *made]
+                + ["" if v is None else round(v, 4) for v in values]
+            )
     return out.getvalue()
 
 
-def to_json(rows: list[Row], dataset: str) -> str:
-    best = best_values(rows)
-    records = [
-        {
-            "run": row.label,
-            "kind": row.kind,
-            "metrics": row.metrics,
-            "best": [
-                f"{d}/{k}"
-                for d, k in COLUMNS
-                if row.value(d, k) is not None and row.value(d, k) == best[d, k]
-            ],
-        }
-        for row in rows
-    ]
-    return json.dumps({"dataset": dataset, "rows": records}, indent=2) + "\n"
+def to_json(groups: list[Group], apart: list[Row]) -> str:
+    records = []
+    for group in groups:
+        best = best_values(group.rows)
+        dataset, split, images, captions = group.protocol
+        records.append(
+            {
+                "dataset": dataset,
+                "eval_split": split,
+                "n_test_images": images,
+                "n_test_captions": captions,
+                "rows": [
+                    {
+                        "run": row.label,
+                        "kind": row.kind,
+                        "provenance": row.provenance.as_dict() if row.provenance else None,
+                        "source": row.source or None,
+                        "metrics": row.metrics,
+                        "best": [
+                            f"{d}/{k}"
+                            for d, k in COLUMNS
+                            if row.value(d, k) is not None and row.value(d, k) == best[d, k]
+                        ],
+                    }
+                    for row in group.rows
+                ],
+            }
+        )
+    not_compared = [{"run": r.label, "protocol": list(r.protocol)} for r in apart]
+    return json.dumps({"groups": records, "not_compared": not_compared}, indent=2) + "\n"

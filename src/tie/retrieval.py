@@ -63,6 +63,18 @@ def metrics_from_ranks(search_ranks, annotation_ranks, ks=(1, 5, 10)):
     }
 
 
+def protocol_counts(n_images: int, n_captions: float) -> dict:
+    """Queries and candidates of each direction: what the metrics were computed over.
+
+    Merged into the metrics file beside the five metrics, so that numbers are compared only
+    with numbers of the same protocol (e.g. Flickr8k's 1,000 test images, 5,000 captions).
+    """
+    return {
+        "image_search": {"n_queries": n_captions, "n_candidates": n_images},
+        "image_annotation": {"n_queries": n_images, "n_candidates": n_captions},
+    }
+
+
 def ranks(image_embeddings, caption_embeddings, caption_image_index, memory_budget_mb=256):
     """1-based ranks of the true items: (search_ranks per caption, annotation_ranks per image)."""
     images = _as_unit_rows(image_embeddings, "image_embeddings")

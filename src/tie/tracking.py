@@ -6,25 +6,36 @@ user's repository even when a queued experiment runs in a temporary copy
 (`.dvc/tmp/exps/...`), so those runs land in the same store instead of vanishing
 with the copy. `MLFLOW_TRACKING_URI` overrides the store (e.g. an `mlflow server`).
 
-MLflow's REST client retries a failing server for minutes by default. A stage has
-already written its metrics when it logs, so an unreachable server should fail it
-within seconds, naming the URI: the retry defaults below do that (each can still be
-set in the environment).
+MLflow's REST client retries a failing server for minutes by default; an unreachable
+server should fail the stage within seconds, naming the URI: the retry defaults below
+do that (each can still be set in the environment).
 
-A local store that another process is writing to (an `mlflow ui`, a parallel run) is
-waited for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the run
-fails with the root cause in one line (`database is locked`, `attempt to write a
-readonly database`) and advice that fits a local store. Credentials in the URI are
-never shown (`tie.redact`).
+One run per distinct computed result: each run carries a fingerprint tag (`tie.fingerprint`,
+see `fingerprint`), a hash of everything the numbers were computed from. Logging the same
+fingerprint again (a forced re-run, a run-cache miss) adds nothing; the existing run's id
+is returned. A process killed while logging leaves its run `RUNNING`; the next logging
+marks such runs `FAILED` (runs of this pipeline whose process, on this host, is gone).
+The evaluate stage logs before it writes its metrics file, so a stage whose run was not
+logged is never recorded by DVC as done (docs/mlflow.md).
+
+A local store that another process is writing to (a parallel run, a script) is waited
+for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
+with the root cause in one line (`database is locked`, `attempt to write a readonly
+database`) and advice that fits a local store. Credentials in the URI are never shown
+(`tie.redact`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 from tie.errors import TieError
@@ -69,6 +80,60 @@ def metric_names(metrics: dict) -> dict[str, float]:
         for direction, values in metrics.items()
         for name, value in values.items()
     }
+
+
+FINGERPRINT_TAG = "tie.fingerprint"
+PID_TAG, HOST_TAG = "tie.pid", "tie.host"
+
+
+def fingerprint(inputs: list[Path], params: dict) -> str:
+    """A hash of what an evaluation's numbers come from: input files, params and code.
+
+    `inputs` are files or folders (every file below them, in sorted order); their
+    contents count, not their names or dates. The code is every module of the `tie`
+    package this process has loaded, plus the running script (the stage).
+    """
+    package = Path(__file__).resolve().parent
+    code = {Path(sys.argv[0]).resolve()} if sys.argv and sys.argv[0] else set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(package):
+            code.add(Path(file).resolve())
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for kind, paths in (("input", [Path(p) for p in inputs]), ("code", sorted(code))):
+        for path in paths:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in files:
+                name = file.name if kind == "code" else file.relative_to(path.parent)
+                with open(file, "rb") as f:
+                    content = hashlib.file_digest(f, "sha256").hexdigest()
+                digest.update(f"\n{kind}\t{name}\t{content}".encode())
+    return digest.hexdigest()
+
+
+def _process_is_gone(tags: dict) -> bool:
+    """Whether the process that started a run (tags PID_TAG, HOST_TAG) no longer exists here."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False  # another machine's run, or not this pipeline's: left alone
+    try:
+        os.kill(int(tags[PID_TAG]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
+def _fail_abandoned_runs(client) -> list[str]:
+    """Mark FAILED the RUNNING runs of this pipeline whose process is gone; their ids."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'")
+    abandoned = [r.info.run_id for r in running if _process_is_gone(r.data.tags)]
+    for run_id in abandoned:
+        client.set_terminated(run_id, status="FAILED")
+    return abandoned
 
 
 def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
@@ -123,8 +188,8 @@ def failure_message(error: BaseException, uri: str) -> str:
             "then re-run `dvc repro`"
         )
     return redact(
-        f"could not log the run to MLflow at {uri}: {cause}. The metrics files are written. "
-        f"{advice}."
+        f"could not log the run to MLflow at {uri}: {cause}. The metrics file is written only "
+        f"once the run is logged. {advice}."
     )
 
 
@@ -165,14 +230,27 @@ def log_evaluation(
     metrics: dict,
     artifacts: list[Path],
     extra_metrics: dict[str, float] | None = None,
-) -> str:
-    """Log one evaluation as an MLflow run; returns the run id."""
+    result_fingerprint: str | None = None,
+) -> tuple[str, bool]:
+    """Log one evaluation as an MLflow run: (run id, whether a new run was logged).
+
+    With `result_fingerprint` (see `fingerprint`), a finished run that has it already is
+    returned instead of logging a duplicate. Before logging, runs left RUNNING by a
+    killed process are marked FAILED.
+    """
     import mlflow
 
     root = repo_root()
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
+    _fail_abandoned_runs(client)
+    if result_fingerprint:
+        query = f"tags.`{FINGERPRINT_TAG}` = '{result_fingerprint}'"
+        same = client.search_runs([experiment_id], f"{query} and attributes.status = 'FINISHED'")
+        if same:
+            return same[0].info.run_id, False
     exp_name = os.environ.get("DVC_EXP_NAME")
     revision = git_revision(Path.cwd())
     tags = {
@@ -180,10 +258,13 @@ def log_evaluation(
         "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
         "git.revision": revision,
         "mlflow.source.git.commit": revision,
+        FINGERPRINT_TAG: result_fingerprint or "",
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
     }
     with mlflow.start_run(experiment_id=experiment_id, run_name=exp_name, tags=tags) as run:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(metric_names(metrics) | (extra_metrics or {}))
         for path in artifacts:
             mlflow.log_artifact(str(path))
-    return run.info.run_id
+    return run.info.run_id, True

@@ -6,10 +6,18 @@ increasing indices into `paths`. An image the encoder could not read is simply
 absent from those positions.
 
 Shards of `SHARD_SIZE` images are written, each atomically, into a work folder beside
-the output (`<name>.shards/`). A rerun with the same images and the same encoder
-fingerprint skips the shards already there (after Ctrl-C or a killed process, only the
-shard in progress is lost); a different fingerprint starts over. At the end the shards
+the output (`<name>.shards/`). The folder's manifest records a resume key: a hash of
+the encoder (its name, `fingerprint()` and `dim`), the shard size, and every input's id
+and content (a SHA-256 of the file's bytes, read in blocks). A rerun whose key is the
+same skips the shards already there (after Ctrl-C or a killed process, only the shard in
+progress is lost); any other key means other inputs or another encoder, so the folder
+is an abandoned run's: it is removed and extraction starts afresh. At the end the shards
 are copied into one memory-mapped `.npy` and the work folder is removed.
+
+The key depends on content, not names: regenerated or replaced images with the same
+file names are never mixed with rows computed from the old ones. Hashing reads each
+image once more than decoding does; `benchmarks/resume_key.py` measures the cost
+(small next to any encoder).
 
 Unreadable images (corrupt, truncated, missing, not an image, over the pixel limit,
 anything the decoder raises): the policy is that the image keeps its row, filled with
@@ -54,14 +62,38 @@ def work_dir(out: Path) -> Path:
     return Path(out).with_suffix(".shards")
 
 
-def _manifest(encoder: ImageEncoder, ids: list[str], shard_size: int, max_pixels) -> dict:
-    ids_digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-    return {
-        "encoder": encoder.fingerprint(),
-        "max_pixels": max_pixels,
+def content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:  # missing: its row is zeros, and the key changes when it appears
+        return "missing"
+
+
+def resume_key(encoder: ImageEncoder, paths: list[Path], ids: list[str], shard_size: int) -> str:
+    """Everything the shards depend on, hashed: encoder, settings, ids and image contents."""
+    digest = hashlib.sha256()
+    header = {
+        "encoder": encoder.name,
+        "fingerprint": encoder.fingerprint(),
         "dim": encoder.dim,
+        "shard_size": shard_size,
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for image_id, path in zip(ids, paths, strict=True):
+        digest.update(f"\n{image_id}\t{content_digest(path)}".encode())
+    return digest.hexdigest()
+
+
+def _manifest(
+    encoder: ImageEncoder, paths: list[Path], ids: list[str], shard_size: int, max_pixels: int
+) -> dict:
+    return {
+        "resume_key": resume_key(encoder, paths, ids, shard_size),
+        "max_pixels": max_pixels,  # which images are refused before decoding
+        "encoder": encoder.fingerprint(),  # readable copies of what the key covers
         "images": len(ids),
-        "ids_sha256": ids_digest,
         "shard_size": shard_size,
     }
 
@@ -82,11 +114,14 @@ def _save_shard(
 
 
 def _prepare(folder: Path, manifest: dict) -> int:
-    """Make the work folder match `manifest`; return how many shards are already done."""
+    """Make the work folder match `manifest`; return how many shards are already done.
+
+    A folder with another resume key (or none) is an abandoned run's and is removed.
+    """
     manifest_file = folder / "manifest.json"
     if folder.exists():
-        previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else None
-        if previous != manifest:
+        previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+        if previous.get("resume_key") != manifest["resume_key"]:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_file.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -112,7 +147,7 @@ def extract_features(
     folder = work_dir(out)
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
-    done = _prepare(folder, _manifest(encoder, ids, shard_size, max_pixels))
+    done = _prepare(folder, _manifest(encoder, paths, ids, shard_size, max_pixels))
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")

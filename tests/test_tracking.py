@@ -1,0 +1,106 @@
+"""MLflow logging: one run per distinct result, and runs of killed processes marked FAILED.
+
+Real MLflow, with its sqlite store in a temporary folder; the killed process is a real
+process, killed with SIGKILL while `log_evaluation` is copying an artifact.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tie.tracking import fingerprint, log_evaluation
+
+METRICS = {
+    "image_search": {"R_at_1": 10.0, "median_rank": 4.0},
+    "image_annotation": {"R_at_1": 12.0, "median_rank": 3.0},
+}
+PARAMS = {"dataset": "demo", "text": "glove", "cca": {"reg": 0.001}}
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    runs(root, "demo")  # creates the store's tables once (slow), before any other process
+    return root
+
+
+@pytest.fixture
+def store(store_root, monkeypatch):
+    """The default store of a repository: <root>/mlflow.db, shared by this module's tests."""
+    monkeypatch.chdir(store_root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    (store_root / "curve.csv").write_text("k,r\n1,10\n")
+    return store_root
+
+
+def runs(root, experiment_name):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(experiment_name)
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+def test_the_same_result_is_logged_once(store):
+    result = fingerprint([store / "curve.csv"], PARAMS)
+    first, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, result)
+    assert new
+    again, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, result)
+    assert (again, new) == (first, False)
+    assert [r.info.run_id for r in runs(store, "once")] == [first]
+
+    (store / "curve.csv").write_text("k,r\n1,11\n")  # another input: another result
+    other = fingerprint([store / "curve.csv"], PARAMS)
+    assert other != result
+    assert fingerprint([store / "curve.csv"], PARAMS | {"text": "fasttext"}) != other
+    second, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, other)
+    assert new and len(runs(store, "once")) == 2
+
+
+KILLED_LOGGER = """
+import sys
+from pathlib import Path
+from tie.tracking import log_evaluation
+metrics = {"image_search": {"R_at_1": 1.0}, "image_annotation": {"R_at_1": 2.0}}
+log_evaluation("demo", {"text": "glove"}, metrics, [Path("blocking")], None, "abc")
+"""
+
+
+def test_a_run_left_running_by_a_killed_process_is_failed_by_the_next_logging(store):
+    os.mkfifo(store / "blocking")  # copying it as an artifact blocks until it is written
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    logger = subprocess.Popen([sys.executable, "-c", KILLED_LOGGER], cwd=store, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not runs(store, "demo"):
+            assert logger.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        time.sleep(1)  # metrics logged, blocked on the artifact
+        assert logger.poll() is None
+    finally:
+        logger.send_signal(signal.SIGKILL)
+        logger.wait()
+    [killed] = runs(store, "demo")
+    assert killed.info.status == "RUNNING"
+
+    # The same fingerprint as the killed run's: it did not finish, so it is logged anew.
+    run_id, new = log_evaluation("demo", PARAMS, METRICS, [store / "curve.csv"], None, "abc")
+    by_id = {r.info.run_id: r.info.status for r in runs(store, "demo")}
+    assert new and by_id == {killed.info.run_id: "FAILED", run_id: "FINISHED"}
+
+
+def test_fingerprint_covers_folders_by_content(store):
+    folder = store / "model"
+    folder.mkdir()
+    (folder / "cca.json").write_text(json.dumps({"n": 1}))
+    before = fingerprint([folder], PARAMS)
+    os.utime(folder / "cca.json", (0, 0))
+    assert fingerprint([folder], PARAMS) == before
+    (folder / "cca.json").write_text(json.dumps({"n": 2}))
+    assert fingerprint([folder], PARAMS) != before
