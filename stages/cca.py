@@ -10,6 +10,7 @@ as the stage's metrics and plots (`cache: false`), which DVC's run-cache still r
 """
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ import numpy as np
 
 from tie.cca import covariances
 from tie.commands import Command
+from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features, load_image_features
@@ -50,10 +52,19 @@ def main(
         grid = param_grid(params["cca"], X.shape[1], Y.shape[1])
         # Every image row of X, with the train captions pointing at theirs: images of other
         # splits have no caption here and take no part, and X is never copied whole.
+        compute = load_compute()
+        covariances_of = covariances
+        if compute["engine"] == "ray":  # chunk moments on the cluster, merged here
+            from tie.cluster.cca import covariances_on_ray
+
+            covariances_of = partial(covariances_on_ray, compute=compute)
         train_image_rows = image_row[train.image_rows]
-        train_covariances = covariances(
-            X, Y[train.caption_rows], image_index=train_image_rows[train.caption_image_index]
-        )
+        with compute_session(compute):
+            train_covariances = covariances_of(
+                X,
+                Y[train.caption_rows],
+                image_index=train_image_rows[train.caption_image_index],
+            )
         result = grid_search(
             train_covariances,
             X[image_row[val.image_rows]],

@@ -14,7 +14,7 @@ import click
 from tie.cca import CCA
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
-from tie.datasets import image_dir
+from tie.datasets import image_sources
 from tie.features import load_features, load_image_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
@@ -88,8 +88,9 @@ def main(
         extra_metrics = {f"{name}/{k}": v for k, v in metric_names(metrics[name]).items()}
     max_k = min(settings["curve_max_k"], len(view.image_rows))
     write_recall_curves(curves_file, search, annotation, max_k)
-    images_dir = image_dir(params["dataset"], raw_dir)
-    image_files = [images_dir / corpus.images[r] for r in view.image_rows]
+    image_files = image_sources(
+        params["dataset"], raw_dir, [corpus.images[r] for r in view.image_rows]
+    )
     caption_texts = [corpus.flat_captions[r] for r in view.caption_rows]
     write_gallery(
         gallery_file, image_files, caption_texts, images, captions, view.caption_image_index

@@ -5,15 +5,20 @@ images finds its features computed already.
 
 Features are written in shards beside OUT, so an interrupted run resumes (see
 `tie.image.extract`); REPORT records the encoder's settings and the unreadable images
-(name -> reason), whose rows are zeros.
+(name -> reason), whose rows are zeros. The shards are encoded here or on a Ray cluster
+(section `compute`, not a DVC param: both engines write the same bytes, see
+`tie.compute`). A webdataset's IMAGES folder holds the index of its tar members.
 """
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
 
 from tie.commands import Command
+from tie.compute import compute_session, load_compute
+from tie.datasets import image_sources
 from tie.image import build_image_encoder
 from tie.image.extract import extract_features
 from tie.params import load_params
@@ -25,16 +30,27 @@ from tie.params import load_params
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
-    params = load_params("image", "image_decode", "backbone")
+    params = load_params("dataset", "image", "image_decode", "backbone")
     names = image_list.read_text().splitlines()
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
-    paths = [images / name for name in names]
+    paths = image_sources(params["dataset"], images.parent, names)
     max_pixels = params["image_decode"]["max_pixels"]
-    unreadable = extract_features(encoder, paths, out, names, max_pixels=max_pixels)
+    compute = load_compute()
+    encode_shards = None  # here, in this process
+    if compute["engine"] == "ray":
+        from tie.cluster.encode import shard_encoder
+
+        encode_shards = shard_encoder(
+            partial(build_image_encoder, params["image"], params), compute
+        )
+    with compute_session(compute):
+        unreadable = extract_features(
+            encoder, paths, out, names, max_pixels=max_pixels, encode_shards=encode_shards
+        )
     for name, reason in unreadable.items():
-        click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
+        click.echo(f"unreadable image, its row is zeros: {name}: {reason}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")

@@ -20,10 +20,16 @@ from tie.params import load_params
 @click.argument("image_list", type=click.Path(path_type=Path))
 def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
     params = load_params(
-        "dataset", "split", "custom.val_fraction", "custom.test_fraction", "custom.split_seed"
+        "dataset",
+        "split",
+        "custom.val_fraction",
+        "custom.test_fraction",
+        "custom.split_seed",
+        "webdataset",
     )
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params["custom"])
-    click.echo(format_report(corpus.report))
+    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
+    if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
+        click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
     corpus.save(splits_file)

@@ -157,6 +157,23 @@ def test_an_interrupted_run_resumes_from_its_last_shard_with_the_same_result(
     np.testing.assert_allclose(np.delete(with_corrupt, 3, axis=0), whole, rtol=1e-4, atol=1e-6)
 
 
+def test_a_run_resumed_after_an_unreadable_image_gives_the_same_bytes(
+    images, vgg19_fc2, tmp_path, capsys
+):
+    # Batches are aligned blocks of positions: the corrupt image at position 3 leaves
+    # its block short instead of shifting the later batches, so where a run (or a Ray
+    # worker's shard) starts does not change any row's round-off.
+    whole, _ = extract(vgg19_fc2, images, tmp_path / "whole.npy", shard_size=2)
+    out = tmp_path / "resumed.npy"
+    with pytest.raises(KeyboardInterrupt):
+        extract(Interrupted(vgg19_fc2, after=2), images, out, shard_size=2)
+    capsys.readouterr()
+    resumed, unreadable = extract(vgg19_fc2, images, out, shard_size=2)
+    assert "resuming after" in capsys.readouterr().out
+    assert unreadable == ["corrupt.jpg"]
+    assert resumed.tobytes() == whole.tobytes()
+
+
 def test_shards_of_another_encoder_are_not_reused(images, vgg19_fc2, tmp_path, capsys):
     out = tmp_path / "features.npy"
     other = KerasBackbone("vgg19", weights="none", vgg_layer="fc1", input_size=32, batch_size=2)

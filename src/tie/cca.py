@@ -137,6 +137,100 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
     )
 
 
+@dataclass
+class Moments:
+    """Sufficient statistics of a set of pairs in a form that merges exactly.
+
+    The count, the means, and the centred co-moments: sums of products of deviations from
+    this set's own means, not yet divided by the count. Two sets' moments merge by the
+    pairwise update of Chan, Golub and LeVeque (`combine_moments`), so chunks of rows can be
+    summarised anywhere (other processes, other machines) and combined on the driver into
+    the same covariances as one pass over all the rows, to rounding.
+    """
+
+    n_pairs: int
+    x_mean: np.ndarray  # (dx,)
+    y_mean: np.ndarray  # (dy,)
+    xx: np.ndarray  # (dx, dx)
+    yy: np.ndarray  # (dy, dy)
+    xy: np.ndarray  # (dx, dy)
+
+    @classmethod
+    def empty(cls, dx: int, dy: int) -> Moments:
+        zeros = np.zeros
+        return cls(0, zeros(dx), zeros(dy), zeros((dx, dx)), zeros((dy, dy)), zeros((dx, dy)))
+
+    def covariances(self) -> Covariances:
+        """The covariances (normalised by the number of pairs) these moments describe."""
+        if self.n_pairs < 2:
+            raise ValueError(
+                f"CCA needs at least 2 pairs to estimate covariances, got {self.n_pairs}"
+            )
+        n = self.n_pairs
+        return Covariances(self.x_mean, self.y_mean, self.xx / n, self.yy / n, self.xy / n, n)
+
+
+def chunk_moments(X, Y, image_index=None) -> Moments:
+    """The `Moments` of the pairs of one chunk (arguments as in `covariances`)."""
+    X = _as_matrix(X, "X")
+    Y = _as_matrix(Y, "Y")
+    n = len(Y)
+    if n >= 2:
+        cov = covariances(X, Y, image_index)
+        return Moments(n, cov.x_mean, cov.y_mean, cov.xx * n, cov.yy * n, cov.xy * n)
+    moments = Moments.empty(X.shape[1], Y.shape[1])
+    if n == 1:  # one pair: its own mean, no spread
+        row = 0 if image_index is None else int(_as_image_index(image_index, 1, len(X))[0])
+        moments.n_pairs = 1
+        moments.x_mean = _float64_chunk(X, row, "X")
+        moments.y_mean = _float64_chunk(Y, 0, "Y")
+    return moments
+
+
+def combine_moments(a: Moments, b: Moments) -> Moments:
+    """The moments of the union of two disjoint sets of pairs (Chan, Golub, LeVeque 1979).
+
+    With delta the difference of the two means, the co-moment of the union is
+    M_a + M_b + (n_a n_b / n) delta_x delta_y^T: exact in exact arithmetic, and stable,
+    since it never subtracts large uncentred sums.
+    """
+    if a.n_pairs == 0:
+        return b
+    if b.n_pairs == 0:
+        return a
+    n = a.n_pairs + b.n_pairs
+    dx = b.x_mean - a.x_mean
+    dy = b.y_mean - a.y_mean
+    weight = a.n_pairs * b.n_pairs / n
+    return Moments(
+        n_pairs=n,
+        x_mean=a.x_mean + dx * (b.n_pairs / n),
+        y_mean=a.y_mean + dy * (b.n_pairs / n),
+        xx=a.xx + b.xx + weight * np.outer(dx, dx),
+        yy=a.yy + b.yy + weight * np.outer(dy, dy),
+        xy=a.xy + b.xy + weight * np.outer(dx, dy),
+    )
+
+
+def image_chunks(n_images: int, image_index, chunk_rows: int):
+    """Chunks of image rows with their captions: `(rows, caption_positions, local_index)`.
+
+    `rows` is a slice of X, `caption_positions` the rows of Y whose image is in it, and
+    `local_index` their image's row within the chunk; `image_index=None` pairs row i with
+    row i. The partials of these chunks (`chunk_moments`) combine into the moments of all.
+    """
+    if image_index is None:
+        for start, stop in _chunks(n_images, chunk_rows):
+            yield slice(start, stop), np.arange(start, stop), None
+        return
+    image_index = _as_image_index(image_index, n_captions=len(image_index), n_images=n_images)
+    order = np.argsort(image_index, kind="stable")
+    first_caption = np.searchsorted(image_index[order], np.arange(n_images + 1))
+    for start, stop in _chunks(n_images, chunk_rows):
+        positions = order[first_caption[start] : first_caption[stop]]
+        yield slice(start, stop), positions, image_index[positions] - start
+
+
 class CCA:
     """Regularised CCA, fitted in closed form.
 

@@ -38,6 +38,8 @@ EVAL_SPLITS = ("train", "val", "test")
 _FLICKR8K_COUNTS = {"val": 1000, "test": 1000}
 DATASETS: dict[str, DatasetInfo] = {
     "demo": DatasetInfo(("official",)),
+    # tar shards; "official": its held-out split by hashed key (webdataset.test_size ...)
+    "webdataset": DatasetInfo(("official",)),
     "flickr8k": DatasetInfo(
         ("official", "karpathy"), {"official": _FLICKR8K_COUNTS, "karpathy": _FLICKR8K_COUNTS}
     ),

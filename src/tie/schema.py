@@ -47,6 +47,26 @@ class Demo(Section):
     seed: int = allowed("an integer >= 0", ge=0)
 
 
+class Webdataset(Section):
+    shards: str = allowed(
+        "a shard path or URL with brace ranges, e.g. data/cc3m/{00000..00331}.tar", min_length=1
+    )
+    caption_field: str = allowed("the extension of each sample's caption member, e.g. txt")
+    test_size: int = allowed("an integer >= 2 (held-out test images)", ge=2)
+    val_size: int = allowed("an integer >= 2 (val images)", ge=2)
+    seed: int = allowed("an integer >= 0", ge=0)
+
+
+class Compute(Section):
+    """How the heavy stages compute, never what: no stage declares it to DVC."""
+
+    engine: Literal["local", "ray"] = allowed("local or ray")
+    address: str = allowed('"" (start Ray here), auto, or a ray:// URL')
+    num_cpus: float = allowed("a number > 0 (CPUs per encoder actor)", gt=0, allow_inf_nan=False)
+    num_gpus: float = allowed("a number >= 0 (GPUs per encoder actor)", ge=0, allow_inf_nan=False)
+    concurrency: int = allowed("an integer >= 1 (encoder actors at once)", ge=1)
+
+
 class Raw(Section):
     max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
 
@@ -152,6 +172,7 @@ class Params(Section):
     )
     demo: Demo
     custom: Custom
+    webdataset: Webdataset
     raw: Raw
     image_decode: ImageDecode
     backbone: Backbone
@@ -159,6 +180,7 @@ class Params(Section):
     caption_vectors: CaptionVectors
     cca: Cca
     eval: Eval
+    compute: Compute
 
     @model_validator(mode="after")
     def check_across_sections(self) -> Params:
@@ -198,6 +220,8 @@ def eval_images(params: Params) -> tuple[int | None, str]:
         counts = split_counts(**params.custom.model_dump())
         where = f"custom.captions {params.custom.captions}"
         return (None, where) if counts is None else (counts[split], where)
+    if params.dataset == "webdataset" and split != "train":
+        return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})
     return counts.get(split), f"{params.dataset}, {params.split} split"
 

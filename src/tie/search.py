@@ -16,7 +16,7 @@ import numpy as np
 
 from tie.cca import CCA
 from tie.corpus import Corpus
-from tie.datasets import image_dir
+from tie.datasets import image_sources
 from tie.errors import TieError
 from tie.features import load_image_features
 from tie.gallery import top_k
@@ -76,6 +76,6 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> li
         )
     images, query_embedding = CCA.load(model_dir).transform(X, query_vector)
     order, scores = top_k(query_embedding, images, top)
-    folder = image_dir(dataset, output_path(RAW, **choice))
     names = [corpus.images[view.image_rows[i]] for i in order[0]]
-    return [Hit(name, folder / name, float(s)) for name, s in zip(names, scores[0], strict=True)]
+    sources = image_sources(dataset, output_path(RAW, **choice), names)
+    return [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]

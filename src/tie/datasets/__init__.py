@@ -7,6 +7,10 @@ The real datasets (flickr8k, flickr30k, coco) are fetched and extracted by
 - `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k);
 - `karpathy`: Karpathy's split file (flickr8k, flickr30k, coco), the split every paper
   since 2015 reports on; for flickr8k it holds the same images as the official lists.
+
+`webdataset` is a collection of tar shards (section `webdataset` of params.yaml; see
+`tie.datasets.webdataset`): indexed, never extracted; its `official` split is a held-out
+test subset chosen by hashed key.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from tie.datasets.flickr8k_layout import read_flickr8k_layout
 from tie.datasets.karpathy import read_karpathy_json
 from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_real_dataset
 from tie.datasets.sources import SOURCES
+from tie.datasets.webdataset import image_sources as webdataset_images
+from tie.datasets.webdataset import prepare_webdataset, read_webdataset
 from tie.errors import TieError
 from tie.registry import DATASETS as DATASET_INFO
 from tie.registry import SPLIT_NAMES
@@ -53,6 +59,8 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
         return None
     if name == "custom":
         return copy_custom(params["custom"]["images"], params["custom"]["captions"], raw_dir)
+    if name == "webdataset":
+        return prepare_webdataset(raw_dir, params["webdataset"])
     return prepare_real_dataset(
         name,
         SOURCES[name],
@@ -64,15 +72,20 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
 
 
 def read_dataset(
-    name: str, raw_dir: Path, split: str = "official", custom: dict | None = None
+    name: str, raw_dir: Path, split: str = "official", params: dict | None = None
 ) -> Corpus:
-    """The corpus of dataset `name` from its raw files, split the `split` way (`custom`:
-    params.yaml's section, whose fractions and seed split a custom dataset)."""
+    """The corpus of dataset `name` from its raw files, split the `split` way.
+
+    `params` (params.yaml) is needed by `custom` (its split fractions and seed) and
+    `webdataset` (its split sizes).
+    """
     check_split(name, split)
     raw_dir = Path(raw_dir)
     if name == "custom":
         keys = ("val_fraction", "test_fraction", "split_seed")
-        return read_custom(raw_dir, **{key: custom[key] for key in keys})
+        return read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
+    if name == "webdataset":
+        return read_webdataset(raw_dir, params["webdataset"])
     if split == "karpathy":
         return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(name, raw_dir), name)
     layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
@@ -83,3 +96,11 @@ def image_dir(name: str, raw_dir: Path) -> Path:
     if name == "demo":
         return demo_layout(Path(raw_dir)).image_dir
     return flickr8k_official_layout(Path(raw_dir)).image_dir
+
+
+def image_sources(name: str, raw_dir: Path, ids: list[str]) -> list:
+    """What an image encoder reads for each image id: a file, or a member of a tar shard."""
+    if name == "webdataset":
+        return webdataset_images(raw_dir, ids)
+    images = image_dir(name, raw_dir)
+    return [images / image_id for image_id in ids]

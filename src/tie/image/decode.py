@@ -55,17 +55,22 @@ def decode_problem(path: Path, max_pixels: int | None = None) -> str | None:
 class _opened:
     """`Image.open` with the pixel limit checked on the header, errors as ImageDecodeError."""
 
-    def __init__(self, path: Path, max_pixels: int | None):
-        self.path, self.max_pixels = Path(path), max_pixels
+    def __init__(self, path, max_pixels: int | None):
+        # a file, or a member of a tar shard (tie.datasets.webdataset.TarMember: `open`)
+        self.path = (
+            path if hasattr(path, "read_bytes") and not isinstance(path, Path) else Path(path)
+        )
+        self.max_pixels = max_pixels
         self.image = None
 
     def __enter__(self) -> Image.Image:
-        if not self.path.is_file():
+        if isinstance(self.path, Path) and not self.path.is_file():
             raise ImageDecodeError("no such file")
         try:
             with warnings.catch_warnings():  # the limit below replaces Pillow's warning
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                self.image = Image.open(self.path)
+                source = self.path if isinstance(self.path, Path) else self.path.open("rb")
+                self.image = Image.open(source)
         except Image.DecompressionBombError as error:
             raise ImageDecodeError(f"too large, a possible decompression bomb ({error})") from error
         except Exception as error:

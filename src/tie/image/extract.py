@@ -63,9 +63,12 @@ def work_dir(out: Path) -> Path:
 
 
 def content_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read."""
+    """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read.
+
+    `path` may also be a member of a tar shard (`tie.datasets.webdataset.TarMember`).
+    """
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:  # missing: its row is zeros, and the key changes when it appears
         return "missing"
@@ -131,6 +134,10 @@ def _prepare(folder: Path, manifest: dict) -> int:
     return done
 
 
+def _done_shards(folder: Path, n_shards: int) -> set[int]:
+    return {k for k in range(n_shards) if _shard_path(folder, k).exists()}
+
+
 def extract_features(
     encoder: ImageEncoder,
     paths: list[Path],
@@ -138,9 +145,17 @@ def extract_features(
     ids: list[str],
     shard_size: int = SHARD_SIZE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    encode_shards=None,
 ) -> dict[str, str]:
     """Write one row per path to `out` (+ its ids file); return {id: reason} of the
-    unreadable images, whose rows are zeros."""
+    unreadable images, whose rows are zeros.
+
+    `encode_shards(shards, shard_size)`, if given, encodes the missing shards elsewhere (a
+    Ray cluster, `tie.cluster.encode.encode_shards`): it takes `(k, paths)` pairs (the
+    images of shard k that passed the header check) and yields `(k, features, unreadable
+    positions within those paths)` in any order; each shard is saved as it arrives, so an
+    interrupted run resumes from the shards saved.
+    """
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} images")
     out = Path(out)
@@ -148,10 +163,15 @@ def extract_features(
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
     done = _prepare(folder, _manifest(encoder, paths, ids, shard_size, max_pixels))
+    if encode_shards is not None:
+        _encode_missing_shards(
+            encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+        )
+        return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
-    refused = _refused_before_decoding(paths, start, max_pixels)
+    refused = _refused_before_decoding(paths, range(start, n_images), max_pixels)
     to_encode = np.array([p for p in range(start, n_images) if p not in refused], dtype=np.int64)
 
     bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
@@ -199,10 +219,10 @@ def extract_features(
     return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
 
 
-def _refused_before_decoding(paths: list[Path], start: int, max_pixels: int) -> dict[int, str]:
-    """{position: reason} of the images from `start` on whose header is unusable or too large."""
+def _refused_before_decoding(paths: list[Path], positions, max_pixels: int) -> dict[int, str]:
+    """{position: reason} of the images at `positions` whose header is unusable or too large."""
     refused = {}
-    for position in range(start, len(paths)):
+    for position in positions:
         try:
             image_size(paths[position], max_pixels)
         except ImageDecodeError as error:
@@ -214,6 +234,34 @@ def _why_unreadable(encoder: ImageEncoder, path: Path, refused: dict[int, str], 
     if p in refused:
         return refused[p]
     return decode_problem(path) or f"the {encoder.name} encoder could not decode it"
+
+
+def _encode_missing_shards(
+    encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+) -> None:
+    """Encode the shards not yet saved through `encode_shards`, with the same header check
+    (and so the same rows) as the local loop."""
+    missing = sorted(set(range(n_shards)) - _done_shards(folder, n_shards))
+    if len(missing) < n_shards:
+        print(f"{encoder.name}: resuming, {n_shards - len(missing)} of {n_shards} shards done")
+    kept = {}  # shard -> positions (in paths) sent to the encoder
+    for k in missing:
+        positions = range(k * shard_size, min((k + 1) * shard_size, len(paths)))
+        refused = _refused_before_decoding(paths, positions, max_pixels)
+        kept[k] = (np.array([p for p in positions if p not in refused], dtype=np.int64), refused)
+    shards = [(k, [paths[p] for p in kept[k][0]]) for k in missing]
+    bar = tqdm(total=len(missing), desc=encoder.name, unit="shard")
+    for k, features, unreadable in encode_shards(shards, shard_size):
+        positions, refused = kept[k]
+        rows = min(shard_size, len(paths) - k * shard_size)
+        shard = np.zeros((rows, encoder.dim), dtype=np.float32)
+        shard[positions - k * shard_size] = features
+        shard[positions[np.asarray(unreadable, dtype=np.int64)] - k * shard_size] = 0
+        bad = sorted(set(refused) | set(positions[np.asarray(unreadable, dtype=np.int64)]))
+        reasons = [_why_unreadable(encoder, paths[p], refused, p) for p in bad]
+        _save_shard(_shard_path(folder, k), shard, np.array(bad, dtype=np.int64), reasons)
+        bar.update()
+    bar.close()
 
 
 def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> dict[str, str]:

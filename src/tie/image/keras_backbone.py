@@ -165,11 +165,17 @@ class KerasBackbone:
         return self._forward(images)
 
     def _load(self, path):
-        """One file -> (crops, size, size, 3) float32 in 0..255 (a tf.data map function)."""
+        """One file -> (crops, size, size, 3) float32 in 0..255."""
+        import tensorflow as tf
+
+        return self._decode(tf.io.read_file(path))
+
+    def _decode(self, data):
+        """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
         import tensorflow as tf
 
         size = self.input_size
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image = tf.cast(image, tf.float32)
         if self.crops == 1:
             return tf.image.resize(image, (size, size), antialias=True)[None]
@@ -186,22 +192,53 @@ class KerasBackbone:
         return tf.concat([five, tf.reverse(five, axis=[2])], axis=0)
 
     def dataset(self, paths: list[Path]):
-        """The tf.data pipeline: (positions, images) batches of decoded, resized images."""
+        """The tf.data pipeline: (position, crops) of each readable image, decoded, resized."""
         import tensorflow as tf
 
-        names = [str(p) for p in paths]
         autotune = tf.data.AUTOTUNE
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
-        ds = ds.map(lambda i, p: (i, self._load(p)), num_parallel_calls=autotune)
+        if all(isinstance(p, Path) for p in paths):  # files: read by tf.data, in parallel
+            names = [str(p) for p in paths]
+            ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
+            ds = ds.map(lambda i, p: (i, tf.io.read_file(p)), num_parallel_calls=autotune)
+        else:  # members of tar shards (tie.datasets.webdataset.TarMember): read in Python
+
+            def contents():
+                for position, member in enumerate(paths):
+                    yield position, member.read_bytes()
+
+            signature = (tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.string))
+            ds = tf.data.Dataset.from_generator(contents, output_signature=signature)
+
+        def decode(position, data):
+            return position, self._decode(data)
+
+        ds = ds.map(decode, num_parallel_calls=autotune)
         ds = ds.ignore_errors()
-        return ds.batch(self.batch_size).prefetch(autotune)
+        return ds.prefetch(2 * self.batch_size)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Batches of the readable images among positions [j * batch_size, (j + 1) * batch_size).
+
+        Batches are aligned blocks of positions, not runs of readable images: an unreadable
+        image leaves its block one image short instead of shifting every later batch. So
+        a block's features depend on its own images only, bit for bit (a network's float
+        round-off depends on the batch it runs in), whether the run starts at 0, resumes
+        at a shard boundary, or encodes a single shard on a Ray worker.
+        """
+        positions, images = [], []
+        for position, crops in self.dataset(paths).as_numpy_iterator():
+            if positions and position // self.batch_size != positions[0] // self.batch_size:
+                yield self._features(positions, images)
+                positions, images = [], []
+            positions.append(position)
+            images.append(crops)
+        if positions:
+            yield self._features(positions, images)
+
+    def _features(self, positions: list[int], images: list[np.ndarray]):
         import tensorflow as tf
 
-        dim, size = self.dim, self.input_size
-        for positions, images in self.dataset(paths):
-            n = tf.shape(images)[0]
-            flat = tf.reshape(images, (-1, size, size, 3))
-            features = tf.reshape(self.forward(flat), (n, self.crops, dim))
-            yield positions.numpy(), tf.reduce_mean(features, axis=1).numpy()
+        batch = np.stack(images)  # (n, crops, size, size, 3)
+        flat = batch.reshape(-1, self.input_size, self.input_size, 3)
+        features = tf.reshape(self.forward(tf.constant(flat)), (len(positions), self.crops, -1))
+        return np.asarray(positions), tf.reduce_mean(features, axis=1).numpy()

@@ -1,0 +1,60 @@
+"""The heavy steps on a Ray cluster (`compute.engine: ray`): image encoding and CCA statistics.
+
+Imported only when that engine is chosen (`tie.compute`), so the local default never loads
+Ray. `ray_session` connects; `tie.cluster.encode` and `tie.cluster.cca` do the work.
+
+What runs where:
+
+- the driver (the stage's process) lists the work, keeps the shards and the resume state,
+  combines partial results and writes every output file, exactly as the local engine does;
+- image encoding is a Ray Data `map_batches` over the pending shards, with a callable class:
+  each actor builds its encoder once and encodes whole shards (one Ray task per shard), so a
+  shard's features depend on its images only and a task retried after a worker failure
+  gives the same bytes; the driver writes each shard as it arrives (an interrupted run
+  resumes from them, as locally);
+- the CCA statistics are Ray tasks over chunks of rows, each returning the chunk's moments
+  (count, means, centred co-moments); the driver merges them in chunk order with the
+  pairwise update of Chan, Golub and LeVeque (`tie.cca.combine_moments`), so the result
+  equals the local single pass to rounding; the factorisations stay on the driver.
+
+Workers get the driver's own `tie` package (a Ray runtime env), so the code that runs is
+the code of this checkout; inputs travel through Ray's object store, except images, which
+the workers read from the paths the driver gives (a filesystem every node mounts).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import ray
+import ray.data
+
+import tie
+
+
+@contextmanager
+def ray_session(compute: dict):
+    """Connect to the cluster of `compute.address` (or start a local Ray) for a block.
+
+    An empty address starts a Ray instance on this machine for the block's duration;
+    `auto` joins the cluster this machine is part of (`ray start`); `ray://host:10001`
+    reaches a remote one through Ray Client.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry leaves the machine
+    address = compute.get("address") or None
+    ray.init(
+        address=address,
+        runtime_env={"py_modules": [str(Path(tie.__file__).parent)]},
+        include_dashboard=False,
+        logging_level="warning",
+        configure_logging=True,
+    )
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    try:
+        yield
+    finally:
+        ray.shutdown()

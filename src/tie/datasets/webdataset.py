@@ -1,0 +1,262 @@
+"""WebDataset collections: image-caption pairs in tar shards, as img2dataset writes them.
+
+A shard is a tar file whose members are grouped by key: `<key>.jpg` (or .jpeg, .png,
+.webp), `<key>.txt` (the caption; another member with `webdataset.caption_field`) and
+`<key>.json` (metadata, not read). Shards are named by a brace pattern, e.g.
+`data/cc3m/{00000..00331}.tar`, on local disk or on S3 (`s3://bucket/cc3m/{0000..0099}.tar`,
+read through fsspec/s3fs; `AWS_ENDPOINT_URL` for an S3-compatible server).
+
+Nothing is extracted: stage `data` streams each shard once and writes an index of the
+good samples (key, shard, byte offset and size of the image, caption) and a report that
+counts and names every bad one (image missing or undecodable, caption missing or empty,
+key repeated). Encoders later read each image's bytes straight from its shard
+(`TarMember`: a seek and a read, or an HTTP range request on S3).
+
+Protocol: a fixed held-out test subset. Samples are ranked by SHA-256 of
+`<seed>:<key>`; the first `test_size` (default 5,000, as COCO 5K) are the test split,
+the next `val_size` the val split (for choosing the CCA params), the rest train. The
+split depends on the keys and the seed only, not on shard order or file names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from tie.corpus import Corpus
+from tie.errors import TieError
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+INDEX_FILE = "images/samples.jsonl"  # the images folder, the image_features stage's dep
+REPORT_FILE = "report.json"
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """`a/{000..002}.tar` -> a/000.tar, a/001.tar, a/002.tar; `{x,y}` lists alternatives.
+
+    Numeric ranges keep the width of their first bound (zero padding), as img2dataset
+    names its shards.
+    """
+    match = _BRACES.search(pattern)
+    if match is None:
+        return [pattern]
+    body = match.group(1)
+    numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if numeric:
+        first, last = numeric.groups()
+        if int(last) < int(first):
+            raise TieError(f"webdataset.shards: empty range {{{body}}} in {pattern!r}")
+        options = [f"{k:0{len(first)}d}" for k in range(int(first), int(last) + 1)]
+    else:
+        options = body.split(",")
+    head, tail = pattern[: match.start()], pattern[match.end() :]
+    return [url for option in options for url in expand_braces(head + option + tail)]
+
+
+def open_url(url: str, offset: int = 0):
+    """A binary file object on a local path or an `s3://` (any fsspec) URL."""
+    if "://" in url:
+        import fsspec
+
+        f = fsspec.open(url, "rb").open()
+    else:
+        f = open(url, "rb")
+    if offset:
+        f.seek(offset)
+    return f
+
+
+@dataclass(frozen=True)
+class TarMember:
+    """One image inside a shard: read by offset and size, never extracted to a file."""
+
+    url: str
+    offset: int
+    size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.url}@{self.offset}"
+
+    def read_bytes(self) -> bytes:
+        with open_url(self.url, self.offset) as f:
+            return f.read(self.size)
+
+    def open(self, mode: str = "rb"):
+        return io.BytesIO(self.read_bytes())
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _HashingReader:
+    """A file object that hashes what is read through it: one pass reads and digests."""
+
+    def __init__(self, f):
+        self.f, self.digest = f, hashlib.sha256()
+
+    def read(self, size=-1):
+        data = self.f.read(size)
+        self.digest.update(data)
+        return data
+
+    def finish(self) -> str:
+        while self.read(2**20):
+            pass
+        return self.digest.hexdigest()
+
+
+def iter_samples(url: str, digests: dict | None = None) -> Iterator[tuple[str, dict, dict]]:
+    """Stream a shard: `(key, members by extension, small members' bytes)` per sample.
+
+    Members of one sample are consecutive in the tar (img2dataset writes them so). Image
+    bytes are not kept (`TarInfo.offset_data` locates them), only whether they decode;
+    the others are read. With `digests`, the shard's SHA-256 is stored there at the end.
+    """
+    with open_url(url) as raw:
+        f = _HashingReader(raw)
+        try:
+            yield from _samples(tarfile.open(fileobj=f, mode="r|"))
+        except tarfile.ReadError as error:
+            raise TieError(
+                f"webdataset shard {url} is not an uncompressed tar ({error}): images are read"
+                " by offset, so shards must be plain .tar files (as img2dataset writes them)"
+            ) from None
+        if digests is not None:
+            digests[url] = f.finish()
+
+
+def _samples(tar):
+    with tar:
+        key, members, data = None, {}, {}
+        for info in tar:
+            if not info.isfile():
+                continue
+            stem, _, extension = Path(info.name).name.partition(".")
+            member_key = str(Path(info.name).parent / stem)
+            if member_key != key and key is not None:
+                yield key, members, data
+                members, data = {}, {}
+            key = member_key
+            members[extension.lower()] = info
+            if extension.lower() not in IMAGE_EXTENSIONS:
+                data[extension.lower()] = tar.extractfile(info).read()
+            else:  # decoded here once, to name undecodable images in the report
+                data[extension.lower()] = _decodable(tar.extractfile(info).read())
+        if key is not None:
+            yield key, members, data
+
+
+def _decodable(image_bytes: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            image.load()
+        return True
+    except (OSError, Image.DecompressionBombError, ValueError):
+        return False
+
+
+def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
+    """Index the good samples of the shards into `raw_dir`; return the report of bad ones."""
+    raw_dir = Path(raw_dir)
+    (raw_dir / INDEX_FILE).parent.mkdir(parents=True, exist_ok=True)
+    field = section["caption_field"]
+    urls = expand_braces(section["shards"])
+    bad: dict[str, list[str]] = {
+        "image missing": [],
+        "image undecodable": [],
+        "caption missing or empty": [],
+        "key repeated": [],
+    }
+    seen, good = set(), 0
+    shard_digests = {}
+    with open(raw_dir / INDEX_FILE, "w") as index:
+        for url in urls:
+            if "://" not in url and not Path(url).is_file():
+                raise TieError(
+                    f"webdataset.shards: {url} does not exist (from {section['shards']!r})"
+                )
+            for key, members, data in iter_samples(url, shard_digests):
+                name = f"{url}:{key}"
+                image = next((e for e in IMAGE_EXTENSIONS if e in members), None)
+                caption = data.get(field, b"").decode("utf-8", errors="replace").strip()
+                if image is None:
+                    bad["image missing"].append(name)
+                elif not data[image]:
+                    bad["image undecodable"].append(name)
+                elif not caption:
+                    bad["caption missing or empty"].append(name)
+                elif key in seen:
+                    bad["key repeated"].append(name)
+                else:
+                    seen.add(key)
+                    info = members[image]
+                    record = {"key": key, "url": url, "offset": info.offset_data}
+                    record |= {"size": info.size, "caption": caption}
+                    index.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    good += 1
+    report = {
+        "shards": len(urls),
+        "samples": good + sum(len(names) for names in bad.values()),
+        "good": good,
+        "bad": {reason: len(names) for reason, names in bad.items()},
+        "bad_samples": bad,
+        "shard_sha256": shard_digests,
+    }
+    (raw_dir / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _records(raw_dir: Path) -> list[dict]:
+    index = Path(raw_dir) / INDEX_FILE
+    if not index.exists():
+        raise TieError(f"{index} does not exist: run `dvc repro data` first")
+    with open(index) as f:
+        return [json.loads(line) for line in f]
+
+
+def read_webdataset(raw_dir: Path, section: dict) -> Corpus:
+    """The corpus of the indexed samples, split by hashed key (see the module's docstring)."""
+    records = _records(raw_dir)
+    seed = section["seed"]
+    rank = sorted(
+        range(len(records)),
+        key=lambda i: hashlib.sha256(f"{seed}:{records[i]['key']}".encode()).digest(),
+    )
+    split = ["train"] * len(records)
+    n_test, n_val = section["test_size"], section["val_size"]
+    if len(records) < n_test + n_val + 2:
+        raise TieError(
+            f"the collection has {len(records)} good samples, too few for webdataset.test_size"
+            f" = {n_test} and val_size = {n_val} and a train split: lower them"
+        )
+    for position, i in enumerate(rank):
+        split[i] = "test" if position < n_test else "val" if position < n_test + n_val else "train"
+    report = json.loads((Path(raw_dir) / REPORT_FILE).read_text())
+    return Corpus(
+        dataset="webdataset",
+        images=[r["key"] for r in records],
+        splits=split,
+        captions=[[r["caption"]] for r in records],
+        report={name: report[name] for name in ("shards", "samples", "good", "bad")},
+    )
+
+
+def image_sources(raw_dir: Path, keys: list[str]) -> list[TarMember]:
+    """The image of each key, in that order, as a `TarMember` of its shard."""
+    by_key = {r["key"]: r for r in _records(raw_dir)}
+    members = []
+    for key in keys:
+        r = by_key[key]
+        url = r["url"] if "://" in r["url"] else str(Path(r["url"]).resolve())
+        members.append(TarMember(url, r["offset"], r["size"]))
+    return members
