@@ -50,7 +50,7 @@ def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
             encoder, paths, out, names, max_pixels=max_pixels, encode_shards=encode_shards
         )
     for name, reason in unreadable.items():
-        click.echo(f"unreadable image, its row is zeros: {name}: {reason}", err=True)
+        click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")

@@ -65,6 +65,8 @@ ACCEPTED = {
     "data": DATASET_READERS,
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS | IMAGE_ENCODERS,
+    # `tie.datasets.image_sources` only: the images' folder and list are its deps.
+    "image_features": DATASET_MAKERS | {"src/tie/corpus.py"},
 }
 
 
