@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui lint clean
+.PHONY: install demo test test-fast ui lint clean
 
 install: $(INSTALLED)
 
@@ -31,10 +31,12 @@ demo: install
 test: install
 	pytest
 
+# Everything but the end-to-end runs of DVC and MLflow (tests marked e2e).
+test-fast: install
+	pytest -m 'not e2e'
+
 ui: install
-	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C to stop)"
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(UI_PORT)
+	tie ui --port $(UI_PORT)
 
 lint: install
 	ruff check src stages tests benchmarks

@@ -1,5 +1,9 @@
 """Stage `cca`: fit CCA on the train split, choosing its params on val; save to MODEL_DIR.
 
+`cca.method: none` (the zero-shot row of CLIP / SigLIP) fits nothing: MODEL_DIR holds the
+identity map (`tie.joint_space.ZeroShot`), GRID_FILE an empty grid, and SELECTION_FILE
+the val criterion of the model's own space.
+
 Each of `cca.n_components`, `cca.reg` and `cca.scale_power` is a value or a list; every
 combination is scored on the val split (see tie.model_selection) and the best one is
 saved to MODEL_DIR, with the record of the choice: GRID_FILE, the whole grid (a DVC plot,
@@ -16,14 +20,23 @@ from pathlib import Path
 import click
 import numpy as np
 
-from tie.cca import covariances
+from tie.cca import InvalidParam, covariances
 from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.features import load_features, load_image_features
-from tie.model_selection import GRID_PARAMS, grid_search, param_grid, write_table
+from tie.joint_space import ZeroShot
+from tie.model_selection import (
+    CRITERION_KS,
+    DIRECTIONS,
+    GRID_PARAMS,
+    grid_search,
+    param_grid,
+    write_table,
+)
 from tie.params import load_params
+from tie.retrieval import metrics_from_ranks, ranks
 
 
 @click.command(cls=Command)
@@ -48,8 +61,12 @@ def main(
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
         raise TieError(f"{splits_file} has no val images: the cca stage chooses its params on val")
+    settings = dict(params["cca"])
+    if settings.pop("method", "cca") == "none":
+        zero_shot(X, image_row, Y, val, model_dir, grid_file, selection_file)
+        return
     try:
-        grid = param_grid(params["cca"], X.shape[1], Y.shape[1])
+        grid = param_grid(settings, X.shape[1], Y.shape[1])
         # Every image row of X, with the train captions pointing at theirs: images of other
         # splits have no caption here and take no part, and X is never copied whole.
         compute = load_compute()
@@ -72,6 +89,8 @@ def main(
             val.caption_image_index,
             **grid,
         )
+    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
+        raise TieError(f"cca.{error} (params.yaml)") from error
     except ValueError as error:  # a `cca` param that does not fit these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
 
@@ -87,6 +106,28 @@ def main(
     click.echo(
         f"chosen on val from a grid of {len(result.table)}: {chosen} "
         f"(R@1+R@5+R@10, both directions: {result.best['criterion']:.1f})"
+    )
+
+
+def zero_shot(X, image_row, Y, val, model_dir: Path, grid_file: Path, selection_file: Path) -> None:
+    """`cca.method: none`: the model's own space, scored on val like a grid point."""
+    if X.shape[1] != Y.shape[1]:
+        raise TieError(
+            f"cca.method none compares image and caption embeddings directly, but they have"
+            f" {X.shape[1]} and {Y.shape[1]} dimensions: use image and text of the same model"
+        )
+    model = ZeroShot(dim=X.shape[1])
+    model.save(model_dir)
+    write_table(grid_file, [])
+    images, captions = model.transform(X[image_row[val.image_rows]], Y[val.caption_rows])
+    search, annotation = ranks(images, captions, val.caption_image_index)
+    metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
+    criterion = sum(metrics[d][f"R_at_{k}"] for d in DIRECTIONS for k in CRITERION_KS)
+    selection = {"val_criterion": round(criterion, 4), "grid_points": 0}
+    selection_file.write_text(json.dumps(selection, indent=2) + "\n")
+    click.echo(
+        f"cca.method none: the model's own space ({X.shape[1]}-d), no CCA fitted"
+        f" (R@1+R@5+R@10 on val, both directions: {criterion:.1f})"
     )
 
 

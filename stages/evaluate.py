@@ -11,24 +11,29 @@ from pathlib import Path
 
 import click
 
-from tie.cca import CCA
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_sources
 from tie.features import load_features, load_image_features
 from tie.folds import FOLD_PROTOCOLS, score_folds
 from tie.gallery import write_gallery
+from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
 from tie.redact import redact
-from tie.report import format_table, plot_recall_curves, write_recall_curves
+from tie.report import plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers."""
+    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers.
+
+    None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
+    """
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
+    if report.get("kind") == "sentence":
+        return {}
     return {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
@@ -67,7 +72,7 @@ def main(
     X, image_row = load_image_features(image_features, corpus.images)
     X = X[image_row[view.image_rows]]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    model = CCA.load(model_dir)
+    model = load_joint_model(model_dir)
     images, captions = model.transform(X, Y)
 
     budget = settings["memory_budget_mb"]
@@ -95,11 +100,12 @@ def main(
     write_gallery(
         gallery_file, image_files, caption_texts, images, captions, view.caption_image_index
     )
-    click.echo(f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:")
-    click.echo(format_table(metrics))
-    if protocol:
-        click.echo(f"{name} ({n_folds} folds of the {settings['split']} split, averaged):")
-        click.echo(format_table(metrics[name]))
+    click.echo(
+        f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:"
+        f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
+        f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation);"
+        f" the table: `tie show`"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"
@@ -107,7 +113,10 @@ def main(
         artifacts = [curves_file, png, gallery_file, model_dir / "cca.json", grid_file]
         extra_metrics |= coverage_metrics(text_features)
         # The cca params chosen on val, beside the values or lists given in params.yaml.
-        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
+        if isinstance(model, ZeroShot):
+            chosen = {"method": model.method}
+        else:
+            chosen = {name: getattr(model, name) for name in GRID_PARAMS}
         # The run records every param (provenance), not only the ones evaluate reads; the
         # fingerprint covers what the numbers depend on: the params read and the inputs.
         logged_params = read_params() | {"cca_selected": chosen}

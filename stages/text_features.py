@@ -1,7 +1,11 @@
-"""Stage `text_features`: one row per caption, the mean of its `text` word vectors.
+"""Stage `text_features`: one row per caption, from the `text` encoder.
 
-The word vectors come from the `vocab` stage's file (VOCAB_FILE); `tokenizer` says how
-captions become words, `caption_vectors` how their vectors are combined.
+A word-vector encoder: the mean of the caption's word vectors, from the `vocab` stage's
+file (VOCAB_FILE); `tokenizer` says how captions become words, `caption_vectors` how
+their vectors are combined. A sentence encoder (`clip`, `siglip`): the text tower on the
+whole caption, configured by its section (`clip.preset` ...); VOCAB_FILE is then the
+`vocab` stage's placeholder (see tie.text.sentence) and `tokenizer` and `caption_vectors`
+play no part.
 """
 
 import json
@@ -13,8 +17,9 @@ from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.features import save_features
 from tie.params import load_params
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
+from tie.registry import TEXT_ENCODERS
+from tie.text.captions import CaptionEncoder
+from tie.text.word_vectors import coverage
 
 
 @click.command(cls=Command)
@@ -23,15 +28,15 @@ from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
-    params = load_params("dataset", "text", "tokenizer", "caption_vectors")
-    settings = params["caption_vectors"]
+    params = load_params("dataset", "text", "tokenizer", "caption_vectors", "clip", "siglip")
     corpus = Corpus.load(splits_file)
-    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(corpus.flat_captions)
-    word_vectors = WordVectors.load(vocab_file)
-    train_rows = corpus.split_view("train").caption_rows
-    idf = Idf.fit([tokens[i] for i in train_rows]) if settings["idf"] else None
-    features = mean_vectors(tokens, word_vectors, idf, settings["word_scaling"])
-    save_features(out, features, corpus.caption_ids)
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+        sentence_features(params, corpus, out, coverage_file)
+        return
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+    tokens = encoder.tokenize(corpus.flat_captions)
+    save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    word_vectors = encoder.word_vectors
 
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
     for split in SPLITS:
@@ -43,6 +48,23 @@ def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) ->
             f" {report[split]['empty_captions']} captions with no known word (kept as zeros)"
         )
     coverage_file.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def sentence_features(params: dict, corpus: Corpus, out: Path, report_file: Path) -> None:
+    """The text tower of `params["text"]` on every caption, batched."""
+    from tqdm import tqdm
+
+    from tie.towers.text import TowerTextEncoder
+
+    name = params["text"]
+    encoder = TowerTextEncoder(name, **params[name])
+    captions = corpus.flat_captions
+    with tqdm(total=len(captions), desc=name, unit="caption") as bar:
+        features = encoder.encode(captions, progress=bar.update)
+    save_features(out, features, corpus.caption_ids)
+    report = {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}
+    report_file.write_text(json.dumps(report, indent=2) + "\n")
+    click.echo(f"{name}: {len(captions)} captions x {encoder.dim} -> {out}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ A pretrained file (3M words for word2vec) is read once in a stream and only the 
 the captions can produce under any `tokenizer` setting are kept (see
 `tie.text.tokenize.word_forms`), so changing the tokenizer never reads it again.
 `word2vec_local` is trained here on the train captions (lowercased words, stop words
-kept: the context a skip-gram model learns from).
+kept: the context a skip-gram model learns from). A sentence encoder (`clip`, `siglip`)
+has no word vectors: OUT is then a placeholder (see tie.text.sentence), and the stage
+does nothing else.
 """
 
 from pathlib import Path
@@ -14,7 +16,9 @@ import click
 from tie.commands import Command
 from tie.corpus import Corpus
 from tie.params import load_params
+from tie.registry import TEXT_ENCODERS as TEXT_ENCODER_INFO
 from tie.text import TEXT_ENCODERS
+from tie.text.sentence import write_placeholder
 from tie.text.tokenize import Tokenizer, word_forms
 
 
@@ -23,6 +27,10 @@ from tie.text.tokenize import Tokenizer, word_forms
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, out: Path) -> None:
     params = load_params("dataset", "text")
+    if TEXT_ENCODER_INFO[params["text"]].kind == "sentence":
+        write_placeholder(out, params["text"])
+        click.echo(f"{params['text']} is a sentence encoder: no word vectors (placeholder {out})")
+        return
     corpus = Corpus.load(splits_file)
     captions = corpus.flat_captions
     train_rows = corpus.split_view("train").caption_rows

@@ -3,6 +3,7 @@
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +65,12 @@ def copy_repo(root):
         (root / stale).unlink(missing_ok=True)
 
 
-def make_project(root, env=None):
+def build_demo_project(root, env=None):
     """A fresh clone-like copy of the repo in `root` with a tiny demo, after `dvc repro`.
 
     The copy is a git repo of its own, so a test never touches the developer's
-    workspace, cache or MLflow store.
+    workspace, cache or MLflow store. Tests get it once per session (the `demo_project`
+    fixture) and work on copies of it (`copy_project`).
     """
     copy_repo(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -80,3 +82,46 @@ def make_project(root, env=None):
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-q", "-m", "baseline"], root)
     return root
+
+
+def copy_project(project, root, mlflow_store=True):
+    """A private copy of a built project in `root`: git, DVC cache and outputs, MLflow store.
+
+    DVC's temporary folder (locks, its file-hash state) is left behind: DVC rebuilds it.
+    The MLflow store records absolute artifact locations; the copy's point into the copy.
+    Without `mlflow_store` the copy has none, as if its runs had been logged elsewhere.
+    """
+    skipped = {project / ".dvc/tmp"}
+    if not mlflow_store:
+        skipped |= {project / "mlflow.db", project / "mlartifacts"}
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in project.iterdir():
+        if entry in skipped:
+            continue
+        if entry.is_dir():
+            shutil.copytree(
+                entry, root / entry.name, symlinks=True, ignore=lambda d, _: _skipped(d, skipped)
+            )
+        else:
+            shutil.copy2(entry, root / entry.name)
+    if mlflow_store and (root / "mlflow.db").exists():
+        _relocate_mlflow_store(root / "mlflow.db", project.as_uri(), root.as_uri())
+    return root
+
+
+def _skipped(folder, skipped):
+    return [p.name for p in Path(folder).iterdir() if p in skipped]
+
+
+def _relocate_mlflow_store(db, old_uri, new_uri):
+    """Point a copied sqlite store's artifact locations at the copy's artifact folder."""
+    with sqlite3.connect(db) as store:
+        store.execute(
+            "UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
+            (old_uri + "/", new_uri + "/"),
+        )
+        store.execute(
+            "UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)",
+            (old_uri + "/", new_uri + "/"),
+        )
+    store.close()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tie.cca import CCA, _largest_eigenvalue, covariances
+from tie.cca import CCA, FITTED_ATTRIBUTES, InvalidParam, _largest_eigenvalue, covariances
 from tie.retrieval import ranks
 
 
@@ -141,9 +141,9 @@ def test_load_missing_file_says_which_and_how_to_make_it(tmp_path):
 def test_n_components_larger_than_feature_dimension():
     rng = np.random.default_rng(8)
     X, Y = correlated_views(rng, n=50, dx=6, dy=4)
-    with pytest.raises(ValueError, match=r"cca\.n_components=5 exceeds 4.*caption features"):
+    with pytest.raises(InvalidParam, match=r"^n_components=5 exceeds 4.*caption features"):
         CCA(n_components=5).fit(X, Y)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(InvalidParam, match="^n_components=0 must be a positive integer"):
         CCA(n_components=0).fit(X, Y)
 
 
@@ -151,7 +151,7 @@ def test_reg_zero_with_rank_deficient_features_asks_for_reg():
     rng = np.random.default_rng(9)
     X, Y = correlated_views(rng, n=100)
     X = np.hstack([X, X[:, :2] @ [[2.0], [-1.0]]])  # a column that is a combination of two
-    with pytest.raises(ValueError, match=r"covariance of X is singular.*cca\.reg > 0"):
+    with pytest.raises(InvalidParam, match=r"^reg=0 cannot whiten the covariance of X"):
         CCA(n_components=3, reg=0).fit(X, Y)
     CCA(n_components=3, reg=1e-3).fit(X, Y)  # the ridge makes it solvable
 
@@ -166,7 +166,7 @@ def test_transform_before_fit():
     [
         (np.ones((10, 3)), np.ones((9, 3)), None, "one row per pair"),
         (np.full((10, 3), np.nan), np.ones((10, 3)), None, "NaN"),
-        (np.ones((4, 3)), np.ones((9, 3)), np.zeros(8, dtype=int), "needs one entry per row"),
+        (np.ones((4, 3)), np.ones((9, 3)), np.zeros(8, dtype=int), "needs one entry per caption"),
         (np.ones((4, 3)), np.ones((9, 3)), np.full(9, 4), r"in 0\.\.3"),
         (np.ones((4, 3)), np.ones((9, 3)), np.zeros(9), "integer"),
     ],
@@ -301,3 +301,59 @@ def test_all_zero_rows_stay_zero_and_rank_last():
     assert search[zero_captions].tolist() == [n_images] * len(zero_captions)
     # An image with no information: every caption but its own scores as high.
     assert annotation[zero_image] == len(Y) - per_image + 1
+
+
+def test_params_are_keyword_only():
+    with pytest.raises(TypeError):
+        CCA(4)
+    assert CCA(n_components=4).n_components == 4
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        ({"n_components": True}, "n_components", "n_components=True must be a positive integer"),
+        ({"n_components": 2.0}, "n_components", "n_components=2.0 must be a positive integer"),
+        ({"reg": float("nan")}, "reg", "reg=nan must be a number >= 0"),
+        ({"reg": "abc"}, "reg", "reg='abc' must be a number >= 0"),
+        ({"scale_power": float("inf")}, "scale_power", "scale_power=inf must be a number"),
+        ({"scale_power": None}, "scale_power", "scale_power=None must be a number"),
+    ],
+)
+def test_check_params_names_the_argument_first(params, param, message):
+    with pytest.raises(InvalidParam) as raised:
+        CCA(**{"n_components": 2} | params).check_params(5, 4)
+    assert str(raised.value) == message
+    assert raised.value.param == param
+
+
+def test_every_fitted_attribute_is_saved_loaded_and_truncated(tmp_path):
+    rng = np.random.default_rng(12)
+    X, Y = correlated_views(rng, n=80)
+    model = CCA(n_components=3, reg=1e-3).fit(X, Y)
+    names = [name for name, _ in FITTED_ATTRIBUTES]
+    assert sorted(names) == sorted(k for k in vars(model) if k.endswith("_"))
+    model.save(tmp_path)
+    loaded, short = CCA.load(tmp_path), model.truncated(2)
+    for name, component_axis in FITTED_ATTRIBUTES:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+        expected = getattr(model, name)
+        if component_axis is not None:
+            expected = np.take(expected, [0, 1], axis=component_axis)
+        np.testing.assert_array_equal(getattr(short, name), expected)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import tie.cca
+
+    results = doctest.testmod(tie.cca)
+    assert results.attempted > 0 and results.failed == 0
+
+
+def test_transform_captions_is_the_caption_half_of_transform():
+    rng = np.random.default_rng(13)
+    X, Y = correlated_views(rng, n=60)
+    model = CCA(n_components=3, reg=1e-3, scale_power=2).fit(X, Y)
+    np.testing.assert_array_equal(model.transform_captions(Y[:5]), model.transform(X, Y)[1][:5])

@@ -1,13 +1,14 @@
 """Comparing runs: published baselines as git tags, `tie report`, the gallery, `tie search`."""
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import yaml
-from helpers import REPO, make_project, run
+from helpers import REPO, copy_project, run
 from PIL import Image
 
 from tie.baselines import create_tags, load_baselines
@@ -20,8 +21,8 @@ EXPERIMENTS = {"fewer-dims": "cca.n_components=20", "unscaled": "cca.scale_power
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("project"))
+def project(demo_project, tmp_path_factory):
+    root = copy_project(demo_project, tmp_path_factory.mktemp("project"))
     for name, setting in EXPERIMENTS.items():
         run(["dvc", "exp", "run", "-n", name, "-S", setting], root)
     return root
@@ -33,8 +34,13 @@ def git(args, cwd):
 
 def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
     baselines = {b.tag: b for b in load_baselines(BASELINES)}
-    # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3.
-    assert len(baselines) == 6 + 6 + 2 + 3
+    # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3;
+    # CLIP's zero-shot rows on Flickr30k and COCO.
+    assert len(baselines) == 6 + 6 + 2 + 3 + 2
+    clip = baselines["clip2021-zeroshot/coco"]
+    assert clip.metrics["image_annotation"] == {"R_at_1": 58.4, "R_at_5": 81.5, "R_at_10": 88.1}
+    assert clip.metrics["image_search"] == {"R_at_1": 37.8, "R_at_5": 62.4, "R_at_10": 72.2}
+    assert "Table 13" in clip.source and "5K test" in clip.source
     mean_vec = baselines["klein2015/flickr30k"].metrics
     assert mean_vec["image_search"] == {
         "R_at_1": 20.5, "R_at_5": 46.3, "R_at_10": 59.3, "median_rank": 6.8, "mean_rank": 32.4
@@ -50,6 +56,7 @@ def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
         assert baseline.source
 
 
+@pytest.mark.e2e
 def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
@@ -113,6 +120,7 @@ def test_baseline_needs_a_commit(tmp_path):
         create_tags(tmp_path, load_baselines(BASELINES))
 
 
+@pytest.mark.e2e
 def test_metrics_diff_of_a_baseline_and_an_experiment(project):
     run(["tie", "baseline"], project)
     _, out = run(["dvc", "metrics", "diff", "klein2015/flickr8k", "fewer-dims", "--json"], project)
@@ -121,6 +129,7 @@ def test_metrics_diff_of_a_baseline_and_an_experiment(project):
     assert diff["image_annotation.R_at_10"]["old"] == 61.2
 
 
+@pytest.mark.e2e
 def test_report_lists_the_workspace_and_every_experiment(project):
     _, out = run(["tie", "report", "--format", "json"], project)
     report = json.loads(out)
@@ -153,6 +162,7 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     assert all(",demo,test,50.0,250.0," in line for line in lines[1:])
 
 
+@pytest.mark.e2e
 def test_labels_come_from_the_run_not_from_params_yaml(project):
     """After a failed `dvc exp run -S dataset=flickr30k -S split=karpathy`, params.yaml says
     flickr30k while the outputs are the demo's: they are shown and compared as the demo's."""
@@ -175,6 +185,7 @@ def test_labels_come_from_the_run_not_from_params_yaml(project):
     assert "flickr30k" not in markdown
 
 
+@pytest.mark.e2e
 def test_show_without_outputs_says_how_to_restore_them(project):
     metrics_file = project / "metrics/retrieval.json"
     recorded = metrics_file.read_bytes()
@@ -208,13 +219,18 @@ def test_published_rows_are_compared_only_on_their_own_protocol(monkeypatch):
     groups, apart = group_rows([on_val, on_test], published)
     assert [r.label for r in groups[0].rows] == ["val"]
     assert [r.kind for r in groups[1].rows] == ["published"] * 7 + ["workspace"]
-    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol apart.
+    # COCO: the 1K rows beside a run's coco_1k section; rows of unstated protocol and the
+    # 5K rows (CLIP's zero-shot) apart.
     coco_1k = Row("ws [coco_1k]", "workspace", {}, ("coco", "test", 1000, 5000))
     groups, apart = group_rows([coco_1k], published)
     assert [r.label for r in groups[0].rows][0].endswith("[klein2015-fv/coco]")
-    assert {r.protocol[2] for r in apart} == {None}
+    assert {r.protocol[2] for r in apart} == {None, 5000}
+    coco_5k = Row("ws", "workspace", {}, ("coco", "test", 5000, 25000))
+    groups, _ = group_rows([coco_5k], published)
+    assert [r.label for r in groups[0].rows][0].endswith("[clip2021-zeroshot/coco]")
 
 
+@pytest.mark.e2e
 def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path):
     with Image.open(project / "metrics/gallery.png") as gallery:
         assert gallery.width > 600 and gallery.height > 600
@@ -224,21 +240,22 @@ def test_evaluate_writes_the_gallery_and_dvc_plots_renders_it(project, tmp_path)
     assert "Recall at K on the test split" in html  # the title of the curves in dvc.yaml
 
 
+@pytest.mark.e2e
 def test_search_finds_the_image_evaluate_ranks_first(project):
     """A test caption used as the query gives the ranking the evaluation scored."""
     script = """
-import json, numpy as np, yaml
+import json, numpy as np
 from tie.cca import CCA
 from tie.corpus import Corpus
-from tie.features import load_features, load_image_features
+from tie.embeddings import load_split_embeddings
 from tie.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
-view = corpus.split_view("test")
-X, row = load_image_features("features/demo/image/colorgrid.npy", corpus.images)
-X = X[row[view.image_rows]]
-Y = load_features("features/demo/text/glove.npy", corpus.caption_ids)[view.caption_rows]
-images, captions = CCA.load("models/demo/colorgrid-glove").transform(X, Y)
-search, _ = ranks(images, captions, view.caption_image_index)
+model = CCA.load("models/demo/colorgrid-glove")
+test = load_split_embeddings(
+    corpus, "test", "features/demo/image/colorgrid.npy", "features/demo/text/glove.npy", model
+)
+view = test.view
+search, _ = ranks(test.images, test.captions, view.caption_image_index)
 first = int(np.flatnonzero(search == 1)[0])
 image = corpus.images[view.image_rows[view.caption_image_index[first]]]
 print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
@@ -252,7 +269,11 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
             check=True,
         ).stdout
     )
-    _, out = run(["tie", "search", caption, "--top", "3", "--output", "sheet.png"], project)
+    query = f"{caption} qqqzz"  # a word no caption has: dropped, and said
+    _, out = run(["tie", "search", query, "--top", "3", "--output", "sheet.png"], project)
+    assert "dropped, no word vector in this dataset's captions: qqqzz\n" in out
+    used = out.split("query words used: ")[1].splitlines()[0].split()
+    assert used and "qqqzz" not in used and set(used) <= set(re.findall("[a-z]+", caption.lower()))
     hits = [line for line in out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
     assert len(hits) == 3
     assert hits[0].endswith(f"/{image}")
@@ -274,6 +295,17 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
         assert sheet.width < 11 * 2.4 * 72
     _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
     assert "search.png" not in status
+
+
+@pytest.mark.e2e
+def test_pictures_and_tables_made_on_demand_stay_out_of_git(project):
+    run(["dvc", "plots", "show"], project)
+    run(["tie", "report"], project)
+    run(["tie", "search", "red"], project)
+    made = ["dvc_plots/index.html", "metrics/report.md", "metrics/search.png"]
+    assert all((project / name).is_file() for name in made)
+    _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert not [line for line in status.splitlines() if any(n in line for n in made)], status
 
 
 def test_top_k_and_fixed_sample():

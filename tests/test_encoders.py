@@ -94,3 +94,31 @@ def test_colorgrid_does_not_import_tensorflow():
 
 def test_colorgrid_dim_follows_its_settings():
     assert ColorGrid(grid=2, bins_per_channel=2).dim == 5 * 8
+
+
+def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
+    from tie.corpus import Corpus
+    from tie.text.captions import CaptionEncoder
+    from tie.text.word_vectors import Idf
+
+    vocab = tmp_path / "vocab.npz"
+    WordVectors(["red", "circle", "blue"], np.eye(3, dtype=np.float32)).save(vocab)
+    corpus = Corpus(
+        dataset="tiny",
+        images=["a.png", "b.png"],
+        splits=["train", "test"],
+        captions=[["a red circle", "red"], ["a blue zebra", "blue"]],
+    )
+    params = {
+        "tokenizer": {"lowercase": True, "stop_words": "english"},
+        "caption_vectors": {"idf": True, "word_scaling": "none"},
+    }
+    encoder = CaptionEncoder.from_params(params, vocab, corpus)
+    assert encoder.known(["red", "zebra", "circle"]) == (["red", "circle"], ["zebra"])
+    idf = Idf.fit([["red", "circle"], ["red"]])  # the train captions only
+    expected = (idf("red") * np.eye(3)[0] + idf("circle") * np.eye(3)[1]) / (
+        idf("red") + idf("circle")
+    )
+    vectors = encoder.encode(["A RED circle", "zebra"])
+    np.testing.assert_allclose(vectors[0], expected, rtol=1e-6)
+    assert not vectors[1].any()  # no known word: a zero row

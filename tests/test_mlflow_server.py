@@ -12,9 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import free_port, make_project, run
+from helpers import copy_project, free_port, run
 
 STARTUP_TIMEOUT_S = 120
+
+pytestmark = pytest.mark.e2e
 
 
 def get_json(url, payload=None):
@@ -64,10 +66,15 @@ def mlflow_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, mlflow_server):
-    return make_project(
-        tmp_path_factory.mktemp("project"), env={"MLFLOW_TRACKING_URI": mlflow_server}
+def project(demo_project, tmp_path_factory, mlflow_server):
+    """The demo, its evaluation logged to the server (and no local store)."""
+    root = copy_project(demo_project, tmp_path_factory.mktemp("project"), mlflow_store=False)
+    run(
+        ["dvc", "repro", "--force", "--single-item", "evaluate"],
+        root,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
     )
+    return root
 
 
 def test_pipeline_logs_to_the_server(project, mlflow_server):

@@ -74,7 +74,21 @@ BAD = [
     ("text", "nope", "text = 'nope': must be one of: glove, word2vec_local"),
     ("image", "vgg", "image = 'vgg': must be one of: colorgrid, vgg19"),
     ("split", "karpathy", "split = 'karpathy': dataset demo has the split(s): official"),
-    ("cca.foo", 1, "unknown param cca.foo; section `cca` has: n_components, reg, scale_power"),
+    (
+        "cca.foo",
+        1,
+        "unknown param cca.foo; section `cca` has: method, n_components, reg, scale_power",
+    ),
+    ("cca.method", "pca", "cca.method = 'pca': must be one of: cca (fit on train), none"),
+    (
+        "cca.method",
+        "none",
+        "cca.method = 'none': the zero-shot row compares the image and text embeddings of one"
+        " model, but image colorgrid and text glove are not one model's towers",
+    ),
+    ("clip.dtype", "float16", "clip.dtype = 'float16': must be one of: float32, bfloat16"),
+    ("siglip.batch_size", 0, "siglip.batch_size = 0: must be an integer >= 1"),
+    ("clip.preset", "", "clip.preset = '': must be a KerasHub preset name"),
     ("cca", 3, "cca = 3: must be a section of `key: value` lines"),
 ]
 
@@ -114,6 +128,8 @@ def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
         0,
         "params.yaml is valid\n",
     )
+    _, output = tie_check(tmp_path, with_value("caption_vectors.idf", True, text="clip"))
+    assert "note: caption_vectors has no effect with text clip" in output
 
 
 def test_the_repository_params_pass_tie_check_in_a_fresh_process():
@@ -189,9 +205,11 @@ def fresh_project(tmp_path_factory):
     [
         ("eval.ks=[1000]", "eval.ks = [1000]: every K must be at most 200"),
         ("cca.n_components=true", "cca.n_components = True: must be an integer >= 1"),
+        ("cca.method=none", "cca.method = 'none': the zero-shot row compares the image and"),
     ],
 )
 def test_dvc_exp_run_stops_before_any_stage_works(fresh_project, setting, message):
+    run(["git", "checkout", "--", "params.yaml"], fresh_project)  # a failed run leaves its -S
     code, output = run(["dvc", "exp", "run", "-S", setting], fresh_project, check=False)
     assert code != 0
     assert f"Error: params.yaml: {message}" in output

@@ -7,15 +7,17 @@ never touches the developer's workspace, cache or MLflow store.
 import json
 
 import pytest
-from helpers import TINY_DEMO, make_project, run
+from helpers import TINY_DEMO, copy_project, run
+
+pytestmark = pytest.mark.e2e
 
 METRIC_NAMES = {"R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank"}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(demo_project, tmp_path_factory):
     """A fresh clone-like copy of the repo with a tiny demo, after one `dvc repro`."""
-    return make_project(tmp_path_factory.mktemp("project"))
+    return copy_project(demo_project, tmp_path_factory.mktemp("project"))
 
 
 def mlflow_runs(root):
@@ -54,6 +56,9 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
     assert "Running stage 'text_features'" in out
     assert "Running stage 'cca'" in out
     assert "Running stage 'evaluate'" in out
+    assert "the table: `tie show`" in out and "Median rank" not in out  # printed once, by:
+    _, table = run(["tie", "show"], project)
+    assert table.count("Median rank") == 1
     assert image_features.stat().st_mtime_ns == before
     assert (project / "features/demo/text/word2vec_local.npy").exists()
 

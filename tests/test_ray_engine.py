@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from helpers import make_project, run
+from helpers import copy_project, run
 from ray_cluster import ADDRESS, RayCluster
 from webdataset_shards import make_webdataset_project
 
@@ -18,6 +18,8 @@ from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features
 
 DRIVER = __file__.replace("test_ray_engine.py", "ray_driver.py")
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,8 @@ OUTPUTS = [
 ]
 
 
-def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, tmp_path):
-    project = make_project(tmp_path)
+def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
     local = {name: (project / name).read_bytes() for name in OUTPUTS}
 
     assert rerun_on_ray(cluster, project, OUTPUTS) == local

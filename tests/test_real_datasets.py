@@ -32,6 +32,8 @@ from tie.datasets.sources import (
     FLICKR8K_TEXT,
     KARPATHY_SPLITS,
     SOURCES,
+    SOURCES_FILE_ENV,
+    sources_for,
 )
 from tie.download import MIRROR_ENV
 from tie.errors import TieError
@@ -304,3 +306,30 @@ def test_accept_local_refuses_a_copy_missing_an_image(flickr8k, served, tmp_path
         result.output
     )
     assert not (downloads / "accepted-checksums.json").exists()
+
+
+def test_sources_file_overrides_checksums_and_image_count(tmp_path, monkeypatch):
+    assert sources_for("flickr8k") == SOURCES["flickr8k"]
+    overrides = tmp_path / "sources.json"
+    overrides.write_text(
+        json.dumps(
+            {"flickr8k": {"checksums": {FLICKR8K_TEXT.name: "md5:" + "0" * 32}, "n_images": 3}}
+        )
+    )
+    monkeypatch.setenv(SOURCES_FILE_ENV, str(overrides))
+    sources = sources_for("flickr8k")
+    assert sources.n_images == 3
+    assert [d.checksum for d in sources.downloads] == [
+        FLICKR8K_IMAGES.checksum,
+        "md5:" + "0" * 32,
+        KARPATHY_SPLITS.checksum,
+    ]
+    assert sources_for("coco") == SOURCES["coco"]
+    assert SOURCES["flickr8k"].n_images == 8091  # the table itself is unchanged
+
+    overrides.write_text(json.dumps({"coco": {"checksums": {"Flickr8k_text.zip": "md5:0"}}}))
+    with pytest.raises(TieError, match="coco has no checksums.Flickr8k_text.zip to override"):
+        sources_for("coco")
+    overrides.write_text("{not json")
+    with pytest.raises(TieError, match=f"{SOURCES_FILE_ENV}=.*not a readable JSON object"):
+        sources_for("coco")

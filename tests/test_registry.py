@@ -9,12 +9,14 @@ from tie.datasets import DATASETS
 from tie.image import IMAGE_ENCODERS
 from tie.image.keras_models import KERAS_MODELS
 from tie.text import TEXT_ENCODERS
+from tie.towers import TOWER_MODELS
 
 
 def test_the_registry_names_what_the_heavy_modules_implement():
     assert list(registry.TEXT_ENCODERS) == list(TEXT_ENCODERS)
     assert list(registry.IMAGE_ENCODERS) == list(IMAGE_ENCODERS)
     assert set(registry.KERAS_MODEL_NAMES) == set(KERAS_MODELS)
+    assert registry.TOWER_MODEL_NAMES == tuple(TOWER_MODELS)
     assert DATASETS == {name: info.splits for name, info in registry.DATASETS.items()}
     for name, info in registry.DATASETS.items():
         assert set(info.eval_images) <= set(info.splits), name
@@ -22,9 +24,11 @@ def test_the_registry_names_what_the_heavy_modules_implement():
 
 def test_allowed_values_of_the_schema_are_the_implementations_own():
     from tie.image.keras_backbone import CROPS, VGG_LAYERS
-    from tie.schema import Backbone, CaptionVectors, Tokenizer
+    from tie.joint_space import METHODS
+    from tie.schema import Backbone, CaptionVectors, Cca, Tokenizer, Tower
     from tie.text.tokenize import STOP_WORD_LISTS
     from tie.text.word_vectors import WORD_SCALINGS
+    from tie.towers import DTYPES
 
     def literal(model, field):
         return set(model.model_fields[field].annotation.__args__)
@@ -33,6 +37,8 @@ def test_allowed_values_of_the_schema_are_the_implementations_own():
     assert literal(Tokenizer, "stop_words") == set(STOP_WORD_LISTS)
     assert literal(Backbone, "vgg_layer") == set(VGG_LAYERS)
     assert literal(Backbone, "crops") == set(CROPS)
+    assert literal(Tower, "dtype") == set(DTYPES)
+    assert literal(Cca, "method") == set(METHODS)
 
 
 HEAVY = ("tensorflow", "keras", "keras_hub", "gensim", "ray", "tie.text", "tie.image")

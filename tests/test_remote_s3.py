@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port, make_project, run
+from helpers import copy_project, free_port, run
 
 ACCESS_KEY = "tie-test-access"
 SECRET_KEY = "tie-test-secret-0123456789"
 BUCKET = "tie-features"
+
+pytestmark = pytest.mark.e2e
 
 
 def wait_for_port(port, process, timeout_s=30):
@@ -34,8 +36,8 @@ def wait_for_port(port, process, timeout_s=30):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return make_project(tmp_path_factory.mktemp("project"))
+def project(demo_project, tmp_path_factory):
+    return copy_project(demo_project, tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")

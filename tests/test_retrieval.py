@@ -242,3 +242,22 @@ def test_exact_ties_of_real_valued_duplicates_in_any_chunking(budget_bytes):
 
     for actual, wanted in zip(chunked, expected, strict=True):
         np.testing.assert_array_equal(actual, wanted)
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        (np.zeros(3, dtype=int), "caption_image_index has 3 entries but there are 4 captions"),
+        (np.array([0, 1, 2, 9]), r"caption_image_index values must be image rows in 0\.\.2"),
+        (np.zeros(4), "caption_image_index must be a 1-D integer array"),
+    ],
+)
+def test_caption_image_index_is_checked_as_cca_checks_it(index, message):
+    """One check, shared with CCA.fit, which words it with its own argument's name."""
+    from tie.cca import CCA
+
+    images, captions = np.eye(3), np.eye(3)[[0, 1, 2, 2]]
+    with pytest.raises(ValueError, match=message):
+        score(images, captions, index)
+    with pytest.raises(ValueError, match=message.replace("caption_image_index", "image_index")):
+        CCA(n_components=2).fit(images, captions, image_index=index)

@@ -59,10 +59,14 @@ IMAGE_ENCODERS = {
     "src/tie/image/keras_backbone.py",
     "src/tie/image/keras_models.py",
 }
+# The CLIP / SigLIP text towers (tie.text names them); for a sentence encoder `vocab`
+# writes a placeholder (tie.text.sentence, a dep) and runs no tower.
+TEXT_TOWERS = {"src/tie/towers/__init__.py", "src/tie/towers/text.py", "src/tie/towers/load.py"}
 ACCEPTED = {
     # `data` writes the raw files; the readers that turn them into a corpus belong to
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
+    "vocab": TEXT_TOWERS,
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS | IMAGE_ENCODERS,
     # `tie.datasets.image_sources` only: the images' folder and list are its deps.

@@ -33,8 +33,19 @@ import scipy.linalg
 import scipy.sparse.linalg
 from tqdm import tqdm
 
+from tie.pairs import check_image_index
+
 ARRAYS_FILE = "cca.npz"
 PARAMS_FILE = "cca.json"
+# What `fit` learns, with the axis that runs over components (None: not per component).
+# `save`, `load` and `truncated` all follow this one list.
+FITTED_ATTRIBUTES = (
+    ("x_mean_", None),
+    ("y_mean_", None),
+    ("x_weights_", 1),
+    ("y_weights_", 1),
+    ("correlations_", 0),
+)
 
 # Size of one chunk of rows converted to float64 during the streaming pass: large enough
 # for the BLAS to run at full speed, small next to the dx x dx covariance of real features.
@@ -84,7 +95,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
         captions_per_image = np.ones(len(X), dtype=np.int64)
         caption_order = None  # caption i belongs to image i
     else:
-        image_index = _as_image_index(image_index, n_captions=len(Y), n_images=len(X))
+        image_index = check_image_index(image_index, n_captions=len(Y), n_images=len(X))
         captions_per_image = np.bincount(image_index, minlength=len(X))
         is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
         # Captions grouped by image: slices of Y when already so, gathered rows otherwise.
@@ -180,7 +191,7 @@ def chunk_moments(X, Y, image_index=None) -> Moments:
         return Moments(n, cov.x_mean, cov.y_mean, cov.xx * n, cov.yy * n, cov.xy * n)
     moments = Moments.empty(X.shape[1], Y.shape[1])
     if n == 1:  # one pair: its own mean, no spread
-        row = 0 if image_index is None else int(_as_image_index(image_index, 1, len(X))[0])
+        row = 0 if image_index is None else int(check_image_index(image_index, 1, len(X))[0])
         moments.n_pairs = 1
         moments.x_mean = _float64_chunk(X, row, "X")
         moments.y_mean = _float64_chunk(Y, 0, "Y")
@@ -223,7 +234,7 @@ def image_chunks(n_images: int, image_index, chunk_rows: int):
         for start, stop in _chunks(n_images, chunk_rows):
             yield slice(start, stop), np.arange(start, stop), None
         return
-    image_index = _as_image_index(image_index, n_captions=len(image_index), n_images=n_images)
+    image_index = check_image_index(image_index, n_captions=len(image_index), n_images=n_images)
     order = np.argsort(image_index, kind="stable")
     first_caption = np.searchsorted(image_index[order], np.arange(n_images + 1))
     for start, stop in _chunks(n_images, chunk_rows):
@@ -255,9 +266,24 @@ class CCA:
         Canonical directions: projected training data have unit variance per component.
     correlations_ : ndarray of shape (n_components,)
         Canonical correlations of the regularised problem, in descending order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tie.cca import CCA
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.standard_normal((500, 2))
+    >>> X = np.hstack([shared, rng.standard_normal((500, 3))])
+    >>> Y = np.hstack([shared + 0.1 * rng.standard_normal((500, 2)), rng.standard_normal((500, 2))])
+    >>> model = CCA(n_components=2, reg=1e-3).fit(X, Y)
+    >>> model.correlations_.round(2)
+    array([0.99, 0.99])
+    >>> images, captions = model.transform(X[:3], Y[:3])
+    >>> images.shape
+    (3, 2)
     """
 
-    def __init__(self, n_components=128, reg=1e-3, scale_power=1.0):
+    def __init__(self, *, n_components=128, reg=1e-3, scale_power=1.0):
         self.n_components = n_components
         self.reg = reg
         self.scale_power = scale_power
@@ -284,13 +310,13 @@ class CCA:
         """
         X = _as_matrix(X, "X")
         Y = _as_matrix(Y, "Y")
-        self._check_params(X.shape[1], Y.shape[1])
+        self.check_params(X.shape[1], Y.shape[1])
         return self.fit_covariances(covariances(X, Y, image_index))
 
     def fit_covariances(self, cov):
         """Fit from `covariances(X, Y, ...)`, computed once for several fits (grid search)."""
         dx, dy = len(cov.x_mean), len(cov.y_mean)
-        self._check_params(dx, dy)
+        self.check_params(dx, dy)
         chol_x = _regularised_cholesky(cov.xx, self.reg, "X")
         chol_y = _regularised_cholesky(cov.yy, self.reg, "Y")
         # Lx^-1 Cxy Ly^-T, by two triangular solves.
@@ -324,11 +350,11 @@ class CCA:
             reg=self.reg,
             scale_power=self.scale_power if scale_power is None else scale_power,
         )
-        model.x_mean_ = self.x_mean_
-        model.y_mean_ = self.y_mean_
-        model.x_weights_ = self.x_weights_[:, :n_components]
-        model.y_weights_ = self.y_weights_[:, :n_components]
-        model.correlations_ = self.correlations_[:n_components]
+        for name, component_axis in FITTED_ATTRIBUTES:
+            value = getattr(self, name)
+            if component_axis is not None:
+                value = value[(slice(None),) * component_axis + (slice(n_components),)]
+            setattr(model, name, value)
         return model
 
     def transform(self, X, Y=None):
@@ -355,19 +381,18 @@ class CCA:
         y_embeddings = _project(Y, self.y_mean_, self.y_weights_, scale)
         return x_embeddings, y_embeddings
 
+    def transform_captions(self, Y):
+        """Project captions only (a query, say) into the joint space: `transform`'s second half."""
+        self._check_fitted()
+        return self.transform(np.zeros((0, len(self.x_mean_))), Y)[1]
+
     def save(self, directory):
         """Write the fitted model to `directory`: cca.npz (arrays) and cca.json (readable)."""
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            directory / ARRAYS_FILE,
-            x_mean=self.x_mean_,
-            y_mean=self.y_mean_,
-            x_weights=self.x_weights_,
-            y_weights=self.y_weights_,
-            correlations=self.correlations_,
-        )
+        arrays = {_array_name(name): getattr(self, name) for name, _ in FITTED_ATTRIBUTES}
+        np.savez(directory / ARRAYS_FILE, **arrays)
         summary = {
             "params": {
                 "n_components": self.n_components,
@@ -382,7 +407,29 @@ class CCA:
 
     @classmethod
     def load(cls, directory):
-        """Read a model written by `save`."""
+        """Read a model written by `save` (the `cca` stage's `models/<dataset>/<image>-<text>`).
+
+        Parameters
+        ----------
+        directory : str or Path
+            The folder holding cca.json (the params, readable) and cca.npz (the arrays).
+
+        Returns
+        -------
+        CCA
+            A fitted model, ready to `transform`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If either file is missing; the message says how to make it.
+
+        Examples
+        --------
+        >>> from tie.cca import CCA
+        >>> model = CCA.load("models/demo/colorgrid-glove")  # doctest: +SKIP
+        >>> images, captions = model.transform(X_test, Y_test)  # doctest: +SKIP
+        """
         directory = Path(directory)
         for name in (PARAMS_FILE, ARRAYS_FILE):
             if not (directory / name).exists():
@@ -393,30 +440,35 @@ class CCA:
         summary = json.loads((directory / PARAMS_FILE).read_text())
         model = cls(**summary["params"])
         with np.load(directory / ARRAYS_FILE) as arrays:
-            model.x_mean_ = arrays["x_mean"]
-            model.y_mean_ = arrays["y_mean"]
-            model.x_weights_ = arrays["x_weights"]
-            model.y_weights_ = arrays["y_weights"]
-            model.correlations_ = arrays["correlations"]
+            for name, _ in FITTED_ATTRIBUTES:
+                setattr(model, name, arrays[_array_name(name)])
         return model
 
-    def _check_params(self, dx, dy):
-        limit = min(dx, dy)
-        side = "image features (X)" if dx <= dy else "caption features (Y)"
-        if not (isinstance(self.n_components, int | np.integer) and 1 <= self.n_components):
-            raise ValueError(
-                f"cca.n_components must be a positive integer, got {self.n_components!r}"
+    def check_params(self, n_features_x, n_features_y):
+        """Check the params against the feature dimensions, before any work.
+
+        Raises
+        ------
+        InvalidParam
+            Naming the argument (`n_components`, `reg` or `scale_power`) and its value
+            first, then what is allowed.
+        """
+        limit = min(n_features_x, n_features_y)
+        side = "image features (X)" if n_features_x <= n_features_y else "caption features (Y)"
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InvalidParam("n_components", k, "must be a positive integer")
+        if k > limit:
+            raise InvalidParam(
+                "n_components", k, f"exceeds {limit}, the dimension of the {side}: at most {limit}"
             )
-        if self.n_components > limit:
-            raise ValueError(
-                f"cca.n_components={self.n_components} exceeds {limit}, the dimension of the "
-                f"{side}; set cca.n_components to at most {limit}"
-            )
-        if not self.reg >= 0:
-            raise ValueError(f"cca.reg must be >= 0, got {self.reg!r}")
+        if not _is_real(self.reg) or not self.reg >= 0:
+            raise InvalidParam("reg", self.reg, "must be a number >= 0")
+        if not _is_real(self.scale_power):
+            raise InvalidParam("scale_power", self.scale_power, "must be a number")
 
     def _check_fitted(self):
-        if not hasattr(self, "x_weights_"):
+        if not all(hasattr(self, name) for name, _ in FITTED_ATTRIBUTES):
             raise RuntimeError(
                 "this CCA is not fitted yet: call fit(X, Y) or CCA.load(directory) first"
             )
@@ -429,11 +481,37 @@ def _project(matrix, mean, weights, scale):
     return embeddings
 
 
+class InvalidParam(ValueError):
+    """A CCA param that cannot work: the message starts with `<param>=<value>`.
+
+    `param` is the argument's name, so that a caller can say it in its own terms (the
+    `cca` stage: `cca.<param>` in params.yaml).
+    """
+
+    def __init__(self, param, value, reason):
+        super().__init__(f"{param}={value!r} {reason}")
+        self.param = param
+
+
+def _array_name(attribute):
+    """The key of a fitted attribute in cca.npz: its name without the trailing `_`."""
+    return attribute.rstrip("_")
+
+
+def _is_real(value):
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float | np.number)
+        and (np.isfinite(value))
+    )
+
+
 def _rank_deficient_error(view, reg):
-    return ValueError(
-        f"the covariance of {view} is singular (rank-deficient features, or fewer samples "
-        f"than features) and cannot be whitened with cca.reg={reg}: set cca.reg > 0 "
-        "large enough, e.g. 1e-3"
+    return InvalidParam(
+        "reg",
+        reg,
+        f"cannot whiten the covariance of {view}, which is singular (rank-deficient features,"
+        " or fewer samples than features): use a ridge, e.g. 1e-3",
     )
 
 
@@ -539,23 +617,3 @@ def _check_n_features(matrix, expected, name):
             f"{name} has {matrix.shape[1]} features but this CCA was fitted on {expected}; "
             "use features from the same encoder as at fit time"
         )
-
-
-def _as_image_index(image_index, n_captions, n_images):
-    image_index = np.asarray(image_index)
-    if image_index.ndim != 1 or not np.issubdtype(image_index.dtype, np.integer):
-        raise ValueError(
-            "image_index must be a 1-D integer array (one entry per row of Y), got "
-            f"dtype {image_index.dtype} and shape {image_index.shape}"
-        )
-    if len(image_index) != n_captions:
-        raise ValueError(
-            f"image_index has {len(image_index)} entries but Y has {n_captions} rows; "
-            "it needs one entry per row of Y"
-        )
-    if n_captions and (image_index.min() < 0 or image_index.max() >= n_images):
-        raise ValueError(
-            f"image_index values must be rows of X, in 0..{n_images - 1}, got values in "
-            f"{image_index.min()}..{image_index.max()}"
-        )
-    return image_index

@@ -8,7 +8,7 @@ import click
 
 from tie.commands import Group
 from tie.datasets.real import obtain_archives
-from tie.datasets.sources import SOURCES
+from tie.datasets.sources import SOURCES, sources_for
 from tie.params import PARAMS_FILE, check_params, read_params
 from tie.paths import DOWNLOADS
 from tie.provenance import protocol_counts, protocol_text, workspace_provenance
@@ -19,6 +19,7 @@ MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
 
 
 @click.group(cls=Group)
+@click.version_option(package_name="tie", prog_name="tie")
 def main() -> None:
     """Joint text-image embeddings by CCA (run the pipeline with `dvc repro`)."""
 
@@ -94,10 +95,10 @@ def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) 
     if accept_local:
         from tie.datasets.accept import accept_local_copy
 
-        for line in accept_local_copy(dataset, SOURCES[dataset], downloads, split):
+        for line in accept_local_copy(dataset, sources_for(dataset), downloads, split):
             click.echo(line)
         return
-    for name, path in obtain_archives(dataset, SOURCES[dataset], downloads, (split,)).items():
+    for name, path in obtain_archives(dataset, sources_for(dataset), downloads, (split,)).items():
         click.echo(f"{name}: {path}")
 
 
@@ -174,10 +175,27 @@ def search(query: str, top: int, output: Path) -> None:
     from tie.params import load_params
     from tie.search import search_images, shorten
 
-    hits = search_images(load_params(), query, top)
+    result = search_images(load_params(), query, top)
+    hits = result.hits
+    click.echo(f"query words used: {shorten(' '.join(result.used))}")
+    if result.unknown:
+        click.echo(
+            f"dropped, no word vector in this dataset's captions: {shorten(' '.join(result.unknown))}"
+        )
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     drawn = hits[:MAX_DRAWN]
     write_contact_sheet(output, shorten(query), [h.path for h in drawn], [h.score for h in drawn])
     more = f" (the first {len(drawn)} of {len(hits)})" if len(drawn) < len(hits) else ""
     click.echo(f"contact sheet{more}: {output}")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(port: int, host: str) -> None:
+    """The MLflow UI on this project's runs (mlflow.db), until Ctrl-C."""
+    from tie.tracking import repo_root
+    from tie.ui import serve
+
+    serve(repo_root(), host, port, announce=click.echo)

@@ -14,12 +14,13 @@ truncation and rescaling of the same components, scored without refitting.
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tie.cca import CCA
+from tie.cca import CCA, InvalidParam
 from tie.retrieval import metrics_from_ranks, ranks
 
 GRID_PARAMS = ("n_components", "reg", "scale_power")
@@ -54,12 +55,11 @@ def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
         if not values:
             raise ValueError(f"cca.{name} is an empty list: give one value or a list of them")
         grid[name] = values
-    for n_components in grid["n_components"]:
-        for reg in grid["reg"]:
-            CCA(n_components=n_components, reg=reg)._check_params(dx, dy)
-    for scale_power in grid["scale_power"]:
-        if isinstance(scale_power, bool) or not isinstance(scale_power, int | float):
-            raise ValueError(f"cca.scale_power must be a number, got {scale_power!r}")
+    for values in itertools.product(*(grid[name] for name in GRID_PARAMS)):
+        try:
+            CCA(**dict(zip(GRID_PARAMS, values, strict=True))).check_params(dx, dy)
+        except InvalidParam as error:
+            raise ValueError(f"cca.{error}") from error
     unknown = sorted(set(cca_params) - set(GRID_PARAMS))
     if unknown:
         raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(GRID_PARAMS)}")

@@ -29,6 +29,7 @@ import yaml
 from tie.errors import TieError
 from tie.paths import CCA_SELECTION as SELECTION_FILE
 from tie.paths import RETRIEVAL as METRICS_FILE
+from tie.registry import TOWER_MODEL_NAMES
 
 LOCK_FILE = "dvc.lock"
 CCA_PARAMS = ("n_components", "reg", "scale_power")
@@ -131,6 +132,8 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
     if selection is not None and selection_out and selection_out.get("md5") == _md5(selection):
         chosen = json.loads(selection)
         cca = {name: chosen[name] for name in CCA_PARAMS if name in chosen}
+    if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
+        cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     text_params = _stage_params(stages, "text_features")
     images, captions = protocol_counts(json.loads(metrics))
     return Provenance(
@@ -147,10 +150,19 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
 
 
 def _pooling(text_features_params: dict) -> dict:
-    """The text_features settings that shape a caption vector, flattened (not tokenizer)."""
+    """The text_features settings that shape a caption vector, flattened (not tokenizer).
+
+    For word vectors, `caption_vectors`; for a sentence encoder (`clip`, `siglip`), its
+    own section (the preset). The section of a model that is not the text encoder is
+    declared by the stage but plays no part.
+    """
+    text = text_features_params.get("text")
+    sentence = text in TOWER_MODEL_NAMES
     flat = {}
     for key, value in text_features_params.items():
         if key in ("dataset", "text", "tokenizer"):
+            continue
+        if (key in TOWER_MODEL_NAMES and key != text) or (key == "caption_vectors" and sentence):
             continue
         if isinstance(value, dict):
             flat |= {f"{key}.{k}": v for k, v in value.items()}
@@ -200,13 +212,13 @@ def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, P
 
 def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance:
     """The provenance an MLflow run logged: its params (as strings) and metrics."""
-    pooling = {
-        key: value
-        for key, value in params.items()
-        if key.startswith(("caption_vectors.", "pooling"))
-    }
+    text = params.get("text")
+    prefixes = (f"{text}.",) if text in TOWER_MODEL_NAMES else ("caption_vectors.", "pooling")
+    pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
     chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
     cca = {name: value for name, value in chosen.items() if value is not None}
+    if params.get("cca_selected.method") == "none":
+        cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     return Provenance(
         dataset=params.get("dataset", "?"),
         split=params.get("split"),

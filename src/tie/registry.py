@@ -23,12 +23,17 @@ class DatasetInfo:
 @dataclass(frozen=True)
 class TextEncoderInfo:
     # "word_vectors": a caption is pooled word vectors (stages vocab + text_features).
+    # "sentence": a text tower embeds the whole caption (text_features only; vocab writes
+    # a placeholder, tie.text.sentence).
     kind: str
+    sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
 
 
 @dataclass(frozen=True)
 class ImageEncoderInfo:
-    kind: str  # "descriptor" (weight-free) | "keras" (a keras.applications CNN)
+    # "descriptor" (weight-free) | "keras" (a keras.applications CNN) | "tower" (the
+    # vision tower of an image-text model, tie.towers)
+    kind: str
     sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
 
 
@@ -50,19 +55,26 @@ DATASETS: dict[str, DatasetInfo] = {
     "custom": DatasetInfo(("official",)),
 }
 
+# Image-text models with an image and a text tower (tie.towers), each configured by the
+# params section of its name, shared by both towers.
+TOWER_MODEL_NAMES = ("clip", "siglip")
+
 _WORD_VECTORS = TextEncoderInfo("word_vectors")
 TEXT_ENCODERS: dict[str, TextEncoderInfo] = {
-    name: _WORD_VECTORS
-    for name in (
-        "glove",  # GloVe 6B 50-d, packaged
-        "word2vec_local",  # trained on the train captions
-        # downloaded (tie.text.pretrained)
-        "word2vec",
-        "fasttext",
-        "numberbatch",
-        "numberbatch1908",
-        "glove300",
-    )
+    **{
+        name: _WORD_VECTORS
+        for name in (
+            "glove",  # GloVe 6B 50-d, packaged
+            "word2vec_local",  # trained on the train captions
+            # downloaded (tie.text.pretrained)
+            "word2vec",
+            "fasttext",
+            "numberbatch",
+            "numberbatch1908",
+            "glove300",
+        )
+    },
+    **{name: TextEncoderInfo("sentence", (name,)) for name in TOWER_MODEL_NAMES},
 }
 
 # keras.applications models, lowercase (tie.image.keras_models holds how to build each)
@@ -80,6 +92,7 @@ KERAS_MODEL_NAMES = (
 IMAGE_ENCODERS: dict[str, ImageEncoderInfo] = {
     "colorgrid": ImageEncoderInfo("descriptor"),
     **{name: ImageEncoderInfo("keras", ("backbone",)) for name in KERAS_MODEL_NAMES},
+    **{name: ImageEncoderInfo("tower", (name,)) for name in TOWER_MODEL_NAMES},
 }
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tie.pairs import check_image_index
+
 # Bytes per element of a block of similarities: the float64 score and at most three
 # boolean comparison results alive at once.
 _BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
@@ -179,22 +181,7 @@ def _as_unit_rows(embeddings, name):
 
 
 def _as_caption_image_index(caption_image_index, n_captions, n_images):
-    index = np.asarray(caption_image_index)
-    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
-        raise ValueError(
-            "caption_image_index must be a 1-D integer array (one image row per caption), "
-            f"got dtype {index.dtype} and shape {index.shape}"
-        )
-    if len(index) != n_captions:
-        raise ValueError(
-            f"caption_image_index has {len(index)} entries but there are {n_captions} "
-            "caption embeddings; it needs one entry per caption"
-        )
-    if index.min() < 0 or index.max() >= n_images:
-        raise ValueError(
-            f"caption_image_index values must be image rows in 0..{n_images - 1}, got "
-            f"values in {index.min()}..{index.max()}"
-        )
+    index = check_image_index(caption_image_index, n_captions, n_images, "caption_image_index")
     captionless = int(np.sum(np.bincount(index, minlength=n_images) == 0))
     if captionless:
         raise ValueError(

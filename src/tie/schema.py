@@ -15,7 +15,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tie.registry import DATASETS, EVAL_SPLITS, IMAGE_ENCODERS, SPLIT_NAMES, TEXT_ENCODERS
+from tie.registry import (
+    DATASETS,
+    EVAL_SPLITS,
+    IMAGE_ENCODERS,
+    SPLIT_NAMES,
+    TEXT_ENCODERS,
+    TOWER_MODEL_NAMES,
+)
 
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -113,6 +120,17 @@ class Backbone(Section):
     input_size: int | None = allowed("null (the model's own) or an integer >= 32", ge=32)
 
 
+class Tower(Section):
+    """`clip` / `siglip`: the preset both towers of the model are loaded from."""
+
+    preset: str = allowed(
+        "a KerasHub preset name (e.g. clip_vit_base_patch32) or the path of a preset directory",
+        min_length=1,
+    )
+    batch_size: int = allowed("an integer >= 1 (images or captions per forward pass)", ge=1)
+    dtype: Literal["float32", "bfloat16"] = allowed("one of: float32, bfloat16")
+
+
 class Tokenizer(Section):
     lowercase: bool = allowed("true or false")
     stop_words: Literal["english", "none"] = allowed("one of: english, none")
@@ -132,6 +150,9 @@ def _value_or_list(item):
 
 
 class Cca(Section):
+    method: Literal["cca", "none"] = allowed(
+        "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
+    )
     n_components: _value_or_list(PositiveInt) = allowed(
         "an integer >= 1, or a non-empty list of them (e.g. 50 or [32, 64])"
     )
@@ -176,6 +197,8 @@ class Params(Section):
     raw: Raw
     image_decode: ImageDecode
     backbone: Backbone
+    clip: Tower
+    siglip: Tower
     tokenizer: Tokenizer
     caption_vectors: CaptionVectors
     cca: Cca
@@ -191,6 +214,16 @@ class Params(Section):
                 self.split,
                 f"dataset {self.dataset} has the split(s): {', '.join(splits)}"
                 f" (e.g. `dvc exp run -S split={splits[0]}`)",
+            )
+        if self.cca.method == "none" and not (
+            self.image == self.text and self.image in TOWER_MODEL_NAMES
+        ):
+            raise ParamError(
+                "cca.method",
+                "none",
+                f"the zero-shot row compares the image and text embeddings of one model, but"
+                f" image {self.image} and text {self.text} are not one model's towers (use"
+                " image and text clip, or siglip; or cca.method cca)",
             )
         n_images, source = eval_images(self)
         if n_images is not None and max(self.eval.ks) > n_images:
@@ -233,5 +266,13 @@ def advice(params: Params) -> list[str]:
         notes.append(
             f"backbone.crops = {params.backbone.crops} has no effect with image"
             f" {params.image} (only Keras backbones read section `backbone`)"
+        )
+    vectors = params.caption_vectors
+    if TEXT_ENCODERS[params.text].kind == "sentence" and (
+        vectors.idf or vectors.word_scaling != "none"
+    ):
+        notes.append(
+            f"caption_vectors has no effect with text {params.text} (a sentence encoder"
+            " embeds whole captions: no word vectors to pool)"
         )
     return notes

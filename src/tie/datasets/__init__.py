@@ -23,7 +23,7 @@ from tie.datasets.demo import demo_layout, generate_demo
 from tie.datasets.flickr8k_layout import read_flickr8k_layout
 from tie.datasets.karpathy import read_karpathy_json
 from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_real_dataset
-from tie.datasets.sources import SOURCES
+from tie.datasets.sources import sources_for
 from tie.datasets.webdataset import image_sources as webdataset_images
 from tie.datasets.webdataset import prepare_webdataset, read_webdataset
 from tie.errors import TieError
@@ -63,7 +63,7 @@ def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path)
         return prepare_webdataset(raw_dir, params["webdataset"])
     return prepare_real_dataset(
         name,
-        SOURCES[name],
+        sources_for(name),
         raw_dir,
         downloads_dir,
         params["raw"]["max_missing_fraction"],

@@ -34,6 +34,7 @@ import numpy as np
 
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
+from tie.tensorflow_logs import import_tensorflow
 
 VGG_LAYERS = ("fc2", "fc1")
 CROPS = (1, 10)
@@ -120,6 +121,7 @@ class KerasBackbone:
         return self._model
 
     def _build(self):
+        import_tensorflow()
         import keras
 
         constructor = getattr(keras.applications, self.spec.constructor)
@@ -150,8 +152,8 @@ class KerasBackbone:
     def forward(self, images):
         """Features of a batch of float32 RGB images in 0..255, shape (n, size, size, 3)."""
         if self._forward is None:
+            tf = import_tensorflow()
             import keras
-            import tensorflow as tf
 
             preprocess = getattr(keras.applications, self.spec.module).preprocess_input
             model = self.model
@@ -166,13 +168,13 @@ class KerasBackbone:
 
     def _load(self, path):
         """One file -> (crops, size, size, 3) float32 in 0..255."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         return self._decode(tf.io.read_file(path))
 
     def _decode(self, data):
         """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         size = self.input_size
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
@@ -193,7 +195,7 @@ class KerasBackbone:
 
     def dataset(self, paths: list[Path]):
         """The tf.data pipeline: (position, crops) of each readable image, decoded, resized."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         autotune = tf.data.AUTOTUNE
         if all(isinstance(p, Path) for p in paths):  # files: read by tf.data, in parallel
@@ -236,7 +238,7 @@ class KerasBackbone:
             yield self._features(positions, images)
 
     def _features(self, positions: list[int], images: list[np.ndarray]):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         batch = np.stack(images)  # (n, crops, size, size, 3)
         flat = batch.reshape(-1, self.input_size, self.input_size, 3)

@@ -1,8 +1,13 @@
-"""Text encoders: a caption is the mean of pretrained (or locally trained) word vectors.
+"""Text encoders, of two kinds.
 
-Each encoder maps (train captions as token lists, the vocabulary of all captions) to
-the word vectors of that vocabulary (the `vocab` stage saves them); `mean_vectors`
+Word vectors: a caption is the mean of pretrained (or locally trained) word vectors.
+Each such encoder maps (train captions as token lists, the vocabulary of all captions)
+to the word vectors of that vocabulary (the `vocab` stage saves them); `mean_vectors`
 then turns captions into rows (the `text_features` stage).
+
+Sentence encoders (`clip`, `siglip`): the text tower of a model trained with images
+embeds each whole caption (`tie.towers.text.TowerTextEncoder`, built from the params
+section of its name); they have no vocabulary (see `tie.text.sentence`).
 """
 
 from functools import partial
@@ -10,9 +15,12 @@ from functools import partial
 from tie.text.glove import glove_6b_50d
 from tie.text.pretrained import PRETRAINED, pretrained_vectors
 from tie.text.word2vec_local import word2vec_local
+from tie.towers import TOWER_MODELS
+from tie.towers.text import TowerTextEncoder
 
 TEXT_ENCODERS = {
     "glove": glove_6b_50d,
     "word2vec_local": word2vec_local,
     **{name: partial(pretrained_vectors, name) for name in PRETRAINED},
+    **{name: partial(TowerTextEncoder, name) for name in TOWER_MODELS},
 }

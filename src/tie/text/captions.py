@@ -1,0 +1,64 @@
+"""Captions to vectors: the one encoder of the `text_features` stage and of `tie search`.
+
+A caption is tokenized (`tokenizer` params), and its known words' vectors (the `vocab`
+stage's file) are averaged (`caption_vectors` params: IDF weights fitted on the train
+captions, word scaling). `tie search` embeds a query with the very same encoder, so that
+it lands where a caption with those words would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tie.corpus import Corpus
+from tie.text.tokenize import Tokenizer
+from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+
+
+@dataclass
+class CaptionEncoder:
+    """Mean word vectors of tokenized captions.
+
+    Examples
+    --------
+    >>> encoder = CaptionEncoder.from_params(params, vocab_file, corpus)  # doctest: +SKIP
+    >>> encoder.encode(["a red circle"]).shape  # doctest: +SKIP
+    (1, 50)
+    """
+
+    tokenizer: Tokenizer
+    word_vectors: WordVectors
+    idf: Idf | None = None  # IDF weights of the train captions; None: a plain mean
+    word_scaling: str = "none"
+
+    @classmethod
+    def from_params(cls, params: dict, vocab_file: Path, corpus: Corpus) -> CaptionEncoder:
+        """The encoder `params` describe, with the `vocab` stage's word vectors."""
+        tokenizer = Tokenizer(**params["tokenizer"])
+        settings = params["caption_vectors"]
+        idf = None
+        if settings["idf"]:
+            train_rows = corpus.split_view("train").caption_rows
+            idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
+        return cls(tokenizer, WordVectors.load(vocab_file), idf, settings["word_scaling"])
+
+    def tokenize(self, captions) -> list[list[str]]:
+        return self.tokenizer.tokenize_all(captions)
+
+    def encode_tokens(self, token_lists: list[list[str]]) -> np.ndarray:
+        """One row per caption; a caption with no known word is a zero row."""
+        return mean_vectors(token_lists, self.word_vectors, self.idf, self.word_scaling)
+
+    def encode(self, captions) -> np.ndarray:
+        return self.encode_tokens(self.tokenize(captions))
+
+    def known(self, tokens: list[str]) -> tuple[list[str], list[str]]:
+        """(tokens with a word vector, tokens without one), each in order."""
+        has_vector = [self.word_vectors.row(t) is not None for t in tokens]
+        return (
+            [t for t, known in zip(tokens, has_vector, strict=True) if known],
+            [t for t, known in zip(tokens, has_vector, strict=True) if not known],
+        )

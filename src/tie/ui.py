@@ -1,0 +1,75 @@
+"""`tie ui`: the MLflow UI on the project's own store, up in seconds.
+
+`mlflow server` starts 4 web workers by default, and a job runner (huey) with several
+more processes; a UI on one laptop needs neither, and together they take tens of seconds
+to answer. Here it runs with one worker and no job runner, and the URL is printed once
+the server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tie.errors import TieError
+from tie.tracking import default_tracking_uri
+
+STARTUP_TIMEOUT_S = 120
+
+
+def server_command(root: Path, host: str, port: int) -> list[str]:
+    """`mlflow server` on `root`'s store (mlflow.db, artifacts in mlartifacts/)."""
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    return [
+        mlflow, "server",
+        "--backend-store-uri", default_tracking_uri(root),
+        "--default-artifact-root", (root / "mlartifacts").as_uri(),
+        "--host", host, "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+
+
+def serve(root: Path, host: str, port: int, announce=print) -> None:
+    """Run the UI until interrupted (Ctrl-C); `announce` gets the URL once it answers."""
+    url = f"http://{host}:{port}"
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            raise TieError(
+                f"something already listens on {url} (an MLflow UI started before?):"
+                " open it, stop it, or choose another port (`make ui UI_PORT=5001`)"
+            )
+    env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(server_command(root, host, port), env=env)
+    try:
+        _wait_until_up(server, url)
+        announce(f"MLflow UI: {url} (Ctrl-C to stop)")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_until_up(server: subprocess.Popen, url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if server.poll() is not None:
+            raise TieError(f"mlflow server stopped (exit code {server.returncode}): see above")
+        if time.monotonic() > deadline:
+            raise TieError(f"mlflow server did not answer on {url} in {STARTUP_TIMEOUT_S} s")
+        time.sleep(0.2)
