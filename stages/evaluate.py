@@ -34,11 +34,15 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
     if report.get("kind") == "sentence":
         return {}
-    return {
+    metrics = {
         f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
         for split in SPLITS
         for what in ("tokens", "captions")
     }
+    for fitted in report.get("fisher", []):  # Fisher-vector pooling: the mixture's fit
+        for key in ("log_likelihood", "n_iter", "gaussian_share"):
+            metrics[f"fisher/{fitted['mixture']}/{key}"] = fitted[key]
+    return metrics
 
 
 @click.command(cls=Command)

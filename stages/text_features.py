@@ -27,18 +27,27 @@ from tie.text.word_vectors import coverage
 @click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("coverage_file", type=click.Path(path_type=Path))
-def main(splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path) -> None:
-    params = load_params("dataset", "text", "tokenizer", "caption_vectors", "clip", "siglip")
+@click.option(
+    "--mixture", "mixture_dir", required=True, type=click.Path(exists=True, path_type=Path)
+)
+def main(
+    splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path, mixture_dir: Path
+) -> None:
+    params = load_params(
+        "dataset", "text", "tokenizer", "caption_vectors", "fisher.normalize", "clip", "siglip"
+    )
     corpus = Corpus.load(splits_file)
     if TEXT_ENCODERS[params["text"]].kind == "sentence":
         sentence_features(params, corpus, out, coverage_file)
         return
-    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
     tokens = encoder.tokenize(corpus.flat_captions)
     save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
     word_vectors = encoder.word_vectors
 
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    if encoder.fisher is not None:
+        report["fisher"] = encoder.fisher.summary()
     for split in SPLITS:
         rows = corpus.split_view(split).caption_rows
         report[split] = coverage([tokens[i] for i in rows], word_vectors)

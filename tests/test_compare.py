@@ -252,7 +252,7 @@ from tie.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
 model = CCA.load("models/demo/colorgrid-glove")
 test = load_split_embeddings(
-    corpus, "test", "features/demo/image/colorgrid.npy", "features/demo/text/glove.npy", model
+    corpus, "test", "features/demo/image/colorgrid.npy", "features/demo/text/glove-mean.npy", model
 )
 view = test.view
 search, _ = ranks(test.images, test.captions, view.caption_image_index)

@@ -116,8 +116,8 @@ def test_a_missing_param_and_an_unknown_section_are_named(tmp_path):
     params = with_value("eval.ks", [1])
     del params["eval"]["ks"]
     assert "eval.ks is missing: it must be a non-empty list" in tie_check(tmp_path, params)[1]
-    params = with_value("eval.ks", [1]) | {"fisher": {"k": 3}}
-    assert "unknown param fisher; params.yaml has: dataset, split" in tie_check(tmp_path, params)[1]
+    params = with_value("eval.ks", [1]) | {"fishr": {"k": 3}}
+    assert "unknown param fishr; params.yaml has: dataset, split" in tie_check(tmp_path, params)[1]
 
 
 def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
@@ -160,6 +160,17 @@ def test_load_params_returns_the_sections_asked_for_as_written():
     }
     with pytest.raises(TieError, match=r"cca.reg = 'abc'"):
         check_params(with_value("cca.reg", "abc"))
+
+
+def test_load_params_gives_only_the_declared_keys_of_a_section():
+    fisher = read_params()["fisher"]
+    loaded = load_params("fisher.mixture", "fisher.seed", "text", path=REPO / "params.yaml")
+    assert loaded == {
+        "fisher": {"mixture": fisher["mixture"], "seed": fisher["seed"]},
+        "text": read_params()["text"],
+    }
+    with pytest.raises(ValueError, match="no section"):
+        load_params("fisher.nope", path=REPO / "params.yaml")
 
 
 def stage_sections(script):

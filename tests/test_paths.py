@@ -16,7 +16,7 @@ TEMPLATES = {
 
 
 def as_dvc(template):
-    return re.sub(r"\{(\w+)\}", r"${\1}", template)
+    return re.sub(r"\{([\w.]+)\}", r"${\1}", template)
 
 
 def pipeline_paths(stage):

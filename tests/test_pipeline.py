@@ -60,7 +60,7 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
     _, table = run(["tie", "show"], project)
     assert table.count("Median rank") == 1
     assert image_features.stat().st_mtime_ns == before
-    assert (project / "features/demo/text/word2vec_local.npy").exists()
+    assert (project / "features/demo/text/word2vec_local-mean.npy").exists()
 
     _, out = run(["dvc", "exp", "show", "--json"], project)
     rows = json.loads(out)
@@ -161,3 +161,44 @@ def test_cca_grid_search_on_val(project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     artifacts = {a.path for a in client.list_artifacts(evaluation.info.run_id)}
     assert "cca_grid.csv" in artifacts
+
+
+def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
+    mean_metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    _, out = run(
+        ["dvc", "exp", "run", "-n", "fv-hglmm", "-S", "caption_vectors.pooling=fisher"]
+        + ["-S", "fisher.mixture=hglmm", "-S", "fisher.n_components=4"],
+        project,
+    )
+    assert "Stage 'image_features' didn't change, skipping" in out
+    assert "Running stage 'mixture'" in out and "hglmm: K=4" in out
+    import numpy as np
+
+    features = np.load(project / "features/demo/text/glove-fisher.npy", mmap_mode="r")
+    assert features.shape[1] == 2 * 4 * 50  # 2 K D, GloVe 50-d
+    fisher_metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    assert fisher_metrics["image_search"]["R_at_10"] > 2 * 100 * 10 / TINY_DEMO["n_test"]
+
+    fv = next(r for r in mlflow_runs(project) if r.data.tags["dvc.experiment"] == "fv-hglmm")
+    assert fv.data.params["caption_vectors.pooling"] == "fisher"
+    assert fv.data.metrics["fisher/hglmm/n_iter"] >= 1
+    assert np.isfinite(fv.data.metrics["fisher/hglmm/log_likelihood"])
+    assert 0 <= fv.data.metrics["fisher/hglmm/gaussian_share"] <= 1
+
+    _, out = run(["tie", "search", "a red circle", "--top", "3"], project)  # the FV of the query
+    assert len([line for line in out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]) == 3
+    _, report = run(["tie", "report", "--runs", "mlflow"], project)
+    assert "fv-hglmm (fv-hglmm)" in report and "(workspace)" in report  # beside the mean run
+
+    # Back to mean pooling: the same features (computed again or restored), the same metrics.
+    _, out = run(["dvc", "exp", "run", "-S", "caption_vectors.pooling=mean"], project)
+    assert (project / "features/demo/text/glove-mean.npy").exists()
+    assert json.loads((project / "metrics/retrieval.json").read_text()) == mean_metrics
+    # Fisher again with only a CCA param changed: the mixture and the FVs come from the cache.
+    _, out = run(
+        ["dvc", "exp", "run", "-S", "caption_vectors.pooling=fisher", "-S", "cca.scale_power=1"],
+        project,
+    )
+    assert "Stage 'mixture' is cached - skipping run, checking out outputs" in out
+    assert "Stage 'text_features' is cached - skipping run, checking out outputs" in out
+    assert "Running stage 'cca'" in out

@@ -67,6 +67,7 @@ ACCEPTED = {
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
     "vocab": TEXT_TOWERS,
+    "mixture": WORD_VECTOR_SOURCES | TEXT_TOWERS,  # fits on word vectors only
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS | IMAGE_ENCODERS,
     # `tie.datasets.image_sources` only: the images' folder and list are its deps.

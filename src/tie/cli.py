@@ -179,9 +179,8 @@ def search(query: str, top: int, output: Path) -> None:
     hits = result.hits
     click.echo(f"query words used: {shorten(' '.join(result.used))}")
     if result.unknown:
-        click.echo(
-            f"dropped, no word vector in this dataset's captions: {shorten(' '.join(result.unknown))}"
-        )
+        unknown = shorten(" ".join(result.unknown))
+        click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     drawn = hits[:MAX_DRAWN]

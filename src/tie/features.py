@@ -30,6 +30,14 @@ def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
     ids_path(path).write_text("".join(f"{i}\n" for i in ids))
 
 
+def create_features(path: Path, ids: list[str], n_columns: int) -> np.ndarray:
+    """A float32 `.npy` feature file of len(ids) rows, memory-mapped for writing in chunks."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(ids), n_columns))
+
+
 def load_features(path: Path, expected_ids: list[str]) -> np.ndarray:
     path = Path(path)
     for needed in (path, ids_path(path)):

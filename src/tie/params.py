@@ -61,11 +61,16 @@ def check_params(params: dict, source: str = PARAMS_FILE) -> list[str]:
 def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
     """The `sections` of params.yaml (all of it if none are named), after checking it all.
 
-    A section may be narrowed to one key, `section.key`, as in dvc.yaml's `params`.
-
-    Advice about settings that have no effect is printed on stderr.
+    A dotted name (`fisher.mixture`) gives that one key of its section, as a DVC stage
+    declares it: the stage then sees only the keys it declared. Advice about settings
+    that have no effect is printed on stderr.
     """
-    unknown = [name for name in sections if name.split(".")[0] not in Params.model_fields]
+    unknown = [
+        name
+        for name in sections
+        if name.split(".")[0] not in Params.model_fields
+        or ("." in name and name.split(".", 1)[1] not in _section_fields(name.split(".")[0]))
+    ]
     if unknown:
         raise ValueError(f"params.yaml has no section {unknown}")
     params = read_params(path)
@@ -74,13 +79,18 @@ def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
     if not sections:
         return params
     chosen = {}
-    for name in sections:  # a section, or one key of it (`custom.images`)
+    for name in sections:
         section, _, key = name.partition(".")
         if key:
             chosen.setdefault(section, {})[key] = params[section][key]
         else:
             chosen[section] = params[section]
     return chosen
+
+
+def _section_fields(section: str) -> dict:
+    model = Params.model_fields[section].annotation
+    return getattr(model, "model_fields", {})
 
 
 def flatten(params: dict, prefix: str = "") -> dict[str, str]:

@@ -8,6 +8,7 @@ checks that both agree); `tie search`, the stages' defaults and the tests use th
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 DOWNLOADS = "data/downloads"  # real datasets' archives, kept between runs (not an output)
 RAW = "data/raw/{dataset}"
@@ -19,9 +20,16 @@ IMAGE_FEATURES = "features/{dataset}/image/{image}.npy"
 IMAGE_IDS = "features/{dataset}/image/{image}.ids.txt"
 IMAGE_REPORT = "features/{dataset}/image/{image}.report.json"
 VOCAB = "features/{dataset}/vocab/{text}.npz"
-TEXT_FEATURES = "features/{dataset}/text/{text}.npy"
-TEXT_IDS = "features/{dataset}/text/{text}.ids.txt"
-TEXT_COVERAGE = "features/{dataset}/text/{text}.coverage.json"
+# The Fisher-vector encoder (a note with mean pooling): every param it is fitted from.
+# Dotted names are params of a section, as dvc.yaml writes them (${fisher.mixture}).
+MIXTURE_DIR = (
+    "models/{dataset}/mixture/{text}-{caption_vectors.pooling}-{fisher.mixture}"
+    "-k{fisher.n_components}-{fisher.reduce}{fisher.reduced_dim}-{fisher.fit_on}"
+    "-iter{fisher.max_iter}-seed{fisher.seed}"
+)
+TEXT_FEATURES = "features/{dataset}/text/{text}-{caption_vectors.pooling}.npy"
+TEXT_IDS = "features/{dataset}/text/{text}-{caption_vectors.pooling}.ids.txt"
+TEXT_COVERAGE = "features/{dataset}/text/{text}-{caption_vectors.pooling}.coverage.json"
 MODEL_DIR = "models/{dataset}/{image}-{text}"
 CCA_GRID = "metrics/cca_grid.csv"
 CCA_SELECTION = "metrics/cca_selection.json"
@@ -39,3 +47,15 @@ def output_path(template: str, root: Path | str = ".", **choices: str) -> Path:
     'features/demo/image/colorgrid.npy'
     """
     return Path(root) / template.format(**choices)
+
+
+def path_choices(params: dict) -> dict:
+    """The choices the templates name, from params.yaml: sections as namespaces, so that
+    `{fisher.mixture}` reads `params["fisher"]["mixture"]`, as dvc.yaml's ${fisher.mixture}."""
+    return {
+        "dataset": params["dataset"],
+        "text": params["text"],
+        "image": params["image"],
+        "caption_vectors": SimpleNamespace(**params["caption_vectors"]),
+        "fisher": SimpleNamespace(**params["fisher"]),
+    }

@@ -143,18 +143,19 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
         n_test_images=images,
         n_test_captions=captions,
         text=evaluate.get("text"),
-        pooling=_pooling(text_params),
+        pooling=_pooling(text_params, _stage_params(stages, "mixture")),
         image=evaluate.get("image"),
         cca=cca,
     )
 
 
-def _pooling(text_features_params: dict) -> dict:
+def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
     """The text_features settings that shape a caption vector, flattened (not tokenizer).
 
     For word vectors, `caption_vectors`; for a sentence encoder (`clip`, `siglip`), its
     own section (the preset). The section of a model that is not the text encoder is
-    declared by the stage but plays no part.
+    declared by the stage but plays no part. With Fisher-vector pooling, also the mixture
+    stage's `fisher.*` settings.
     """
     text = text_features_params.get("text")
     sentence = text in TOWER_MODEL_NAMES
@@ -168,6 +169,8 @@ def _pooling(text_features_params: dict) -> dict:
             flat |= {f"{key}.{k}": v for k, v in value.items()}
         else:
             flat[key] = value
+    if flat.get("caption_vectors.pooling") == "fisher":
+        flat |= {k: v for k, v in mixture_params.items() if k.startswith("fisher.")}
     return flat
 
 
@@ -214,6 +217,8 @@ def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance
     """The provenance an MLflow run logged: its params (as strings) and metrics."""
     text = params.get("text")
     prefixes = (f"{text}.",) if text in TOWER_MODEL_NAMES else ("caption_vectors.", "pooling")
+    if params.get("caption_vectors.pooling") == "fisher":
+        prefixes += ("fisher.",)
     pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
     chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
     cca = {name: value for name, value in chosen.items() if value is not None}

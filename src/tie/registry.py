@@ -38,6 +38,10 @@ class ImageEncoderInfo:
 
 
 SPLIT_NAMES = ("official", "karpathy")
+# Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
+FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
+FISHER_REDUCTIONS = ("none", "pca", "ica")
+FISHER_FIT_ON = ("train_words", "train_tokens")
 EVAL_SPLITS = ("train", "val", "test")
 
 _FLICKR8K_COUNTS = {"val": 1000, "test": 1000}

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tie.registry import (
     DATASETS,
     EVAL_SPLITS,
+    FISHER_FIT_ON,
+    FISHER_MIXTURES,
+    FISHER_REDUCTIONS,
     IMAGE_ENCODERS,
     SPLIT_NAMES,
     TEXT_ENCODERS,
@@ -138,10 +141,24 @@ class Tokenizer(Section):
 
 
 class CaptionVectors(Section):
+    pooling: Literal["mean", "fisher"] = allowed("one of: mean, fisher")
     idf: bool = allowed("true or false")
     word_scaling: Literal["none", "inverse_squared_norm"] = allowed(
         "one of: none, inverse_squared_norm"
     )
+
+
+class Fisher(Section):
+    mixture: Literal[FISHER_MIXTURES] = allowed(f"one of: {', '.join(FISHER_MIXTURES)}")
+    n_components: int = allowed("an integer >= 1 (components per mixture, e.g. 30)", ge=1)
+    reduce: Literal[FISHER_REDUCTIONS] = allowed(f"one of: {', '.join(FISHER_REDUCTIONS)}")
+    reduced_dim: int = allowed(
+        "an integer >= 1 (capped at the word-vector dimension, e.g. 300)", ge=1
+    )
+    fit_on: Literal[FISHER_FIT_ON] = allowed(f"one of: {', '.join(FISHER_FIT_ON)}")
+    max_iter: int = allowed("an integer >= 1 (EM iterations at most)", ge=1)
+    seed: int = allowed("an integer >= 0", ge=0)
+    normalize: bool = allowed("true or false")
 
 
 def _value_or_list(item):
@@ -201,6 +218,7 @@ class Params(Section):
     siglip: Tower
     tokenizer: Tokenizer
     caption_vectors: CaptionVectors
+    fisher: Fisher
     cca: Cca
     eval: Eval
     compute: Compute
@@ -274,5 +292,10 @@ def advice(params: Params) -> list[str]:
         notes.append(
             f"caption_vectors has no effect with text {params.text} (a sentence encoder"
             " embeds whole captions: no word vectors to pool)"
+        )
+    elif vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
+        notes.append(
+            "caption_vectors.idf and caption_vectors.word_scaling have no effect with"
+            " caption_vectors.pooling = fisher (they weigh the mean)"
         )
     return notes

@@ -20,7 +20,17 @@ from tie.embeddings import load_split_embeddings
 from tie.errors import TieError
 from tie.gallery import top_k
 from tie.joint_space import load_joint_model
-from tie.paths import IMAGE_FEATURES, MODEL_DIR, RAW, SPLITS, TEXT_FEATURES, VOCAB, output_path
+from tie.paths import (
+    IMAGE_FEATURES,
+    MIXTURE_DIR,
+    MODEL_DIR,
+    RAW,
+    SPLITS,
+    TEXT_FEATURES,
+    VOCAB,
+    output_path,
+    path_choices,
+)
 from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
 
@@ -56,8 +66,8 @@ class SearchResult:
 
 def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first."""
-    dataset, text, image = params["dataset"], params["text"], params["image"]
-    choice = {"dataset": dataset, "text": text, "image": image}
+    dataset, text = params["dataset"], params["text"]
+    choice = path_choices(params)
     splits_file = output_path(SPLITS, **choice)
     model_dir = output_path(MODEL_DIR, **choice)
     vocab_file = output_path(VOCAB, **choice)
@@ -72,7 +82,11 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         query_vector = TowerTextEncoder(text, **params[text]).encode([query])
         used, unknown = query.split(), []  # a sentence encoder has no unknown words
     else:
-        encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+        pooling = params["caption_vectors"]["pooling"]
+        mixture_dir = output_path(MIXTURE_DIR, **path_choices(params))
+        if pooling == "fisher" and not mixture_dir.exists():
+            raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
+        encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
         (tokens,) = encoder.tokenize([query])
         used, unknown = encoder.known(tokens)
         if not used:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.corpus import Corpus
+from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
 
@@ -33,23 +34,36 @@ class CaptionEncoder:
     word_vectors: WordVectors
     idf: Idf | None = None  # IDF weights of the train captions; None: a plain mean
     word_scaling: str = "none"
+    # caption_vectors.pooling: fisher: the `mixture` stage's encoder, instead of the mean.
+    fisher: FisherVectors | None = None
 
     @classmethod
-    def from_params(cls, params: dict, vocab_file: Path, corpus: Corpus) -> CaptionEncoder:
-        """The encoder `params` describe, with the `vocab` stage's word vectors."""
+    def from_params(
+        cls, params: dict, vocab_file: Path, corpus: Corpus, mixture_dir: Path | None = None
+    ) -> CaptionEncoder:
+        """The encoder `params` describe, with the `vocab` stage's word vectors (and with
+        Fisher-vector pooling the `mixture` stage's encoder in `mixture_dir`)."""
         tokenizer = Tokenizer(**params["tokenizer"])
         settings = params["caption_vectors"]
+        word_vectors = WordVectors.load(vocab_file)
+        if settings["pooling"] == "fisher":
+            fisher = FisherVectors.load(mixture_dir)
+            fisher.normalize = params["fisher"]["normalize"]
+            return cls(tokenizer, word_vectors, fisher=fisher)
         idf = None
         if settings["idf"]:
             train_rows = corpus.split_view("train").caption_rows
             idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
-        return cls(tokenizer, WordVectors.load(vocab_file), idf, settings["word_scaling"])
+        return cls(tokenizer, word_vectors, idf, settings["word_scaling"])
 
     def tokenize(self, captions) -> list[list[str]]:
         return self.tokenizer.tokenize_all(captions)
 
     def encode_tokens(self, token_lists: list[list[str]]) -> np.ndarray:
         """One row per caption; a caption with no known word is a zero row."""
+        if self.fisher is not None:
+            rows = known_rows(token_lists, self.word_vectors)
+            return self.fisher.encode(rows, self.word_vectors.vectors)
         return mean_vectors(token_lists, self.word_vectors, self.idf, self.word_scaling)
 
     def encode(self, captions) -> np.ndarray:

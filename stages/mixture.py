@@ -1,0 +1,68 @@
+"""Stage `mixture`: fit the Fisher-vector encoder (`fisher` section) on train word vectors.
+
+Only with `caption_vectors.pooling: fisher`; with `mean` the stage writes a note that
+nothing was fitted, so that the pipeline's shape does not depend on the choice. The
+mixture(s) and the optional PCA/ICA are fitted on the word vectors of the train captions
+(`fisher.fit_on`: each distinct word once, or every token), never on val or test.
+"""
+
+from pathlib import Path
+
+import click
+
+from tie.commands import Command
+from tie.corpus import Corpus
+from tie.errors import TieError
+from tie.params import load_params
+from tie.text.fisher_vectors import FisherVectors, fitting_rows
+from tie.text.tokenize import Tokenizer
+from tie.text.word_vectors import WordVectors
+
+UNUSED_NOTE = "unused.txt"
+
+
+@click.command(cls=Command)
+@click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("vocab_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
+    params = load_params(
+        "caption_vectors.pooling",
+        "tokenizer",
+        "fisher.mixture",
+        "fisher.n_components",
+        "fisher.reduce",
+        "fisher.reduced_dim",
+        "fisher.fit_on",
+        "fisher.max_iter",
+        "fisher.seed",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    if params["caption_vectors"]["pooling"] != "fisher":
+        (out / UNUSED_NOTE).write_text("caption_vectors.pooling is not fisher: no mixture\n")
+        click.echo("caption_vectors.pooling is not fisher: no mixture to fit")
+        return
+    settings = dict(params["fisher"])
+    fit_on = settings.pop("fit_on")
+    corpus = Corpus.load(splits_file)
+    train_rows = corpus.split_view("train").caption_rows
+    captions = (corpus.flat_captions[i] for i in train_rows)
+    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
+    word_vectors = WordVectors.load(vocab_file)
+    rows = fitting_rows(tokens, word_vectors, fit_on)
+    try:
+        encoder = FisherVectors(**settings).fit(word_vectors.vectors[rows])
+    except ValueError as error:  # e.g. more components than train words
+        raise TieError(f"{error} (params.yaml, section `fisher`)") from error
+    encoder.save(out)
+    for fitted in encoder.summary():
+        click.echo(
+            f"{fitted['mixture']}: K={encoder.n_components} on {len(rows)} {fit_on} vectors"
+            f" ({encoder.dim_}-d), mean log-likelihood {fitted['log_likelihood']:.3f} after"
+            f" {fitted['n_iter']} EM iterations, {fitted['gaussian_share']:.0%} Gaussian dims"
+        )
+    click.echo(f"Fisher vectors of {encoder.n_features_out} dimensions -> {out}")
+
+
+if __name__ == "__main__":
+    main()
