@@ -170,7 +170,7 @@ def test_a_run_resumed_after_an_unreadable_image_gives_the_same_bytes(
     capsys.readouterr()
     resumed, unreadable = extract(vgg19_fc2, images, out, shard_size=2)
     assert "resuming after" in capsys.readouterr().out
-    assert unreadable == ["corrupt.jpg"]
+    assert list(unreadable) == ["corrupt.jpg"]
     assert resumed.tobytes() == whole.tobytes()
 
 

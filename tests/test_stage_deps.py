@@ -58,6 +58,10 @@ IMAGE_ENCODERS = {
     "src/tie/image/colorgrid.py",
     "src/tie/image/keras_backbone.py",
     "src/tie/image/keras_models.py",
+    "src/tie/tensorflow_logs.py",
+    "src/tie/towers/__init__.py",
+    "src/tie/towers/image.py",
+    "src/tie/towers/load.py",
 }
 # The CLIP / SigLIP text towers (tie.text names them); for a sentence encoder `vocab`
 # writes a placeholder (tie.text.sentence, a dep) and runs no tower.

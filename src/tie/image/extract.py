@@ -172,7 +172,7 @@ def extract_features(
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
     refused = _refused_before_decoding(paths, range(start, n_images), max_pixels)
-    to_encode = np.array([p for p in range(start, n_images) if p not in refused], dtype=np.int64)
+    sent = _with_refused_as_missing(paths, refused, folder)
 
     bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
     current = done
@@ -189,8 +189,8 @@ def extract_features(
         _save_shard(_shard_path(folder, current), buffer, unreadable, reasons)
 
     reached = start
-    for positions, features in encoder.feature_batches([paths[p] for p in to_encode]):
-        positions = to_encode[np.asarray(positions)]
+    for positions, features in encoder.feature_batches(sent[start:]):
+        positions = start + np.asarray(positions)
         i = 0
         while i < len(positions):
             while positions[i] >= (current + 1) * shard_size:
@@ -230,6 +230,14 @@ def _refused_before_decoding(paths: list[Path], positions, max_pixels: int) -> d
     return refused
 
 
+def _with_refused_as_missing(paths: list, refused: dict[int, str], folder: Path) -> list:
+    """`paths`, each refused image replaced by a file that does not exist: the encoder
+    skips it as unreadable without decoding it, and every other image keeps its position
+    (an encoder's batches, and so its round-off, depend on positions)."""
+    missing = folder / "refused-before-decoding"
+    return [missing if p in refused else path for p, path in enumerate(paths)]
+
+
 def _why_unreadable(encoder: ImageEncoder, path: Path, refused: dict[int, str], p: int) -> str:
     if p in refused:
         return refused[p]
@@ -244,22 +252,17 @@ def _encode_missing_shards(
     missing = sorted(set(range(n_shards)) - _done_shards(folder, n_shards))
     if len(missing) < n_shards:
         print(f"{encoder.name}: resuming, {n_shards - len(missing)} of {n_shards} shards done")
-    kept = {}  # shard -> positions (in paths) sent to the encoder
+    refused = {}
     for k in missing:
         positions = range(k * shard_size, min((k + 1) * shard_size, len(paths)))
-        refused = _refused_before_decoding(paths, positions, max_pixels)
-        kept[k] = (np.array([p for p in positions if p not in refused], dtype=np.int64), refused)
-    shards = [(k, [paths[p] for p in kept[k][0]]) for k in missing]
+        refused |= _refused_before_decoding(paths, positions, max_pixels)
+    sent = _with_refused_as_missing(paths, refused, folder)
+    shards = [(k, sent[k * shard_size : (k + 1) * shard_size]) for k in missing]
     bar = tqdm(total=len(missing), desc=encoder.name, unit="shard")
     for k, features, unreadable in encode_shards(shards, shard_size):
-        positions, refused = kept[k]
-        rows = min(shard_size, len(paths) - k * shard_size)
-        shard = np.zeros((rows, encoder.dim), dtype=np.float32)
-        shard[positions - k * shard_size] = features
-        shard[positions[np.asarray(unreadable, dtype=np.int64)] - k * shard_size] = 0
-        bad = sorted(set(refused) | set(positions[np.asarray(unreadable, dtype=np.int64)]))
-        reasons = [_why_unreadable(encoder, paths[p], refused, p) for p in bad]
-        _save_shard(_shard_path(folder, k), shard, np.array(bad, dtype=np.int64), reasons)
+        bad = k * shard_size + np.asarray(unreadable, dtype=np.int64)
+        reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]
+        _save_shard(_shard_path(folder, k), features, bad, reasons)
         bar.update()
     bar.close()
 
