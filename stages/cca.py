@@ -25,7 +25,7 @@ from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.errors import TieError
-from tie.features import load_features
+from tie.features import load_features, load_image_features
 from tie.joint_space import ZeroShot
 from tie.model_selection import (
     CRITERION_KS,
@@ -56,14 +56,14 @@ def main(
 ) -> None:
     params = load_params("cca")
     corpus = Corpus.load(splits_file)
-    X = load_features(image_features, corpus.images)  # memory-mapped: read in chunks
+    X, image_row = load_image_features(image_features, corpus.images)  # memory-mapped
     Y = load_features(text_features, corpus.caption_ids)
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
         raise TieError(f"{splits_file} has no val images: the cca stage chooses its params on val")
     settings = dict(params["cca"])
     if settings.pop("method", "cca") == "none":
-        zero_shot(X, Y, val, model_dir, grid_file, selection_file)
+        zero_shot(X, image_row, Y, val, model_dir, grid_file, selection_file)
         return
     try:
         grid = param_grid(settings, X.shape[1], Y.shape[1])
@@ -75,15 +75,16 @@ def main(
             from tie.cluster.cca import covariances_on_ray
 
             covariances_of = partial(covariances_on_ray, compute=compute)
+        train_image_rows = image_row[train.image_rows]
         with compute_session(compute):
             train_covariances = covariances_of(
                 X,
                 Y[train.caption_rows],
-                image_index=train.image_rows[train.caption_image_index],
+                image_index=train_image_rows[train.caption_image_index],
             )
         result = grid_search(
             train_covariances,
-            X[val.image_rows],
+            X[image_row[val.image_rows]],
             Y[val.caption_rows],
             val.caption_image_index,
             **grid,
@@ -108,7 +109,7 @@ def main(
     )
 
 
-def zero_shot(X, Y, val, model_dir: Path, grid_file: Path, selection_file: Path) -> None:
+def zero_shot(X, image_row, Y, val, model_dir: Path, grid_file: Path, selection_file: Path) -> None:
     """`cca.method: none`: the model's own space, scored on val like a grid point."""
     if X.shape[1] != Y.shape[1]:
         raise TieError(
@@ -118,7 +119,7 @@ def zero_shot(X, Y, val, model_dir: Path, grid_file: Path, selection_file: Path)
     model = ZeroShot(dim=X.shape[1])
     model.save(model_dir)
     write_table(grid_file, [])
-    images, captions = model.transform(X[val.image_rows], Y[val.caption_rows])
+    images, captions = model.transform(X[image_row[val.image_rows]], Y[val.caption_rows])
     search, annotation = ranks(images, captions, val.caption_image_index)
     metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
     criterion = sum(metrics[d][f"R_at_{k}"] for d in DIRECTIONS for k in CRITERION_KS)

@@ -20,9 +20,17 @@ from tie.paths import DOWNLOADS
     help="Where real datasets' archives are kept between runs (not a DVC output).",
 )
 def main(raw_dir: Path, downloads: Path) -> None:
-    params = load_params("dataset", "demo", "webdataset", "raw")
+    params = load_params(
+        "dataset", "split", "demo", "webdataset", "raw", "custom.images", "custom.captions"
+    )
     report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
-    if report and params["dataset"] == "webdataset":
+    if report and params["dataset"] == "custom":
+        click.echo(
+            f"{report['images_copied']} of the {report['images_named']} images named by "
+            f"custom.captions copied; {len(report['missing'])} missing, "
+            f"{len(report['unreadable'])} unreadable (see {raw_dir}/extraction_report.json)"
+        )
+    elif report and params["dataset"] == "webdataset":
         bad = ", ".join(f"{n} {reason}" for reason, n in report["bad"].items() if n)
         click.echo(f"{report['good']} of {report['samples']} samples good; bad: {bad or 'none'}")
         click.echo(f"(every bad sample is named in {raw_dir}/report.json)")

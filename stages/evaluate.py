@@ -23,6 +23,7 @@ from tie.gallery import write_gallery
 from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
+from tie.redact import redact
 from tie.report import plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
@@ -158,9 +159,9 @@ def log(params, model, metrics, inputs, text_features, curves_file, artifacts):
             result,
         )
     if logged:
-        click.echo(f"logged to MLflow at {tracking_uri()}: run {run_id}")
+        click.echo(f"logged to MLflow at {redact(tracking_uri())}: run {run_id}")
     else:
-        click.echo(f"MLflow at {tracking_uri()} already holds this result: run {run_id}")
+        click.echo(f"MLflow at {redact(tracking_uri())} already holds this result: run {run_id}")
 
 
 def write_metrics(metrics_file: Path, metrics: dict) -> None:

@@ -1,9 +1,13 @@
-"""Stage `image_features`: one row per image of the corpus, from the `image` encoder.
+"""Stage `image_features`: a row per image of IMAGE_LIST (files in IMAGES), by `image`.
+
+It reads the images and their list only, not the splits: another split of the same
+images finds its features computed already.
 
 Features are written in shards beside OUT, so an interrupted run resumes (see
-`tie.image.extract`); REPORT records the encoder's settings and unreadable images. The
-shards are encoded here or on a Ray cluster (section `compute`, not a DVC param: both
-engines write the same bytes, see `tie.compute`).
+`tie.image.extract`); REPORT records the encoder's settings and the unreadable images
+(name -> reason), whose rows are zeros. The shards are encoded here or on a Ray cluster
+(section `compute`, not a DVC param: both engines write the same bytes, see
+`tie.compute`). A webdataset's IMAGES folder holds the index of its tar members.
 """
 
 import json
@@ -14,7 +18,6 @@ import click
 
 from tie.commands import Command
 from tie.compute import compute_session, load_compute
-from tie.corpus import Corpus
 from tie.datasets import image_sources
 from tie.image import build_image_encoder
 from tie.image.extract import extract_features
@@ -22,17 +25,18 @@ from tie.params import load_params
 
 
 @click.command(cls=Command)
-@click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
-@click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
+@click.argument("images", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("image_list", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("report_file", type=click.Path(path_type=Path))
-def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None:
-    params = load_params("dataset", "image", "backbone", "clip", "siglip")
-    corpus = Corpus.load(splits_file)
+def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
+    params = load_params("dataset", "image", "image_decode", "backbone", "clip", "siglip")
+    names = image_list.read_text().splitlines()
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
-    paths = image_sources(params["dataset"], raw_dir, corpus.images)
+    paths = image_sources(params["dataset"], images.parent, names)
+    max_pixels = params["image_decode"]["max_pixels"]
     compute = load_compute()
     encode_shards = None  # here, in this process
     if compute["engine"] == "ray":
@@ -43,10 +47,10 @@ def main(raw_dir: Path, splits_file: Path, out: Path, report_file: Path) -> None
         )
     with compute_session(compute):
         unreadable = extract_features(
-            encoder, paths, out, corpus.images, encode_shards=encode_shards
+            encoder, paths, out, names, max_pixels=max_pixels, encode_shards=encode_shards
         )
-    for name in unreadable:
-        click.echo(f"unreadable image, its row is zeros: {name}", err=True)
+    for name, reason in unreadable.items():
+        click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
     report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")

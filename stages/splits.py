@@ -1,4 +1,8 @@
-"""Stage `splits`: read RAW_DIR, split the params `split` way, into one split file, SPLITS_FILE."""
+"""Stage `splits`: read RAW_DIR, split the params `split` way, into one split file, SPLITS_FILE.
+
+IMAGE_LIST gets the images by name, one a line: what `image_features` computes, so that
+another split of the same images does not compute them again.
+"""
 
 from pathlib import Path
 
@@ -13,14 +17,23 @@ from tie.params import load_params
 @click.command(cls=Command)
 @click.argument("raw_dir", type=click.Path(exists=True, path_type=Path))
 @click.argument("splits_file", type=click.Path(path_type=Path))
-def main(raw_dir: Path, splits_file: Path) -> None:
-    params = load_params("dataset", "split", "webdataset")
+@click.argument("image_list", type=click.Path(path_type=Path))
+def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
+    params = load_params(
+        "dataset",
+        "split",
+        "custom.val_fraction",
+        "custom.test_fraction",
+        "custom.split_seed",
+        "webdataset",
+    )
     corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
     if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
         click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
     corpus.save(splits_file)
+    image_list.write_text("".join(f"{image}\n" for image in corpus.image_list()))
 
 
 if __name__ == "__main__":

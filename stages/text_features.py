@@ -15,7 +15,7 @@ import click
 
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
-from tie.features import save_features
+from tie.features import create_features, save_features
 from tie.params import load_params
 from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
@@ -42,7 +42,13 @@ def main(
         return
     encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
     tokens = encoder.tokenize(corpus.flat_captions)
-    save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    if encoder.fisher is None:
+        save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    else:  # written chunk by chunk into the memory-mapped file: RAM holds one chunk
+        matrix = create_features(out, corpus.caption_ids, encoder.fisher.n_features_out)
+        encoder.encode_tokens(tokens, out=matrix)
+        matrix.flush()
+        del matrix
     word_vectors = encoder.word_vectors
 
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}

@@ -5,6 +5,8 @@ with LocalServer(folder) as server:
     server.cut_after["a.zip"] = 1000  # the next request for a.zip stops after 1000 bytes
     server.requests         # [(path, Range header or None), ...] in order
     server.honour_range = False  # answer every request with the whole file (200)
+    server.send_length = False  # no Content-Length: the end of the body is the close
+    server.fail_with["a.zip"] = [503, 503]  # the next two requests for a.zip get 503
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class LocalServer:
         self.cut_after: dict[str, int] = {}  # name -> bytes sent before closing, once
         self.requests: list[tuple[str, str | None]] = []
         self.honour_range = True
+        self.send_length = True
+        self.fail_with: dict[str, list[int]] = {}  # name -> statuses of its next requests
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -57,6 +61,9 @@ class LocalServer:
                 if not path.startswith("/") or ".." in path or not file.is_file():
                     self._answer(404)
                     return
+                if server.fail_with.get(file.name):
+                    self._answer(server.fail_with[file.name].pop(0))
+                    return
                 data = file.read_bytes()
                 start, status = 0, 200
                 if byte_range and server.honour_range:
@@ -67,7 +74,10 @@ class LocalServer:
                     start, status = int(match[1]), 206
                 body = data[start:]
                 self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
+                if server.send_length:
+                    self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.close_connection = True
                 self.send_header("Accept-Ranges", "bytes")
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

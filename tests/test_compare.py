@@ -295,13 +295,24 @@ print(json.dumps([corpus.flat_captions[view.caption_rows[first]], image]))
     code, out = run(["tie", "search", "qqqzz", "--top", "3"], project, check=False)
     assert code != 0 and "no word of 'qqqzz'" in out
 
+    # Hostile sizes: what is echoed and what is drawn are capped; the picture goes to the
+    # git-ignored default path, not into the repository root.
+    code, out = run(["tie", "search", "qqqzz " * 2000], project, check=False)
+    assert code != 0 and "(12000 characters)" in out and len(out) < 1000
+    _, out = run(["tie", "search", caption, "--top", "100000"], project)
+    assert "contact sheet (the first 10 of 50): metrics/search.png" in out
+    with Image.open(project / "metrics/search.png") as sheet:
+        assert sheet.width < 11 * 2.4 * 72
+    _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
+    assert "search.png" not in status
+
 
 @pytest.mark.e2e
 def test_pictures_and_tables_made_on_demand_stay_out_of_git(project):
     run(["dvc", "plots", "show"], project)
     run(["tie", "report"], project)
     run(["tie", "search", "red"], project)
-    made = ["dvc_plots/index.html", "metrics/report.md", "search.png"]
+    made = ["dvc_plots/index.html", "metrics/report.md", "metrics/search.png"]
     assert all((project / name).is_file() for name in made)
     _, status = run(["git", "status", "--porcelain", "--untracked-files=all"], project)
     assert not [line for line in status.splitlines() if any(n in line for n in made)], status

@@ -111,7 +111,7 @@ def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
     )
     params = {
         "tokenizer": {"lowercase": True, "stop_words": "english"},
-        "caption_vectors": {"pooling": "mean", "idf": True, "word_scaling": "none"},
+        "caption_vectors": {"idf": True, "word_scaling": "none", "pooling": "mean"},
     }
     encoder = CaptionEncoder.from_params(params, vocab, corpus)
     assert encoder.known(["red", "zebra", "circle"]) == (["red", "circle"], ["zebra"])

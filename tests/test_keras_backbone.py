@@ -71,7 +71,8 @@ def test_vgg19_gives_fc2_or_fc1_rows_and_a_zero_row_for_the_corrupt_image(
 ):
     fc2, unreadable = extract(vgg19_fc2, images, tmp_path / "fc2.npy")
     assert fc2.shape == (8, 4096) and fc2.dtype == np.float32
-    assert unreadable == ["corrupt.jpg"]
+    assert list(unreadable) == ["corrupt.jpg"]
+    assert unreadable["corrupt.jpg"].startswith("UnidentifiedImageError: cannot identify")
     assert not fc2[3].any()
     assert (np.abs(fc2[[0, 1, 2, 4, 5, 6, 7]]).sum(axis=1) > 0).all()
     assert (fc2 >= 0).all()  # fc2 is taken after its ReLU
@@ -92,7 +93,7 @@ def test_other_backbones_give_pooled_features(images, tmp_path, name, size, dim)
     encoder = KerasBackbone(name, weights="none", input_size=size, batch_size=4)
     features, unreadable = extract(encoder, images, tmp_path / f"{name}.npy")
     assert features.shape == (8, dim)
-    assert unreadable == ["corrupt.jpg"]
+    assert list(unreadable) == ["corrupt.jpg"]
     assert not features[3].any() and features[0].any()
 
 
@@ -149,7 +150,7 @@ def test_an_interrupted_run_resumes_from_its_last_shard_with_the_same_result(
     resumed, unreadable = extract(vgg19_fc2, readable, out, shard_size=2)
     assert "resuming after 2 of 4 shards (4 images)" in capsys.readouterr().out
     np.testing.assert_array_equal(resumed, whole)
-    assert unreadable == []
+    assert unreadable == {}
     assert not work_dir(out).exists()
 
     with_corrupt, _ = extract(vgg19_fc2, images, tmp_path / "with_corrupt.npy", shard_size=2)
@@ -169,7 +170,7 @@ def test_a_run_resumed_after_an_unreadable_image_gives_the_same_bytes(
     capsys.readouterr()
     resumed, unreadable = extract(vgg19_fc2, images, out, shard_size=2)
     assert "resuming after" in capsys.readouterr().out
-    assert unreadable == ["corrupt.jpg"]
+    assert list(unreadable) == ["corrupt.jpg"]
     assert resumed.tobytes() == whole.tobytes()
 
 

@@ -109,15 +109,16 @@ def test_unreachable_server_fails_the_stage_and_leaves_it_undone(project, mlflow
     """No metrics file without its MLflow run: DVC must not report the stage up to date."""
     metrics_file = project / "metrics/retrieval.json"
     recorded = metrics_file.read_text()
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    nowhere = f"127.0.0.1:{free_port()}"
     code, out = run(
         ["dvc", "repro", "--force", "--single-item", "evaluate"],
         project,
         check=False,
-        env={"MLFLOW_TRACKING_URI": nowhere},
+        env={"MLFLOW_TRACKING_URI": f"http://alice:pa55word@{nowhere}"},
     )
     assert code != 0
-    assert f"could not log the run to MLflow at {nowhere}" in out
+    assert f"could not log the run to MLflow at http://{nowhere}: " in out
+    assert "pa55word" not in out and "alice" not in out
     assert not metrics_file.exists()
     _, status = run(["dvc", "status", "evaluate"], project)
     assert "deleted:" in status and "metrics/retrieval.json" in status

@@ -61,7 +61,7 @@ def test_two_nodes_encode_the_same_bytes_and_merge_cca_moments_to_the_single_pas
     assert result["nodes"] == ["127.0.0.1", "127.0.0.1"]
     out = tmp_path / "ray.npy"
     assert (out.read_bytes(), out.with_suffix(".ids.txt").read_bytes()) == expected
-    assert result["unreadable"] == ["2_corrupt.jpg"]
+    assert list(result["unreadable"]) == ["2_corrupt.jpg"]  # {name: reason}
     assert np.load(out)[sorted(p.name for p in images.iterdir()).index("2_corrupt.jpg")].sum() == 0
     assert max(result["errors"].values()) < 1e-12, result["errors"]
 

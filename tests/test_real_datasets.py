@@ -5,6 +5,7 @@ from the real ones only in their checksums and image counts, which are the fixtu
 """
 
 import json
+import zipfile
 from dataclasses import replace
 
 import pytest
@@ -124,6 +125,22 @@ def test_flickr8k_karpathy_split_equals_the_official_one(flickr8k, tmp_path):
     )
 
 
+def test_official_split_fetches_and_needs_only_the_flickr8k_archives(flickr8k, served, tmp_path):
+    _, sources = flickr8k
+    raw = tmp_path / "raw"
+    prepare_real_dataset("flickr8k", sources, raw, tmp_path / "downloads", 0.01, ("official",))
+    assert served.requested(KARPATHY_SPLITS.name) == []
+    assert not (raw / "karpathy.json").exists()
+    assert read_dataset("flickr8k", raw, "official").counts()["test"]["images"] == 2
+
+    raw = tmp_path / "raw-karpathy"
+    prepare_real_dataset("flickr8k", sources, raw, tmp_path / "downloads", 0.01, ("karpathy",))
+    assert served.requested(KARPATHY_SPLITS.name) == [None]
+    assert served.requested(FLICKR8K_IMAGES.name) == [None]  # already there
+    assert not (raw / "Flickr8k.token.txt").exists()
+    assert read_dataset("flickr8k", raw, "karpathy").counts()["test"]["images"] == 2
+
+
 def test_present_archives_are_not_fetched_again(flickr8k, served, tmp_path):
     _, sources = flickr8k
     prepare("flickr8k", sources, tmp_path)
@@ -233,6 +250,62 @@ def test_fetch_command_rejects_a_mirror_serving_other_files(flickr8k, served, tm
     assert "download of Flickr8k_Dataset.zip" in result.output
     assert "expected f18a1e2920de5bd84dae7cf08ec78978" in result.output
     assert list(downloads.iterdir()) == []
+
+
+def repack(archive, dest, drop=None):
+    """The same members in reverse order (other bytes, other md5), without `drop` if given."""
+    with zipfile.ZipFile(archive) as source:
+        members = {i.filename: source.read(i) for i in source.infolist() if not i.is_dir()}
+    kept = {n: data for n, data in reversed(members.items()) if not (drop and n.endswith(drop))}
+    write_zip(dest, kept)
+
+
+def test_accept_local_checks_the_content_of_your_copy_and_records_it(
+    flickr8k, served, tmp_path, monkeypatch
+):
+    fixture, sources = flickr8k
+    monkeypatch.setitem(SOURCES, "flickr8k", replace(sources, split_images={"official": 10}))
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    repack(served.folder / FLICKR8K_IMAGES.name, downloads / FLICKR8K_IMAGES.name)
+    fetch_args = ["data", "fetch", "flickr8k", "--downloads", downloads]
+
+    refused = CliRunner().invoke(tie_cli, fetch_args)
+    assert refused.exit_code == 1 and "--accept-local" in refused.output
+
+    accepted = CliRunner().invoke(tie_cli, [*fetch_args, "--accept-local"])
+    assert accepted.exit_code == 0, accepted.output
+    assert "Flickr8k_Dataset.zip: the published checksum did not match (its md5 is" in (
+        accepted.output
+    )
+    assert "your copy is accepted as sha256:" in accepted.output
+    record = json.loads((downloads / "accepted-checksums.json").read_text())
+    assert set(record) == {FLICKR8K_IMAGES.name}
+    assert served.requested(FLICKR8K_IMAGES.name) == []  # your copy, not the server's
+
+    # Later runs verify against the accepted checksum: the pipeline's data stage proceeds.
+    raw = tmp_path / "raw"
+    prepare_real_dataset("flickr8k", SOURCES["flickr8k"], raw, downloads, 0.0, ("official",))
+    assert len(read_dataset("flickr8k", raw, "official").images) == 10
+    assert served.requested(FLICKR8K_IMAGES.name) == []
+    assert served.requested(KARPATHY_SPLITS.name) == []
+
+
+def test_accept_local_refuses_a_copy_missing_an_image(flickr8k, served, tmp_path, monkeypatch):
+    fixture, sources = flickr8k
+    monkeypatch.setitem(SOURCES, "flickr8k", replace(sources, split_images={"official": 10}))
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    dropped = fixture.images[0].name
+    repack(served.folder / FLICKR8K_IMAGES.name, downloads / FLICKR8K_IMAGES.name, drop=dropped)
+    result = CliRunner().invoke(
+        tie_cli, ["data", "fetch", "flickr8k", "--downloads", downloads, "--accept-local"]
+    )
+    assert result.exit_code == 1
+    assert "your copy of flickr8k cannot be accepted: flickr8k: 1 of 11 expected images" in (
+        result.output
+    )
+    assert not (downloads / "accepted-checksums.json").exists()
 
 
 def test_sources_file_overrides_checksums_and_image_count(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from tie.download import MIRROR_ENV
 
 COUNTS = {"train": 40, "val": 5, "test": 5}
 COCO_COUNTS = {"train": 30, "restval": 10, "val": 4, "test": 10}  # a 10-image "5K" test split
-ARCHIVES = ("Flickr8k_Dataset.zip", "Flickr8k_text.zip", "caption_datasets.zip")
+ARCHIVES = ("Flickr8k_Dataset.zip", "Flickr8k_text.zip")  # split official: not Karpathy's
 
 pytestmark = pytest.mark.e2e
 
@@ -96,15 +96,18 @@ def test_exp_run_flickr8k_fetches_splits_encodes_and_evaluates(project, served):
     assert (root / "features/flickr8k/image/colorgrid.npy").is_file()
 
 
-def test_karpathy_split_reuses_the_raw_data_and_scores_the_same(project, served):
+def test_karpathy_split_reuses_the_image_features_and_scores_the_same(project, served):
     root, env = project
     official = json.loads((root / "metrics/retrieval.json").read_text())
+    features = root / "features/flickr8k/image/colorgrid.npy"
+    before = features.stat().st_mtime_ns
     requests = len(served.requests)
     _, output = run(
         ["dvc", "exp", "run", "-S", "dataset=flickr8k", "-S", "split=karpathy"], root, env=env
     )
-    assert "Stage 'data' didn't change, skipping" in output
-    assert len(served.requests) == requests  # nothing fetched again
+    assert served.requests[requests:] == [("/caption_datasets.zip", None)]  # only what is new
+    assert "Stage 'image_features' didn't change, skipping" in output  # same images, same list
+    assert features.stat().st_mtime_ns == before
     assert json.loads((root / "metrics/retrieval.json").read_text()) == official
 
 

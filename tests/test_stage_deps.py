@@ -23,6 +23,10 @@ NEVER_CHANGE_OUTPUTS = {
     "src/tie/schema.py",  # the checks; it converts nothing
     "src/tie/registry.py",  # the valid names; the implementations are deps
     "src/tie/paths.py",  # output paths: the stages get theirs from dvc.yaml's cmd
+    # Imported by the schema to count a custom dataset's test images; the stages that
+    # read it to split (data, splits) declare it.
+    "src/tie/custom_captions.py",
+    "src/tie/redact.py",  # strips credentials from messages
 }
 # Per stage: modules imported with their package (Python runs a package's __init__, which
 # imports all of it) that the stage does not call.
@@ -30,6 +34,7 @@ DATASET_READERS = {"src/tie/corpus.py", "src/tie/datasets/karpathy.py"}
 # `tie.datasets.image_dir` (a dep) names the images' folder inside the raw folder (a dep);
 # generating, fetching and reading a dataset are not run.
 DATASET_MAKERS = {
+    "src/tie/datasets/custom.py",
     "src/tie/datasets/demo.py",
     "src/tie/datasets/flickr8k_layout.py",
     "src/tie/datasets/karpathy.py",
@@ -46,6 +51,18 @@ WORD_VECTOR_SOURCES = {
     "src/tie/text/word2vec_local.py",
     "src/tie/download.py",
 }
+# The gallery decodes its thumbnails with `tie.image.decode` (a dep of evaluate); importing
+# it runs the package's __init__, whose encoders evaluate does not call.
+IMAGE_ENCODERS = {
+    "src/tie/image/__init__.py",
+    "src/tie/image/colorgrid.py",
+    "src/tie/image/keras_backbone.py",
+    "src/tie/image/keras_models.py",
+    "src/tie/tensorflow_logs.py",
+    "src/tie/towers/__init__.py",
+    "src/tie/towers/image.py",
+    "src/tie/towers/load.py",
+}
 # The CLIP / SigLIP text towers (tie.text names them); for a sentence encoder `vocab`
 # writes a placeholder (tie.text.sentence, a dep) and runs no tower.
 TEXT_TOWERS = {"src/tie/towers/__init__.py", "src/tie/towers/text.py", "src/tie/towers/load.py"}
@@ -54,10 +71,11 @@ ACCEPTED = {
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
     "vocab": TEXT_TOWERS,
-    "image_features": DATASET_MAKERS,
     "mixture": WORD_VECTOR_SOURCES | TEXT_TOWERS,  # fits on word vectors only
     "text_features": WORD_VECTOR_SOURCES,
-    "evaluate": DATASET_MAKERS,
+    "evaluate": DATASET_MAKERS | IMAGE_ENCODERS,
+    # `tie.datasets.image_sources` only: the images' folder and list are its deps.
+    "image_features": DATASET_MAKERS | {"src/tie/corpus.py"},
 }
 
 

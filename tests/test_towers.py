@@ -59,7 +59,7 @@ def test_image_rows_are_the_vision_tower_on_the_presets_own_preprocessing(preset
     unreadable = extract_features(encoder, images, out, ids, shard_size=4)
     written = np.load(out)
 
-    assert unreadable == ["corrupt.jpg"]
+    assert list(unreadable) == ["corrupt.jpg"]
     assert written.shape == (len(images), encoder.dim)
     for row, expected in zip(written, direct_image_rows(preset, images), strict=True):
         if expected is None:

@@ -16,6 +16,8 @@ from tie.provenance import protocol_counts, protocol_text, workspace_provenance
 from tie.registry import choices
 from tie.report import format_table
 
+MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
+
 
 @click.group(cls=Group)
 @click.version_option(package_name="tie", prog_name="tie")
@@ -71,12 +73,33 @@ def data() -> None:
     show_default=True,
     help="Folder for the archives; the pipeline's `data` stage looks for them there.",
 )
-def fetch(dataset: str, downloads: Path) -> None:
+@click.option(
+    "--split",
+    type=click.Choice(["official", "karpathy"]),
+    help="Fetch the caption files of this split only (default: the dataset's own split).",
+)
+@click.option(
+    "--accept-local",
+    is_flag=True,
+    help="Accept your copy of an archive whose checksum differs from the published one, "
+    "after checking its content (every image, the caption file); recorded for later runs.",
+)
+def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) -> None:
     """Download DATASET's archives (resumable, checked) without running the pipeline.
 
     Set TIE_DOWNLOAD_MIRROR=<url> to fetch every file from <url>/<file name> instead.
     """
-    for name, path in obtain_archives(dataset, sources_for(dataset), downloads).items():
+    from tie.datasets import DATASETS, check_split
+
+    split = split or DATASETS[dataset][0]
+    check_split(dataset, split)
+    if accept_local:
+        from tie.datasets.accept import accept_local_copy
+
+        for line in accept_local_copy(dataset, sources_for(dataset), downloads, split):
+            click.echo(line)
+        return
+    for name, path in obtain_archives(dataset, sources_for(dataset), downloads, (split,)).items():
         click.echo(f"{name}: {path}")
 
 
@@ -154,27 +177,28 @@ def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | N
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    default="search.png",
+    default="metrics/search.png",
     show_default=True,
-    help="The contact sheet of the images found.",
+    help=f"The contact sheet of the first {MAX_DRAWN} images found (git-ignored by default).",
 )
 def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
     from tie.gallery import write_contact_sheet
     from tie.params import load_params
-    from tie.search import search_images
+    from tie.search import search_images, shorten
 
     result = search_images(load_params(), query, top)
     hits = result.hits
-    click.echo(f"query words used: {' '.join(result.used)}")
+    click.echo(f"query words used: {shorten(' '.join(result.used))}")
     if result.unknown:
-        click.echo(
-            f"dropped, no word vector in this dataset's captions: {' '.join(result.unknown)}"
-        )
+        unknown = shorten(" ".join(result.unknown))
+        click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
-    write_contact_sheet(output, query, [h.path for h in hits], [h.score for h in hits])
-    click.echo(f"contact sheet: {output}")
+    drawn = hits[:MAX_DRAWN]
+    write_contact_sheet(output, shorten(query), [h.path for h in drawn], [h.score for h in drawn])
+    more = f" (the first {len(drawn)} of {len(hits)})" if len(drawn) < len(hits) else ""
+    click.echo(f"contact sheet{more}: {output}")
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """Click commands that turn a `TieError` into a one-line error and exit status 1.
 
 Every entry point uses them: the `tie` group (`cls=Group`) and each stage script
-(`@click.command(cls=Command)`), so a user error is never a traceback.
+(`@click.command(cls=Command)`), so a user error is never a traceback, and never shows
+a password: every message passes through `tie.redact`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import click
 
 from tie.errors import TieError
+from tie.redact import redact
 
 
 class Command(click.Command):
@@ -18,7 +20,7 @@ class Command(click.Command):
         try:
             return super().invoke(ctx)
         except TieError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(redact(str(error))) from error
 
 
 class Group(click.Group):
@@ -28,4 +30,4 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except TieError as error:
-            raise click.ClickException(str(error)) from error
+            raise click.ClickException(redact(str(error))) from error

@@ -37,6 +37,7 @@ from tie.provenance import (
     provenance_at,
     workspace_provenance,
 )
+from tie.redact import redact
 
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
 SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them
@@ -100,7 +101,7 @@ def dvc_rows() -> list[Row]:
         ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise TieError(f"`dvc exp show --json` failed: {result.stderr.strip()}")
+        raise TieError(redact(f"`dvc exp show --json` failed: {result.stderr.strip()}"))
     rows = []
     for commit in json.loads(result.stdout):
         runs = (

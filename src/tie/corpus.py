@@ -73,6 +73,10 @@ class Corpus:
         position[image_rows] = np.arange(len(image_rows))
         return SplitView(image_rows, caption_rows, position[caption_image[caption_rows]])
 
+    def image_list(self) -> list[str]:
+        """The images sorted by name: the rows of the image features, whatever the split."""
+        return sorted(self.images)
+
     def counts(self) -> dict[str, dict[str, int]]:
         out = {}
         for split in SPLITS:

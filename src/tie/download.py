@@ -4,28 +4,46 @@
 server for the rest only (an HTTP Range request) and appends; a server that ignores Range
 sends the whole file again, which then replaces the partial one. Size and checksum are
 checked before the `.part` file is renamed to its final name, so a file under its final name
-is always complete. A file already in place and valid is not fetched again. A file in place
-that fails the check is never deleted (the user may have put it there by hand): the error
-names it and says what to do.
+is always complete. A file with no published checksum needs a known size (the server's
+Content-Length, or `RemoteFile.size`) and, as an archive, must open and read through to its
+end (every zip member's CRC, every tar or gzip byte). A file already in place and valid is
+not fetched again; one with no checksum that fails these checks is damaged (a transfer cut
+short by an older version, say) and is fetched again. A file in place that fails its
+published checksum is never deleted (the user may have put it there by hand): the error
+names it and says what to do (`tie data fetch <dataset> --accept-local` for a dataset).
+
+Only what can succeed on a retry is retried: timeouts, connections reset or cut short,
+server errors (5xx, 408, 429). A host name that does not resolve, a refused connection and
+a client error (4xx) fail at once. Every final error names `TIE_DOWNLOAD_MIRROR` and the
+path where the file can be placed by hand.
 
 `TIE_DOWNLOAD_MIRROR` (or `mirror=`) points every file at another server: the file named
-`<name>` is then fetched from `<mirror>/<name>`.
+`<name>` is then fetched from `<mirror>/<name>`. A checksum accepted for a local copy
+(see `tie.datasets.accept`) is recorded in `<dest_dir>/accepted-checksums.json` and
+replaces the published one for that file.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
+import socket
+import tarfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
 from http.client import HTTPException
 from pathlib import Path
 
 from tqdm import tqdm
 
 from tie.errors import TieError
+from tie.redact import redact
 
 MIRROR_ENV = "TIE_DOWNLOAD_MIRROR"
 CHECKSUM_ALGORITHMS = ("md5", "sha256")
@@ -34,6 +52,7 @@ BACKOFF_S = 2.0  # wait before the second try; doubled before each further one
 TIMEOUT_S = 60.0  # a connection silent this long counts as interrupted
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "tie-downloader/1"
+ACCEPTED_FILE = "accepted-checksums.json"
 
 
 @dataclass(frozen=True)
@@ -79,58 +98,103 @@ def fetch(
 ) -> Path:
     """Download `remote` into `dest_dir` unless a valid copy is there; return its path.
 
-    Raises TieError when the file cannot be fetched after `attempts` tries, when the server
-    answers with a client error (a wrong URL), or when a file fails its size or checksum check.
+    Raises TieError when the file cannot be fetched (after `attempts` tries for what a retry
+    can fix, at once otherwise), or when a file fails its size, checksum or archive check.
     """
     dest_dir = Path(dest_dir)
+    remote = with_accepted_checksum(remote, dest_dir)
     dest = dest_dir / remote.name
     if dest.exists():
         problem = verification_problem(dest, remote)
-        if problem:
+        if problem is None:
+            return dest
+        if remote.checksum is not None:
             raise TieError(
                 f"{dest} is already there but is not the expected file: {problem}. It was left "
-                "untouched; if you placed it by hand, check that it is the right file, "
-                "otherwise delete it to download it again"
+                "untouched; if it is your own copy of a dataset archive, `tie data fetch "
+                "<dataset> --accept-local` checks its content and accepts it; otherwise delete "
+                "it to download it again"
             )
-        return dest
+        tqdm.write(f"{dest} is damaged ({problem}): fetching it again")
+        dest.unlink()
 
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     url = source_url(remote, mirror)
+    shown = redact(url)
     for attempt in range(1, attempts + 1):
         try:
             _download_to(url, part, remote)
             break
         except (urllib.error.URLError, HTTPException, OSError) as error:
-            if _is_client_error(error):
+            reason = _describe(error)
+            if not _worth_retrying(error):
                 raise TieError(
-                    f"cannot download {remote.name} from {url}: {error}. Check the URL, or set "
-                    f"{MIRROR_ENV} to a server that has the file"
-                ) from error
+                    f"cannot download {remote.name} from {shown}: {reason}. {_elsewhere(dest)}"
+                ) from None
             if attempt == attempts:
+                received = part.stat().st_size if part.exists() else 0
                 raise TieError(
-                    f"download of {remote.name} from {url} failed {attempts} times, last with: "
-                    f"{error}. Run the same command again to resume from "
-                    f"{part.stat().st_size if part.exists() else 0} bytes"
-                ) from error
+                    f"download of {remote.name} from {shown} failed {attempts} times, last "
+                    f"with: {reason}. Run the same command again to resume from {received} "
+                    f"bytes. {_elsewhere(dest)}"
+                ) from None
             wait = backoff_s * 2 ** (attempt - 1)
-            tqdm.write(f"{remote.name}: {error}; retrying in {wait:g} s ({attempt}/{attempts})")
+            tqdm.write(f"{remote.name}: {reason}; retrying in {wait:g} s ({attempt}/{attempts})")
             time.sleep(wait)
 
     problem = verification_problem(part, remote)
     if problem:
         part.unlink()
         raise TieError(
-            f"the download of {remote.name} from {url} is not the expected file: {problem}. "
-            "The bad download was discarded; try again, or fetch it from another source "
-            f"(set {MIRROR_ENV})"
+            f"the download of {remote.name} from {shown} is not the expected file: {problem}. "
+            f"The bad download was discarded; try again. {_elsewhere(dest)}"
         )
     part.replace(dest)
     return dest
 
 
+def _elsewhere(dest: Path) -> str:
+    """Where else the file can come from: a mirror, or the user's hands."""
+    return (
+        f"To get it elsewhere, set {MIRROR_ENV}=<url> to a server that has it (fetched from "
+        f"<url>/{dest.name}), or put the file by hand at {dest}, then run again"
+    )
+
+
+def with_accepted_checksum(remote: RemoteFile, dest_dir: Path) -> RemoteFile:
+    """`remote`, checked against the checksum accepted for a local copy of it, if any.
+
+    An acceptance is for one published checksum: when sources.py changes it, it lapses.
+    """
+    record = Path(dest_dir) / ACCEPTED_FILE
+    if not record.is_file():
+        return remote
+    accepted = json.loads(record.read_text()).get(remote.name)
+    if accepted is None or accepted.get("published") != remote.checksum:
+        return remote
+    return replace(remote, checksum=accepted["checksum"], size=accepted["size"])
+
+
+def record_accepted(remote: RemoteFile, path: Path) -> str:
+    """Record `path`'s sha256 as the accepted checksum of `remote` beside it; return it."""
+    checksum = "sha256:" + file_digest(path, "sha256")
+    record = path.parent / ACCEPTED_FILE
+    accepted = json.loads(record.read_text()) if record.is_file() else {}
+    accepted[remote.name] = {
+        "checksum": checksum,
+        "size": path.stat().st_size,
+        "published": remote.checksum,
+    }
+    record.write_text(json.dumps(accepted, indent=1, sort_keys=True) + "\n")
+    return checksum
+
+
 def verification_problem(path: Path, remote: RemoteFile) -> str | None:
-    """What is wrong with `path` as a copy of `remote` (size, then checksum), or None."""
+    """What is wrong with `path` as a copy of `remote`, or None.
+
+    The size, then the checksum; with no checksum, that the archive reads to its end.
+    """
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         return f"its size is {size} bytes, expected {remote.size}"
@@ -139,6 +203,37 @@ def verification_problem(path: Path, remote: RemoteFile) -> str | None:
         actual = file_digest(path, algorithm)
         if actual != expected.lower():
             return f"its {algorithm} is {actual}, expected {expected.lower()}"
+        return None
+    return archive_problem(path, remote.name)
+
+
+def archive_problem(path: Path, name: str) -> str | None:
+    """Why the archive `path` does not read to its end, its kind told by `name` (.zip,
+    .tar[.gz|.bz2|.xz], .tgz, .gz), or None.
+
+    A zip's members are all read and their CRCs checked; a tar or gzip file is read whole.
+    Other kinds of file are not checked.
+    """
+    name = name.lower()
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            return f"member {bad} of the zip archive fails its CRC check" if bad else None
+        if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+            with tarfile.open(path, "r:*") as archive:
+                for member in archive:
+                    if member.isfile():
+                        with archive.extractfile(member) as stream:
+                            while stream.read(CHUNK_BYTES):
+                                pass
+            return None
+        if name.endswith(".gz"):
+            with gzip.open(path, "rb") as stream:
+                while stream.read(CHUNK_BYTES):
+                    pass
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        return f"the archive does not read to its end ({type(error).__name__}: {error})"
     return None
 
 
@@ -189,6 +284,12 @@ def _download_to(url: str, part: Path, remote: RemoteFile) -> None:
             offset = 0  # the server sent the whole file: it replaces the partial one
         length = response.headers.get("Content-Length")
         expected_end = offset + int(length) if length is not None else remote.size
+        if expected_end is None and remote.checksum is None:
+            raise TieError(
+                f"{redact(url)} sent no Content-Length and no size of {remote.name} is recorded "
+                "(tie/datasets/sources.py), and it has no published checksum: a complete copy "
+                f"could not be told from one cut short. {_elsewhere(part.with_suffix(''))}"
+            )
         with (
             part.open("ab" if offset else "wb") as out,
             tqdm(
@@ -207,10 +308,27 @@ def _download_to(url: str, part: Path, remote: RemoteFile) -> None:
         raise ConnectionError(f"connection closed after {received_end} of {expected_end} bytes")
 
 
-def _is_client_error(error: Exception) -> bool:
-    """A 4xx answer (but 'timeout', 'range not satisfiable', 'too many requests'): final."""
-    return (
-        isinstance(error, urllib.error.HTTPError)
-        and 400 <= error.code < 500
-        and error.code not in (408, 416, 429)
-    )
+def _worth_retrying(error: Exception) -> bool:
+    """Whether a retry can succeed: a timeout, a connection reset or cut short, a 5xx answer
+    (or 408, 416 after a stale Range, 429). Not: a host name that does not resolve, a refused
+    connection, a certificate problem, a client error (4xx), a local disk error."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code >= 500 or error.code in (408, 416, 429)
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason if isinstance(error.reason, Exception) else error
+    if isinstance(error, HTTPException):  # e.g. IncompleteRead, RemoteDisconnected
+        return True
+    if isinstance(error, ConnectionRefusedError):
+        return False
+    return isinstance(error, (TimeoutError, socket.timeout, ConnectionError))
+
+
+def _describe(error: Exception) -> str:
+    """The error in words, one line: what the user can act on."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(reason, socket.gaierror):
+        return f"the host name does not resolve ({reason.strerror}): no network, or a wrong URL"
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+    return redact(f"{type(reason).__name__}: {text}" if text else type(reason).__name__)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.corpus import Corpus, SplitView
-from tie.features import load_features
+from tie.features import load_features, load_image_features
 
 
 @dataclass
@@ -30,7 +30,8 @@ def load_split_embeddings(
     The feature files are checked against the corpus (see `tie.features.load_features`).
     """
     view = corpus.split_view(split)
-    X = load_features(image_features, corpus.images)[view.image_rows]
+    X, image_row = load_image_features(image_features, corpus.images)
+    X = X[image_row[view.image_rows]]
     Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
     images, captions = model.transform(X, Y)
     return SplitEmbeddings(view, images, captions)

@@ -110,12 +110,14 @@ def _pyplot():
 
 
 def _thumbnail(ax, file: Path, framed: bool) -> None:
-    from PIL import Image
+    from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, open_rgb
 
-    with file.open("rb") as f, Image.open(f) as image:  # a file or a tar member
-        image = image.convert("RGB")
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        ax.imshow(np.asarray(image))
+    try:
+        with open_rgb(file, DEFAULT_MAX_PIXELS) as image:
+            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            ax.imshow(np.asarray(image))
+    except ImageDecodeError as error:  # its feature row is zeros; say why, draw nothing
+        ax.text(0.5, 0.5, textwrap.fill(f"unreadable: {error}", 24), ha="center", fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():

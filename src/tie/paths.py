@@ -12,7 +12,10 @@ from types import SimpleNamespace
 
 DOWNLOADS = "data/downloads"  # real datasets' archives, kept between runs (not an output)
 RAW = "data/raw/{dataset}"
+RAW_IMAGES = "data/raw/{dataset}/images"  # every dataset's images, inside its raw folder
 SPLITS = "data/splits/{dataset}.json"
+IMAGE_LIST = "data/splits/{dataset}.images.txt"  # the images, by name: what image_features reads
+CUSTOM_EXAMPLE = "data/custom-example"  # the default `custom` folder (stage custom_example)
 IMAGE_FEATURES = "features/{dataset}/image/{image}.npy"
 IMAGE_IDS = "features/{dataset}/image/{image}.ids.txt"
 IMAGE_REPORT = "features/{dataset}/image/{image}.report.json"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 class DatasetInfo:
     splits: tuple[str, ...]  # the `split` values it can be read with (the first: its own)
     # Published protocol: images of the val and test splits, per split scheme. Absent
-    # (the demo): the counts come from params.yaml (section `demo`).
+    # (demo, custom): the counts come from params.yaml (section `demo`, `custom`).
     eval_images: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -54,6 +54,9 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "flickr30k": DatasetInfo(("karpathy",), {"karpathy": {"val": 1014, "test": 1000}}),
     "coco": DatasetInfo(("karpathy",), {"karpathy": {"val": 5000, "test": 5000}}),
+    # Your own images: the split of its captions file, or a seeded hash of each name; the
+    # counts come from that file (section `custom`).
+    "custom": DatasetInfo(("official",)),
 }
 
 # Image-text models with an image and a text tower (tie.towers), each configured by the

@@ -81,6 +81,40 @@ class Raw(Section):
     max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
 
 
+PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.image.decode)
+
+
+class ImageDecode(Section):
+    max_pixels: int = allowed(
+        f"an integer from 1 to {PILLOW_HARD_LIMIT} (pixels; Pillow refuses more)",
+        ge=1,
+        le=PILLOW_HARD_LIMIT,
+    )
+
+
+class Custom(Section):
+    images: str = allowed("the path of a folder of images", min_length=1)
+    captions: str = allowed(
+        "the path of a .csv or .jsonl file (image, caption, optional split) or of a "
+        "Karpathy-format .json",
+        pattern=r"(?i)\.(csv|jsonl|json)$",
+    )
+    val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    split_seed: int = allowed("an integer >= 0", ge=0)
+
+    @model_validator(mode="after")
+    def _leave_a_train_split(self) -> Custom:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ParamError(
+                "custom.test_fraction",
+                self.test_fraction,
+                f"with custom.val_fraction = {self.val_fraction} it leaves no train images;"
+                " the two must add up to less than 1",
+            )
+        return self
+
+
 class Backbone(Section):
     weights: str = allowed("imagenet, none, or the path of a weights file", min_length=1)
     vgg_layer: Literal["fc2", "fc1"] = allowed("one of: fc2, fc1")
@@ -175,8 +209,10 @@ class Params(Section):
         f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
     )
     demo: Demo
+    custom: Custom
     webdataset: Webdataset
     raw: Raw
+    image_decode: ImageDecode
     backbone: Backbone
     clip: Tower
     siglip: Tower
@@ -221,13 +257,20 @@ class Params(Section):
 def eval_images(params: Params) -> tuple[int | None, str]:
     """How many images `eval.split` holds, and where that number comes from.
 
-    The demo: its params (`demo.n_test`, ...). A real dataset: its published protocol
-    (e.g. 1000 test images for Flickr8k, 5000 for COCO with Karpathy's split); None
-    where no count is published (the train split).
+    The demo: its params (`demo.n_test`, ...). A custom dataset: its captions file and
+    images folder, as the splits stage will split them (None before they exist). A real
+    dataset: its published protocol (e.g. 1000 test images for Flickr8k, 5000 for COCO
+    with Karpathy's split); None where no count is published (the train split).
     """
     split = params.eval.split
     if params.dataset == "demo":
         return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
+    if params.dataset == "custom":
+        from tie.custom_captions import split_counts
+
+        counts = split_counts(**params.custom.model_dump())
+        where = f"custom.captions {params.custom.captions}"
+        return (None, where) if counts is None else (counts[split], where)
     if params.dataset == "webdataset" and split != "train":
         return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})

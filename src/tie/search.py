@@ -34,6 +34,21 @@ from tie.paths import (
 from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
 
+MAX_ECHOED_CHARS = 80  # of a query quoted back in a message
+MAX_ECHOED_WORDS = 12
+
+
+def shorten(query: str) -> str:
+    """The query as quoted back: at most MAX_ECHOED_CHARS characters."""
+    if len(query) <= MAX_ECHOED_CHARS:
+        return query
+    return f"{query[: MAX_ECHOED_CHARS - 3]}... ({len(query)} characters)"
+
+
+def shown(tokens: list[str]) -> list[str]:
+    """The query's words as quoted back: at most MAX_ECHOED_WORDS of them."""
+    return tokens[:MAX_ECHOED_WORDS] + (["..."] if len(tokens) > MAX_ECHOED_WORDS else [])
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -76,8 +91,8 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         used, unknown = encoder.known(tokens)
         if not used:
             raise TieError(
-                f"no word of {query!r} has a `{text}` vector among the words of the {dataset}"
-                f" captions (after tokenizing: {tokens}); try other words"
+                f"no word of {shorten(query)!r} has a `{text}` vector among the words of the"
+                f" {dataset} captions (after tokenizing: {shown(tokens)}); try other words"
             )
         query_vector = encoder.encode_tokens([tokens])
     model = load_joint_model(model_dir)

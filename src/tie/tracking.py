@@ -17,6 +17,12 @@ is returned. A process killed while logging leaves its run `RUNNING`; the next l
 marks such runs `FAILED` (runs of this pipeline whose process, on this host, is gone).
 The evaluate stage logs before it writes its metrics file, so a stage whose run was not
 logged is never recorded by DVC as done (docs/mlflow.md).
+
+A local store that another process is writing to (a parallel run, a script) is waited
+for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
+with the root cause in one line (`database is locked`, `attempt to write a readonly
+database`) and advice that fits a local store. Credentials in the URI are never shown
+(`tie.redact`).
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from tie.errors import TieError
 from tie.params import flatten
+from tie.redact import redact
 
 # MLflow would otherwise try to send usage telemetry; this pipeline talks to its own
 # tracking store only. Set MLFLOW_DISABLE_TELEMETRY=false to allow it.
@@ -39,6 +48,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
 
 
 def repo_root() -> Path:
@@ -138,6 +148,51 @@ def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
         return mlflow.get_experiment_by_name(name).experiment_id
 
 
+def _wait_when_busy(dbapi_connection, _record) -> None:
+    """SQLAlchemy `connect` hook: a SQLite connection waits for another writer's lock."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of the chain (e.g. the sqlite3 error under MLflow's)."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
+def failure_message(error: BaseException, uri: str) -> str:
+    """One line: the store (credentials removed), the root cause, what to do."""
+    cause = str(_root_cause(error)).strip() or type(_root_cause(error)).__name__
+    cause = cause.splitlines()[0]
+    if uri.startswith("sqlite:"):
+        if "locked" in cause:
+            advice = (
+                f"Another process holds a write transaction on this local store (waited "
+                f"{BUSY_TIMEOUT_S:g} s): let it finish (a parallel run, a script writing to "
+                "it), then re-run `dvc repro`; `mlflow ui` only reads it"
+            )
+        elif "readonly" in cause or "read-only" in cause:
+            advice = (
+                "This local store cannot be written: make the database file and its folder "
+                "writable by you (or unset MLFLOW_TRACKING_URI to use the default "
+                "<repo>/mlflow.db), then re-run `dvc repro`"
+            )
+        else:
+            advice = "Check the local store file (move it away to start a new one), then re-run"
+    else:
+        advice = (
+            "Start the tracking server (or unset MLFLOW_TRACKING_URI to use the local store), "
+            "then re-run `dvc repro`"
+        )
+    return redact(
+        f"could not log the run to MLflow at {uri}: {cause}. The metrics file is written only "
+        f"once the run is logged. {advice}."
+    )
+
+
 def _store_named_on_failure(log):
     """A failure to reach the tracking store becomes one clear error that names it."""
 
@@ -145,17 +200,25 @@ def _store_named_on_failure(log):
     def wrapper(*args, **kwargs):
         import mlflow
         import requests
+        import sqlalchemy
 
+        if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _wait_when_busy):
+            sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
+        # MLflow logs the whole traceback of a database error before raising it; the
+        # error below says it in one line instead.
+        db_logger = logging.getLogger("mlflow.store.db.utils")
+        level = db_logger.level
+        db_logger.setLevel(logging.CRITICAL)
         try:
             return log(*args, **kwargs)
-        except (mlflow.exceptions.MlflowException, requests.RequestException) as error:
-            reason = str(error).strip().splitlines()[0]
-            raise TieError(
-                f"could not log the run to MLflow at {tracking_uri()}: {reason}. "
-                "The metrics file is written only once the run is logged. Start the tracking"
-                " server (or unset MLFLOW_TRACKING_URI to use the local store), then re-run"
-                " `dvc repro`."
-            ) from error
+        except (
+            mlflow.exceptions.MlflowException,
+            requests.RequestException,
+            sqlalchemy.exc.SQLAlchemyError,
+        ) as error:
+            raise TieError(failure_message(error, tracking_uri())) from error
+        finally:
+            db_logger.setLevel(level)
 
     return wrapper
 

@@ -1,8 +1,9 @@
 """Datasets by name: how to produce the raw files, and how to read them into a Corpus.
 
-`demo` is generated in the Flickr8k file layout. The real datasets (flickr8k, flickr30k,
-coco) are fetched and extracted by `tie.datasets.real`, and read with one of two splits
-(params.yaml `split`):
+`demo` is generated in the Flickr8k file layout. `custom` is the user's own folder of
+images and captions file (`tie.datasets.custom`), split by its file or a seeded hash.
+The real datasets (flickr8k, flickr30k, coco) are fetched and extracted by
+`tie.datasets.real`, and read with one of two splits (params.yaml `split`):
 - `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k);
 - `karpathy`: Karpathy's split file (flickr8k, flickr30k, coco), the split every paper
   since 2015 reports on; for flickr8k it holds the same images as the official lists.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tie.corpus import Corpus
+from tie.datasets.custom import copy_custom, read_custom
 from tie.datasets.demo import demo_layout, generate_demo
 from tie.datasets.flickr8k_layout import read_flickr8k_layout
 from tie.datasets.karpathy import read_karpathy_json
@@ -49,16 +51,23 @@ def check_split(dataset: str, split: str) -> None:
 def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path) -> dict | None:
     """Write dataset `name`'s raw files into `raw_dir`: generate the demo, fetch the others.
 
-    Real datasets' archives are fetched into (or found in) `downloads_dir`; their extraction
-    report is returned.
+    Real datasets' archives (those of the images and of the `split` chosen) are fetched into
+    (or found in) `downloads_dir`; their extraction report is returned.
     """
     if name == "demo":
         generate_demo(Path(raw_dir), **params["demo"])
         return None
+    if name == "custom":
+        return copy_custom(params["custom"]["images"], params["custom"]["captions"], raw_dir)
     if name == "webdataset":
         return prepare_webdataset(raw_dir, params["webdataset"])
     return prepare_real_dataset(
-        name, sources_for(name), raw_dir, downloads_dir, params["raw"]["max_missing_fraction"]
+        name,
+        sources_for(name),
+        raw_dir,
+        downloads_dir,
+        params["raw"]["max_missing_fraction"],
+        splits=(params["split"],),
     )
 
 
@@ -67,10 +76,14 @@ def read_dataset(
 ) -> Corpus:
     """The corpus of dataset `name` from its raw files, split the `split` way.
 
-    `params` (params.yaml) is needed by `webdataset`, whose split sizes are params.
+    `params` (params.yaml) is needed by `custom` (its split fractions and seed) and
+    `webdataset` (its split sizes).
     """
     check_split(name, split)
     raw_dir = Path(raw_dir)
+    if name == "custom":
+        keys = ("val_fraction", "test_fraction", "split_seed")
+        return read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
     if name == "webdataset":
         return read_webdataset(raw_dir, params["webdataset"])
     if split == "karpathy":

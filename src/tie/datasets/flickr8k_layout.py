@@ -22,6 +22,7 @@ REPORT_PROBLEMS = {
     "dropped_lines_malformed": "caption lines dropped as malformed",
     "dropped_lines_missing_image": "caption lines dropped because their image file does not exist",
     "dropped_lines_duplicate": "caption lines dropped as repeats of an earlier (image, k)",
+    "dropped_lines_empty_caption": "caption lines dropped because the caption is empty",
     "dropped_split_repeats": "split entries dropped as repeats within one split file",
     "dropped_images_missing_file": "split images dropped because their file does not exist",
     "dropped_images_no_captions": "split images dropped because they have no captions",

@@ -4,10 +4,13 @@ Archives are kept in a downloads folder outside the pipeline's outputs (DVC dele
 stage's outputs before it runs again), so a second run finds them and fetches nothing.
 Everything is located inside an archive by file name, never by an assumed path.
 
+Only the archives the chosen split needs are fetched: the images, plus Flickr8k's own text
+archive for `official`, or Karpathy's `caption_datasets.zip` for `karpathy`.
+
 The raw folder of a real dataset, written by `prepare_real_dataset`:
     images/                    every image, flat (names are unique in each dataset)
-    karpathy.json              the dataset's Karpathy split file
-    Flickr8k.token.txt, Flickr_8k.{train,dev,test}Images.txt   (flickr8k only)
+    karpathy.json              the dataset's Karpathy split file (split karpathy)
+    Flickr8k.token.txt, Flickr_8k.{train,dev,test}Images.txt   (flickr8k, split official)
     extraction_report.json     how many images were expected, found, missing, unreadable
 """
 
@@ -60,9 +63,19 @@ def flickr8k_official_layout(raw_dir: Path) -> Flickr8kLayout:
     )
 
 
-def obtain_archives(name: str, sources: DatasetSources, downloads_dir: Path) -> dict[str, Path]:
-    """Fetch the dataset's downloadable archives, find its manual ones; archive name -> path."""
+def needed_archives(sources: DatasetSources, splits: tuple[str, ...] | None) -> set[str]:
+    """The archives that hold the images and the caption files of `splits` (None: all)."""
+    splits = tuple(sources.split_archives) if splits is None else splits
+    return {*sources.image_archives, *(a for s in splits for a in sources.split_archives[s])}
+
+
+def obtain_archives(
+    name: str, sources: DatasetSources, downloads_dir: Path, splits: tuple[str, ...] | None = None
+) -> dict[str, Path]:
+    """Fetch the downloadable archives `splits` need (None: every split's), find the manual
+    ones; archive name -> path."""
     downloads_dir = Path(downloads_dir)
+    needed = needed_archives(sources, splits)
     for archive in sources.manual_archives:
         if not (downloads_dir / archive).is_file():
             raise TieError(
@@ -73,7 +86,8 @@ def obtain_archives(name: str, sources: DatasetSources, downloads_dir: Path) -> 
             )
     paths = {archive: downloads_dir / archive for archive in sources.manual_archives}
     for remote in sources.downloads:
-        paths[remote.name] = fetch(remote, downloads_dir)
+        if remote.name in needed:
+            paths[remote.name] = fetch(remote, downloads_dir)
     return paths
 
 
@@ -83,21 +97,26 @@ def prepare_real_dataset(
     raw_dir: Path,
     downloads_dir: Path,
     max_missing_fraction: float,
+    splits: tuple[str, ...] | None = None,
 ) -> dict:
     """Fetch, extract and check dataset `name` into `raw_dir`; return the extraction report.
 
+    Only the caption files of `splits` are fetched and extracted (None: every split's).
     Raises TieError when more than `max_missing_fraction` of the expected images are missing
     or unreadable (they are listed in `raw_dir/extraction_report.json` either way).
     """
     raw_dir = Path(raw_dir)
-    archives = obtain_archives(name, sources, downloads_dir)
+    splits = tuple(sources.split_archives) if splits is None else splits
+    archives = obtain_archives(name, sources, downloads_dir, splits)
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
     image_dir = raw_dir / "images"
     image_dir.mkdir(parents=True)
 
-    _extract_named(archives[KARPATHY_SPLITS.name], {sources.karpathy_json: raw_dir / KARPATHY_FILE})
-    if name == "flickr8k":
+    if "karpathy" in splits:
+        karpathy_json = {sources.karpathy_json: raw_dir / KARPATHY_FILE}
+        _extract_named(archives[KARPATHY_SPLITS.name], karpathy_json)
+    if name == "flickr8k" and "official" in splits:
         text_files = {f: raw_dir / f for f in FLICKR8K_TEXT_FILES.values()}
         _extract_named(archives[FLICKR8K_TEXT.name], text_files)
 

@@ -58,8 +58,10 @@ class DatasetSources:
     downloads: tuple[RemoteFile, ...]  # fetched by the pipeline
     manual_archives: tuple[str, ...]  # placed by the user in the downloads folder
     image_archives: tuple[str, ...]  # archive names (of the two above) that hold the images
+    split_archives: dict[str, tuple[str, ...]]  # split -> the archives of its caption files
     karpathy_json: str  # the member of caption_datasets.zip with this dataset's split
     n_images: int  # images the image archives hold, all together
+    split_images: dict[str, int]  # split -> images its caption file gives (train+val+test)
     licence: str
 
 
@@ -68,16 +70,20 @@ SOURCES = {
         downloads=(FLICKR8K_IMAGES, FLICKR8K_TEXT, KARPATHY_SPLITS),
         manual_archives=(),
         image_archives=(FLICKR8K_IMAGES.name,),
+        split_archives={"official": (FLICKR8K_TEXT.name,), "karpathy": (KARPATHY_SPLITS.name,)},
         karpathy_json="dataset_flickr8k.json",
         n_images=8091,
+        split_images={"official": 8000, "karpathy": 8000},
         licence="research use only; images remain the property of their Flickr owners",
     ),
     "flickr30k": DatasetSources(
         downloads=(KARPATHY_SPLITS,),
         manual_archives=(FLICKR30K_IMAGES_ARCHIVE,),
         image_archives=(FLICKR30K_IMAGES_ARCHIVE,),
+        split_archives={"karpathy": (KARPATHY_SPLITS.name,)},
         karpathy_json="dataset_flickr30k.json",
         n_images=31783,
+        split_images={"karpathy": 31014},
         licence="non-commercial research and education only, after accepting the terms "
         f"on the request form ({FLICKR30K_REQUEST_URL})",
     ),
@@ -85,8 +91,10 @@ SOURCES = {
         downloads=(COCO_TRAIN2014, COCO_VAL2014, KARPATHY_SPLITS),
         manual_archives=(),
         image_archives=(COCO_TRAIN2014.name, COCO_VAL2014.name),
+        split_archives={"karpathy": (KARPATHY_SPLITS.name,)},
         karpathy_json="dataset_coco.json",
         n_images=82783 + 40504,
+        split_images={"karpathy": 123287},
         licence="annotations CC BY 4.0; images under the Flickr terms of use of each image",
     ),
 }

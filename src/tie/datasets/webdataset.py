@@ -35,7 +35,7 @@ from tie.corpus import Corpus
 from tie.errors import TieError
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
-INDEX_FILE = "samples.jsonl"
+INDEX_FILE = "images/samples.jsonl"  # the images folder, the image_features stage's dep
 REPORT_FILE = "report.json"
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
@@ -168,7 +168,7 @@ def _decodable(image_bytes: bytes) -> bool:
 def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
     """Index the good samples of the shards into `raw_dir`; return the report of bad ones."""
     raw_dir = Path(raw_dir)
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    (raw_dir / INDEX_FILE).parent.mkdir(parents=True, exist_ok=True)
     field = section["caption_field"]
     urls = expand_braces(section["shards"])
     bad: dict[str, list[str]] = {

@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from tie.image.decode import ImageDecodeError, open_rgb
+
 
 class ColorGrid:
     name = "colorgrid"
@@ -53,17 +55,18 @@ class ColorGrid:
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One (position, row) at a time; an unreadable image is skipped (reported missing)."""
         for position, path in enumerate(paths):
-            try:  # a file, or a member of a tar shard (tie.datasets.webdataset.TarMember)
-                with path.open("rb") as f, Image.open(f) as image:
-                    rgb = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-            except OSError:  # missing, truncated or not an image
+            try:
+                rgb = self._resized(path)
+            except ImageDecodeError:  # missing, truncated, not an image, ...
                 continue
             yield np.array([position]), self.describe(np.asarray(rgb))[None]
 
     def encode(self, paths: list[Path]) -> np.ndarray:
         out = np.empty((len(paths), self.dim), dtype=np.float32)
         for row, path in enumerate(tqdm(paths, desc="colorgrid", unit="img")):
-            with Image.open(path) as image:
-                rgb = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-            out[row] = self.describe(np.asarray(rgb))
+            out[row] = self.describe(np.asarray(self._resized(path)))
         return out
+
+    def _resized(self, path: Path) -> Image.Image:
+        with open_rgb(path) as rgb:
+            return rgb.resize((self.size, self.size), Image.BILINEAR)

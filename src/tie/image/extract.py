@@ -19,10 +19,13 @@ file names are never mixed with rows computed from the old ones. Hashing reads e
 image once more than decoding does; `benchmarks/resume_key.py` measures the cost
 (small next to any encoder).
 
-Unreadable images (corrupt, truncated, missing, not an image): the policy is that the
-image keeps its row, filled with zeros (a zero vector has cosine 0 with everything,
-as a caption with no known word does), so no other image's row moves; their names
-are returned, printed by the stage and recorded in its report file.
+Unreadable images (corrupt, truncated, missing, not an image, over the pixel limit,
+anything the decoder raises): the policy is that the image keeps its row, filled with
+zeros (a zero vector has cosine 0 with everything, as a caption with no known word
+does), so no other image's row moves. Every header is checked against `max_pixels`
+before the encoder sees the file (see `tie.image.decode`); an image the encoder then
+skips is decoded once more by the shared decoder to say why. Names and reasons are
+returned, printed by the stage and recorded in its report file.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tie.features import ids_path
+from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
 
@@ -85,9 +89,12 @@ def resume_key(encoder: ImageEncoder, paths: list[Path], ids: list[str], shard_s
     return digest.hexdigest()
 
 
-def _manifest(encoder: ImageEncoder, paths: list[Path], ids: list[str], shard_size: int) -> dict:
+def _manifest(
+    encoder: ImageEncoder, paths: list[Path], ids: list[str], shard_size: int, max_pixels: int
+) -> dict:
     return {
         "resume_key": resume_key(encoder, paths, ids, shard_size),
+        "max_pixels": max_pixels,  # which images are refused before decoding
         "encoder": encoder.fingerprint(),  # readable copies of what the key covers
         "images": len(ids),
         "shard_size": shard_size,
@@ -98,10 +105,12 @@ def _shard_path(folder: Path, k: int) -> Path:
     return folder / f"shard-{k:05d}.npz"
 
 
-def _save_shard(path: Path, features: np.ndarray, unreadable: np.ndarray) -> None:
+def _save_shard(
+    path: Path, features: np.ndarray, unreadable: np.ndarray, reasons: list[str]
+) -> None:
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:
-        np.savez(f, features=features, unreadable=unreadable)
+        np.savez(f, features=features, unreadable=unreadable, reasons=np.array(reasons, dtype=str))
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
@@ -135,14 +144,17 @@ def extract_features(
     out: Path,
     ids: list[str],
     shard_size: int = SHARD_SIZE,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     encode_shards=None,
-) -> list[str]:
-    """Write one row per path to `out` (+ its ids file); return the unreadable images' ids.
+) -> dict[str, str]:
+    """Write one row per path to `out` (+ its ids file); return {id: reason} of the
+    unreadable images, whose rows are zeros.
 
     `encode_shards(shards, shard_size)`, if given, encodes the missing shards elsewhere (a
-    Ray cluster, `tie.ray_engine.encode_shards`): it takes `(k, paths of shard k)` pairs
-    and yields `(k, features, unreadable positions within the shard)` in any order; each
-    shard is saved as it arrives, so an interrupted run resumes from the shards saved.
+    Ray cluster, `tie.cluster.encode.encode_shards`): it takes `(k, paths)` pairs (the
+    images of shard k that passed the header check) and yields `(k, features, unreadable
+    positions within those paths)` in any order; each shard is saved as it arrives, so an
+    interrupted run resumes from the shards saved.
     """
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} images")
@@ -150,13 +162,17 @@ def extract_features(
     folder = work_dir(out)
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
-    done = _prepare(folder, _manifest(encoder, paths, ids, shard_size))
+    done = _prepare(folder, _manifest(encoder, paths, ids, shard_size, max_pixels))
     if encode_shards is not None:
-        _encode_missing_shards(encode_shards, encoder.name, paths, folder, n_shards, shard_size)
+        _encode_missing_shards(
+            encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+        )
         return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
+    refused = _refused_before_decoding(paths, range(start, n_images), max_pixels)
+    sent = _with_refused_as_missing(paths, refused, folder)
 
     bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
     current = done
@@ -169,11 +185,12 @@ def extract_features(
 
     def flush() -> None:
         unreadable = current * shard_size + np.flatnonzero(~seen)
-        _save_shard(_shard_path(folder, current), buffer, unreadable)
+        reasons = [_why_unreadable(encoder, paths[p], refused, p) for p in unreadable]
+        _save_shard(_shard_path(folder, current), buffer, unreadable, reasons)
 
     reached = start
-    for positions, features in encoder.feature_batches(paths[start:]):
-        positions = np.asarray(positions) + start
+    for positions, features in encoder.feature_batches(sent[start:]):
+        positions = start + np.asarray(positions)
         i = 0
         while i < len(positions):
             while positions[i] >= (current + 1) * shard_size:
@@ -202,34 +219,71 @@ def extract_features(
     return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
 
 
-def _encode_missing_shards(encode_shards, name, paths, folder, n_shards, shard_size) -> None:
+def _refused_before_decoding(paths: list[Path], positions, max_pixels: int) -> dict[int, str]:
+    """{position: reason} of the images at `positions` whose header is unusable or too large."""
+    refused = {}
+    for position in positions:
+        try:
+            image_size(paths[position], max_pixels)
+        except ImageDecodeError as error:
+            refused[position] = str(error)
+    return refused
+
+
+def _with_refused_as_missing(paths: list, refused: dict[int, str], folder: Path) -> list:
+    """`paths`, each refused image replaced by a file that does not exist: the encoder
+    skips it as unreadable without decoding it, and every other image keeps its position
+    (an encoder's batches, and so its round-off, depend on positions)."""
+    missing = folder / "refused-before-decoding"
+    return [missing if p in refused else path for p, path in enumerate(paths)]
+
+
+def _why_unreadable(encoder: ImageEncoder, path: Path, refused: dict[int, str], p: int) -> str:
+    if p in refused:
+        return refused[p]
+    return decode_problem(path) or f"the {encoder.name} encoder could not decode it"
+
+
+def _encode_missing_shards(
+    encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+) -> None:
+    """Encode the shards not yet saved through `encode_shards`, with the same header check
+    (and so the same rows) as the local loop."""
     missing = sorted(set(range(n_shards)) - _done_shards(folder, n_shards))
     if len(missing) < n_shards:
-        print(f"{name}: resuming, {n_shards - len(missing)} of {n_shards} shards done")
-    shards = [(k, paths[k * shard_size : (k + 1) * shard_size]) for k in missing]
-    bar = tqdm(total=len(missing), desc=name, unit="shard")
+        print(f"{encoder.name}: resuming, {n_shards - len(missing)} of {n_shards} shards done")
+    refused = {}
+    for k in missing:
+        positions = range(k * shard_size, min((k + 1) * shard_size, len(paths)))
+        refused |= _refused_before_decoding(paths, positions, max_pixels)
+    sent = _with_refused_as_missing(paths, refused, folder)
+    shards = [(k, sent[k * shard_size : (k + 1) * shard_size]) for k in missing]
+    bar = tqdm(total=len(missing), desc=encoder.name, unit="shard")
     for k, features, unreadable in encode_shards(shards, shard_size):
-        _save_shard(_shard_path(folder, k), features, k * shard_size + np.asarray(unreadable))
+        bad = k * shard_size + np.asarray(unreadable, dtype=np.int64)
+        reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]
+        _save_shard(_shard_path(folder, k), features, bad, reasons)
         bar.update()
     bar.close()
 
 
-def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> list[str]:
+def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> dict[str, str]:
     """Copy the shards into one `.npy` (memory-mapped, one shard in memory at a time)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
-    unreadable = []
+    unreadable = {}
     row = 0
     for k in range(n_shards):
         with np.load(_shard_path(folder, k)) as shard:
             features = shard["features"]
             matrix[row : row + len(features)] = features
-            unreadable.extend(int(p) for p in shard["unreadable"])
+            for p, reason in zip(shard["unreadable"], shard["reasons"], strict=True):
+                unreadable[ids[int(p)]] = str(reason)
             row += len(features)
     matrix.flush()
     del matrix
     os.replace(partial, out)
     ids_path(out).write_text("".join(f"{i}\n" for i in ids))
     shutil.rmtree(folder)
-    return [ids[p] for p in unreadable]
+    return unreadable

@@ -59,11 +59,16 @@ class CaptionEncoder:
     def tokenize(self, captions) -> list[list[str]]:
         return self.tokenizer.tokenize_all(captions)
 
-    def encode_tokens(self, token_lists: list[list[str]]) -> np.ndarray:
-        """One row per caption; a caption with no known word is a zero row."""
+    def encode_tokens(self, token_lists: list[list[str]], out=None) -> np.ndarray:
+        """One row per caption; a caption with no known word is a zero row.
+
+        With Fisher-vector pooling, `out` (e.g. a memory-mapped `.npy`, see
+        `tie.features.create_features`) receives the rows chunk by chunk, so that RAM never
+        holds every caption's vector (18,000-d each with Klein's settings).
+        """
         if self.fisher is not None:
             rows = known_rows(token_lists, self.word_vectors)
-            return self.fisher.encode(rows, self.word_vectors.vectors)
+            return self.fisher.encode(rows, self.word_vectors.vectors, out=out)
         return mean_vectors(token_lists, self.word_vectors, self.idf, self.word_scaling)
 
     def encode(self, captions) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""`custom`: your own captioned images, a folder of images plus a captions file.
+
+The captions file (params.yaml `custom.captions`) is one of:
+- CSV (`.csv`) with a header row: columns `image`, `caption` and, optionally, `split`;
+- JSON Lines (`.jsonl`): one object a line with the same keys;
+- Karpathy-format JSON (`.json`): `{"images": [{"filename", "split", "sentences":
+  [{"raw": ...}, ...]}, ...]}` (`split` optional; `restval` counts as train).
+`image` is the image's path relative to the images folder (`custom.images`). An image
+may have any number of captions, on as many rows. `split` is train, val or test; given for
+one image, it must be given for every image. Without it, each image goes to a split by a
+seeded hash of its name (`custom.split_seed`): u = the first 8 bytes of
+sha256("<seed>:<image>") / 2^64, test if u < `custom.test_fraction`, else val if
+u < test + `custom.val_fraction`, else train. The split of an image never depends on the
+other images, so adding images moves none.
+
+The `data` stage copies the images the captions file names (checked: a file that is not a
+readable image is left out and reported) and the captions file into the raw folder; the
+`splits` stage reads them with the same checks and report as the published datasets
+(missing images, empty captions, repeated captions: counted and named).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path, PurePosixPath
+
+from tie.corpus import SPLITS, Corpus
+from tie.custom_captions import CAPTION_FORMATS, SPLIT_NAMES, hash_split, read_caption_rows
+from tie.datasets.flickr8k_layout import Problems
+from tie.errors import TieError
+
+CAPTIONS_STEM = "captions"  # the copy in the raw folder: captions.csv / .jsonl / .json
+EXAMPLE_IMAGES = 150
+
+
+def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
+    """Copy the captions file and the readable images it names into `raw_dir`; the report."""
+    from tie.datasets.real import REPORT_FILE, image_problem
+
+    images_dir, raw_dir = Path(images_dir), Path(raw_dir)
+    if not images_dir.is_dir():
+        raise TieError(f"custom.images {images_dir} is not a folder: set it in params.yaml")
+    rows, _ = read_caption_rows(captions_file)
+    if raw_dir.exists():
+        shutil.rmtree(raw_dir)
+    (raw_dir / "images").mkdir(parents=True)
+    shutil.copyfile(captions_file, raw_dir / f"{CAPTIONS_STEM}{Path(captions_file).suffix}")
+    named = sorted({image for _, image, _, _ in rows if image})
+    copied, missing, unreadable = 0, [], []
+    for image in named:
+        source = images_dir / image
+        if PurePosixPath(image).is_absolute() or ".." in PurePosixPath(image).parts:
+            unreadable.append(f"{image}: not a path inside the images folder")
+            continue
+        if not source.is_file():
+            missing.append(image)
+            continue
+        problem = image_problem(source)
+        if problem:
+            unreadable.append(f"{image}: {problem}")
+            continue
+        target = raw_dir / "images" / image
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied += 1
+    report = {
+        "dataset": "custom",
+        "images_named": len(named),
+        "images_copied": copied,
+        "missing": missing,
+        "unreadable": unreadable,
+    }
+    (raw_dir / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def read_custom(
+    raw_dir: Path, *, val_fraction: float, test_fraction: float, split_seed: int
+) -> Corpus:
+    """The corpus of the custom dataset in `raw_dir`, bad rows dropped and reported."""
+    raw_dir = Path(raw_dir)
+    found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix in CAPTION_FORMATS]
+    if len(found) != 1:
+        raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
+    rows, n_rows = read_caption_rows(found[0])
+    image_dir = raw_dir / "images"
+    problems = Problems()
+    captions: dict[str, list[str]] = {}
+    given_split: dict[str, str] = {}
+    for number, image, caption, split in rows:
+        if not image:
+            problems.add("dropped_lines_malformed", f"row {number}: no image")
+            continue
+        if not (image_dir / image).is_file():
+            problems.add("dropped_lines_missing_image", image)
+            continue
+        if not caption:
+            problems.add("dropped_lines_empty_caption", f"row {number}: {image}")
+            continue
+        if caption in captions.get(image, []):
+            problems.add("dropped_lines_duplicate", f"row {number}: {image}: {caption[:40]}")
+            continue
+        if split is not None:
+            name = SPLIT_NAMES.get(str(split).strip().lower())
+            if name is None:
+                raise TieError(
+                    f"{found[0]}, row {number}: split {split!r}; expected one of "
+                    f"{', '.join(SPLIT_NAMES)} (or no split column at all)"
+                )
+            if given_split.setdefault(image, name) != name:
+                raise TieError(
+                    f"{found[0]}, row {number}: image {image} is in split {name} here and in "
+                    f"{given_split[image]} on an earlier row; an image has one split"
+                )
+        captions.setdefault(image, []).append(caption)
+    if given_split and len(given_split) != len(captions):
+        without = next(image for image in captions if image not in given_split)
+        raise TieError(
+            f"{found[0]}: some rows give a split and others not (e.g. {without}); give a "
+            "split for every image, or for none (then a seeded hash of the name chooses)"
+        )
+    split_of = {
+        image: given_split.get(image) or hash_split(image, split_seed, val_fraction, test_fraction)
+        for image in captions
+    }
+    ordered = [image for split in SPLITS for image in sorted(captions) if split_of[image] == split]
+    report = {
+        "caption_lines": n_rows,
+        "images_kept": len(ordered),
+        "captions_kept": sum(len(captions[image]) for image in ordered),
+        **problems.as_dict(),
+    }
+    return Corpus(
+        dataset="custom",
+        images=ordered,
+        splits=[split_of[image] for image in ordered],
+        captions=[captions[image] for image in ordered],
+        report=report,
+    )
+
+
+def write_example(folder: Path, n_images: int = EXAMPLE_IMAGES, seed: int = 1) -> None:
+    """A small captioned folder in the custom layout: `images/` and `captions.csv`.
+
+    Scenes of the demo generator, with 1 to 5 captions each and no split column.
+    """
+    from tie.datasets.demo import make_demo_example
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    with (folder / "captions.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["image", "caption"])
+        for index in range(n_images):
+            example = make_demo_example(seed, index, 64)
+            name = f"photo-{index:04d}.png"
+            example.image.save(folder / "images" / name)
+            for caption in example.captions[: 1 + index % 5]:
+                writer.writerow([name, caption])

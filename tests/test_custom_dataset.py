@@ -1,0 +1,147 @@
+"""`dataset: custom`: your own folder of images and captions file, read and run end to end."""
+
+import csv
+import json
+
+import pytest
+import yaml
+from helpers import REPO, copy_repo, run
+
+from tie.datasets import read_dataset
+from tie.datasets.custom import copy_custom, hash_split, write_example
+from tie.datasets.demo import make_demo_example
+from tie.errors import TieError
+
+SPLITS = {"train": 40, "val": 8, "test": 12}
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+
+
+def build_folder(folder):
+    """Images of the demo generator with 1 to 5 captions each, in JSON Lines, plus quirks:
+    a row for an image with no file, an empty caption, a repeated caption, a file that is
+    not an image."""
+    images = folder / "photos"
+    (images / "holiday").mkdir(parents=True)
+    rows = []
+    index = 0
+    for split, count in SPLITS.items():
+        for _ in range(count):
+            example = make_demo_example(7, index, 64)
+            name = f"holiday/img{index:03d}.jpg" if index % 7 == 0 else f"img{index:03d}.png"
+            example.image.save(images / name)
+            for caption in example.captions[: 1 + index % 5]:
+                rows.append({"image": name, "caption": caption, "split": split})
+            index += 1
+    rows.append({"image": "gone.png", "caption": "a red circle", "split": "train"})
+    rows.append({"image": "img001.png", "caption": "  ", "split": "train"})
+    rows.append(dict(rows[0]))  # the same caption of the same image again
+    (images / "notes.png").write_text("not an image")
+    rows.append({"image": "notes.png", "caption": "a blue square", "split": "train"})
+    captions = folder / "captions.jsonl"
+    captions.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return images, captions
+
+
+def test_jsonl_with_splits_is_read_with_every_problem_named(tmp_path):
+    images, captions = build_folder(tmp_path)
+    report = copy_custom(images, captions, tmp_path / "raw")
+    assert report["missing"] == ["gone.png"]
+    assert [entry.split(":")[0] for entry in report["unreadable"]] == ["notes.png"]
+    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    assert {s: n["images"] for s, n in corpus.counts().items()} == SPLITS
+    assert "holiday/img000.jpg" in corpus.images  # a path inside the folder is the id
+    assert len(corpus.captions[corpus.images.index("img004.png")]) == 5
+    assert len(corpus.captions[corpus.images.index("img005.png")]) == 1
+    problems = corpus.report
+    assert problems["dropped_lines_missing_image"]["examples"] == ["gone.png", "notes.png"]
+    assert problems["dropped_lines_empty_caption"]["count"] == 1
+    assert problems["dropped_lines_duplicate"]["count"] == 1
+
+
+def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
+    write_example(tmp_path / "example", n_images=60)
+    raw = tmp_path / "raw"
+    copy_custom(tmp_path / "example/images", tmp_path / "example/captions.csv", raw)
+    corpus = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    assert len(corpus.images) == 60
+    for image, split in zip(corpus.images, corpus.splits, strict=True):
+        assert split == hash_split(image, 0, 0.1, 0.1)
+    counts = {s: n["images"] for s, n in corpus.counts().items()}
+    assert counts["train"] > counts["val"] > 0 and counts["test"] > 0
+
+    with (tmp_path / "example/captions.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    entries = {}
+    for row in rows:
+        entries.setdefault(row["image"], []).append({"raw": row["caption"]})
+    karpathy = {"images": [{"filename": n, "sentences": s} for n, s in entries.items()]}
+    (tmp_path / "karpathy.json").write_text(json.dumps(karpathy))
+    copy_custom(tmp_path / "example/images", tmp_path / "karpathy.json", raw)
+    again = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    assert (again.images, again.splits, again.captions) == (
+        corpus.images,
+        corpus.splits,
+        corpus.captions,
+    )
+    other_seed = read_dataset("custom", raw, "official", {"custom": CUSTOM | {"split_seed": 1}})
+    assert other_seed.splits != corpus.splits
+
+
+def test_bad_captions_files_are_named(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    bad_header = tmp_path / "captions.csv"
+    bad_header.write_text("file,text\na.png,a cat\n")
+    with pytest.raises(TieError, match=r"header row must name the columns image and caption"):
+        copy_custom(images, bad_header, tmp_path / "raw")
+    with pytest.raises(TieError, match=r"unknown format '.txt'"):
+        copy_custom(images, tmp_path / "captions.txt", tmp_path / "raw")
+    make_demo_example(0, 0, 32).image.save(images / "a.png")
+    make_demo_example(0, 1, 32).image.save(images / "b.png")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("image,caption,split\na.png,a cat,train\nb.png,a dog,\n")
+    copy_custom(images, mixed, tmp_path / "raw")
+    with pytest.raises(TieError, match=r"some rows give a split and others not \(e.g. b.png\)"):
+        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+
+
+def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
+    folder = tmp_path / "mine"
+    images, captions = build_folder(folder)
+    root = tmp_path / "project"
+    copy_repo(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params |= {"dataset": "custom", "text": "glove", "image": "colorgrid"}
+    params["custom"] |= {"images": str(images), "captions": str(captions)}
+    params["cca"]["n_components"] = 10
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], root)
+    _, output = run(["dvc", "repro"], root)
+
+    assert "60 of the 62 images named by custom.captions copied; 1 missing, 1 unreadable" in output
+    assert "1 caption lines dropped because the caption is empty" in output
+    metrics = json.loads((root / "metrics/retrieval.json").read_text())
+    assert 0 <= metrics["image_search"]["R_at_1"] <= metrics["image_search"]["R_at_10"] <= 100
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    data_deps = {dep["path"] for dep in lock["stages"]["data"]["deps"]}
+    assert {str(images), str(captions)} <= data_deps  # DVC tracks your files
+
+    # A new caption in your file runs the pipeline again, from the data stage on.
+    with captions.open("a") as stream:
+        stream.write(json.dumps({"image": "img002.png", "caption": "one more", "split": "val"}))
+    _, output = run(["dvc", "status"], root)
+    assert "data" in output and "modified" in output
+
+
+def test_params_check_counts_the_test_images_of_your_folder(tmp_path):
+    from tie.params import check_params, read_params
+
+    images, captions = build_folder(tmp_path)
+    params = read_params(REPO / "params.yaml")
+    params |= {"dataset": "custom"}
+    params["custom"] = params["custom"] | {"images": str(images), "captions": str(captions)}
+    params["eval"] = params["eval"] | {"ks": [1, 5, 12]}
+    check_params(params)  # 12 test images
+    params["eval"]["ks"] = [1, 5, 13]
+    with pytest.raises(TieError, match=r"eval.ks = \[1, 5, 13\]: every K must be at most 12"):
+        check_params(params)

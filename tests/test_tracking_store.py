@@ -1,0 +1,118 @@
+"""The local MLflow store when another process writes to it, or it cannot be written."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tie.errors import TieError
+from tie.redact import redact
+from tie.tracking import failure_message, log_evaluation
+
+METRICS = {"image_search": {"R_at_1": 50.0}, "image_annotation": {"R_at_1": 40.0}}
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")  # a write transaction, held
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A repo root whose default store exists (created once: it takes seconds)."""
+    root = tmp_path_factory.mktemp("repo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_ROOT", str(root))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        log_evaluation("demo", {"a": 1}, METRICS, [])
+    return root
+
+
+@pytest.fixture
+def store(root, monkeypatch):
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return root / "mlflow.db"
+
+
+def hold_lock(db, seconds):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_short_lock_is_waited_for(store):
+    holder = hold_lock(store, 2)
+    try:
+        assert log_evaluation("demo", {"a": 2}, METRICS, [])
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_a_held_lock_fails_in_one_line_with_the_root_cause(store, capfd):
+    holder = hold_lock(store, 600)
+    try:
+        with pytest.raises(TieError) as failure:
+            log_evaluation("demo", {"a": 3}, METRICS, [])
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(failure.value)
+    assert message.startswith(f"could not log the run to MLflow at sqlite:///{store}: ")
+    assert "database is locked. The metrics file is written only once the run is logged." in (
+        message
+    )
+    assert "Another process holds a write transaction on this local store" in message
+    assert "\n" not in message and "tracking server" not in message
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_read_only_store_says_so_with_advice_for_a_local_store(store, monkeypatch):
+    read_only = f"sqlite:///file:{store}?mode=ro&uri=true"  # SQLite opens it read-only
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", read_only)
+    with pytest.raises(TieError) as failure:
+        log_evaluation("demo", {"a": 4}, METRICS, [])
+    message = str(failure.value)
+    assert f"{read_only}: attempt to write a readonly database." in message
+    assert "make the database file and its folder writable" in message
+    assert "\n" not in message and "autoflush" not in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes files whatever their mode")
+def test_a_store_file_without_write_permission(store):
+    store.chmod(0o444)
+    try:
+        with pytest.raises(TieError, match="attempt to write a readonly database"):
+            log_evaluation("demo", {"a": 5}, METRICS, [])
+    finally:
+        store.chmod(0o644)
+
+
+def test_credentials_are_stripped_from_every_uri():
+    text = "at http://alice:pa55word@host:5000/api and s3://key:secret@bucket/x, sqlite:///a.db"
+    assert redact(text) == "at http://host:5000/api and s3://bucket/x, sqlite:///a.db"
+    error = RuntimeError("API request to http://alice:pa55word@host:5000/api failed")
+    message = failure_message(error, "http://alice:pa55word@host:5000")
+    assert "pa55word" not in message and "alice" not in message
+    assert message.startswith("could not log the run to MLflow at http://host:5000: API request")
+
+
+def test_every_command_line_error_is_printed_without_credentials():
+    import click
+    from click.testing import CliRunner
+
+    from tie.commands import Command
+
+    @click.command(cls=Command)
+    def stage():
+        raise TieError("cannot reach remote s3://AKIA123:s3cr3t@bucket/cache: timed out")
+
+    result = CliRunner().invoke(stage)
+    assert result.exit_code == 1
+    assert result.output == "Error: cannot reach remote s3://bucket/cache: timed out\n"
