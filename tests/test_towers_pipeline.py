@@ -14,6 +14,7 @@ from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.corpus import Corpus
 from tie.datasets import image_dir
+from tie.features import load_image_features
 
 pytest.importorskip("keras_hub")
 pytestmark = pytest.mark.e2e
@@ -46,8 +47,9 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
 
     # The rows the pipeline wrote are the towers called directly on the demo's files.
     corpus = Corpus.load(project / "data/splits/demo.json")
-    images = np.load(project / "features/demo/image/clip.npy")
-    captions = np.load(project / "features/demo/text/clip.npy")
+    features, row = load_image_features(project / "features/demo/image/clip.npy", corpus.images)
+    images = np.asarray(features[row])  # rows in corpus order
+    captions = np.load(project / "features/demo/text/clip-mean.npy")  # tie.paths.TEXT_FEATURES
     some = [0, 7, len(corpus.images) - 1]
     folder = image_dir("demo", project / "data/raw/demo")
     files = [folder / corpus.images[i] for i in some]
