@@ -31,9 +31,9 @@ demo: install
 test: install
 	pytest
 
-# Everything but the end-to-end runs of DVC and MLflow (tests marked e2e).
+# Everything but the end-to-end runs of DVC and MLflow and the slow unit tests.
 test-fast: install
-	pytest -m 'not e2e'
+	pytest -m 'not e2e and not slow'
 
 ui: install
 	tie ui --port $(UI_PORT)

@@ -105,6 +105,7 @@ def test_bad_captions_files_are_named(tmp_path):
         read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
 
 
+@pytest.mark.e2e
 def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     folder = tmp_path / "mine"
     images, captions = build_folder(folder)

@@ -49,6 +49,7 @@ def test_glove_returns_the_packaged_vectors_of_the_vocabulary_only():
     assert the.vectors[0, 0] == pytest.approx(0.418)
 
 
+@pytest.mark.slow
 def test_word2vec_local_is_deterministic_across_processes():
     code = (
         "from tie.text import TEXT_ENCODERS\n"

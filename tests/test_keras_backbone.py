@@ -86,6 +86,7 @@ def test_vgg19_gives_fc2_or_fc1_rows_and_a_zero_row_for_the_corrupt_image(
     assert not np.allclose(fc1, fc2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "size", "dim"), [("inceptionresnetv2", 75, 1536), ("mobilenetv2", 32, 1280)]
 )
@@ -191,6 +192,7 @@ def closed_loopback_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_missing_imagenet_weights_fail_with_the_file_its_url_and_where_to_put_it(tmp_path):
     proxy = f"http://127.0.0.1:{closed_loopback_port()}"
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "keras_home")}
@@ -221,6 +223,7 @@ def test_missing_imagenet_weights_fail_with_the_file_its_url_and_where_to_put_it
     assert "(connection refused)" in message.lower()
 
 
+@pytest.mark.slow
 def test_a_local_weights_file_is_loaded_and_a_wrong_value_is_refused(tmp_path):
     source = KerasBackbone("mobilenetv2", weights="none", input_size=32)
     source.model.set_weights([w * 1.5 for w in source.model.get_weights()])  # not the init

@@ -55,6 +55,7 @@ def test_a_short_lock_is_waited_for(store):
         holder.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_held_lock_fails_in_one_line_with_the_root_cause(store, capfd):
     holder = hold_lock(store, 600)
     try:

@@ -93,6 +93,7 @@ def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp
             np.testing.assert_array_equal(f1, f2)
 
 
+@pytest.mark.e2e
 def test_a_webdataset_collection_runs_through_the_pipeline(tmp_path):
     # With Python listing every module imported: the local engine never imports Ray.
     project, output = make_webdataset_project(tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
