@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,6 @@ class TowerImageEncoder:
         self.preset = preset
         self.batch_size = batch_size
         self.dtype = dtype
-        self._backbone = None
-        self._converter = None
         self._forward = None
         self._fingerprint = None
 
@@ -61,21 +60,17 @@ class TowerImageEncoder:
             }
         return self._fingerprint
 
-    @property
+    @cached_property
     def backbone(self):
-        if self._backbone is None:
-            from tie.towers.load import load_backbone
+        from tie.towers.load import load_backbone
 
-            self._backbone = load_backbone(self.name, self.preset, self.dtype)
-        return self._backbone
+        return load_backbone(self.name, self.preset, self.dtype)
 
-    @property
+    @cached_property
     def converter(self):
-        if self._converter is None:
-            from tie.towers.load import load_image_converter
+        from tie.towers.load import load_image_converter
 
-            self._converter = load_image_converter(self.name, self.preset)
-        return self._converter
+        return load_image_converter(self.name, self.preset)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

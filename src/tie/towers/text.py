@@ -10,6 +10,8 @@ imported only when the tower is first used.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from tie.towers import preset_fingerprint
@@ -42,8 +44,6 @@ class TowerTextEncoder:
         self.preset = preset
         self.batch_size = batch_size
         self.dtype = dtype
-        self._backbone = None
-        self._preprocessor = None
         self._forward = None
 
     def fingerprint(self) -> dict:
@@ -53,21 +53,17 @@ class TowerTextEncoder:
             "dtype": self.dtype,
         }
 
-    @property
+    @cached_property
     def backbone(self):
-        if self._backbone is None:
-            from tie.towers.load import load_backbone
+        from tie.towers.load import load_backbone
 
-            self._backbone = load_backbone(self.name, self.preset, self.dtype)
-        return self._backbone
+        return load_backbone(self.name, self.preset, self.dtype)
 
-    @property
+    @cached_property
     def preprocessor(self):
-        if self._preprocessor is None:
-            from tie.towers.load import load_text_preprocessor
+        from tie.towers.load import load_text_preprocessor
 
-            self._preprocessor = load_text_preprocessor(self.name, self.preset)
-        return self._preprocessor
+        return load_text_preprocessor(self.name, self.preset)
 
     @property
     def dim(self) -> int:
