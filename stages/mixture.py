@@ -51,8 +51,7 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
     fit_on = settings.pop("fit_on")
     sample_size = settings.pop("sample_size")
     if fit_on == "pretrained_sample":
-        sample = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"])
-        vectors = sample.vectors
+        vectors = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"]).vectors
     else:
         corpus = Corpus.load(splits_file)
         train_rows = corpus.split_view("train").caption_rows
