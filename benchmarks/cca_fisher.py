@@ -35,6 +35,10 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+# OpenBLAS's threaded syrk/Cholesky crash at order >= 16,000 on AVX-512 CPUs: the floor
+# runs them on one thread there too, as tie.cca does (see tie.cca._THREADED_SYRK_MAX_ORDER).
+from tie.cca import _safe_syrk_threads
+
 FULL_IMAGES = {"flickr30k": 29_000, "coco": 113_287}
 CAPTIONS_PER_IMAGE = 5
 DX = 4096
@@ -85,14 +89,16 @@ def grams(X, Y, image_index, dtype):
         y = (Y[start * CAPTIONS_PER_IMAGE : stop * CAPTIONS_PER_IMAGE] - y_mean).astype(dtype)
         sums = y.reshape(stop - start, CAPTIONS_PER_IMAGE, -1).sum(axis=1)
         xx += (x * CAPTIONS_PER_IMAGE).T @ x
-        yy += y.T @ y
+        with _safe_syrk_threads(len(yy)):
+            yy += y.T @ y
         xy += x.T @ sums
     return xx / len(Y), yy / len(Y), xy / len(Y)
 
 
 def correlations(xx, yy, xy):
     lx = scipy.linalg.cholesky(xx + REG * np.trace(xx) / len(xx) * np.eye(len(xx)), lower=True)
-    ly = scipy.linalg.cholesky(yy + REG * np.trace(yy) / len(yy) * np.eye(len(yy)), lower=True)
+    with _safe_syrk_threads(len(yy)):
+        ly = scipy.linalg.cholesky(yy + REG * np.trace(yy) / len(yy) * np.eye(len(yy)), lower=True)
     left = scipy.linalg.solve_triangular(lx, xy, lower=True)
     whitened = scipy.linalg.solve_triangular(ly, left.T, lower=True).T
     return scipy.linalg.svd(whitened, compute_uv=False)[:N_COMPONENTS]
@@ -120,7 +126,8 @@ def child(kind: str, x_path: Path, y_path: Path) -> dict:
         if kind == "floor":  # with the ridge: fewer images than dx at small scales
             for cov in (xx, yy):
                 cov[np.diag_indices(len(cov))] += REG * np.trace(cov) / len(cov)
-                scipy.linalg.cholesky(cov, lower=True, overwrite_a=True, check_finite=False)
+                with _safe_syrk_threads(len(cov)):
+                    scipy.linalg.cholesky(cov, lower=True, overwrite_a=True, check_finite=False)
             result["factor_s"] = time.perf_counter() - start
         else:
             exact = correlations(*grams(X, Y, image_index, np.float64))

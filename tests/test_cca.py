@@ -1,10 +1,19 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.linalg
 
-from tie.cca import CCA, FITTED_ATTRIBUTES, InvalidParam, _largest_eigenvalue, covariances
+from tie.cca import (
+    CCA,
+    FITTED_ATTRIBUTES,
+    InvalidParam,
+    _largest_eigenvalue,
+    _top_singular_triplets,
+    covariances,
+)
 from tie.retrieval import ranks
 
 
@@ -251,6 +260,28 @@ def test_truncated_equals_fitting_fewer_components():
         full.truncated(5)
 
 
+@pytest.mark.parametrize("shape", [(40, 90), (90, 40), (60, 60)])
+@pytest.mark.parametrize("rank", [None, 5])
+def test_top_singular_triplets_equal_the_svd(shape, rank):
+    """Wide, tall and square; full rank, and rank 5 < k (the last triplets then have
+    singular value ~0 and any orthonormal completion is a valid answer)."""
+    rng = np.random.default_rng(21)
+    matrix = rng.normal(size=shape)
+    if rank:
+        matrix = rng.normal(size=(shape[0], rank)) @ rng.normal(size=(rank, shape[1]))
+    k = 8
+    u, s, v = _top_singular_triplets(matrix, k)
+    expected = scipy.linalg.svd(matrix, compute_uv=False)[:k]
+    scale = expected[0]
+    # A zero singular value comes out as up to sqrt(rounding) ~ 1e-8 of the largest.
+    atol = (1e-7 if rank else 1e-10) * scale
+    np.testing.assert_allclose(s, expected, atol=atol)
+    np.testing.assert_allclose(u.T @ u, np.eye(k), atol=1e-12)
+    np.testing.assert_allclose(v.T @ v, np.eye(k), atol=1e-12)
+    np.testing.assert_allclose(matrix.T @ u, v * s, atol=atol)
+    np.testing.assert_allclose(matrix @ v, u * s, atol=atol)
+
+
 @pytest.mark.parametrize("dimension", [5, 300])
 def test_largest_eigenvalue_is_exact(dimension):
     """Above a few hundred dimensions it comes from Lanczos iterations: still exact."""
@@ -357,3 +388,26 @@ def test_transform_captions_is_the_caption_half_of_transform():
     X, Y = correlated_views(rng, n=60)
     model = CCA(n_components=3, reg=1e-3, scale_power=2).fit(X, Y)
     np.testing.assert_array_equal(model.transform_captions(Y[:5]), model.transform(X, Y)[1][:5])
+
+
+@pytest.mark.slow
+def test_covariances_of_order_16384_complete(tmp_path):
+    """OpenBLAS's threaded dsyrk crashes the process at this order on AVX-512 CPUs (its
+    SkylakeX kernels); tie.cca runs it on one thread there. In a subprocess: a crash is a
+    failed test with its exit status, not a dead test run. (The Cholesky factorisation,
+    guarded the same way, is exercised at order 18,000 by benchmarks/cca_fisher.py: a
+    minute of one core, too long for a test.)"""
+    script = tmp_path / "large_order.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from tie.cca import covariances\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.standard_normal((1000, 2))\n"
+        "Y = rng.standard_normal((1000, 16384), dtype=np.float32)\n"
+        "cov = covariances(X, Y)\n"
+        "assert np.isclose(cov.yy[5, 3], np.cov(Y[:, [5, 3]].T, bias=True)[0, 1])\n"
+        "print('completed', cov.yy.shape)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, f"exit status {result.returncode}: {result.stderr[-2000:]}"
+    assert "completed (16384, 16384)" in result.stdout

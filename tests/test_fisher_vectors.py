@@ -147,6 +147,21 @@ def test_caption_fisher_vector_ignores_word_order_and_is_zero_without_words(name
         np.testing.assert_allclose(np.linalg.norm(part, axis=1), 1.0, rtol=1e-5)
 
 
+def test_improved_fisher_vector_is_the_signed_square_root_then_l2_of_each_mixture_part():
+    vocabulary = mixed_words(200, seed=6)
+    captions = [[0, 1, 2, 2], [], [7], [9, 11, 13, 15, 17]]
+    raw = FisherVectors(mixture="gmm+hglmm", n_components=3, normalize=False, seed=0)
+    improved = FisherVectors(mixture="gmm+hglmm", n_components=3, seed=0)
+    raw = raw.fit(vocabulary).encode(captions, vocabulary).astype(np.float64)
+    expected = []
+    for part in np.split(raw, 2, axis=1):
+        part = np.sign(part) * np.sqrt(np.abs(part))
+        norms = np.linalg.norm(part, axis=1, keepdims=True)
+        expected.append(np.divide(part, norms, out=np.zeros_like(part), where=norms > 0))
+    out = improved.fit(vocabulary).encode(captions, vocabulary)
+    np.testing.assert_allclose(out, np.hstack(expected), rtol=1e-5, atol=1e-7)
+
+
 def test_gmm_plus_hglmm_concatenates_the_two_fisher_vectors():
     vocabulary = mixed_words(200, seed=4)
     captions = [[0, 1, 2], [7], [9, 9, 11]]

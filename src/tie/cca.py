@@ -17,20 +17,26 @@ The solution is computed directly, in float64:
    Lanczos iterations, not a full eigendecomposition), so that the same `reg` means the
    same amount of regularisation whatever the scale of the features;
 3. whiten with Cholesky factors, Cxx = Lx Lx^T and Cyy = Ly Ly^T;
-4. take the SVD of the whitened cross-covariance Lx^-1 Cxy Ly^-T = U S V^T: the singular
-   values are the canonical correlations, and Lx^-T U, Ly^-T V the canonical directions.
-   Every number of components comes from this one SVD (`CCA.truncated`).
+4. take the SVD of the whitened cross-covariance W = Lx^-1 Cxy Ly^-T = U S V^T: the
+   singular values are the canonical correlations, and Lx^-T U, Ly^-T V the canonical
+   directions. Only the top `n_components` are needed, so they come from the symmetric
+   eigenproblem of the smaller of W W^T and W^T W (the textbook CCA eigenproblem), solved
+   for those eigenpairs only: at an 18,000-d text side a full SVD of W costs 20x more
+   (`benchmarks/cca_fisher.py`). Every smaller number of components is a truncation of
+   this one fit (`CCA.truncated`).
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from tie.pairs import check_image_index
@@ -53,6 +59,11 @@ CHUNK_BYTES = 64 * 2**20
 # Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
 # Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
 _LANCZOS_MIN_DIMENSION = 256
+# OpenBLAS's multithreaded dsyrk crashes (segmentation fault) on matrices of order 16,000
+# and more with its SkylakeX kernels, the ones it picks on AVX-512 CPUs (measured with the
+# 0.3.30 in scipy's wheels and the 0.3.31 in numpy's); dpotrf (Cholesky) calls it too. Above
+# this order those two run on one BLAS thread: only a Fisher-vector text side is that large.
+_THREADED_SYRK_MAX_ORDER = 15_000
 
 
 @dataclass
@@ -322,14 +333,13 @@ class CCA:
         # Lx^-1 Cxy Ly^-T, by two triangular solves.
         left = scipy.linalg.solve_triangular(chol_x, cov.xy, lower=True)
         whitened = scipy.linalg.solve_triangular(chol_y, left.T, lower=True).T
-        u, s, vt = scipy.linalg.svd(whitened, full_matrices=False)
+        u, s, v = _top_singular_triplets(whitened, self.n_components)
 
-        k = self.n_components
         self.x_mean_ = cov.x_mean
         self.y_mean_ = cov.y_mean
-        self.x_weights_ = scipy.linalg.solve_triangular(chol_x, u[:, :k], lower=True, trans="T")
-        self.y_weights_ = scipy.linalg.solve_triangular(chol_y, vt[:k].T, lower=True, trans="T")
-        self.correlations_ = s[:k]
+        self.x_weights_ = scipy.linalg.solve_triangular(chol_x, u, lower=True, trans="T")
+        self.y_weights_ = scipy.linalg.solve_triangular(chol_y, v, lower=True, trans="T")
+        self.correlations_ = s
         return self
 
     def truncated(self, n_components, scale_power=None):
@@ -528,7 +538,8 @@ def _regularised_cholesky(cov, reg, view):
     if reg > 0:
         regularised.flat[:: len(cov) + 1] += reg * _largest_eigenvalue(cov)
     try:
-        chol = scipy.linalg.cholesky(regularised, lower=True, overwrite_a=True)
+        with _safe_syrk_threads(len(cov)):
+            chol = scipy.linalg.cholesky(regularised, lower=True, overwrite_a=True)
     except np.linalg.LinAlgError as error:
         raise _rank_deficient_error(view, reg) from error
     if reg == 0:
@@ -537,6 +548,30 @@ def _regularised_cholesky(cov, reg, view):
         if rcond <= len(cov) * np.finfo(np.float64).eps:
             raise _rank_deficient_error(view, reg)
     return chol
+
+
+def _top_singular_triplets(matrix, k):
+    """The k largest singular values of `matrix` (descending) and their singular vectors.
+
+    From the k top eigenpairs of the smaller Gram matrix (M M^T or M^T M): its eigenvalues
+    are the squared singular values and its eigenvectors the singular vectors of that
+    side; the other side's are M^T u / s, orthonormalised by a QR step so that they stay
+    orthonormal where s is near zero. Squaring costs accuracy only near zero: a zero
+    singular value comes out as up to ~1e-8 of the largest (the square root of rounding),
+    far below any canonical correlation that matters here.
+    """
+    wide = matrix.shape[0] <= matrix.shape[1]
+    short = matrix if wide else matrix.T  # (m, n) with m <= n: its Gram is m x m
+    m = len(short)
+    # short.T is Fortran-ordered for C-ordered input: BLAS syrk reads it without a copy.
+    with _safe_syrk_threads(m):
+        gram = scipy.linalg.blas.dsyrk(1.0, short.T, trans=1, lower=1)
+    squares, vectors = scipy.linalg.eigh(gram, lower=True, subset_by_index=[m - k, m - 1])
+    squares, vectors = squares[::-1], vectors[:, ::-1]
+    values = np.sqrt(np.clip(squares, 0, None))
+    other, triangle = scipy.linalg.qr(short.T @ vectors, mode="economic")
+    other *= np.where(np.diag(triangle) < 0, -1.0, 1.0)  # the sign that makes M^T u = s v
+    return (vectors, values, other) if wide else (other, values, vectors)
 
 
 def _largest_eigenvalue(cov):
@@ -575,7 +610,15 @@ def _add_gram(gram, rows):
     The products of the streaming pass all go through scipy's BLAS: with numpy's too,
     two thread pools would take turns and the idle one's spinning threads slow the other.
     """
-    return scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, lower=1, overwrite_c=1)
+    with _safe_syrk_threads(len(gram)):
+        return scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, lower=1, overwrite_c=1)
+
+
+def _safe_syrk_threads(order):
+    """Where a BLAS syrk or Cholesky of this order runs: see `_THREADED_SYRK_MAX_ORDER`."""
+    if order <= _THREADED_SYRK_MAX_ORDER:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _add_product(product, left, right):
