@@ -6,19 +6,26 @@ their vectors are combined. A sentence encoder (`clip`, `siglip`): the text towe
 whole caption, configured by its section (`clip.preset` ...); VOCAB_FILE is then the
 `vocab` stage's placeholder (see tie.text.sentence) and `tokenizer` and `caption_vectors`
 play no part.
+
+Sentence encoders and Fisher vectors run here or on a Ray cluster (section `compute`, not
+a DVC param: both engines write the same bytes, see `tie.cluster.text`); mean pooling
+always runs here.
 """
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
 
 from tie.commands import Command
+from tie.compute import compute_session, load_compute
 from tie.corpus import SPLITS, Corpus
 from tie.features import create_features, save_features
 from tie.params import load_params
 from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
+from tie.text.fisher_vectors import known_rows
 from tie.text.word_vectors import coverage
 
 
@@ -36,20 +43,28 @@ def main(
     params = load_params(
         "dataset", "text", "tokenizer", "caption_vectors", "fisher.normalize", "clip", "siglip"
     )
+    compute = load_compute()
     corpus = Corpus.load(splits_file)
     if TEXT_ENCODERS[params["text"]].kind == "sentence":
-        sentence_features(params, corpus, out, coverage_file)
+        sentence_features(params, corpus, out, coverage_file, compute)
         return
     encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
     tokens = encoder.tokenize(corpus.flat_captions)
-    if encoder.fisher is None:
+    word_vectors = encoder.word_vectors
+    if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
         save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
-    else:  # written chunk by chunk into the memory-mapped file: RAM holds one chunk
+    else:  # written chunk by chunk into the memory-mapped file: RAM holds a few chunks
         matrix = create_features(out, corpus.caption_ids, encoder.fisher.n_features_out)
-        encoder.encode_tokens(tokens, out=matrix)
+        if compute["engine"] == "ray":
+            from tie.cluster.text import fisher_vectors
+
+            rows = known_rows(tokens, word_vectors)
+            with compute_session(compute):
+                fisher_vectors(encoder.fisher, rows, word_vectors.vectors, matrix, compute)
+        else:
+            encoder.encode_tokens(tokens, out=matrix)
         matrix.flush()
         del matrix
-    word_vectors = encoder.word_vectors
 
     report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
     if encoder.fisher is not None:
@@ -65,7 +80,9 @@ def main(
     coverage_file.write_text(json.dumps(report, indent=2) + "\n")
 
 
-def sentence_features(params: dict, corpus: Corpus, out: Path, report_file: Path) -> None:
+def sentence_features(
+    params: dict, corpus: Corpus, out: Path, report_file: Path, compute: dict
+) -> None:
     """The text tower of `params["text"]` on every caption, batched."""
     from tqdm import tqdm
 
@@ -74,9 +91,19 @@ def sentence_features(params: dict, corpus: Corpus, out: Path, report_file: Path
     name = params["text"]
     encoder = TowerTextEncoder(name, **params[name])
     captions = corpus.flat_captions
-    with tqdm(total=len(captions), desc=name, unit="caption") as bar:
-        features = encoder.encode(captions, progress=bar.update)
-    save_features(out, features, corpus.caption_ids)
+    if compute["engine"] == "ray":
+        from tie.cluster.text import encode_captions
+
+        matrix = create_features(out, corpus.caption_ids, encoder.dim)
+        build = partial(TowerTextEncoder, name, **params[name])
+        with compute_session(compute):
+            encode_captions(build, captions, matrix, compute, batch_rows=encoder.batch_size)
+        matrix.flush()
+        del matrix
+    else:
+        with tqdm(total=len(captions), desc=name, unit="caption") as bar:
+            features = encoder.encode(captions, progress=bar.update)
+        save_features(out, features, corpus.caption_ids)
     report = {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"{name}: {len(captions)} captions x {encoder.dim} -> {out}")

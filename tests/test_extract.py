@@ -16,19 +16,21 @@ N_IMAGES, SHARD_SIZE = 40, 8  # five shards
 
 
 class Interrupted:
-    """The same encoder, interrupted after `after` batches (one image per batch here)."""
+    """The same encoder, interrupted after `after` batches in all (one image per batch here)."""
 
     def __init__(self, encoder, after):
         self.encoder, self.after = encoder, after
         self.name, self.dim = encoder.name, encoder.dim
+        self.batches = 0  # over every call: the extraction calls once per shard
 
     def fingerprint(self):
         return self.encoder.fingerprint()
 
     def feature_batches(self, paths):
-        for k, batch in enumerate(self.encoder.feature_batches(paths)):
-            if k == self.after:
+        for batch in self.encoder.feature_batches(paths):
+            if self.batches == self.after:
                 raise KeyboardInterrupt
+            self.batches += 1
             yield batch
 
 

@@ -104,7 +104,7 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     path = tmp_path / "tiny.png"
     Image.fromarray(rgb).save(path)
     ten = KerasBackbone("vgg19", weights="none", input_size=32, crops=10)
-    crops = ten._load(tf.constant(str(path))).numpy()
+    crops = ten._decode(tf.constant(path.read_bytes())).numpy()
     assert crops.shape == (10, 32, 32, 3)
     expected = [rgb[:32, :32], rgb[:32, 24:], rgb[5:, :32], rgb[5:, 24:], rgb[2:34, 12:44]]
     np.testing.assert_allclose(crops[:5], np.stack(expected), atol=0.5)
@@ -116,19 +116,21 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
 
 
 class Interrupted:
-    """The real encoder, with Ctrl-C pressed after `after` batches."""
+    """The real encoder, with Ctrl-C pressed after `after` batches in all."""
 
     def __init__(self, encoder, after):
         self.encoder, self.after = encoder, after
         self.name, self.dim = encoder.name, encoder.dim
+        self.batches = 0  # over every call: the extraction calls once per shard
 
     def fingerprint(self):
         return self.encoder.fingerprint()
 
     def feature_batches(self, paths):
-        for k, batch in enumerate(self.encoder.feature_batches(paths)):
-            if k == self.after:
+        for batch in self.encoder.feature_batches(paths):
+            if self.batches == self.after:
                 raise KeyboardInterrupt
+            self.batches += 1
             yield batch
 
 

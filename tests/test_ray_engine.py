@@ -95,14 +95,18 @@ def test_the_demo_pipeline_on_ray_writes_the_local_engine_bytes(cluster, demo_pr
     assert rerun_on_ray(cluster, project, OUTPUTS) == local
 
 
-def rerun_on_ray(cluster, project, outputs):
-    """Switch `project` to the Ray engine, re-run its heavy stages there; read `outputs`."""
+def use_the_ray_engine(project, *stages):
+    """Switch `project` to the Ray engine (the test cluster): `stages` stay up to date."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["compute"] |= {"engine": "ray", "address": ADDRESS, "concurrency": 2}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _, status = run(["dvc", "status"], project)
+    _, status = run(["dvc", "status", *stages], project)
     assert "Data and pipelines are up to date" in status  # compute.* invalidates nothing
 
+
+def rerun_on_ray(cluster, project, outputs):
+    """Switch `project` to the Ray engine, re-run its heavy stages there; read `outputs`."""
+    use_the_ray_engine(project)
     for stage in ("image_features", "cca"):
         _, out = cluster.run(["dvc", "repro", "-f", "-s", stage], project)
         assert f"Running stage '{stage}'" in out
@@ -115,3 +119,72 @@ def test_a_webdataset_collection_on_ray_gives_the_local_bytes(cluster, tmp_path)
     outputs = [name.replace("/demo/", "/webdataset/") for name in OUTPUTS]
     local = {name: (project / name).read_bytes() for name in outputs}
     assert rerun_on_ray(cluster, project, outputs) == local
+
+
+ENCODERS_DRIVER = __file__.replace("test_ray_engine.py", "ray_encoders_driver.py")
+
+
+def test_towers_and_fisher_vectors_on_ray_give_the_local_bytes(
+    cluster, images, tiny_clip_preset, tmp_path
+):
+    from tie.text.fisher_vectors import FisherVectors
+    from tie.towers.image import TowerImageEncoder
+    from tie.towers.text import TowerTextEncoder
+
+    # A batch of 3 does not divide a shard of 8, and the corrupt image comes first: the
+    # local engine must not let a batch span two shards, as a Ray worker cannot.
+    tower = {"preset": str(tiny_clip_preset), "batch_size": 3}
+    paths = sorted(images.iterdir())
+    rng = np.random.default_rng(0)
+    words = "a red blue green circle square star on the left right top of small big".split()
+    captions = [" ".join(rng.choice(words, size=rng.integers(0, 9))) for _ in range(100)]
+    vectors = rng.normal(size=(40, 6)).astype(np.float32)
+    token_rows = [rng.integers(0, 40, size=rng.integers(0, 7)).tolist() for _ in range(300)]
+    FisherVectors(mixture="gmm+hglmm", n_components=3, seed=0).fit(vectors).save(
+        tmp_path / "fisher"
+    )
+    np.save(tmp_path / "words.npy", vectors)
+    spec = {
+        "tower": tower,
+        "images": [str(p) for p in paths],
+        "shard_size": 8,
+        "captions": captions,
+        "text_chunk_rows": 12,  # chunks of 4 batches: 9 chunks over both nodes
+        "token_rows": token_rows,  # Fisher vectors: 3 chunks of whole blocks of 128
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+
+    cluster.run(["python", ENCODERS_DRIVER, str(tmp_path), ADDRESS], tmp_path)
+
+    local_image = tmp_path / "local-image.npy"
+    extract_features(
+        TowerImageEncoder("clip", **tower), paths, local_image, [p.name for p in paths], 8
+    )
+    assert (tmp_path / "ray-image.npy").read_bytes() == local_image.read_bytes()
+    text = TowerTextEncoder("clip", **tower).encode(captions)
+    assert np.load(tmp_path / "ray-text.npy").tobytes() == text.tobytes()
+    fisher = FisherVectors.load(tmp_path / "fisher").encode(token_rows, vectors)
+    assert np.load(tmp_path / "ray-fisher.npy").tobytes() == fisher.tobytes()
+
+
+FISHER_OUTPUTS = [
+    "features/demo/text/glove-fisher.npy",
+    "features/demo/text/glove-fisher.ids.txt",
+    "features/demo/text/glove-fisher.coverage.json",
+]
+
+
+def test_fisher_vector_text_features_on_ray_are_the_local_bytes(cluster, demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["caption_vectors"]["pooling"] = "fisher"
+    params["fisher"]["n_components"] = 4
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro", "-s", "mixture", "text_features"], project)
+    local = {name: (project / name).read_bytes() for name in FISHER_OUTPUTS}
+
+    use_the_ray_engine(project, "text_features")
+    _, out = cluster.run(["dvc", "repro", "-f", "-s", "text_features"], project)
+
+    assert "fisher vectors: 100%" in out  # the Ray engine's progress bar
+    assert {name: (project / name).read_bytes() for name in FISHER_OUTPUTS} == local

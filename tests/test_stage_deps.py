@@ -59,6 +59,7 @@ IMAGE_ENCODERS = {
     "src/tie/image/colorgrid.py",
     "src/tie/image/keras_backbone.py",
     "src/tie/image/keras_models.py",
+    "src/tie/image/tf_sources.py",
     "src/tie/tensorflow_logs.py",
     "src/tie/towers/__init__.py",
     "src/tie/towers/image.py",

@@ -71,7 +71,7 @@ def test_the_split_is_a_fixed_hashed_holdout(collection):
     assert read_webdataset(root / "raw", section | {"seed": 1}).splits != corpus.splits
 
 
-def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp_path):
+def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp_path, request):
     root, section, _ = collection
     corpus = read_webdataset(root / "raw", section)
     members = image_sources(root / "raw", corpus.images)
@@ -84,6 +84,11 @@ def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp
         from tie.image.keras_backbone import KerasBackbone
 
         encoders.append(KerasBackbone("vgg19", weights="none", input_size=32, batch_size=8))
+    if importlib.util.find_spec("keras_hub"):  # so does the vision tower's
+        from tie.towers.image import TowerImageEncoder
+
+        preset = request.getfixturevalue("tiny_clip_preset")
+        encoders.append(TowerImageEncoder("clip", preset=str(preset), batch_size=8))
     for encoder in encoders:
         from_tar = list(encoder.feature_batches(members))
         from_files = list(encoder.feature_batches(files))

@@ -1,7 +1,8 @@
-"""The heavy steps on a Ray cluster (`compute.engine: ray`): image encoding and CCA statistics.
+"""The heavy steps on a Ray cluster (`compute.engine: ray`): encoding and CCA statistics.
 
 Imported only when that engine is chosen (`tie.compute`), so the local default never loads
-Ray. `ray_session` connects; `tie.cluster.encode` and `tie.cluster.cca` do the work.
+Ray. `ray_session` connects; `tie.cluster.encode` (images), `tie.cluster.text` (captions)
+and `tie.cluster.cca` do the work.
 
 What runs where:
 
@@ -12,6 +13,9 @@ What runs where:
   shard's features depend on its images only and a task retried after a worker failure
   gives the same bytes; the driver writes each shard as it arrives (an interrupted run
   resumes from them, as locally);
+- caption encoding (sentence encoders, Fisher vectors) is a `map_batches` over chunks of
+  whole batches of captions, the same pattern; the driver writes each chunk's rows into
+  the memory-mapped feature file as they arrive;
 - the CCA statistics are Ray tasks over chunks of rows, each returning the chunk's moments
   (count, means, centred co-moments); the driver merges them in chunk order with the
   pairwise update of Chan, Golub and LeVeque (`tie.cca.combine_moments`), so the result

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from tie.image.extract import encode_shard
+
 
 class _ShardEncoder:
     """A Ray Data actor: builds its encoder once, then encodes one shard per call."""
@@ -23,9 +25,9 @@ class _ShardEncoder:
         features = np.zeros((len(shards), self.shard_size, self.encoder.dim), dtype=np.float32)
         readable = np.zeros((len(shards), self.shard_size), dtype=bool)
         for row, shard_sources in enumerate(sources):
-            for positions, rows in self.encoder.feature_batches(pickle.loads(shard_sources)):
-                features[row, positions] = rows
-                readable[row, positions] = True
+            paths = pickle.loads(shard_sources)
+            n = len(paths)
+            features[row, :n], readable[row, :n] = encode_shard(self.encoder, paths)
         return {"shard": shards, "features": features, "readable": readable}
 
 

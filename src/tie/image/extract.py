@@ -173,50 +173,36 @@ def extract_features(
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
     refused = _refused_before_decoding(paths, range(start, n_images), max_pixels)
     sent = _with_refused_as_missing(paths, refused, folder)
-
     bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
-    current = done
-
-    def new_buffer(k: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = min(shard_size, n_images - k * shard_size)
-        return np.zeros((rows, encoder.dim), dtype=np.float32), np.zeros(rows, dtype=bool)
-
-    buffer, seen = new_buffer(current) if current < n_shards else (None, None)
-
-    def flush() -> None:
-        unreadable = current * shard_size + np.flatnonzero(~seen)
-        reasons = [_why_unreadable(encoder, paths[p], refused, p) for p in unreadable]
-        _save_shard(_shard_path(folder, current), buffer, unreadable, reasons)
-
-    reached = start
-    for positions, features in encoder.feature_batches(sent[start:]):
-        positions = start + np.asarray(positions)
-        i = 0
-        while i < len(positions):
-            while positions[i] >= (current + 1) * shard_size:
-                flush()
-                current += 1
-                buffer, seen = new_buffer(current)
-            j = int(np.searchsorted(positions, (current + 1) * shard_size))
-            local = positions[i:j] - current * shard_size
-            buffer[local] = features[i:j]
-            seen[local] = True
-            i = j
-        bar.update(int(positions[-1]) + 1 - reached)
-        reached = int(positions[-1]) + 1
-        if reached == min((current + 1) * shard_size, n_images):  # the shard's last image
-            flush()
-            current += 1
-            if current < n_shards:
-                buffer, seen = new_buffer(current)
-    while current < n_shards:  # shards that end with unreadable images
-        flush()
-        current += 1
-        if current < n_shards:
-            buffer, seen = new_buffer(current)
-    bar.update(n_images - reached)
+    for k in range(done, n_shards):
+        first = k * shard_size
+        features, readable = encode_shard(encoder, sent[first : first + shard_size], bar.update)
+        bad = first + np.flatnonzero(~readable)
+        bar.update(len(bad))
+        reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]
+        _save_shard(_shard_path(folder, k), features, bad, reasons)
     bar.close()
     return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
+
+
+def encode_shard(
+    encoder: ImageEncoder, paths: list[Path], progress=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of one shard's images, and which were readable; `progress(n)` after a batch.
+
+    Every shard is encoded by a call of its own, locally as on a Ray worker
+    (`tie.cluster.encode`): an encoder's batches never span two shards, so a shard's rows
+    depend on its own images only, bit for bit (a network's round-off depends on the
+    batch it runs in), whatever the batch size and wherever an unreadable image falls.
+    """
+    features = np.zeros((len(paths), encoder.dim), dtype=np.float32)
+    readable = np.zeros(len(paths), dtype=bool)
+    for positions, rows in encoder.feature_batches(paths):
+        features[positions] = rows
+        readable[positions] = True
+        if progress is not None:
+            progress(len(positions))
+    return features, readable
 
 
 def _refused_before_decoding(paths: list[Path], positions, max_pixels: int) -> dict[int, str]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
+from tie.image.tf_sources import image_bytes
 from tie.tensorflow_logs import import_tensorflow
 
 VGG_LAYERS = ("fc2", "fc1")
@@ -166,12 +167,6 @@ class KerasBackbone:
             self._forward = forward
         return self._forward(images)
 
-    def _load(self, path):
-        """One file -> (crops, size, size, 3) float32 in 0..255."""
-        tf = import_tensorflow()
-
-        return self._decode(tf.io.read_file(path))
-
     def _decode(self, data):
         """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
         tf = import_tensorflow()
@@ -198,18 +193,7 @@ class KerasBackbone:
         tf = import_tensorflow()
 
         autotune = tf.data.AUTOTUNE
-        if all(isinstance(p, Path) for p in paths):  # files: read by tf.data, in parallel
-            names = [str(p) for p in paths]
-            ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
-            ds = ds.map(lambda i, p: (i, tf.io.read_file(p)), num_parallel_calls=autotune)
-        else:  # members of tar shards (tie.datasets.webdataset.TarMember): read in Python
-
-            def contents():
-                for position, member in enumerate(paths):
-                    yield position, member.read_bytes()
-
-            signature = (tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.string))
-            ds = tf.data.Dataset.from_generator(contents, output_signature=signature)
+        ds = image_bytes(paths)
 
         def decode(position, data):
             return position, self._decode(data)
@@ -224,8 +208,8 @@ class KerasBackbone:
         Batches are aligned blocks of positions, not runs of readable images: an unreadable
         image leaves its block one image short instead of shifting every later batch. So
         a block's features depend on its own images only, bit for bit (a network's float
-        round-off depends on the batch it runs in), whether the run starts at 0, resumes
-        at a shard boundary, or encodes a single shard on a Ray worker.
+        round-off depends on the batch it runs in): an unreadable image changes no other
+        block's rows.
         """
         positions, images = [], []
         for position, crops in self.dataset(paths).as_numpy_iterator():

@@ -46,7 +46,8 @@ TRAIN_FIT_ON = ("train_words", "train_tokens")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
 # Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
-_CAPTION_CHUNK = 128
+# Ray chunks of captions are whole blocks (tie.cluster.text), so they compute the same.
+CAPTION_BLOCK = 128
 # Posteriors at most this are left out of the codes (see `word_codes`).
 MIN_POSTERIOR = 1e-10
 
@@ -320,12 +321,8 @@ class FisherVectors:
         `out` (e.g. a memory-mapped .npy file) receives them chunk by chunk, so that RAM
         holds the words' codes and one chunk, never all the captions' FVs.
         """
-        used = np.unique(np.fromiter((r for rows in token_rows for r in rows), dtype=np.int64))
-        position = np.zeros(len(word_vectors), dtype=np.int64)
-        position[used] = np.arange(len(used))
-        codes = self.word_codes(np.asarray(word_vectors)[used])
-        captions = caption_matrix([position[list(rows)] for rows in token_rows], len(used))
-        return self.encode_codes(captions, codes, out)
+        captions, words = caption_words(token_rows, word_vectors)
+        return FisherWordCodes(self, words).encode(captions, out)
 
     def encode_codes(self, captions: scipy.sparse.csr_matrix, codes, out=None) -> np.ndarray:
         """FVs from a caption-by-word frequency matrix and the words' (sparse) codes."""
@@ -333,14 +330,49 @@ class FisherVectors:
         if out is None:
             out = np.empty((captions.shape[0], self.n_features_out), dtype=np.float32)
         part = 2 * self.n_components * self.dim_
-        for start in range(0, len(out), _CAPTION_CHUNK):
-            fisher_vectors = (captions[start : start + _CAPTION_CHUNK] @ codes).tocsr()
+        for start in range(0, len(out), CAPTION_BLOCK):
+            fisher_vectors = (captions[start : start + CAPTION_BLOCK] @ codes).tocsr()
             if self.normalize:
                 improve(fisher_vectors, part)
-            block = out[start : start + _CAPTION_CHUNK]
+            block = out[start : start + CAPTION_BLOCK]
             block[:] = 0
             fisher_vectors.toarray(out=block)
         return out
+
+
+class FisherWordCodes:
+    """A fitted `FisherVectors` with the codes of a list of words, computed once.
+
+    It encodes captions given as word-frequency rows over those words (`caption_words`),
+    any number of chunks of them: a Ray actor builds one and encodes chunk after chunk
+    (`tie.cluster.text`); `FisherVectors.encode` builds one and encodes every caption.
+
+    Examples
+    --------
+    >>> captions, words = caption_words(token_rows, word_vectors)  # doctest: +SKIP
+    >>> FisherWordCodes(fisher, words).encode(captions[:128]).shape  # doctest: +SKIP
+    (128, 18000)
+    """
+
+    def __init__(self, fisher: FisherVectors, word_vectors):
+        self.fisher = fisher
+        self.codes = fisher.word_codes(word_vectors)
+
+    def encode(self, captions: scipy.sparse.csr_matrix, out=None) -> np.ndarray:
+        return self.fisher.encode_codes(captions, self.codes, out)
+
+
+def caption_words(token_rows, word_vectors) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+    """The captions as word frequencies over the words they use, and those words' vectors.
+
+    `token_rows` gives each caption's words as rows of `word_vectors`; the words used
+    are the distinct rows, in increasing order.
+    """
+    used = np.unique(np.fromiter((r for rows in token_rows for r in rows), dtype=np.int64))
+    position = np.zeros(len(word_vectors), dtype=np.int64)
+    position[used] = np.arange(len(used))
+    captions = caption_matrix([position[list(rows)] for rows in token_rows], len(used))
+    return captions, np.asarray(word_vectors)[used]
 
 
 def known_rows(token_lists, word_vectors) -> list[list[int]]:

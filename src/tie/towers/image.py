@@ -4,10 +4,10 @@ The rows are what the model compares with its captions: `CLIPBackbone`'s pooled 
 projected vision output, `SigLIPBackbone`'s pooled (attention-head) vision output, not
 normalised (cosine similarity normalises them). Each image goes through the preset's
 own image converter (its resize, crop, rescale and normalisation) inside a `tf.data`
-pipeline that reads, decodes and converts files in parallel, batched and prefetched; a
-file that cannot be decoded is dropped from the stream, so its position is reported
-missing (see `tie.image.extract` for the policy). TensorFlow and KerasHub are imported
-only when the tower is first used.
+pipeline that reads, decodes and converts images (files, or members of WebDataset tar
+shards) in parallel, batched and prefetched; an image that cannot be decoded is dropped
+from the stream, so its position is reported missing (see `tie.image.extract` for the
+policy). TensorFlow and KerasHub are imported only when the tower is first used.
 
 Examples
 --------
@@ -97,21 +97,22 @@ class TowerImageEncoder:
             self._forward = forward
         return self._forward(images)
 
-    def _load(self, path):
-        """One file -> the converter's output for it (a tf.data map function)."""
+    def _convert(self, data):
+        """An image file's bytes -> the converter's output for it (a tf.data map function)."""
         import tensorflow as tf
 
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         return self.converter(tf.cast(image, tf.float32))
 
-    def dataset(self, paths: list[Path]):
-        """(positions, images) batches of decoded, converted images."""
+    def dataset(self, paths: list):
+        """(positions, images) batches of decoded, converted images (files or tar members)."""
         import tensorflow as tf
 
-        names = [str(p) for p in paths]
+        from tie.image.tf_sources import image_bytes  # here: tie.image imports this module
+
         autotune = tf.data.AUTOTUNE
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(names), dtype=np.int64), names))
-        ds = ds.map(lambda i, p: (i, self._load(p)), num_parallel_calls=autotune)
+        ds = image_bytes(paths)
+        ds = ds.map(lambda i, data: (i, self._convert(data)), num_parallel_calls=autotune)
         ds = ds.ignore_errors()
         return ds.batch(self.batch_size).prefetch(autotune)
 
