@@ -1,9 +1,11 @@
-"""Stage `mixture`: fit the Fisher-vector encoder (`fisher` section) on train word vectors.
+"""Stage `mixture`: fit the Fisher-vector encoder (`fisher` section) on word vectors.
 
 Only with `caption_vectors.pooling: fisher`; with `mean` the stage writes a note that
 nothing was fitted, so that the pipeline's shape does not depend on the choice. The
 mixture(s) and the optional PCA/ICA are fitted on the word vectors of the train captions
-(`fisher.fit_on`: each distinct word once, or every token), never on val or test.
+(`fisher.fit_on`: each distinct word once, or every token), or on a seeded sample of
+`fisher.sample_size` words of the `text` encoder's whole pretrained table
+(`pretrained_sample`, as Klein et al.; no caption is read); never on val or test.
 """
 
 from pathlib import Path
@@ -14,6 +16,7 @@ from tie.commands import Command
 from tie.corpus import Corpus
 from tie.errors import TieError
 from tie.params import load_params
+from tie.text import VOCABULARY_SAMPLES
 from tie.text.fisher_vectors import FisherVectors, fitting_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import WordVectors
@@ -27,6 +30,7 @@ UNUSED_NOTE = "unused.txt"
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
     params = load_params(
+        "text",
         "caption_vectors.pooling",
         "tokenizer",
         "fisher.mixture",
@@ -34,6 +38,7 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
         "fisher.reduce",
         "fisher.reduced_dim",
         "fisher.fit_on",
+        "fisher.sample_size",
         "fisher.max_iter",
         "fisher.seed",
     )
@@ -44,20 +49,24 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
         return
     settings = dict(params["fisher"])
     fit_on = settings.pop("fit_on")
-    corpus = Corpus.load(splits_file)
-    train_rows = corpus.split_view("train").caption_rows
-    captions = (corpus.flat_captions[i] for i in train_rows)
-    tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
-    word_vectors = WordVectors.load(vocab_file)
-    rows = fitting_rows(tokens, word_vectors, fit_on)
+    sample_size = settings.pop("sample_size")
+    if fit_on == "pretrained_sample":
+        vectors = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"]).vectors
+    else:
+        corpus = Corpus.load(splits_file)
+        train_rows = corpus.split_view("train").caption_rows
+        captions = (corpus.flat_captions[i] for i in train_rows)
+        tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
+        word_vectors = WordVectors.load(vocab_file)
+        vectors = word_vectors.vectors[fitting_rows(tokens, word_vectors, fit_on)]
     try:
-        encoder = FisherVectors(**settings).fit(word_vectors.vectors[rows])
+        encoder = FisherVectors(**settings).fit(vectors)
     except ValueError as error:  # e.g. more components than train words
         raise TieError(f"{error} (params.yaml, section `fisher`)") from error
     encoder.save(out)
     for fitted in encoder.summary():
         click.echo(
-            f"{fitted['mixture']}: K={encoder.n_components} on {len(rows)} {fit_on} vectors"
+            f"{fitted['mixture']}: K={encoder.n_components} on {len(vectors)} {fit_on} vectors"
             f" ({encoder.dim_}-d), mean log-likelihood {fitted['log_likelihood']:.3f} after"
             f" {fitted['n_iter']} EM iterations, {fitted['gaussian_share']:.0%} Gaussian dims"
         )

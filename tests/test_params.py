@@ -132,6 +132,29 @@ def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
     assert "note: caption_vectors has no effect with text clip" in output
 
 
+def test_fisher_pooling_needs_word_vectors_and_a_pretrained_sample_a_table(tmp_path):
+    fisher = {"caption_vectors.pooling": "fisher"}
+    code, output = tie_check(tmp_path, with_value("text", "clip", **fisher))
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert output.startswith(
+        "Error: params.yaml: caption_vectors.pooling = 'fisher': text clip is a sentence"
+        " encoder, and Fisher vectors pool word vectors (use a word-vector text"
+    ), output
+    sample = {"fisher.fit_on": "pretrained_sample", **fisher}
+    code, output = tie_check(tmp_path, with_value("text", "word2vec_local", **sample))
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert output.startswith(
+        "Error: params.yaml: fisher.fit_on = 'pretrained_sample': text word2vec_local has no"
+        " pretrained vocabulary to sample"
+    ), output
+    for text in ("glove", "word2vec"):
+        assert tie_check(tmp_path, with_value("text", text, **sample))[0] == 0
+    # With mean pooling the fisher section is not used: nothing to refuse.
+    unused = with_value("text", "word2vec_local", **{"fisher.fit_on": "pretrained_sample"})
+    assert tie_check(tmp_path, unused)[0] == 0
+    assert tie_check(tmp_path, with_value("text", "siglip"))[0] == 0
+
+
 def test_the_repository_params_pass_tie_check_in_a_fresh_process():
     result = subprocess.run(
         [Path(sys.executable).parent / "tie", "check"], cwd=REPO, capture_output=True, text=True
@@ -217,11 +240,16 @@ def fresh_project(tmp_path_factory):
         ("eval.ks=[1000]", "eval.ks = [1000]: every K must be at most 200"),
         ("cca.n_components=true", "cca.n_components = True: must be an integer >= 1"),
         ("cca.method=none", "cca.method = 'none': the zero-shot row compares the image and"),
+        (
+            "caption_vectors.pooling=fisher text=clip",
+            "caption_vectors.pooling = 'fisher': text clip is a sentence encoder",
+        ),
     ],
 )
 def test_dvc_exp_run_stops_before_any_stage_works(fresh_project, setting, message):
     run(["git", "checkout", "--", "params.yaml"], fresh_project)  # a failed run leaves its -S
-    code, output = run(["dvc", "exp", "run", "-S", setting], fresh_project, check=False)
+    options = [word for each in setting.split() for word in ("-S", each)]
+    code, output = run(["dvc", "exp", "run", *options], fresh_project, check=False)
     assert code != 0
     assert f"Error: params.yaml: {message}" in output
     assert "Traceback" not in output

@@ -202,3 +202,34 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert "Stage 'mixture' is cached - skipping run, checking out outputs" in out
     assert "Stage 'text_features' is cached - skipping run, checking out outputs" in out
     assert "Running stage 'cca'" in out
+
+
+def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(project):
+    """fit_on pretrained_sample: the mixture is the one fitted on the seeded sample of
+    GloVe's 400k words alone, whatever the dataset's captions."""
+    import numpy as np
+
+    from tie.corpus import Corpus
+    from tie.text import VOCABULARY_SAMPLES
+    from tie.text.fisher_vectors import FisherVectors
+    from tie.text.tokenize import Tokenizer
+
+    settings = ["caption_vectors.pooling=fisher", "fisher.mixture=gmm", "fisher.n_components=4"]
+    settings += ["fisher.fit_on=pretrained_sample", "fisher.sample_size=2000"]
+    _, out = run(["dvc", "exp", "run", *(w for s in settings for w in ("-S", s))], project)
+    assert "Running stage 'mixture'" in out and "gmm: K=4 on 2000 pretrained_sample" in out
+    assert "Running stage 'evaluate'" in out
+    fitted = FisherVectors.load(
+        project / "models/demo/mixture/glove-fisher-gmm-k4-none300-pretrained_sample-iter100-seed0"
+    )
+
+    sample = VOCABULARY_SAMPLES["glove"](2000, 0)
+    corpus = Corpus.load(project / "data/splits/demo.json")
+    dataset_words = {w for c in Tokenizer().tokenize_all(corpus.flat_captions) for w in c}
+    assert len(set(sample.words) - dataset_words) > 1900  # GloVe's, not the captions' words
+    reference = FisherVectors(mixture="gmm", n_components=4, max_iter=100, seed=0)
+    reference.fit(sample.vectors)
+    for name in ("weights_", "means_", "scales_"):
+        np.testing.assert_allclose(
+            getattr(fitted.mixtures_[0], name), getattr(reference.mixtures_[0], name), rtol=1e-9
+        )

@@ -8,7 +8,7 @@ from tie import registry
 from tie.datasets import DATASETS
 from tie.image import IMAGE_ENCODERS
 from tie.image.keras_models import KERAS_MODELS
-from tie.text import TEXT_ENCODERS
+from tie.text import TEXT_ENCODERS, VOCABULARY_SAMPLES
 from tie.towers import TOWER_MODELS
 
 
@@ -17,6 +17,8 @@ def test_the_registry_names_what_the_heavy_modules_implement():
     assert list(registry.IMAGE_ENCODERS) == list(IMAGE_ENCODERS)
     assert set(registry.KERAS_MODEL_NAMES) == set(KERAS_MODELS)
     assert registry.TOWER_MODEL_NAMES == tuple(TOWER_MODELS)
+    tables = {name for name, info in registry.TEXT_ENCODERS.items() if info.pretrained_table}
+    assert tables == set(VOCABULARY_SAMPLES)
     assert DATASETS == {name: info.splits for name, info in registry.DATASETS.items()}
     for name, info in registry.DATASETS.items():
         assert set(info.eval_images) <= set(info.splits), name

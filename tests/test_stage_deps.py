@@ -48,6 +48,7 @@ WORD_VECTOR_SOURCES = {
     "src/tie/text/glove.py",
     "src/tie/text/pretrained.py",
     "src/tie/text/vector_files.py",
+    "src/tie/text/vocabulary_sample.py",
     "src/tie/text/word2vec_local.py",
     "src/tie/download.py",
 }
@@ -72,7 +73,8 @@ ACCEPTED = {
     # `splits`. Changing a reader must not extract a real dataset again.
     "data": DATASET_READERS,
     "vocab": TEXT_TOWERS,
-    "mixture": WORD_VECTOR_SOURCES | TEXT_TOWERS,  # fits on word vectors only
+    # fits on word vectors: the vocab stage's file or a sample of a pretrained table
+    "mixture": {"src/tie/text/word2vec_local.py"} | TEXT_TOWERS,
     "text_features": WORD_VECTOR_SOURCES,
     "evaluate": DATASET_MAKERS | IMAGE_ENCODERS,
     # `tie.datasets.image_sources` only: the images' folder and list are its deps.

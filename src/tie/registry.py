@@ -27,6 +27,9 @@ class TextEncoderInfo:
     # a placeholder, tie.text.sentence).
     kind: str
     sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
+    # Word vectors from a published table (GloVe, word2vec ...), whose whole vocabulary
+    # `fisher.fit_on: pretrained_sample` samples (tie.text.VOCABULARY_SAMPLES).
+    pretrained_table: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ SPLIT_NAMES = ("official", "karpathy")
 # Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
 FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
 FISHER_REDUCTIONS = ("none", "pca", "ica")
-FISHER_FIT_ON = ("train_words", "train_tokens")
+FISHER_FIT_ON = ("train_words", "train_tokens", "pretrained_sample")
 EVAL_SPLITS = ("train", "val", "test")
 
 _FLICKR8K_COUNTS = {"val": 1000, "test": 1000}
@@ -63,14 +66,13 @@ DATASETS: dict[str, DatasetInfo] = {
 # params section of its name, shared by both towers.
 TOWER_MODEL_NAMES = ("clip", "siglip")
 
-_WORD_VECTORS = TextEncoderInfo("word_vectors")
+_PRETRAINED = TextEncoderInfo("word_vectors", pretrained_table=True)
 TEXT_ENCODERS: dict[str, TextEncoderInfo] = {
+    "glove": _PRETRAINED,  # GloVe 6B 50-d, packaged
+    "word2vec_local": TextEncoderInfo("word_vectors"),  # trained on the train captions
     **{
-        name: _WORD_VECTORS
-        for name in (
-            "glove",  # GloVe 6B 50-d, packaged
-            "word2vec_local",  # trained on the train captions
-            # downloaded (tie.text.pretrained)
+        name: _PRETRAINED
+        for name in (  # downloaded (tie.text.pretrained)
             "word2vec",
             "fasttext",
             "numberbatch",

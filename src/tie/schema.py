@@ -156,6 +156,10 @@ class Fisher(Section):
         "an integer >= 1 (capped at the word-vector dimension, e.g. 300)", ge=1
     )
     fit_on: Literal[FISHER_FIT_ON] = allowed(f"one of: {', '.join(FISHER_FIT_ON)}")
+    sample_size: int = allowed(
+        "an integer >= 1 (pretrained words sampled with fit_on pretrained_sample, e.g. 100000)",
+        ge=1,
+    )
     max_iter: int = allowed("an integer >= 1 (EM iterations at most)", ge=1)
     seed: int = allowed("an integer >= 0", ge=0)
     normalize: bool = allowed("true or false")
@@ -243,6 +247,8 @@ class Params(Section):
                 f" image {self.image} and text {self.text} are not one model's towers (use"
                 " image and text clip, or siglip; or cca.method cca)",
             )
+        if self.caption_vectors.pooling == "fisher":
+            check_fisher_text(self)
         n_images, source = eval_images(self)
         if n_images is not None and max(self.eval.ks) > n_images:
             raise ParamError(
@@ -252,6 +258,27 @@ class Params(Section):
                 f" images ({source})",
             )
         return self
+
+
+def check_fisher_text(params: Params) -> None:
+    """Fisher vectors pool word vectors; a pretrained sample needs a published table."""
+    text = TEXT_ENCODERS[params.text]
+    if text.kind == "sentence":
+        raise ParamError(
+            "caption_vectors.pooling",
+            "fisher",
+            f"text {params.text} is a sentence encoder, and Fisher vectors pool word vectors"
+            " (use a word-vector text such as glove or word2vec, or caption_vectors.pooling"
+            " mean)",
+        )
+    if params.fisher.fit_on == "pretrained_sample" and not text.pretrained_table:
+        raise ParamError(
+            "fisher.fit_on",
+            "pretrained_sample",
+            f"text {params.text} has no pretrained vocabulary to sample (its word vectors"
+            " are trained on the train captions); use fisher.fit_on train_words or"
+            " train_tokens, or a pretrained text such as glove or word2vec",
+        )
 
 
 def eval_images(params: Params) -> tuple[int | None, str]:

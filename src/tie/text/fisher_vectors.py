@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from tie.registry import FISHER_FIT_ON, FISHER_MIXTURES, FISHER_REDUCTIONS
+from tie.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.text.mixtures import MIXTURES
 
 MIXTURE_CHOICES = FISHER_MIXTURES
@@ -40,7 +40,9 @@ ARRAYS_FILE = "fisher.npz"
 PARAMS_FILE = "fisher.json"
 _MIXTURE_ARRAYS = ("weights_", "means_", "scales_", "gaussian_")
 REDUCTIONS = FISHER_REDUCTIONS
-FIT_ON = FISHER_FIT_ON
+# `fisher.fit_on` choices that fit on the train captions' words (the other,
+# pretrained_sample, on a sample of a pretrained table: tie.text.vocabulary_sample).
+TRAIN_FIT_ON = ("train_words", "train_tokens")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
 # Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
@@ -381,8 +383,8 @@ def known_rows(token_lists, word_vectors) -> list[list[int]]:
 def fitting_rows(token_lists, word_vectors, fit_on: str) -> np.ndarray:
     """Rows of the word vectors a mixture is fitted on: each distinct word of these
     captions once (`train_words`), or every occurrence (`train_tokens`)."""
-    if fit_on not in FIT_ON:
-        raise ValueError(f"unknown fit_on {fit_on!r}; valid: {FIT_ON}")
+    if fit_on not in TRAIN_FIT_ON:
+        raise ValueError(f"fit_on {fit_on!r} is not one of the train captions' {TRAIN_FIT_ON}")
     rows = np.fromiter(
         (r for caption in known_rows(token_lists, word_vectors) for r in caption), dtype=np.int64
     )

@@ -4,7 +4,9 @@ Each name is one published file, downloaded once (resumable, verified where a ch
 is published; `TIE_DOWNLOAD_MIRROR` fetches `<mirror>/<file name>` instead) into
 `TIE_WORD_VECTORS_DIR` (default `~/.cache/tie/word-vectors`), outside the repository:
 a file put there by hand is used as is. The `vocab` stage reads it once, in a stream,
-and keeps only the vectors of the dataset's words (see `tie.text.vector_files`).
+and keeps only the vectors of the dataset's words (see `tie.text.vector_files`); with
+`fisher.fit_on: pretrained_sample` the `mixture` stage reads it once more for a seeded
+sample of its whole vocabulary.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tie.download import RemoteFile, fetch
-from tie.text.vector_files import read_word_vectors
+from tie.text.vector_files import read_word_vectors, sample_word_vectors
 from tie.text.word_vectors import WordVectors
 
 WORD_VECTORS_DIR_ENV = "TIE_WORD_VECTORS_DIR"
@@ -99,3 +101,12 @@ def pretrained_vectors(
 ) -> WordVectors:
     """The text encoder `name` (a key of PRETRAINED); `train_sentences` are not used."""
     return read_pretrained(PRETRAINED[name], vocabulary)
+
+
+def sample_pretrained(source: PretrainedVectors, size: int, seed: int) -> WordVectors:
+    """A seeded sample of `size` words of `source`'s whole vocabulary, fetched first if
+    not there (see `tie.text.vocabulary_sample`)."""
+    path = fetch(source.remote, word_vectors_dir())
+    return sample_word_vectors(
+        path, size, seed, source.file_format, source.member, source.concept_prefix
+    )
