@@ -93,20 +93,12 @@ def word_codes(mixture, X, min_posterior: float = 0.0) -> scipy.sparse.csr_matri
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
 
 
-def improve(fisher_vectors: scipy.sparse.csr_matrix, part: int) -> scipy.sparse.csr_matrix:
-    """Signed square root, then L2 normalisation of each row's every `part` columns, in place.
-
-    On the sparse FVs, before they are written out dense: both steps map zero to zero, so
-    only the stored entries (a few components per word) are touched, not all 2 K D
-    columns. A part with no stored entry (a caption with no known word) stays zero.
-    """
-    data = fisher_vectors.data
-    np.copysign(np.sqrt(np.abs(data)), data, out=data)
-    rows = np.repeat(np.arange(fisher_vectors.shape[0]), np.diff(fisher_vectors.indptr))
-    n_parts = fisher_vectors.shape[1] // part
-    key = rows * n_parts + fisher_vectors.indices // part
-    norms = np.sqrt(np.bincount(key, weights=data * data))
-    np.divide(data, norms[key], out=data, where=norms[key] > 0)
+def improve(fisher_vectors: np.ndarray) -> np.ndarray:
+    """Signed square root, then L2 normalisation of each row (zero rows stay zero), in place."""
+    magnitude = np.sqrt(np.abs(fisher_vectors))
+    np.copysign(magnitude, fisher_vectors, out=fisher_vectors)
+    norms = np.sqrt(np.einsum("ij,ij->i", fisher_vectors, fisher_vectors))[:, None]
+    np.divide(fisher_vectors, norms, out=fisher_vectors, where=norms > 0)
     return fisher_vectors
 
 
@@ -331,12 +323,12 @@ class FisherVectors:
             out = np.empty((captions.shape[0], self.n_features_out), dtype=np.float32)
         part = 2 * self.n_components * self.dim_
         for start in range(0, len(out), CAPTION_BLOCK):
-            fisher_vectors = (captions[start : start + CAPTION_BLOCK] @ codes).tocsr()
-            if self.normalize:
-                improve(fisher_vectors, part)
             block = out[start : start + CAPTION_BLOCK]
             block[:] = 0
-            fisher_vectors.toarray(out=block)
+            (captions[start : start + CAPTION_BLOCK] @ codes).toarray(out=block)
+            if self.normalize:  # dense: faster than on the sparse FVs (fewer, simpler passes)
+                for column in range(0, block.shape[1], part):
+                    improve(block[:, column : column + part])
         return out
 
 
