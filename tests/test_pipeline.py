@@ -204,9 +204,10 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert "Running stage 'cca'" in out
 
 
-def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(project):
+def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project, tmp_path):
     """fit_on pretrained_sample: the mixture is the one fitted on the seeded sample of
-    GloVe's 400k words alone, whatever the dataset's captions."""
+    GloVe's 400k words alone, whatever the dataset's captions. On a copy of its own, so
+    that the params it leaves in the workspace reach no other test."""
     import numpy as np
 
     from tie.corpus import Corpus
@@ -216,6 +217,7 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(project):
 
     settings = ["caption_vectors.pooling=fisher", "fisher.mixture=gmm", "fisher.n_components=4"]
     settings += ["fisher.fit_on=pretrained_sample", "fisher.sample_size=2000"]
+    project = copy_project(demo_project, tmp_path / "project")
     _, out = run(["dvc", "exp", "run", *(w for s in settings for w in ("-S", s))], project)
     assert "Running stage 'mixture'" in out and "gmm: K=4 on 2000 pretrained_sample" in out
     assert "Running stage 'evaluate'" in out
