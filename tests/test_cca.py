@@ -390,13 +390,31 @@ def test_transform_captions_is_the_caption_half_of_transform():
     np.testing.assert_array_equal(model.transform_captions(Y[:5]), model.transform(X, Y)[1][:5])
 
 
+def test_blocked_gram_update_above_the_threaded_syrk_order_equals_the_covariance(monkeypatch):
+    """Above `_THREADED_SYRK_MAX_ORDER` the Gram update goes by column blocks (gemm); here
+    both limits are lowered so that small data take that path, blocks of uneven size."""
+    import tie.cca
+
+    monkeypatch.setattr(tie.cca, "_THREADED_SYRK_MAX_ORDER", 10)
+    monkeypatch.setattr(tie.cca, "_GRAM_BLOCK", 7)
+    rng = np.random.default_rng(30)
+    X, Y = correlated_views(rng, n=120, dx=12, dy=37)
+    image_index = rng.permutation(np.repeat(np.arange(40), 3))
+    cov = covariances(X[:40], Y, image_index=image_index, chunk_rows=9)
+    pairs_x, centred_y = X[:40][image_index], Y - Y.mean(axis=0)
+    centred_x = pairs_x - pairs_x.mean(axis=0)
+    np.testing.assert_allclose(cov.yy, centred_y.T @ centred_y / 120, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cov.xx, centred_x.T @ centred_x / 120, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cov.xy, centred_x.T @ centred_y / 120, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.slow
 def test_covariances_of_order_16384_complete(tmp_path):
     """OpenBLAS's threaded dsyrk crashes the process at this order on AVX-512 CPUs (its
-    SkylakeX kernels); tie.cca runs it on one thread there. In a subprocess: a crash is a
-    failed test with its exit status, not a dead test run. (The Cholesky factorisation,
-    guarded the same way, is exercised at order 18,000 by benchmarks/cca_fisher.py: a
-    minute of one core, too long for a test.)"""
+    SkylakeX kernels); tie.cca updates the Gram matrix by blocks there. In a subprocess: a
+    crash is a failed test with its exit status, not a dead test run. (The Cholesky
+    factorisation, on one thread at that order, is exercised at order 18,000 by
+    benchmarks/cca_fisher.py: a minute of one core, too long for a test.)"""
     script = tmp_path / "large_order.py"
     script.write_text(
         "import numpy as np\n"
