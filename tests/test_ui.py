@@ -42,6 +42,9 @@ def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path)
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        # Ctrl-C as in a terminal: a test run started in the background by a script
+        # inherits SIGINT ignored (POSIX), and so would `tie ui`.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
