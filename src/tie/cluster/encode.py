@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from tie.cluster import actor_options
 from tie.image.extract import encode_shard
 
 
@@ -55,9 +56,7 @@ def encode_shards(
         _ShardEncoder,
         fn_constructor_args=(build_encoder, shard_size),
         batch_size=1,
-        concurrency=compute.get("concurrency") or 1,
-        num_cpus=compute.get("num_cpus", 1),
-        num_gpus=compute.get("num_gpus", 0),
+        **actor_options(compute),
     )
     sizes = {k: len(paths) for k, paths in shards}
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):

@@ -22,6 +22,7 @@ import numpy as np
 import ray
 from tqdm import tqdm
 
+from tie.cluster import actor_options
 from tie.text.fisher_vectors import CAPTION_BLOCK, FisherVectors, FisherWordCodes, caption_words
 
 # A chunk's rows are about this many bytes (at least one batch): small next to Ray's object
@@ -73,9 +74,7 @@ def encode_captions(
         _ChunkEncoder,
         fn_constructor_args=(build_encoder, chunk_rows),
         batch_size=1,
-        concurrency=compute.get("concurrency") or 1,
-        num_cpus=compute.get("num_cpus", 1),
-        num_gpus=compute.get("num_gpus", 0),
+        **actor_options(compute),
     )
     with tqdm(total=n_rows, desc=desc, unit="caption") as bar:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
