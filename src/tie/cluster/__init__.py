@@ -68,7 +68,7 @@ def actor_options(compute: dict) -> dict:
     """`map_batches` options for the encoder actors: `compute.concurrency` actors of
     `compute.num_cpus` CPUs and `compute.num_gpus` GPUs each."""
     return {
-        "concurrency": compute.get("concurrency") or 1,
+        "compute": ray.data.ActorPoolStrategy(size=compute.get("concurrency") or 1),
         "num_cpus": compute.get("num_cpus", 1),
         "num_gpus": compute.get("num_gpus", 0),
     }
