@@ -212,8 +212,9 @@ def test_a_saved_encoder_loads_and_encodes_the_same(tmp_path):
     encoder.save(tmp_path / "fisher")
     loaded = FisherVectors.load(tmp_path / "fisher")
     captions = [[0, 4, 9], [], [150]]
-    np.testing.assert_array_equal(
-        loaded.encode(captions, vocabulary), encoder.encode(captions, vocabulary)
+    # The arrays are stored at tie.precision's precision: the vectors agree to about 1e-5.
+    np.testing.assert_allclose(
+        loaded.encode(captions, vocabulary), encoder.encode(captions, vocabulary), atol=1e-4
     )
     assert loaded.summary() == encoder.summary()
     assert [m["mixture"] for m in loaded.summary()] == ["gmm", "hglmm"]

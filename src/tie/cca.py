@@ -24,11 +24,17 @@ The solution is computed directly, in float64:
    for those eigenpairs only: at a 2,250-d text side a full SVD of W took 10.2 s, this
    1.0 s (docs/fisher.md). Every smaller number of components is a truncation of
    this one fit (`CCA.truncated`).
+
+The same inputs give the same files on any machine (`save`): each component's sign
+follows a fixed convention (`_sign_convention`), and the arrays are stored at a precision
+far above the last-bit differences of float64 BLAS kernels, thread counts and chunk sizes
+(`tie.precision`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from tie.pairs import check_image_index
+from tie.precision import stored_precision
 
 ARRAYS_FILE = "cca.npz"
 PARAMS_FILE = "cca.json"
@@ -55,7 +62,9 @@ FITTED_ATTRIBUTES = (
 
 # Size of one chunk of rows converted to float64 during the streaming pass: large enough
 # for the BLAS to run at full speed, small next to the dx x dx covariance of real features.
-CHUNK_BYTES = 64 * 2**20
+# The environment variable TIE_CCA_CHUNK_MB sets another (a machine with little memory,
+# and the test that the saved model does not depend on it).
+CHUNK_BYTES = int(float(os.environ.get("TIE_CCA_CHUNK_MB", 64)) * 2**20)
 # Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
 # Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
 _LANCZOS_MIN_DIMENSION = 256
@@ -337,7 +346,7 @@ class CCA:
         # Lx^-1 Cxy Ly^-T, by two triangular solves.
         left = scipy.linalg.solve_triangular(chol_x, cov.xy, lower=True)
         whitened = scipy.linalg.solve_triangular(chol_y, left.T, lower=True).T
-        u, s, v = _top_singular_triplets(whitened, self.n_components)
+        u, s, v = _sign_convention(*_top_singular_triplets(whitened, self.n_components))
 
         self.x_mean_ = cov.x_mean
         self.y_mean_ = cov.y_mean
@@ -401,11 +410,18 @@ class CCA:
         return self.transform(np.zeros((0, len(self.x_mean_))), Y)[1]
 
     def save(self, directory):
-        """Write the fitted model to `directory`: cca.npz (arrays) and cca.json (readable)."""
+        """Write the fitted model to `directory`: cca.npz (arrays) and cca.json (readable).
+
+        The arrays are stored at `stored_precision`, so that the same data give the same
+        bytes on any machine; `load` returns them as stored.
+        """
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {_array_name(name): getattr(self, name) for name, _ in FITTED_ATTRIBUTES}
+        arrays = {
+            _array_name(name): stored_precision(getattr(self, name))
+            for name, _ in FITTED_ATTRIBUTES
+        }
         np.savez(directory / ARRAYS_FILE, **arrays)
         summary = {
             "params": {
@@ -415,7 +431,7 @@ class CCA:
             },
             "x_weights_shape": list(self.x_weights_.shape),
             "y_weights_shape": list(self.y_weights_.shape),
-            "correlations": self.correlations_.tolist(),
+            "correlations": arrays[_array_name("correlations_")].tolist(),
         }
         (directory / PARAMS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -576,6 +592,19 @@ def _top_singular_triplets(matrix, k):
     other, triangle = scipy.linalg.qr(short.T @ vectors, mode="economic")
     other *= np.where(np.diag(triangle) < 0, -1.0, 1.0)  # the sign that makes M^T u = s v
     return (vectors, values, other) if wide else (other, values, vectors)
+
+
+def _sign_convention(u, s, v):
+    """The singular triplets with each component's sign fixed, as scikit-learn's `svd_flip`.
+
+    A singular pair (u_i, v_i) is defined up to a common sign, which eigensolvers choose
+    differently on different machines: flip both so that the entry of u_i of largest
+    magnitude is positive. (The argmax is stable: two entries of a direction would have
+    to agree in magnitude to ~1e-13 to swap.)
+    """
+    largest = np.argmax(np.abs(u), axis=0)
+    signs = np.where(u[largest, np.arange(u.shape[1])] < 0, -1.0, 1.0)
+    return u * signs, s, v * signs
 
 
 def _largest_eigenvalue(cov):

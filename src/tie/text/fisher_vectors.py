@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from tie.precision import stored_precision
 from tie.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.text.mixtures import MIXTURES
 
@@ -222,6 +223,8 @@ class FisherVectors:
         for i, mixture in enumerate(self.mixtures_):
             for name in _MIXTURE_ARRAYS:
                 arrays[f"{i}_{name}"] = getattr(mixture, name)
+        # At the stored precision (tie.precision), so that EM's last bits stay off the file.
+        arrays = {name: stored_precision(values) for name, values in arrays.items()}
         np.savez(directory / ARRAYS_FILE, **arrays)
         summary = {"params": self.get_params(), "dim": self.dim_, "mixtures": self.summary()}
         (directory / PARAMS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
@@ -269,7 +272,8 @@ class FisherVectors:
         return [
             {
                 "mixture": name,
-                "log_likelihood": float(m.log_likelihood_),
+                # 8 significant digits: far above EM's last-bit differences between machines
+                "log_likelihood": float(f"{m.log_likelihood_:.8g}"),
                 "n_iter": int(m.n_iter_),
                 "converged": bool(m.converged_),
                 "gaussian_share": float(np.mean(m.gaussian_)),
