@@ -36,7 +36,7 @@ from tie.model_selection import (
     write_table,
 )
 from tie.params import load_params
-from tie.retrieval import metrics_from_ranks, ranks
+from tie.retrieval import metrics_from_ranks, ranks, rounded
 
 
 @click.command(cls=Command)
@@ -123,7 +123,7 @@ def zero_shot(X, image_row, Y, val, model_dir: Path, grid_file: Path, selection_
     search, annotation = ranks(images, captions, val.caption_image_index)
     metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
     criterion = sum(metrics[d][f"R_at_{k}"] for d in DIRECTIONS for k in CRITERION_KS)
-    selection = {"val_criterion": round(criterion, 4), "grid_points": 0}
+    selection = {"val_criterion": rounded(criterion), "grid_points": 0}
     selection_file.write_text(json.dumps(selection, indent=2) + "\n")
     click.echo(
         f"cca.method none: the model's own space ({X.shape[1]}-d), no CCA fitted"

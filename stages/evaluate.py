@@ -103,7 +103,7 @@ def score(split: SplitEmbeddings, params: dict) -> tuple[dict, tuple]:
     if settings["split"] == "test" and params["dataset"] in FOLD_PROTOCOLS:
         name, n_folds = FOLD_PROTOCOLS[params["dataset"]]
         folds = score_folds(split.images, split.captions, index, n_folds, ks, budget)
-        per_fold = protocol_counts(n_images // n_folds, n_captions / n_folds)
+        per_fold = protocol_counts(n_images // n_folds, round(n_captions / n_folds))
         for direction, counts in per_fold.items():
             folds[direction] |= counts
         metrics[name] = folds

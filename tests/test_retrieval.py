@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from tie.retrieval import ranks, recall_at_k, score
+from tie.retrieval import (
+    METRIC_DECIMALS,
+    metrics_from_ranks,
+    protocol_counts,
+    ranks,
+    recall_at_k,
+    score,
+)
 
 
 def brute_force_cosine(a, b):
@@ -58,7 +65,8 @@ def brute_force_score(images, captions, caption_image_index, ks):
 def assert_metrics_close(actual, expected):
     assert list(actual) == list(expected)
     for task in expected:
-        assert actual[task] == pytest.approx(expected[task])
+        # Metrics are rounded to METRIC_DECIMALS decimals, the brute force is not.
+        assert actual[task] == pytest.approx(expected[task], rel=0, abs=0.5 * 10**-METRIC_DECIMALS)
 
 
 def tied_vectors(rng, n, dim=8):
@@ -261,3 +269,28 @@ def test_caption_image_index_is_checked_as_cca_checks_it(index, message):
         score(images, captions, index)
     with pytest.raises(ValueError, match=message.replace("caption_image_index", "image_index")):
         CCA(n_components=2).fit(images, captions, image_index=index)
+
+
+def test_metrics_have_fixed_decimals_and_counts_are_integers():
+    """No float noise (70.39999999999999) in any file: 4 decimals, integer counts."""
+    search = np.array([1, 2, 11] * 41 + [3, 60])  # 125 queries
+    annotation = np.array([1, 1, 7])  # 3 queries: R@K = 33.33...
+    metrics = metrics_from_ranks(search, annotation, (1, 5, 10))
+    assert metrics["image_annotation"]["R_at_1"] == 66.6667
+    assert metrics["image_annotation"]["R_at_5"] == 66.6667
+    assert metrics["image_annotation"]["mean_rank"] == 3.0
+    assert metrics["image_search"]["R_at_10"] == round(100 * 83 / 125, 4) == 66.4
+    for values in metrics.values():
+        for value in values.values():
+            assert repr(value) == repr(round(value, METRIC_DECIMALS))
+    counts = protocol_counts(np.int64(1000), 5000.0)
+    assert counts["image_search"] == {"n_queries": 5000, "n_candidates": 1000}
+    assert all(type(v) is int for d in counts.values() for v in d.values())
+
+
+def test_rounding_keeps_every_recall_count_apart():
+    """With 4 decimals two different hit counts of up to 10^6 queries never round alike."""
+    for n in (1000, 5000, 25_000, 999_999):
+        hits = np.arange(n + 1)
+        percents = np.round(100 * hits / n, METRIC_DECIMALS)
+        assert len(np.unique(percents)) == n + 1

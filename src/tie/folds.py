@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tie.retrieval import score
+from tie.retrieval import rounded, score
 
 # dataset -> (name of the protocol, number of folds) scored besides the whole test split
 FOLD_PROTOCOLS = {"coco": ("coco_1k", 5)}
@@ -51,7 +51,7 @@ def score_folds(
         )
     return {
         direction: {
-            name: float(np.mean([metrics[direction][name] for metrics in per_fold]))
+            name: rounded(np.mean([metrics[direction][name] for metrics in per_fold]))
             for name in values
         }
         for direction, values in per_fold[0].items()

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tie.cca import CCA, InvalidParam
-from tie.retrieval import metrics_from_ranks, ranks
+from tie.retrieval import metrics_from_ranks, ranks, rounded
 
 GRID_PARAMS = ("n_components", "reg", "scale_power")
 CRITERION_KS = (1, 5, 10)
@@ -124,6 +124,6 @@ def _table_row(n_components, reg, scale_power, metrics) -> dict:
         for direction in DIRECTIONS
         for k in CRITERION_KS
     }
-    row |= {name: round(value, 4) for name, value in recalls.items()}
-    row["criterion"] = round(sum(recalls.values()), 4)
+    row |= {name: rounded(value) for name, value in recalls.items()}
+    row["criterion"] = rounded(sum(recalls.values()))
     return row

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.retrieval import rounded
+
 DIRECTIONS = {"image_search": "Image search", "image_annotation": "Image annotation"}
 
 
@@ -51,7 +53,7 @@ def write_recall_curves(
         writer = csv.writer(f)
         writer.writerow(["k", "image_search", "image_annotation"])
         for k in range(max_k):
-            writer.writerow([k + 1, round(float(search[k]), 4), round(float(annotation[k]), 4)])
+            writer.writerow([k + 1, rounded(search[k]), rounded(annotation[k])])
 
 
 def plot_recall_curves(csv_path: Path, png_path: Path, title: str) -> None:

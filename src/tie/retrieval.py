@@ -19,6 +19,13 @@ import numpy as np
 
 from tie.pairs import check_image_index
 
+# Decimals of every metric written or shown (metrics files, MLflow, reports). R@K is a
+# percentage of queries, 100 c / n: for fewer than 10^6 queries two different counts c
+# stay apart at 4 decimals, so nothing is lost; a median rank is a whole or half number,
+# exact; a mean rank is within 5e-5 of its exact value. Rounding here, once, also keeps
+# float noise (70.39999999999999) out of every file and display.
+METRIC_DECIMALS = 4
+
 # Bytes per element of a block of similarities: the float64 score and at most three
 # boolean comparison results alive at once.
 _BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
@@ -45,7 +52,8 @@ def score(
     -------
     dict
         {"image_search": {...}, "image_annotation": {...}}, each with "R_at_<k>" for every
-        k in `ks` (percent, 0-100), "median_rank" and "mean_rank", as Python floats.
+        k in `ks` (percent, 0-100), "median_rank" and "mean_rank", as Python floats
+        rounded to `METRIC_DECIMALS` decimals.
     """
     search_ranks, annotation_ranks = ranks(
         image_embeddings, caption_embeddings, caption_image_index, memory_budget_mb
@@ -65,12 +73,14 @@ def metrics_from_ranks(search_ranks, annotation_ranks, ks=(1, 5, 10)):
     }
 
 
-def protocol_counts(n_images: int, n_captions: float) -> dict:
+def protocol_counts(n_images: int, n_captions: int) -> dict:
     """Queries and candidates of each direction: what the metrics were computed over.
 
     Merged into the metrics file beside the five metrics, so that numbers are compared only
     with numbers of the same protocol (e.g. Flickr8k's 1,000 test images, 5,000 captions).
+    Counts are integers, written as such.
     """
+    n_images, n_captions = int(n_images), int(n_captions)
     return {
         "image_search": {"n_queries": n_captions, "n_candidates": n_images},
         "image_annotation": {"n_queries": n_images, "n_candidates": n_captions},
@@ -96,8 +106,13 @@ def ranks(image_embeddings, caption_embeddings, caption_image_index, memory_budg
 
 
 def recall_at_k(ranks, k):
-    """Percentage (0-100) of queries whose true item is ranked k or better."""
+    """Percentage (0-100) of queries whose true item is ranked k or better (unrounded)."""
     return float(100.0 * np.mean(np.asarray(ranks) <= k))
+
+
+def rounded(value: float) -> float:
+    """A metric at the precision every file and display uses (`METRIC_DECIMALS`)."""
+    return round(float(value), METRIC_DECIMALS) + 0.0  # + 0.0: never -0.0
 
 
 def _chunk_rows(n_columns, budget_bytes):
@@ -164,7 +179,7 @@ def _summary(query_ranks, ks):
     metrics = {f"R_at_{k}": recall_at_k(query_ranks, k) for k in ks}
     metrics["median_rank"] = float(np.median(query_ranks))
     metrics["mean_rank"] = float(np.mean(query_ranks))
-    return metrics
+    return {name: rounded(value) for name, value in metrics.items()}
 
 
 def _as_unit_rows(embeddings, name):
