@@ -94,7 +94,8 @@ def fingerprint(inputs: list[Path], params: dict) -> str:
     package this process has loaded, plus the running script (the stage).
     """
     package = Path(__file__).resolve().parent
-    code = {Path(sys.argv[0]).resolve()} if sys.argv and sys.argv[0] else set()
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    code = {script} if script and script.is_file() else set()  # not after a chdir
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if file and Path(file).resolve().is_relative_to(package):
