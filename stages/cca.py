@@ -102,6 +102,13 @@ def main(
 
     top = np.array2string(result.model.correlations_[:5], precision=3)
     click.echo(f"CCA on {len(train.image_rows)} train images: top correlations {top}")
+    if result.model.n_components >= len(train.image_rows):
+        click.echo(
+            f"Warning: cca.n_components = {result.model.n_components} is not below the"
+            f" {len(train.image_rows)} train images: the CCA is degenerate (they span at most"
+            f" {len(train.image_rows) - 1} directions); choose fewer components or add images",
+            err=True,
+        )
     chosen = ", ".join(f"{name}={result.best[name]}" for name in GRID_PARAMS)
     click.echo(
         f"chosen on val from a grid of {len(result.table)}: {chosen} "

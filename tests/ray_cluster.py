@@ -8,11 +8,19 @@ reached. The namespaces' first process is a shell; stopping the cluster kills it
 kernel then ends every process of the namespace: exactly the processes the cluster
 started, never another Ray on the machine. Where namespaces cannot be made (no root, no
 user namespaces), `RayCluster.start` skips the test with the reason.
+
+Nor does the cluster depend on the user's Ray state. Ray 2.5x turns token authentication
+on by itself where `~/.ray/auth_token` exists (any local `ray.init()` writes one), and then
+the nodes and drivers each pick their token from `RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH`
+or that file. So every process of the cluster gets the same explicit settings
+(`cluster_env`): `RAY_AUTH_MODE=token` and the cluster's own token, a file in its
+temporary folder; a `RAY_AUTH_TOKEN` of the caller's environment is removed.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -69,6 +77,9 @@ class RayCluster:
 
     def __init__(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="tie-ray-"))  # short: Ray's socket paths
+        self.token_file = self.tmp / "auth_token"
+        self.token_file.write_text(secrets.token_hex(32))
+        self.token_file.chmod(0o600)
         self.unshare = None
         self.init_pid = None  # process 1 of the namespaces, as this machine numbers it
 
@@ -85,7 +96,7 @@ class RayCluster:
         )
         self.unshare = subprocess.Popen(
             ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", script],
-            env=cluster_env(),
+            env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -115,7 +126,7 @@ class RayCluster:
         result = subprocess.run(
             inside + list(args),
             cwd=cwd,
-            env=cluster_env() | (env or {}),
+            env=self.env() | (env or {}),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -124,6 +135,13 @@ class RayCluster:
         if check and result.returncode != 0:
             pytest.fail(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{output}")
         return result.returncode, output
+
+    def env(self) -> dict:
+        """The environment of every node and driver: the cluster's own auth settings."""
+        return cluster_env() | {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(self.token_file),
+        }
 
     @property
     def worker_pid_file(self) -> Path:
@@ -142,10 +160,33 @@ class RayCluster:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+LOCAL_RAY = """
+ip link set lo up
+{python} -c "import ray; ray.init(num_cpus=1, include_dashboard=False); ray.shutdown()"
+"""
+
+
+def run_local_ray(home: Path) -> None:
+    """A local `ray.init()` with `home` as HOME, as a user's first run of the Ray engine:
+    it leaves `home/.ray/auth_token`. In namespaces of its own too (loopback only)."""
+    reason = namespaces_unavailable()
+    if reason:
+        pytest.skip(f"Ray cluster tests need a loopback-only network namespace: {reason}")
+    subprocess.run(
+        ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c"]
+        + [LOCAL_RAY.format(python=sys.executable)],
+        env=cluster_env() | {"HOME": str(home)},
+        capture_output=True,
+        check=True,
+        timeout=STARTUP_TIMEOUT_S,
+    )
+
+
 def cluster_env() -> dict:
     """This environment, with the venv first on PATH and no telemetry from Ray."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
-    env.pop("RAY_ADDRESS", None)
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        env.pop(name, None)
     return env

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -158,6 +159,23 @@ def test_n_components_larger_than_feature_dimension():
         CCA(n_components=5).fit(X, Y)
     with pytest.raises(InvalidParam, match="^n_components=0 must be a positive integer"):
         CCA(n_components=0).fit(X, Y)
+
+
+def test_as_many_components_as_images_warns_naming_both_numbers():
+    rng = np.random.default_rng(10)
+    X, _ = correlated_views(rng, n=8, dx=12, dy=12)  # 8 images
+    Y = rng.normal(size=(24, 12))  # 3 captions each
+    image_index = np.repeat(np.arange(8), 3)
+    with pytest.warns(
+        UserWarning,
+        match=r"n_components = 8 is not below the number of images"
+        r" fitted \(8\): the fit is degenerate",
+    ):
+        model = CCA(n_components=8, reg=1e-4).fit(X, Y, image_index=image_index)
+    assert model.correlations_[-1] < 1e-6  # 8 centred images span 7 directions: nothing left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CCA(n_components=7, reg=1e-4).fit(X, Y, image_index=image_index)
 
 
 def test_reg_zero_with_rank_deficient_features_asks_for_reg():

@@ -326,3 +326,24 @@ def test_top_k_and_fixed_sample():
     assert fixed_sample(100, 4).tolist() == fixed_sample(100, 4).tolist()
     assert len(set(fixed_sample(100, 4))) == 4
     assert fixed_sample(3, 4).tolist() == [0, 1, 2]
+
+
+@pytest.mark.e2e
+def test_search_says_which_words_are_stop_words_and_which_have_no_vector(demo_project, tmp_path):
+    code, out = run(["tie", "search", "above the top"], demo_project, check=False)
+    assert (code, out.strip()) == (
+        1,
+        "Error: no word of 'above the top' is left to search with: stop words"
+        " (tokenizer.stop_words: english): above, the, top; try other words",
+    )
+    code, out = run(["tie", "search", "Above qqqzz"], demo_project, check=False)
+    assert code == 1 and out.strip().endswith(
+        "stop words (tokenizer.stop_words: english): above; no `glove` vector among the words"
+        " of the demo captions: qqqzz; try other words"
+    )
+    sheet = tmp_path / "sheet.png"
+    query = "the red circle above qqqzz"
+    _, out = run(["tie", "search", query, "--top", "1", "--output", str(sheet)], demo_project)
+    assert "query words used: red circle\n" in out
+    assert "dropped as stop words (tokenizer.stop_words): the above\n" in out
+    assert "dropped, no word vector in this dataset's captions: qqqzz\n" in out

@@ -2,11 +2,13 @@
 
 import csv
 import json
+import re
 
 import pytest
 import yaml
 from helpers import REPO, copy_repo, run
 
+from tie.custom_captions import split_counts
 from tie.datasets import read_dataset
 from tie.datasets.custom import copy_custom, hash_split, write_example
 from tie.datasets.demo import make_demo_example
@@ -114,10 +116,12 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params |= {"dataset": "custom", "text": "glove", "image": "colorgrid"}
     params["custom"] |= {"images": str(images), "captions": str(captions)}
-    params["cca"]["n_components"] = 10
+    params["cca"]["n_components"] = 40  # as many as the train images: degenerate, and said
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], root)
     _, output = run(["dvc", "repro"], root)
+
+    assert "Warning: cca.n_components = 40 is not below the 40 train images" in output
 
     assert "60 of the 62 images named by custom.captions copied; 1 missing, 1 unreadable" in output
     assert "1 caption lines dropped because the caption is empty" in output
@@ -146,3 +150,69 @@ def test_params_check_counts_the_test_images_of_your_folder(tmp_path):
     params["eval"]["ks"] = [1, 5, 13]
     with pytest.raises(TieError, match=r"eval.ks = \[1, 5, 13\]: every K must be at most 12"):
         check_params(params)
+
+
+def write_photos(folder, n_images):
+    """`n_images` demo scenes named as a camera or a user might (photo001.png ...), 1 to 5
+    captions each, no split column: the layout of the docs' example."""
+    (folder / "images").mkdir(parents=True)
+    with (folder / "captions.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["image", "caption"])
+        for index in range(n_images):
+            example = make_demo_example(3, index, 64)
+            name = f"photo{index + 1:03d}.png"
+            example.image.save(folder / "images" / name)
+            writer.writerows([name, caption] for caption in example.captions[: 1 + index % 5])
+    return folder / "images", folder / "captions.csv"
+
+
+def test_too_few_test_images_say_which_fraction_or_ks_would_do(tmp_path):
+    from tie.params import check_params, read_params
+
+    images, captions = write_photos(tmp_path, 100)
+    params = read_params(REPO / "params.yaml") | {"dataset": "custom"}
+    params["custom"] = params["custom"] | {"images": str(images), "captions": str(captions)}
+    params["eval"] = params["eval"] | {"ks": [1, 5, 10]}
+    assert split_counts(**params["custom"])["test"] == 9  # a tenth of 100, by the hash
+    with pytest.raises(TieError) as error:
+        check_params(params)
+    assert str(error.value) == (
+        f"params.yaml: eval.ks = [1, 5, 10]: every K must be at most 9, the number of test"
+        f" images (custom.captions {captions}); lower eval.ks to [1, 5] or raise"
+        " custom.test_fraction to 0.11 (10 test images)"
+    )
+    # Both settings it names work, and the fraction is the smallest (in steps of 0.01).
+    check_params(params | {"eval": params["eval"] | {"ks": [1, 5]}})
+    check_params(params | {"custom": params["custom"] | {"test_fraction": 0.11}})
+
+    params["eval"] = params["eval"] | {"split": "val", "ks": [1, 20]}
+    with pytest.raises(TieError, match=r"raise custom.val_fraction to 0.22 \(20 val images\)"):
+        check_params(params)
+    check_params(params | {"custom": params["custom"] | {"val_fraction": 0.22}})
+    assert split_counts(**params["custom"] | {"val_fraction": 0.21})["val"] < 20
+
+
+def custom_example_commands():
+    """The commands of the docs' `dataset: custom` example, continued lines joined."""
+    text = (REPO / "docs/datasets.md").read_text()
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "dataset=custom" in b]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+def test_the_documented_example_runs_as_printed_on_a_folder_of_100_images(tmp_path):
+    home = tmp_path / "home"
+    write_photos(home / "my-photos", 100)
+    root = tmp_path / "project"
+    copy_repo(root)
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "clone"], root)
+
+    for command in custom_example_commands():
+        _, output = run(["bash", "-c", command], root, env={"HOME": str(home)})
+
+    assert "CCA on 76 train images" in output and "not below" not in output
+    metrics = json.loads((root / "metrics/retrieval.json").read_text())
+    assert metrics["image_search"]["R_at_10"] >= metrics["image_search"]["R_at_1"] >= 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers import copy_project, run
-from ray_cluster import ADDRESS, RayCluster
+from ray_cluster import ADDRESS, RayCluster, run_local_ray
 from webdataset_shards import make_webdataset_project
 
 from tie.datasets.demo import demo_layout, generate_demo
@@ -23,10 +23,17 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    cluster = RayCluster().start()
-    yield cluster
-    cluster.stop()
+def cluster(tmp_path_factory):
+    """The cluster, started where Ray has run before: HOME holds the `~/.ray/auth_token`
+    of a local `ray.init()`, which the cluster must not depend on."""
+    home = tmp_path_factory.mktemp("home")
+    run_local_ray(home)
+    assert (home / ".ray/auth_token").is_file()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        cluster = RayCluster().start()
+        yield cluster
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +195,25 @@ def test_fisher_vector_text_features_on_ray_are_the_local_bytes(cluster, demo_pr
 
     assert "fisher vectors: 100%" in out  # the Ray engine's progress bar
     assert {name: (project / name).read_bytes() for name in FISHER_OUTPUTS} == local
+
+
+def test_a_cluster_that_refuses_the_token_stops_the_stage_saying_what_to_do(
+    cluster, demo_project, tmp_path
+):
+    project = copy_project(demo_project, tmp_path / "project")
+    use_the_ray_engine(project)
+    another = tmp_path / "another_token"
+    another.write_text("0" * 64)
+
+    code, out = cluster.run(
+        ["dvc", "repro", "-f", "-s", "image_features"],
+        project,
+        env={"RAY_AUTH_TOKEN_PATH": str(another)},
+        check=False,
+    )
+
+    assert code != 0 and "InvalidAuthToken" in out
+    (error,) = [line for line in out.splitlines() if line.startswith("Error: ")]
+    assert f"compute.address = '{ADDRESS}': Failed to connect" in error
+    assert "refused this machine's token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN" in error
+    assert "Traceback" not in out

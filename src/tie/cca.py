@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,7 +336,16 @@ class CCA:
         X = _as_matrix(X, "X")
         Y = _as_matrix(Y, "Y")
         self.check_params(X.shape[1], Y.shape[1])
-        return self.fit_covariances(covariances(X, Y, image_index))
+        self.fit_covariances(covariances(X, Y, image_index))
+        n_images = len(X) if image_index is None else len(np.unique(image_index))
+        if self.n_components >= n_images:
+            warnings.warn(
+                f"CCA n_components = {self.n_components} is not below the number of images"
+                f" fitted ({n_images}): the fit is degenerate ({n_images} images span at most"
+                f" {n_images - 1} directions); use fewer components or more images",
+                stacklevel=2,
+            )
+        return self
 
     def fit_covariances(self, cov):
         """Fit from `covariances(X, Y, ...)`, computed once for several fits (grid search)."""

@@ -190,6 +190,9 @@ def search(query: str, top: int, output: Path) -> None:
     result = search_images(load_params(), query, top)
     hits = result.hits
     click.echo(f"query words used: {shorten(' '.join(result.used))}")
+    if result.stop_words:
+        stop_words = shorten(" ".join(result.stop_words))
+        click.echo(f"dropped as stop words (tokenizer.stop_words): {stop_words}")
     if result.unknown:
         unknown = shorten(" ".join(result.unknown))
         click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")

@@ -7,6 +7,7 @@ stage runs. Formats and the split rule: see `tie.datasets.custom`.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import json
@@ -69,20 +70,24 @@ def read_caption_rows(path: Path) -> tuple[list[tuple[int, str, str, str | None]
     return rows, len(records)
 
 
+def hash_position(image: str, seed: int) -> float:
+    """u in [0, 1): the first 8 bytes of sha256("<seed>:<image>") / 2**64."""
+    digest = hashlib.sha256(f"{seed}:{image}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def hash_split(image: str, seed: int, val_fraction: float, test_fraction: float) -> str:
     """The split of `image` by a seeded hash of its name (see the module's docstring)."""
-    digest = hashlib.sha256(f"{seed}:{image}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = hash_position(image, seed)
     if u < test_fraction:
         return "test"
     return "val" if u < test_fraction + val_fraction else "train"
 
 
-def split_counts(
-    images: str, captions: str, val_fraction: float, test_fraction: float, split_seed: int
-) -> dict[str, int] | None:
-    """Images per split as the splits stage will count them (those with a caption and a
-    file); None while the folder or the captions file does not exist or does not parse."""
+def given_splits(images: str, captions: str) -> dict[str, str | None] | None:
+    """The images the splits stage will keep (those with a caption and a file), each with
+    the split its row gives (None: none given); None while the folder or the captions file
+    does not exist or does not parse."""
     images_dir = Path(images)
     if not (images_dir.is_dir() and Path(captions).is_file()):
         return None
@@ -90,12 +95,55 @@ def split_counts(
         rows, _ = read_caption_rows(Path(captions))
     except TieError:
         return None  # the data stage says what is wrong with it
-    split_of = {}
+    given_of = {}
     for _, image, caption, split in rows:
-        if image and caption and image not in split_of and (images_dir / image).is_file():
-            given = SPLIT_NAMES.get(str(split).strip().lower()) if split else None
-            split_of[image] = given or hash_split(image, split_seed, val_fraction, test_fraction)
+        if image and caption and image not in given_of and (images_dir / image).is_file():
+            given_of[image] = SPLIT_NAMES.get(str(split).strip().lower()) if split else None
+    return given_of
+
+
+def split_counts(
+    images: str, captions: str, val_fraction: float, test_fraction: float, split_seed: int
+) -> dict[str, int] | None:
+    """Images per split as the splits stage will count them (see `given_splits`)."""
+    given_of = given_splits(images, captions)
+    if given_of is None:
+        return None
     counts = dict.fromkeys(("train", "val", "test"), 0)
-    for split in split_of.values():
-        counts[split] += 1
+    for image, given in given_of.items():
+        counts[given or hash_split(image, split_seed, val_fraction, test_fraction)] += 1
     return counts
+
+
+def fraction_for(
+    split: str,
+    needed: int,
+    images: str,
+    captions: str,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+) -> tuple[float, int] | None:
+    """The smallest `custom.<split>_fraction` (val or test), in steps of 0.01, that puts at
+    least `needed` images in `split`, the other fraction unchanged: (fraction, images).
+
+    None where no fraction does: the captions file gives the splits, `split` is train, or
+    no fraction below 1 - the other one (a train split must remain) gives enough images.
+    """
+    given_of = given_splits(images, captions)
+    if split == "train" or not given_of or any(given_of.values()):
+        return None
+    positions = sorted(hash_position(image, split_seed) for image in given_of)
+    other = val_fraction if split == "test" else test_fraction
+    for percent in range(1, 100):
+        fraction = percent / 100
+        if fraction + other >= 1:
+            break
+        if split == "test":  # as hash_split: test below test_fraction, val next
+            count = bisect.bisect_left(positions, fraction)
+        else:
+            top = bisect.bisect_left(positions, test_fraction + fraction)
+            count = top - bisect.bisect_left(positions, test_fraction)
+        if count >= needed:
+            return fraction, count
+    return None

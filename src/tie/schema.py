@@ -255,7 +255,7 @@ class Params(Section):
                 "eval.ks",
                 self.eval.ks,
                 f"every K must be at most {n_images}, the number of {self.eval.split}"
-                f" images ({source})",
+                f" images ({source}); {' or '.join(eval_images_fixes(self, n_images))}",
             )
         return self
 
@@ -302,6 +302,32 @@ def eval_images(params: Params) -> tuple[int | None, str]:
         return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})
     return counts.get(split), f"{params.dataset}, {params.split} split"
+
+
+def eval_images_fixes(params: Params, n_images: int) -> list[str]:
+    """Settings that would fit `eval.ks` to the images scored, with the numbers: the Ks
+    that fit, and what gives max(eval.ks) images (where a param of this project does)."""
+    split, needed = params.eval.split, max(params.eval.ks)
+    fixes = []
+    fitting = [k for k in params.eval.ks if k <= n_images] or [n_images]
+    if n_images >= 1:
+        fixes.append(f"lower eval.ks to {fitting}")
+    if params.dataset == "demo":
+        fixes.append(f"raise demo.n_{split} to {needed}")
+    elif params.dataset == "webdataset" and split != "train":
+        fixes.append(f"raise webdataset.{split}_size to {needed}")
+    elif params.dataset == "custom" and split != "train":
+        from tie.custom_captions import fraction_for
+
+        found = fraction_for(split, needed, **params.custom.model_dump())
+        if found:
+            fixes.append(f"raise custom.{split}_fraction to {found[0]} ({found[1]} {split} images)")
+        else:
+            fixes.append(
+                f"give at least {needed} images the {split} split (more images, or the split"
+                " column of custom.captions)"
+            )
+    return fixes
 
 
 def advice(params: Params) -> list[str]:

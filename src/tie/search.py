@@ -3,8 +3,9 @@
 The current model is the one `params.yaml` points at: its `dataset`, `text` and
 `image` choose the splits, the features, the joint model and the word vectors (the
 `vocab` stage's file, the very vectors the model was fitted on). The query becomes a
-vector through the `text_features` stage's own encoder (`tie.text.captions`), so only
-words that occur in the dataset's captions are known; the others are dropped, and said.
+vector through the `text_features` stage's own encoder (`tie.text.captions`): its stop
+words (`tokenizer.stop_words`) are dropped, and so are the words that occur in no caption
+of the dataset (no vector); both are said, apart.
 With a sentence encoder (`text: clip`, `siglip`) the query goes through its text tower
 instead, and the model may be the zero-shot one (`cca.method: none`).
 """
@@ -61,6 +62,7 @@ class Hit:
 class SearchResult:
     used: list[str]  # the query's words that have a vector, in order
     unknown: list[str]  # the query's words without one: dropped
+    stop_words: list[str]  # the query's stop words (tokenizer.stop_words): dropped
     hits: list[Hit]  # best first
 
 
@@ -80,7 +82,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         from tie.towers.text import TowerTextEncoder
 
         query_vector = TowerTextEncoder(text, **params[text]).encode([query])
-        used, unknown = query.split(), []  # a sentence encoder has no unknown words
+        used, unknown, stop_words = query.split(), [], []  # a sentence encoder reads all
     else:
         pooling = params["caption_vectors"]["pooling"]
         mixture_dir = output_path(MIXTURE_DIR, **path_choices(params))
@@ -88,11 +90,22 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
             raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
         encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
         (tokens,) = encoder.tokenize([query])
+        stop_words = encoder.tokenizer.stop_words_in(query)
         used, unknown = encoder.known(tokens)
         if not used:
+            dropped = []
+            if stop_words:
+                stop_list = params["tokenizer"]["stop_words"]
+                words = ", ".join(shown(stop_words))
+                dropped.append(f"stop words (tokenizer.stop_words: {stop_list}): {words}")
+            if unknown:
+                dropped.append(
+                    f"no `{text}` vector among the words of the {dataset} captions:"
+                    f" {', '.join(shown(unknown))}"
+                )
             raise TieError(
-                f"no word of {shorten(query)!r} has a `{text}` vector among the words of the"
-                f" {dataset} captions (after tokenizing: {shown(tokens)}); try other words"
+                f"no word of {shorten(query)!r} is left to search with:"
+                f" {'; '.join(dropped) or 'no words after tokenizing'}; try other words"
             )
         query_vector = encoder.encode_tokens([tokens])
     model = load_joint_model(model_dir)
@@ -109,4 +122,4 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
     names = [corpus.images[image_rows[i]] for i in order[0]]
     sources = image_sources(dataset, output_path(RAW, **choice), names)
     hits = [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]
-    return SearchResult(used, unknown, hits)
+    return SearchResult(used, unknown, stop_words, hits)

@@ -36,6 +36,7 @@ import ray
 import ray.data
 
 import tie
+from tie.errors import TieError
 
 
 @contextmanager
@@ -44,17 +45,28 @@ def ray_session(compute: dict):
 
     An empty address starts a Ray instance on this machine for the block's duration;
     `auto` joins the cluster this machine is part of (`ray start`); `ray://host:10001`
-    reaches a remote one through Ray Client.
+    reaches a remote one through Ray Client. A cluster that cannot be reached, or that
+    refuses this process's token (Ray logs `InvalidAuthToken`, then gives up), is a
+    one-line TieError saying where the token comes from.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry leaves the machine
     address = compute.get("address") or None
-    ray.init(
-        address=address,
-        runtime_env={"py_modules": [str(Path(tie.__file__).parent)]},
-        include_dashboard=False,
-        logging_level="warning",
-        configure_logging=True,
-    )
+    try:
+        ray.init(
+            address=address,
+            runtime_env={"py_modules": [str(Path(tie.__file__).parent)]},
+            include_dashboard=False,
+            logging_level="warning",
+            configure_logging=True,
+        )
+    except ConnectionError as error:
+        raise TieError(
+            f"compute.address = {compute.get('address', '')!r}: {error}. Is the cluster up"
+            " (`ray status` on a node)? If Ray logged InvalidAuthToken, the cluster refused"
+            " this machine's token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or"
+            " RAY_AUTH_TOKEN_PATH, a file; by default ~/.ray/auth_token) to the cluster's"
+            " token, which `ray get-auth-token` prints on its head node"
+        ) from error
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

@@ -43,6 +43,12 @@ class Tokenizer:
             text = text.lower()
         return [w for w in self._word.findall(text) if w.lower() not in self._stop]
 
+    def stop_words_in(self, text: str) -> list[str]:
+        """The words of `text` that calling the tokenizer drops as stop words, in order."""
+        if self.lowercase:
+            text = text.lower()
+        return [w for w in self._word.findall(text) if w.lower() in self._stop]
+
     def tokenize_all(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(text) for text in texts]
 
