@@ -1,6 +1,12 @@
-"""`tie ui` (what `make ui` runs): the MLflow UI with one worker, announced once it answers."""
+"""`tie ui` (what `make ui` runs): the MLflow UI with one worker, announced once it answers.
 
+SIGINT (Ctrl-C, which a terminal sends to the whole foreground process group) and SIGTERM
+(`kill`, a supervisor) stop it and every process it started, quietly, with the port free.
+"""
+
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +17,8 @@ import pytest
 from helpers import free_port, run
 
 STARTUP_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 60
+TIE = str(Path(sys.executable).parent / "tie")
 
 
 def descendants(pid):
@@ -31,26 +39,59 @@ def descendants(pid):
     return found
 
 
-@pytest.mark.e2e
-def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    tie = str(Path(sys.executable).parent / "tie")
+def start_ui(root, port, stderr):
+    """`tie ui` as a terminal's foreground job (a process group of its own); its first line."""
     ui = subprocess.Popen(
-        [tie, "ui", "--port", str(port)],
-        cwd=tmp_path,
+        [TIE, "ui", "--port", str(port)],
+        cwd=root,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
+        start_new_session=True,
         # Ctrl-C as in a terminal: a test run started in the background by a script
         # inherits SIGINT ignored (POSIX), and so would `tie ui`.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    line = ui.stdout.readline()
+    while line and not line.startswith("MLflow UI:") and time.monotonic() < deadline:
         line = ui.stdout.readline()
-        while line and not line.startswith("MLflow UI:") and time.monotonic() < deadline:
-            line = ui.stdout.readline()
+    return ui, line
+
+
+def assert_stopped_quietly(ui, processes, port, stderr_file):
+    """Exit 0, none of its processes left (those alive before), the port free, no traceback."""
+    assert ui.wait(timeout=STOP_TIMEOUT_S) == 0
+    deadline = time.monotonic() + 10
+    while [p for p in processes if Path(f"/proc/{p}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in processes if Path(f"/proc/{p}").exists()], processes
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        s.bind(("127.0.0.1", port))  # nothing listens on the port
+    errors = Path(stderr_file).read_text()
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors
+
+
+def kill_all(ui, processes):
+    """After a failed test: no process of `tie ui` left running (its group, its children)."""
+    for pid in [ui.pid, *processes]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ui.wait()
+
+
+@pytest.mark.e2e
+def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        ui, line = start_ui(tmp_path, port, err)
+    processes = {}
+    try:
         assert line == f"MLflow UI: {url} (Ctrl-C to stop)\n"
         with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
             assert response.status == 200  # up when announced, not later
@@ -60,13 +101,27 @@ def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path)
         assert not [p for p in processes.values() if "huey" in p], processes
         assert len(processes) <= 2, processes  # `mlflow server` and its one uvicorn process
 
-        code, out = run([tie, "ui", "--port", str(port)], tmp_path, check=False)
+        code, out = run([TIE, "ui", "--port", str(port)], tmp_path, check=False)
         assert code != 0 and f"something already listens on {url}" in out
 
-        ui.send_signal(signal.SIGINT)
-        assert ui.wait(timeout=60) == 0
-        time.sleep(1)
-        assert not [pid for pid in processes if Path(f"/proc/{pid}").exists()]  # all stopped
+        os.killpg(ui.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
+        assert_stopped_quietly(ui, processes, port, stderr)
     finally:
-        if ui.poll() is None:
-            ui.kill()
+        kill_all(ui, processes)
+
+
+@pytest.mark.e2e
+def test_ui_stops_its_server_and_workers_on_sigterm(tmp_path):
+    port = free_port()
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        ui, line = start_ui(tmp_path, port, err)
+    processes = {}
+    try:
+        assert line.startswith("MLflow UI:"), stderr.read_text()
+        processes = descendants(ui.pid)
+        assert processes  # the server and its worker, to be stopped with `tie ui`
+        ui.send_signal(signal.SIGTERM)  # `kill <pid>`: to `tie ui` alone
+        assert_stopped_quietly(ui, processes, port, stderr)
+    finally:
+        kill_all(ui, processes)
