@@ -9,6 +9,9 @@ The server runs in a process group of its own, so a Ctrl-C in the terminal reach
 `tie ui`, not the server (which would print a traceback of its own). SIGINT and SIGTERM
 to `tie ui` stop the whole group (the server and its web worker), then `tie ui` exits 0,
 quietly, with the port free.
+
+Experiments of the store that MLflow would open on its GenAI overview (those logged before
+`tie.tracking` tagged them) are tagged first, so that the UI opens on their runs.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from tie.errors import TieError
-from tie.tracking import default_tracking_uri
+from tie.tracking import default_tracking_uri, tag_experiments
 
 STARTUP_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20  # a server still up after SIGTERM for this long gets SIGKILL
@@ -52,6 +55,8 @@ def serve(root: Path, host: str, port: int, announce=print) -> None:
                 f"something already listens on {url} (an MLflow UI started before?):"
                 " open it, stop it, or choose another port (`make ui UI_PORT=5001`)"
             )
+    if (root / "mlflow.db").exists():  # experiments logged before they were tagged
+        tag_experiments(default_tracking_uri(root))
     env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = subprocess.Popen(server_command(root, host, port), env=env, start_new_session=True)
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
