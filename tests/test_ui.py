@@ -2,6 +2,7 @@
 
 SIGINT (Ctrl-C, which a terminal sends to the whole foreground process group) and SIGTERM
 (`kill`, a supervisor) stop it and every process it started, quietly, with the port free.
+In a real browser (tests/browser.py), the page it announces leads to the runs, by name.
 """
 
 import os
@@ -9,12 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import free_port, run
+from browser import offline_page
+from helpers import copy_project, free_port, run
 
 STARTUP_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 60
@@ -39,8 +42,11 @@ def descendants(pid):
     return found
 
 
-def start_ui(root, port, stderr):
-    """`tie ui` as a terminal's foreground job (a process group of its own); its first line."""
+def start_ui(root, port, stderr, links=0):
+    """`tie ui` as a terminal's foreground job (a process group of its own).
+
+    Returns the process and its announcement: the URL line and `links` lines after it.
+    """
     ui = subprocess.Popen(
         [TIE, "ui", "--port", str(port)],
         cwd=root,
@@ -56,6 +62,9 @@ def start_ui(root, port, stderr):
     line = ui.stdout.readline()
     while line and not line.startswith("MLflow UI:") and time.monotonic() < deadline:
         line = ui.stdout.readline()
+    line += "".join(ui.stdout.readline() for _ in range(links) if line)
+    # The server's access log follows on the same pipe: read on, or a full pipe blocks it.
+    threading.Thread(target=ui.stdout.read, daemon=True).start()
     return ui, line
 
 
@@ -122,6 +131,42 @@ def test_ui_stops_its_server_and_workers_on_sigterm(tmp_path):
         processes = descendants(ui.pid)
         assert processes  # the server and its worker, to be stopped with `tie ui`
         ui.send_signal(signal.SIGTERM)  # `kill <pid>`: to `tie ui` alone
+        assert_stopped_quietly(ui, processes, port, stderr)
+    finally:
+        kill_all(ui, processes)
+
+
+def mlflow_experiment_id(root, name):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return client.get_experiment_by_name(name).experiment_id
+
+
+@pytest.mark.e2e
+def test_the_announced_page_lists_the_runs_by_name_in_a_browser(demo_project, tmp_path):
+    """The demo's run, named by what it is, on the page `tie ui` announces for its experiment."""
+    root = copy_project(demo_project, tmp_path / "project")
+    port = free_port()
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        ui, line = start_ui(root, port, err, links=1)
+    processes = {}
+    try:
+        assert line.startswith("MLflow UI: "), stderr.read_text()
+        processes = descendants(ui.pid)
+        experiment_id = mlflow_experiment_id(root, "demo")
+        runs_url = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs"
+        assert line.splitlines()[1] == f"  runs of demo: {runs_url}?workflowType=machine_learning"
+        with offline_page(allowed_origin=f"http://127.0.0.1:{port}") as browser:
+            page = browser.page
+            page.goto(line.split()[-1])
+            try:
+                page.get_by_text("demo colorgrid+glove mean", exact=True).wait_for()
+            finally:
+                page.screenshot(path=str(tmp_path / "runs.png"))
+            assert page.get_by_text("1 matching run").is_visible()
+        ui.send_signal(signal.SIGTERM)
         assert_stopped_quietly(ui, processes, port, stderr)
     finally:
         kill_all(ui, processes)

@@ -165,13 +165,22 @@ def _tag_kind(client, experiment) -> None:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
 
 
-def tag_experiments(uri: str) -> None:
-    """Tag as model development the store's experiments that have no kind (made before)."""
+def tag_experiments(uri: str) -> dict[str, str]:
+    """Tag as model development the store's experiments that have no kind (made before).
+
+    Returns {name: id} of the store's experiments, but MLflow's empty "Default".
+    """
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
-    for experiment in client.search_experiments():
+    experiments = client.search_experiments()
+    for experiment in experiments:
         _tag_kind(client, experiment)
+    return {
+        e.name: e.experiment_id
+        for e in experiments
+        if e.experiment_id != "0" or client.search_runs(["0"], max_results=1)
+    }
 
 
 def run_name(params: dict) -> str:

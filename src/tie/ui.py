@@ -3,15 +3,15 @@
 `mlflow server` starts 4 web workers by default, and a job runner (huey) with several
 more processes; a UI on one laptop needs neither, and together they take tens of seconds
 to answer. Here it runs with one worker and no job runner, and the URL is printed once
-the server answers.
+the server answers, with a link to each experiment's runs (`RUNS_PAGE`).
 
 The server runs in a process group of its own, so a Ctrl-C in the terminal reaches only
 `tie ui`, not the server (which would print a traceback of its own). SIGINT and SIGTERM
 to `tie ui` stop the whole group (the server and its web worker), then `tie ui` exits 0,
 quietly, with the port free.
 
-Experiments of the store that MLflow would open on its GenAI overview (those logged before
-`tie.tracking` tagged them) are tagged first, so that the UI opens on their runs.
+Experiments of the store logged before `tie.tracking` tagged them as model development
+are tagged first (the MLflow 3 releases that read the tag then open them on their runs).
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from tie.errors import TieError
 from tie.tracking import default_tracking_uri, tag_experiments
 
 STARTUP_TIMEOUT_S = 120
+# An experiment's runs. MLflow 3.17's UI opens on its GenAI views (traces) unless the URL or
+# the sidebar's "GenAI | Model training" switch says otherwise; earlier MLflow 3 releases
+# read the experiment's kind tag instead (tie.tracking).
+RUNS_PAGE = "/#/experiments/{id}/runs?workflowType=machine_learning"
 STOP_TIMEOUT_S = 20  # a server still up after SIGTERM for this long gets SIGKILL
 
 
@@ -55,14 +59,17 @@ def serve(root: Path, host: str, port: int, announce=print) -> None:
                 f"something already listens on {url} (an MLflow UI started before?):"
                 " open it, stop it, or choose another port (`make ui UI_PORT=5001`)"
             )
-    if (root / "mlflow.db").exists():  # experiments logged before they were tagged
-        tag_experiments(default_tracking_uri(root))
+    experiments = {}
+    if (root / "mlflow.db").exists():  # and experiments logged before they were tagged
+        experiments = tag_experiments(default_tracking_uri(root))
     env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = subprocess.Popen(server_command(root, host, port), env=env, start_new_session=True)
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _wait_until_up(server, url)
         announce(f"MLflow UI: {url} (Ctrl-C to stop)")
+        for name, experiment_id in experiments.items():
+            announce(f"  runs of {name}: {url}{RUNS_PAGE.format(id=experiment_id)}")
         server.wait()
     except _StopRequested:
         pass
