@@ -83,8 +83,8 @@ def assert_stopped_quietly(ui, processes, port, stderr_file):
 
 
 def kill_all(ui, processes):
-    """After a failed test: no process of `tie ui` left running (its group, its children)."""
-    for pid in [ui.pid, *processes]:
+    """After a failed test: no process of `tie ui` left (itself, its processes now and before)."""
+    for pid in [*descendants(ui.pid), *processes, ui.pid]:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
