@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+PLOTS_PAGE := .dvc/plots/offline.html
 UI_PORT ?= 5000
 
 # Stage commands call `python`: the venv's. No usage telemetry leaves this machine.
@@ -13,13 +14,20 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: install demo test test-fast ui lint clean
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(PLOTS_PAGE)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# `dvc plots show` draws offline: the page DVC writes carries vega, vega-lite and vega-embed
+# (the npm packages pinned in .dvc/plots/package-lock.json, in .dvc/plots/node_modules/).
+$(PLOTS_PAGE): .dvc/plots/package.json .dvc/plots/package-lock.json .dvc/plots/offline_page.py
+	@command -v npm >/dev/null || { echo "make install: npm not found: install Node.js and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	npm ci --prefix .dvc/plots --no-audit --no-fund --loglevel=error
+	$(PYTHON) .dvc/plots/offline_page.py
 
 demo: install
 	dvc repro
@@ -42,4 +50,4 @@ lint: install
 	ruff check src stages tests benchmarks
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .dvc/plots/node_modules $(PLOTS_PAGE)

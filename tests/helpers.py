@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+PLOTS_PAGE = ".dvc/plots/offline.html"  # .dvc/config's plots.html_template, gitignored
 TINY_DEMO = {"n_train": 150, "n_val": 20, "n_test": 50, "image_size": 96, "seed": 0}
 
 
@@ -47,7 +48,8 @@ def run(args, cwd, check=True, env=None):
 def copy_repo(root):
     """Copy the repository's files (tracked, or untracked and not ignored) into `root`.
 
-    Results of the developer's own runs (dvc.lock, metrics) are left behind.
+    Results of the developer's own runs (dvc.lock, metrics) are left behind; the plots page
+    that `make install` builds comes along.
     """
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
@@ -60,6 +62,9 @@ def copy_repo(root):
         if (REPO / name).is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
+    # What `make install` adds to the checkout: the page `dvc plots show` draws offline with.
+    if (REPO / PLOTS_PAGE).is_file():
+        shutil.copy2(REPO / PLOTS_PAGE, root / PLOTS_PAGE)
     results = ("retrieval.json", "recall_at_k.csv", "cca_grid.csv", "cca_selection.json")
     for stale in ("dvc.lock", *(f"metrics/{name}" for name in results)):
         (root / stale).unlink(missing_ok=True)

@@ -1,5 +1,8 @@
 """MLflow logging: one run per distinct result, and runs of killed processes marked FAILED.
 
+Experiments are model-development experiments (MLflow 3's UI opens them on their runs),
+and runs are named by what they are.
+
 Real MLflow, with its sqlite store in a temporary folder; the killed process is a real
 process, killed with SIGKILL while `log_evaluation` is copying an artifact.
 """
@@ -13,7 +16,7 @@ import time
 
 import pytest
 
-from tie.tracking import fingerprint, log_evaluation
+from tie.tracking import fingerprint, log_evaluation, tag_experiments
 
 METRICS = {
     "image_search": {"R_at_1": 10.0, "median_rank": 4.0},
@@ -104,3 +107,43 @@ def test_fingerprint_covers_folders_by_content(store):
     assert fingerprint([folder], PARAMS) == before
     (folder / "cca.json").write_text(json.dumps({"n": 2}))
     assert fingerprint([folder], PARAMS) != before
+
+
+def experiment_kind(root, name):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return client.get_experiment_by_name(name).tags.get("mlflow.experimentKind")
+
+
+def test_experiments_open_on_their_runs_named_by_what_they_are(store, monkeypatch):
+    import mlflow
+
+    params = {"dataset": "demo", "image": "colorgrid", "text": "glove"}
+    params |= {"caption_vectors": {"pooling": "mean"}, "fisher": {"mixture": "hglmm"}}
+    curve = [store / "curve.csv"]
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    log_evaluation("kinds", params, METRICS, curve, None, "kinds-1")
+    assert experiment_kind(store, "kinds") == "custom_model_development"
+    fisher = params | {"caption_vectors": {"pooling": "fisher"}}
+    log_evaluation("kinds", fisher, METRICS, curve, None, "kinds-2")
+    log_evaluation("kinds", params | {"image": "clip", "text": "clip"}, METRICS, curve, None, "3")
+    monkeypatch.setenv("DVC_EXP_NAME", "w2v-idf")
+    log_evaluation("kinds", params, METRICS, curve, None, "kinds-4")
+    names = {r.info.run_name for r in runs(store, "kinds")}
+    assert names == {
+        "demo colorgrid+glove mean",
+        "demo colorgrid+glove fisher-hglmm",
+        "demo clip+clip",
+        "w2v-idf",
+    }
+
+    # Experiments made before the tag existed get it: when logged to, and by `tie ui`.
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    client.create_experiment("untagged-logged")
+    client.create_experiment("untagged-shown")
+    log_evaluation("untagged-logged", params, METRICS, curve, None, "kinds-5")
+    assert experiment_kind(store, "untagged-logged") == "custom_model_development"
+    assert experiment_kind(store, "untagged-shown") is None
+    tag_experiments(f"sqlite:///{store / 'mlflow.db'}")
+    assert experiment_kind(store, "untagged-shown") == "custom_model_development"

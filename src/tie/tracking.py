@@ -18,6 +18,11 @@ marks such runs `FAILED` (runs of this pipeline whose process, on this host, is 
 The evaluate stage logs before it writes its metrics file, so a stage whose run was not
 logged is never recorded by DVC as done (docs/mlflow.md).
 
+What the MLflow UI shows first: MLflow 3 opens an experiment without a kind on its GenAI
+"Overview" (traces), where this pipeline's runs look missing; the project's experiments are
+tagged as model development (`EXPERIMENT_KIND_TAG`), which opens them on their runs, and
+each run is named by what it is (`run_name`).
+
 A local store that another process is writing to (a parallel run, a script) is waited
 for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
 with the root cause in one line (`database is locked`, `attempt to write a readonly
@@ -41,6 +46,7 @@ from pathlib import Path
 from tie.errors import TieError
 from tie.params import flatten
 from tie.redact import redact
+from tie.registry import TEXT_ENCODERS
 
 # MLflow would otherwise try to send usage telemetry; this pipeline talks to its own
 # tracking store only. Set MLFLOW_DISABLE_TELEMETRY=false to allow it.
@@ -83,6 +89,8 @@ def metric_names(metrics: dict) -> dict[str, float]:
 
 
 FINGERPRINT_TAG = "tie.fingerprint"
+# MLflow 3's experiment kind, read by its UI: this value opens the experiment on its runs.
+EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 PID_TAG, HOST_TAG = "tie.pid", "tie.host"
 
 
@@ -138,15 +146,61 @@ def _fail_abandoned_runs(client) -> list[str]:
 
 
 def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
+    """The experiment `name`, created if new, tagged as model development either way."""
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (root / "mlartifacts" / name).as_uri() if default_store else None
-    try:
-        return mlflow.create_experiment(name, artifact_location=location)
-    except mlflow.exceptions.MlflowException:
-        # Another queued run created it first.
-        return mlflow.get_experiment_by_name(name).experiment_id
+    if experiment is None:
+        location = (root / "mlartifacts" / name).as_uri() if default_store else None
+        try:
+            return mlflow.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT}
+            )
+        except mlflow.exceptions.MlflowException:
+            # Another queued run created it first.
+            experiment = mlflow.get_experiment_by_name(name)
+    _tag_kind(mlflow.MlflowClient(), experiment)
+    return experiment.experiment_id
+
+
+def _tag_kind(client, experiment) -> None:
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before the tag was set
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
+
+
+def tag_experiments(uri: str) -> dict[str, str]:
+    """Tag as model development the store's experiments that have no kind (made before).
+
+    Returns {name: id} of the store's experiments, but MLflow's empty "Default".
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiments = client.search_experiments()
+    for experiment in experiments:
+        _tag_kind(client, experiment)
+    return {
+        e.name: e.experiment_id
+        for e in experiments
+        if e.experiment_id != "0" or client.search_runs(["0"], max_results=1)
+    }
+
+
+def run_name(params: dict) -> str:
+    """What a run is: the DVC experiment's name, else `<dataset> <image>+<text> <pooling>`.
+
+    Pooling is named for word vectors only (a sentence encoder embeds whole captions), the
+    mixture with it for Fisher vectors: e.g. `demo colorgrid+glove mean`,
+    `flickr8k vgg19+word2vec fisher-hglmm`, `flickr8k clip+clip`.
+    """
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    text = params.get("text")
+    name = f"{params.get('dataset')} {params.get('image')}+{text}"
+    if text in TEXT_ENCODERS and TEXT_ENCODERS[text].kind == "sentence":
+        return name
+    pooling = params.get("caption_vectors", {}).get("pooling", "mean")
+    if pooling == "fisher":
+        pooling = f"fisher-{params.get('fisher', {}).get('mixture')}"
+    return f"{name} {pooling}"
 
 
 def _wait_when_busy(dbapi_connection, _record) -> None:
@@ -263,7 +317,8 @@ def log_evaluation(
         PID_TAG: str(os.getpid()),
         HOST_TAG: socket.gethostname(),
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=exp_name, tags=tags) as run:
+    name = run_name(params)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(metric_names(metrics) | (extra_metrics or {}))
         for path in artifacts:
