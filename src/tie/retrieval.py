@@ -19,6 +19,9 @@ import numpy as np
 
 from tie.pairs import check_image_index
 
+# Decimals every reported metric (R@K, median and mean rank, their intervals) is rounded to.
+METRIC_DECIMALS = 4
+
 # Bytes per element of a block of similarities: the float64 score and at most three
 # boolean comparison results alive at once.
 _BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
