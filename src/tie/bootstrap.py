@@ -160,7 +160,7 @@ def replicate_metrics(
         if n_resamples:
             counts = _draw_counts(rng, n_images, min(BLOCK, n_resamples - start))
         else:
-            counts = np.ones((1, n_images))
+            counts = np.ones((n_images, 1))
         for block, (search, annotation) in zip(blocks, tallies, strict=True):
             block.append(_block_metrics(search, annotation, counts, ks))
     return [
@@ -170,10 +170,11 @@ def replicate_metrics(
 
 
 def _draw_counts(rng, n_images, size):
-    """(size, n_images): how often each image is drawn in each of `size` resamples."""
+    """(n_images, size): how often each image is drawn in each of `size` resamples."""
     drawn = rng.integers(n_images, size=(size, n_images))
     drawn += n_images * np.arange(size)[:, None]
-    return np.bincount(drawn.ravel(), minlength=size * n_images).reshape(size, n_images)
+    counts = np.bincount(drawn.ravel(), minlength=size * n_images).reshape(size, n_images)
+    return np.ascontiguousarray(counts.T, dtype=np.float64)
 
 
 class _Tally:
@@ -191,7 +192,7 @@ class _Tally:
 
     def histograms(self, counts):
         """(resamples, distinct rank values): queries of each rank in each resample."""
-        return np.asarray(self.table @ counts.T.astype(np.float64)).T
+        return np.asarray(self.table @ counts).T
 
     def at_most(self, cumulative, k):
         """Per resample, the queries ranked k or better, from the cumulative histograms."""
@@ -200,7 +201,7 @@ class _Tally:
 
     def rank_sums(self, counts):
         """Per resample, the sum of its queries' ranks."""
-        return counts @ self.image_rank_sums
+        return self.image_rank_sums @ counts
 
 
 def _block_metrics(search, annotation, counts, ks):
