@@ -125,17 +125,22 @@ def paired(
     """
     points = replicate_metrics([ranks_a, ranks_b], caption_image_index, ks, 0, seed)
     draws = replicate_metrics([ranks_a, ranks_b], caption_image_index, ks, n_resamples, seed)
-    result = {}
-    for name in draws[0]:
-        a, b = points[0][name][0], points[1][name][0]
-        differences = draws[0][name] - draws[1][name]
-        low, high = _percentiles(differences, confidence)
-        at_most, at_least = np.sum(differences <= 0), np.sum(differences >= 0)
-        p_value = min(1.0, 2 * (min(at_most, at_least) + 1) / (n_resamples + 1))
-        result[name] = Difference(
-            *(round(float(v), METRIC_DECIMALS) for v in (a, b, a - b)), low, high, p_value
+    return {
+        name: difference(
+            points[0][name][0], points[1][name][0], draws[0][name], draws[1][name], confidence
         )
-    return result
+        for name in draws[0]
+    }
+
+
+def difference(a, b, draws_a, draws_b, confidence=CONFIDENCE) -> Difference:
+    """a - b, from the point values and their replicates on the same resamples."""
+    differences = np.asarray(draws_a) - np.asarray(draws_b)
+    low, high = _percentiles(differences, confidence)
+    at_most, at_least = np.sum(differences <= 0), np.sum(differences >= 0)
+    p_value = min(1.0, 2 * (min(at_most, at_least) + 1) / (len(differences) + 1))
+    a, b, delta = (round(float(v), METRIC_DECIMALS) for v in (a, b, a - b))
+    return Difference(a, b, delta, low, high, float(p_value))
 
 
 def replicate_metrics(

@@ -14,13 +14,17 @@ test images, the same captions, each caption of the same image (`align`).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from tie.errors import TieError
+from tie.paths import RANKS
 
 HEADER = ("direction", "query", "image", "rank")
 
@@ -119,3 +123,42 @@ def check_same_queries(a: QueryRanks, b: QueryRanks, name_a: str, name_b: str) -
             f"{name_a} and {name_b} were not scored on the same protocol: some captions"
             " belong to different images; compare runs of the same dataset and split"
         )
+
+
+def workspace_ranks(root: Path = Path(".")) -> QueryRanks | None:
+    """The workspace's ranks file, if it is the one `dvc.lock` records (else None)."""
+    path = Path(root) / RANKS
+    lock = Path(root) / "dvc.lock"
+    if not path.exists() or not lock.exists():
+        return None
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+    outs = (stages.get("evaluate") or {}).get("outs") or []
+    recorded = next((out.get("md5") for out in outs if out.get("path") == RANKS), None)
+    content = path.read_bytes()
+    if recorded != hashlib.md5(content).hexdigest():
+        return None  # left by another run: not this result's ranks
+    return QueryRanks.from_csv(content.decode(), f"{RANKS} of the workspace")
+
+
+def ranks_at(rev: str, root: Path = Path(".")) -> QueryRanks | None:
+    """The ranks file the commit `rev` records (from DVC's cache or remote); None if none."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        text = dvc.api.read(RANKS, repo=str(Path(root).resolve()), rev=rev)
+    except (DvcException, FileNotFoundError):
+        return None
+    return QueryRanks.from_csv(text, f"{RANKS} at {rev[:12]}")
+
+
+def mlflow_ranks(run_id: str, tracking_uri: str) -> QueryRanks | None:
+    """The ranks artifact of an MLflow run; None if it has none."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    if not any(a.path == Path(RANKS).name for a in client.list_artifacts(run_id)):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        local = client.download_artifacts(run_id, Path(RANKS).name, folder)
+        return QueryRanks.read(Path(local))
