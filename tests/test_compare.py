@@ -138,6 +138,7 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     assert (group["n_test_images"], group["n_test_captions"]) == (50, 250)
     rows = group["rows"]
     assert [r["run"] for r in rows if r["kind"] == "workspace"] == ["workspace"]
+    assert [r["run"] for r in rows if r["kind"] == "commit"] == ["main"]  # the committed run
     assert sorted(r["run"] for r in rows if r["kind"] == "experiment") == sorted(EXPERIMENTS)
     assert not [r for r in rows if r["kind"] == "published"]
     workspace = json.loads((project / "metrics/retrieval.json").read_text())
@@ -169,7 +170,7 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     lines = out.strip().splitlines()
     assert lines[0].startswith("run,kind,dataset,eval_split,n_test_images,n_test_captions,")
     assert len(lines) == 1 + 1 + len(EXPERIMENTS)  # header, dvc repro's run, experiments
-    assert all(",demo,test,50.0,250.0," in line for line in lines[1:])
+    assert all(",demo,test,50,250," in line for line in lines[1:])  # counts: integers
 
 
 @pytest.mark.e2e
@@ -326,3 +327,65 @@ def test_top_k_and_fixed_sample():
     assert fixed_sample(100, 4).tolist() == fixed_sample(100, 4).tolist()
     assert len(set(fixed_sample(100, 4))) == 4
     assert fixed_sample(3, 4).tolist() == [0, 1, 2]
+
+
+@pytest.mark.e2e
+def test_compare_two_experiments_with_intervals_and_verdicts(project):
+    """`tie compare` on two experiments: the paired bootstrap of their per-query ranks (the
+    evaluate stage's DVC output), the numbers `tie.bootstrap` gives on those files; `tie
+    report` shows the intervals and the marks; MLflow has the intervals and the ranks."""
+    import mlflow
+
+    from tie.bootstrap import intervals, paired
+    from tie.query_ranks import QueryRanks, ranks_at
+    from tie.retrieval import metrics_from_ranks
+
+    # The workspace's ranks file gives its metrics file, intervals byte for byte.
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    ranks = QueryRanks.read(project / "metrics/ranks.csv")
+    assert (len(ranks.image_ids), len(ranks.caption_ids)) == (50, 250)
+    points = metrics_from_ranks(*ranks.ranks)
+    found = intervals(*ranks.ranks, ranks.caption_image_index, (1, 5, 10), 1000, 0)
+    for direction in ("image_search", "image_annotation"):
+        assert {k: metrics[direction][k] for k in points[direction]} == points[direction]
+        assert {k: metrics[direction][k] for k in found[direction]} == found[direction]
+    assert metrics["rsum"] == round(
+        sum(points[d][f"R_at_{k}"] for d in points for k in (1, 5, 10)), 4
+    )
+
+    _, out = run(["tie", "compare", "fewer-dims", "unscaled"], project)
+    assert "a: fewer-dims: demo (official split), test split: 50 images / 250 captions" in out
+    assert "1000 resamples (seed 0) of the 50 test images" in out
+    refs = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], project)
+    revs = {ref.rsplit("/", 1)[1]: sha for sha, ref in (line.split() for line in refs.splitlines())}
+    a, b = ranks_at(revs["fewer-dims"], project), ranks_at(revs["unscaled"], project)
+    expected = paired(a.ranks, b.ranks, a.caption_image_index, (1, 5, 10), 1000, 0)
+    line = next(x for x in out.splitlines() if x.startswith("search R@1 "))
+    d = expected["image_search/R_at_1"]
+    verdict = (
+        "not significant" if not d.significant else ("a better" if d.difference > 0 else "b better")
+    )
+    assert line.split() == [
+        "search", "R@1", f"{d.a:.1f}", f"{d.b:.1f}", f"{d.difference:+.2f}",
+        f"[{d.low:+.2f},", f"{d.high:+.2f}]", f"{d.p_value:.3f}", *verdict.split(),
+    ]  # fmt: skip
+    assert next(x for x in out.splitlines() if x.startswith("rsum "))
+
+    code, out = run(["tie", "compare", "workspace", "klein2015/flickr8k"], project, check=False)
+    assert code == 1 and len(out.strip().splitlines()) == 1
+    assert "not scored on the same protocol: workspace is demo, test split: 50 images" in out
+
+    _, markdown = run(["tie", "report", "--reference", "fewer-dims"], project)
+    assert "95% bootstrap interval" in markdown
+    row = next(x for x in markdown.splitlines() if x.startswith("| unscaled |"))
+    low = metrics["image_search"]["R_at_1_low"]
+    assert f" [{low:.1f}, " in row  # the workspace is `unscaled`: its interval
+    if not d.significant:
+        assert f"{d.b:.1f} ≈ [" in row
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    for logged in client.search_runs([experiment.experiment_id]):
+        for name in ("image_search/R_at_1_low", "image_annotation/mean_rank_high", "rsum_low"):
+            assert name in logged.data.metrics
+        assert "ranks.csv" in [f.path for f in client.list_artifacts(logged.info.run_id)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,7 @@ def ranks_at(rev: str, root: Path = Path(".")) -> QueryRanks | None:
 
 def mlflow_ranks(run_id: str, tracking_uri: str) -> QueryRanks | None:
     """The ranks artifact of an MLflow run; None if it has none."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per file
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
