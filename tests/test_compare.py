@@ -35,8 +35,24 @@ def git(args, cwd):
 def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
     baselines = {b.tag: b for b in load_baselines(BASELINES)}
     # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3;
-    # CLIP's zero-shot rows on Flickr30k and COCO.
-    assert len(baselines) == 6 + 6 + 2 + 3 + 2
+    # CLIP's zero-shot rows on Flickr30k and COCO; OpenCLIP's benchmark of the 17 KerasHub
+    # CLIP and SigLIP presets it has rows for, on both.
+    assert len(baselines) == 6 + 6 + 2 + 3 + 2 + 17 * 2
+    openclip = {tag: b for tag, b in baselines.items() if tag.startswith("openclip-")}
+    assert len(openclip) == 17 * 2
+    b32 = baselines["openclip-clip_vit_base_patch32/flickr30k"]
+    assert b32.metrics["image_search"] == {"R_at_1": 58.78, "R_at_5": 83.56, "R_at_10": 90.02}
+    assert b32.metrics["image_annotation"] == {"R_at_1": 78.9, "R_at_5": 94.9, "R_at_10": 98.2}
+    so400m = baselines["openclip-siglip_so400m_patch14_384/coco"]
+    assert so400m.metrics["image_annotation"] == {
+        "R_at_1": 72.42,
+        "R_at_5": 89.98,
+        "R_at_10": 94.48,
+    }
+    for b in openclip.values():
+        counts = {"flickr30k": (1000, 5000), "coco": (5000, 25000)}[b.dataset]
+        assert (b.n_test_images, b.n_test_captions) == counts
+        assert "openclip_retrieval_results.csv" in b.source and b.name[9:] in b.source
     clip = baselines["clip2021-zeroshot/coco"]
     assert clip.metrics["image_annotation"] == {"R_at_1": 58.4, "R_at_5": 81.5, "R_at_10": 88.1}
     assert clip.metrics["image_search"] == {"R_at_1": 37.8, "R_at_5": 62.4, "R_at_10": 72.2}
