@@ -96,6 +96,15 @@ def protocol_text(eval_split, n_images, n_captions) -> str:
     return f"{eval_split or '?'} split: {count(n_images)} images / {count(n_captions)} captions"
 
 
+def cca_values(chosen: dict) -> dict:
+    """The CCA params chosen, typed as the schema types them (n_components an integer,
+    reg and scale_power numbers), so that 2, 2.0 and MLflow's "2.0" read alike: 2.0."""
+    return {
+        name: int(value) if name == "n_components" else float(value)
+        for name, value in chosen.items()
+    }
+
+
 def count(value) -> int | None:
     """A count as an integer (MLflow logs every metric as a float: 200.0 is 200)."""
     return None if value is None else int(value)
@@ -143,7 +152,7 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
     selection_out = _recorded_out(stages.get("cca") or {}, SELECTION_FILE)
     if selection is not None and selection_out and selection_out.get("md5") == _md5(selection):
         chosen = json.loads(selection)
-        cca = {name: chosen[name] for name in CCA_PARAMS if name in chosen}
+        cca = cca_values({name: chosen[name] for name in CCA_PARAMS if name in chosen})
     if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     text_params = _stage_params(stages, "text_features")
@@ -234,7 +243,7 @@ def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance
         prefixes += ("fisher.",)
     pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
     chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
-    cca = {name: value for name, value in chosen.items() if value is not None}
+    cca = cca_values({name: value for name, value in chosen.items() if value is not None})
     if params.get("cca_selected.method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     return Provenance(
