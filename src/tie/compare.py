@@ -15,6 +15,7 @@ says what differs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -49,7 +50,7 @@ def find_result(name: str, tracking_uri: str, root: Path = Path(".")) -> Row:
         return _with_ranks(row, workspace_ranks(root))
     published = [row for row in published_rows() if row.label.endswith(f"[{name}]")]
     if published:
-        return published[0]
+        return dataclasses.replace(published[0], label=name)
     if MLFLOW_RUN_ID.fullmatch(name):
         return _mlflow_result(name, tracking_uri)
     rev = _experiment_rev(name, root) or _git_rev(name, root)
