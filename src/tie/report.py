@@ -47,6 +47,10 @@ def format_table(metrics: dict) -> str:
     if "rsum" in metrics:
         rsum = with_interval(metrics, "rsum", "{:.1f}".format)
         lines.append(f"\nrsum (R@1 + R@5 + R@10, both directions): {rsum}")
+    if "R_at_1_low" in metrics["image_search"]:
+        lines.append(
+            "In brackets: 95% bootstrap intervals (test images resampled with their captions)."
+        )
     return "\n".join(lines)
 
 
