@@ -169,3 +169,31 @@ def test_values_not_significantly_different_from_the_best_are_marked():
     (group,) = mark_significance(group_rows([best, far], [published])[0], "far", 500, 0)
     assert ("paper", "image_search", "R_at_5") in group.marked
     assert ("best", "image_search", "R_at_5") not in group.marked
+
+
+def test_compare_a_run_with_a_published_row_by_its_interval_and_refuse_another_protocol():
+    from tie.compare import compare
+    from tie.errors import TieError
+
+    rng = np.random.default_rng(1)
+    run = ranked_row("mine", rng.integers(1, 30, size=1000), rng.integers(1, 30, size=200))
+    r1 = run.value("image_search", "R_at_1")
+    published = Row(
+        "paper",
+        "published",
+        {"image_search": {"R_at_1": r1 + 0.5, "R_at_5": 99.0}},
+        run.protocol,
+        source="a paper",
+    )
+    out = compare(run, published, (1, 5, 10), 500, 0)
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert lines["search R@1"].endswith("inside: no evidence of a difference")
+    assert lines["search R@5"].endswith("outside: paper better")
+    assert "annotation R@1" not in lines  # the paper gives no such number
+
+    other = Row("other", "published", published.metrics, ("demo", "test", 100, 500))
+    with pytest.raises(TieError) as error:
+        compare(run, other, (1, 5, 10), 500, 0)
+    message = str(error.value)
+    assert "\n" not in message and "not scored on the same protocol" in message
+    assert "200 images / 1000 captions" in message and "100 images / 500 captions" in message
