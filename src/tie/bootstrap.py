@@ -12,8 +12,8 @@ A resample is a vector of counts (how often each image was drawn), so every metr
 resample is a weighted statistic of the ranks: each direction's ranks are tallied once
 per image (`_Tally`), and a block of resamples is one sparse-by-dense product that gives,
 per resample, how many queries have each rank value; R@K, median and mean rank follow.
-Memory grows with the block (`BLOCK` resamples) times the distinct ranks, not with the
-number of resamples.
+Memory grows with the block (`BLOCK` resamples) times the images and the distinct ranks,
+not with the number of resamples.
 
 A paired comparison draws the same images for both results; its p-value is two-sided:
 twice the smaller share of resampled differences on either side of zero, so that p < 0.05
