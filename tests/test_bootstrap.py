@@ -75,6 +75,7 @@ def test_same_seed_same_intervals_and_no_resamples_adds_only_rsum():
     assert with_intervals["rsum_low"] <= with_intervals["rsum"] <= with_intervals["rsum_high"]
 
 
+@pytest.mark.slow
 def test_intervals_cover_the_true_recall_95_percent_of_the_time_and_the_unit_matters():
     """Images resampled with their captions: 95% +- 3% coverage of the population's R@K on
     400 simulated test sets. The same sets with captions resampled one by one (every
@@ -108,6 +109,7 @@ def test_intervals_cover_the_true_recall_95_percent_of_the_time_and_the_unit_mat
     assert covered_wrong_unit / SETS < 0.85
 
 
+@pytest.mark.slow
 def test_paired_comparison_false_positives_and_power():
     """Exchangeable runs (same image difficulties, own caption noise): p < 0.05 in 5% +- 2.5%
     of 400 simulations. A planted +3-point R@1 gain (in the population) on 1,000 images:
