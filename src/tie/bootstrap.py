@@ -43,7 +43,7 @@ def rsum(search_ranks, annotation_ranks) -> float:
         for r in (search_ranks, annotation_ranks)
         for k in RSUM_KS
     )
-    return round(float(total), METRIC_DECIMALS)
+    return _rounded(total)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def difference(a, b, draws_a, draws_b, confidence=CONFIDENCE) -> Difference:
     low, high = _percentiles(differences, confidence)
     at_most, at_least = np.sum(differences <= 0), np.sum(differences >= 0)
     p_value = min(1.0, 2 * (min(at_most, at_least) + 1) / (len(differences) + 1))
-    a, b, delta = (round(float(v), METRIC_DECIMALS) for v in (a, b, a - b))
+    a, b, delta = (_rounded(v) for v in (a, b, a - b))
     return Difference(a, b, delta, low, high, float(p_value))
 
 
@@ -231,4 +231,9 @@ def _block_metrics(search, annotation, counts, ks):
 def _percentiles(values, confidence):
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
-    return round(float(low), METRIC_DECIMALS), round(float(high), METRIC_DECIMALS)
+    return _rounded(low), _rounded(high)
+
+
+def _rounded(value) -> float:
+    """As the metrics file rounds point values; + 0.0: never -0.0."""
+    return round(float(value), METRIC_DECIMALS) + 0.0
