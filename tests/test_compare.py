@@ -387,6 +387,22 @@ def test_compare_two_experiments_with_intervals_and_verdicts(project):
     ]  # fmt: skip
     assert next(x for x in out.splitlines() if x.startswith("rsum "))
 
+    # An MLflow run by its id, or by its name as `tie report --runs mlflow` shows it.
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (logged,) = client.search_runs(
+        [client.get_experiment_by_name("demo").experiment_id],
+        "tags.`dvc.experiment` = 'fewer-dims'",
+    )
+    _, by_id = run(["tie", "compare", logged.info.run_id, "unscaled"], project)
+    _, by_name = run(
+        ["tie", "compare", f"{logged.info.run_name} (fewer-dims)", "unscaled"], project
+    )
+
+    def metric_lines(text):
+        return [x for x in text.splitlines() if x.startswith(("search ", "annotation ", "rsum "))]
+
+    assert metric_lines(by_id) == metric_lines(by_name) == metric_lines(out)  # same ranks
+
     code, out = run(["tie", "compare", "workspace", "klein2015/flickr8k"], project, check=False)
     assert code == 1 and len(out.strip().splitlines()) == 1
     assert "not scored on the same protocol: workspace is demo, test split: 50 images" in out

@@ -202,8 +202,9 @@ def report(
 def compare(a: str, b: str, resamples: int, seed: int) -> None:
     """Is the difference between results A and B real? The paired bootstrap of every metric.
 
-    A and B: `workspace`, a git revision (HEAD), a DVC experiment's name, an MLflow run id,
-    or a published row (klein2015/flickr8k). Both must be of the same dataset and protocol.
+    A and B: `workspace`, a git revision (HEAD), a DVC experiment's name, an MLflow run id or
+    name, or a published row (klein2015/flickr8k). Both must be of the same dataset and
+    protocol.
     """
     from tie.compare import compare as compare_results
     from tie.compare import find_result

@@ -1,12 +1,13 @@
 """`tie compare A B`: is the difference between two results larger than chance?
 
 A and B are anything `tie report` lists: `workspace`, the committed baseline (a git
-revision such as `HEAD` or `main`), a DVC experiment's name, an MLflow run id, or a
-published row (`klein2015/flickr8k`). Two results of this repo are compared pair by
-pair on their per-query ranks (`metrics/ranks.csv`): the paired bootstrap draws the same
-test images for both (`tie.bootstrap.paired`) and gives, for every metric, a - b, its
-95% interval and a two-sided p-value. A published row has numbers only: it is compared
-with the run's 95% interval (inside: no evidence of a difference).
+revision such as `HEAD` or `main`), a DVC experiment's name, an MLflow run id or name
+(as `tie report --runs mlflow` shows it), or a published row (`klein2015/flickr8k`).
+Two results of this repo are compared pair by pair on their per-query ranks
+(`metrics/ranks.csv`): the paired bootstrap draws the same test images for both
+(`tie.bootstrap.paired`) and gives, for every metric, a - b, its 95% interval and a
+two-sided p-value. A published row has numbers only: it is compared with the run's 95%
+interval (inside: no evidence of a difference).
 
 Results are compared only on the same protocol (dataset, split scored, test images and
 captions, and then the very same query ids); anything else is a one-line refusal that
@@ -38,7 +39,7 @@ METRIC_TITLES = {"R_at_1": "R@1", "R_at_5": "R@5", "R_at_10": "R@10"}
 SHORT_DIRECTIONS = {"image_search": "search", "image_annotation": "annotation"}
 ACCEPTED = (
     "`workspace`, a DVC experiment's name, a git revision (e.g. HEAD), an MLflow run id or"
-    " a published row (e.g. klein2015/flickr8k); `tie report` lists them"
+    " name, or a published row (e.g. klein2015/flickr8k); `tie report` lists them"
 )
 
 
@@ -55,7 +56,10 @@ def find_result(name: str, tracking_uri: str, root: Path = Path(".")) -> Row:
         return _mlflow_result(name, tracking_uri)
     rev = _experiment_rev(name, root) or _git_rev(name, root)
     if rev is None:
-        raise TieError(f"{name!r} is none of {ACCEPTED}")
+        run_id = _mlflow_run_named(name, tracking_uri)
+        if run_id is None:
+            raise TieError(f"{name!r} is none of {ACCEPTED}")
+        return _mlflow_result(run_id, tracking_uri)
     recorded = provenance_at(rev, f"{name} ({rev[:7]})", root)
     if recorded is None:
         raise TieError(f"{name} ({rev[:7]}) has no metrics/retrieval.json: nothing to compare")
@@ -84,6 +88,23 @@ def _mlflow_result(run_id: str, tracking_uri: str) -> Row:
     provenance = from_mlflow(run.data.params, logged)
     row = Row(run.info.run_name or run_id, "mlflow", metrics, provenance.protocol, provenance)
     return _with_ranks(row, mlflow_ranks(run_id, tracking_uri))
+
+
+def _mlflow_run_named(name: str, tracking_uri: str) -> str | None:
+    """The id of the latest finished MLflow run named `name` (`tie report --runs mlflow`
+    shows runs by name, with their DVC experiment in brackets); None if none."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return None
+    run_name = name.rsplit(" (", 1)[0] if name.endswith(")") else name
+    runs = client.search_runs(
+        experiments, "attributes.status = 'FINISHED'", order_by=["start_time DESC"]
+    )
+    named = [run.info.run_id for run in runs if run.info.run_name == run_name]
+    return named[0] if named else None
 
 
 def _experiment_rev(name: str, root: Path) -> str | None:
