@@ -1,7 +1,7 @@
 """Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
 
-`main` reads as its steps: load the split's embeddings, score, write the plots, log the
-run, write the metrics file.
+`main` reads as its steps: load the split's embeddings, score (with bootstrap intervals),
+write the per-query ranks and the plots, log the run, write the metrics file.
 
 The metrics file is written last, once the MLflow run is logged (or found already
 logged, by its fingerprint), so that DVC never records this stage as done while its
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from tie.bootstrap import add_uncertainty
 from tie.commands import Command
 from tie.corpus import SPLITS, Corpus
 from tie.datasets import image_sources
@@ -23,6 +24,7 @@ from tie.gallery import write_gallery
 from tie.joint_space import ZeroShot, load_joint_model
 from tie.model_selection import GRID_PARAMS
 from tie.params import load_params, read_params
+from tie.query_ranks import QueryRanks
 from tie.redact import redact
 from tie.report import plot_recall_curves, write_recall_curves
 from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
@@ -55,6 +57,7 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("metrics_file", type=click.Path(path_type=Path))
 @click.argument("curves_file", type=click.Path(path_type=Path))
+@click.argument("ranks_file", type=click.Path(path_type=Path))
 @click.option("--raw-dir", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--gallery", "gallery_file", required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -67,6 +70,7 @@ def main(
     model_dir: Path,
     metrics_file: Path,
     curves_file: Path,
+    ranks_file: Path,
     raw_dir: Path,
     gallery_file: Path,
     grid_file: Path,
@@ -78,25 +82,43 @@ def main(
     split = load_split_embeddings(
         corpus, params["eval"]["split"], image_features, text_features, model
     )
-    metrics, (search, annotation) = score(split, params)
-    write_plots(split, search, annotation, corpus, params, raw_dir, curves_file, gallery_file)
+    metrics, query_ranks = score(split, corpus, params)
+    query_ranks.write(ranks_file)
+    write_plots(split, query_ranks, corpus, params, raw_dir, curves_file, gallery_file)
     inputs = [splits_file, image_features, text_features, model_dir, grid_file]
-    artifacts = [gallery_file, model_dir / "cca.json", grid_file]
+    artifacts = [gallery_file, ranks_file, model_dir / "cca.json", grid_file]
     log(params, model, metrics, inputs, text_features, curves_file, artifacts)
     write_metrics(metrics_file, metrics)
 
 
-def score(split: SplitEmbeddings, params: dict) -> tuple[dict, tuple]:
-    """The metrics file's content, and the ranks of both directions.
+def score(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[dict, QueryRanks]:
+    """The metrics file's content, and the per-query ranks of both directions.
 
-    Beside the five metrics, each direction records its protocol counts; a dataset with
-    a fold protocol (COCO's 1K) adds its averaged metrics under their own key.
+    Beside the five metrics, each direction records its bootstrap intervals (with
+    `eval.bootstrap.n` > 0) and its protocol counts, and `rsum` sums both directions'
+    R@1, R@5 and R@10; a dataset with a fold protocol (COCO's 1K) adds its averaged
+    metrics under their own key.
     """
     settings = params["eval"]
     budget, ks = settings["memory_budget_mb"], settings["ks"]
     index = split.view.caption_image_index
     search, annotation = ranks(split.images, split.captions, index, budget)
-    metrics = metrics_from_ranks(search, annotation, ks)
+    query_ranks = QueryRanks.of(
+        [corpus.images[r] for r in split.view.image_rows],
+        [corpus.caption_ids[r] for r in split.view.caption_rows],
+        index,
+        search,
+        annotation,
+    )
+    bootstrap = settings["bootstrap"]
+    metrics = add_uncertainty(
+        metrics_from_ranks(search, annotation, ks),
+        *query_ranks.ranks,
+        query_ranks.caption_image_index,
+        ks,
+        bootstrap["n"],
+        bootstrap["seed"],
+    )
     n_images, n_captions = len(split.images), len(split.captions)
     for direction, counts in protocol_counts(n_images, n_captions).items():
         metrics[direction] |= counts
@@ -112,13 +134,13 @@ def score(split: SplitEmbeddings, params: dict) -> tuple[dict, tuple]:
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
         f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"
     )
-    return metrics, (search, annotation)
+    return metrics, query_ranks
 
 
-def write_plots(split, search, annotation, corpus, params, raw_dir, curves_file, gallery_file):
+def write_plots(split, query_ranks, corpus, params, raw_dir, curves_file, gallery_file):
     """The recall-at-K curves (a DVC plot) and the gallery of retrieved examples."""
     max_k = min(params["eval"]["curve_max_k"], len(split.images))
-    write_recall_curves(curves_file, search, annotation, max_k)
+    write_recall_curves(curves_file, *query_ranks.ranks, max_k)
     names = [corpus.images[r] for r in split.view.image_rows]
     image_files = image_sources(params["dataset"], raw_dir, names)
     caption_texts = [corpus.flat_captions[r] for r in split.view.caption_rows]
@@ -135,8 +157,10 @@ def log(params, model, metrics, inputs, text_features, curves_file, artifacts):
     main_metrics = {d: metrics[d] for d in ("image_search", "image_annotation")}
     extra_metrics = coverage_metrics(text_features)
     for name, values in metrics.items():
-        if name not in main_metrics:  # e.g. coco_1k
+        if isinstance(values, dict) and name not in main_metrics:  # e.g. coco_1k
             extra_metrics |= {f"{name}/{k}": v for k, v in metric_names(values).items()}
+        elif not isinstance(values, dict):  # rsum and its interval
+            extra_metrics[name] = values
     # The cca params chosen on val, beside the values or lists given in params.yaml.
     if isinstance(model, ZeroShot):
         chosen = {"method": model.method}

@@ -35,8 +35,24 @@ def git(args, cwd):
 def test_every_published_row_is_a_record_and_absent_numbers_stay_absent():
     baselines = {b.tag: b for b in load_baselines(BASELINES)}
     # Seed README: 6 methods on Flickr8k and Flickr30k, 2 on COCO; Klein's Fisher vectors on 3;
-    # CLIP's zero-shot rows on Flickr30k and COCO.
-    assert len(baselines) == 6 + 6 + 2 + 3 + 2
+    # CLIP's zero-shot rows on Flickr30k and COCO; OpenCLIP's benchmark of the 17 KerasHub
+    # CLIP and SigLIP presets it has rows for, on both.
+    assert len(baselines) == 6 + 6 + 2 + 3 + 2 + 17 * 2
+    openclip = {tag: b for tag, b in baselines.items() if tag.startswith("openclip-")}
+    assert len(openclip) == 17 * 2
+    b32 = baselines["openclip-clip_vit_base_patch32/flickr30k"]
+    assert b32.metrics["image_search"] == {"R_at_1": 58.78, "R_at_5": 83.56, "R_at_10": 90.02}
+    assert b32.metrics["image_annotation"] == {"R_at_1": 78.9, "R_at_5": 94.9, "R_at_10": 98.2}
+    so400m = baselines["openclip-siglip_so400m_patch14_384/coco"]
+    assert so400m.metrics["image_annotation"] == {
+        "R_at_1": 72.42,
+        "R_at_5": 89.98,
+        "R_at_10": 94.48,
+    }
+    for b in openclip.values():
+        counts = {"flickr30k": (1000, 5000), "coco": (5000, 25000)}[b.dataset]
+        assert (b.n_test_images, b.n_test_captions) == counts
+        assert "openclip_retrieval_results.csv" in b.source and b.name[9:] in b.source
     clip = baselines["clip2021-zeroshot/coco"]
     assert clip.metrics["image_annotation"] == {"R_at_1": 58.4, "R_at_5": 81.5, "R_at_10": 88.1}
     assert clip.metrics["image_search"] == {"R_at_1": 37.8, "R_at_5": 62.4, "R_at_10": 72.2}
@@ -138,6 +154,7 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     assert (group["n_test_images"], group["n_test_captions"]) == (50, 250)
     rows = group["rows"]
     assert [r["run"] for r in rows if r["kind"] == "workspace"] == ["workspace"]
+    assert [r["run"] for r in rows if r["kind"] == "commit"] == ["main"]  # the committed run
     assert sorted(r["run"] for r in rows if r["kind"] == "experiment") == sorted(EXPERIMENTS)
     assert not [r for r in rows if r["kind"] == "published"]
     workspace = json.loads((project / "metrics/retrieval.json").read_text())
@@ -169,7 +186,7 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     lines = out.strip().splitlines()
     assert lines[0].startswith("run,kind,dataset,eval_split,n_test_images,n_test_captions,")
     assert len(lines) == 1 + 1 + len(EXPERIMENTS)  # header, dvc repro's run, experiments
-    assert all(",demo,test,50.0,250.0," in line for line in lines[1:])
+    assert all(",demo,test,50,250," in line for line in lines[1:])  # counts: integers
 
 
 @pytest.mark.e2e
@@ -347,3 +364,80 @@ def test_search_says_which_words_are_stop_words_and_which_have_no_vector(demo_pr
     assert "query words used: red circle\n" in out
     assert "dropped as stop words (tokenizer.stop_words): the above\n" in out
     assert "dropped, no word vector in this dataset's captions: qqqzz\n" in out
+
+
+def test_compare_two_experiments_with_intervals_and_verdicts(project):
+    """`tie compare` on two experiments: the paired bootstrap of their per-query ranks (the
+    evaluate stage's DVC output), the numbers `tie.bootstrap` gives on those files; `tie
+    report` shows the intervals and the marks; MLflow has the intervals and the ranks."""
+    import mlflow
+
+    from tie.bootstrap import intervals, paired
+    from tie.query_ranks import QueryRanks, ranks_at
+    from tie.retrieval import metrics_from_ranks
+
+    # The workspace's ranks file gives its metrics file, intervals byte for byte.
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    ranks = QueryRanks.read(project / "metrics/ranks.csv")
+    assert (len(ranks.image_ids), len(ranks.caption_ids)) == (50, 250)
+    points = metrics_from_ranks(*ranks.ranks)
+    found = intervals(*ranks.ranks, ranks.caption_image_index, (1, 5, 10), 1000, 0)
+    for direction in ("image_search", "image_annotation"):
+        assert {k: metrics[direction][k] for k in points[direction]} == points[direction]
+        assert {k: metrics[direction][k] for k in found[direction]} == found[direction]
+    assert metrics["rsum"] == round(
+        sum(points[d][f"R_at_{k}"] for d in points for k in (1, 5, 10)), 4
+    )
+
+    _, out = run(["tie", "compare", "fewer-dims", "unscaled"], project)
+    assert "a: fewer-dims: demo (official split), test split: 50 images / 250 captions" in out
+    assert "1000 resamples (seed 0) of the 50 test images" in out
+    refs = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], project)
+    revs = {ref.rsplit("/", 1)[1]: sha for sha, ref in (line.split() for line in refs.splitlines())}
+    a, b = ranks_at(revs["fewer-dims"], project), ranks_at(revs["unscaled"], project)
+    expected = paired(a.ranks, b.ranks, a.caption_image_index, (1, 5, 10), 1000, 0)
+    line = next(x for x in out.splitlines() if x.startswith("search R@1 "))
+    d = expected["image_search/R_at_1"]
+    verdict = (
+        "not significant" if not d.significant else ("a better" if d.difference > 0 else "b better")
+    )
+    assert line.split() == [
+        "search", "R@1", f"{d.a:.1f}", f"{d.b:.1f}", f"{d.difference:+.2f}",
+        f"[{d.low:+.2f},", f"{d.high:+.2f}]", f"{d.p_value:.3f}", *verdict.split(),
+    ]  # fmt: skip
+    assert next(x for x in out.splitlines() if x.startswith("rsum "))
+
+    # An MLflow run by its id, or by its name as `tie report --runs mlflow` shows it.
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (logged,) = client.search_runs(
+        [client.get_experiment_by_name("demo").experiment_id],
+        "tags.`dvc.experiment` = 'fewer-dims'",
+    )
+    _, by_id = run(["tie", "compare", logged.info.run_id, "unscaled"], project)
+    _, by_name = run(
+        ["tie", "compare", f"{logged.info.run_name} (fewer-dims)", "unscaled"], project
+    )
+
+    def metric_lines(text):
+        return [x for x in text.splitlines() if x.startswith(("search ", "annotation ", "rsum "))]
+
+    assert metric_lines(by_id) == metric_lines(by_name) == metric_lines(out)  # same ranks
+
+    code, out = run(["tie", "compare", "workspace", "klein2015/flickr8k"], project, check=False)
+    assert code == 1 and len(out.strip().splitlines()) == 1
+    assert "not scored on the same protocol: workspace is demo, test split: 50 images" in out
+
+    _, markdown = run(["tie", "report", "--reference", "fewer-dims"], project)
+    assert "95% bootstrap interval" in markdown
+    row = next(x for x in markdown.splitlines() if x.startswith("| unscaled |"))
+    low = metrics["image_search"]["R_at_1_low"]
+    assert f" [{low:.1f}, " in row  # the workspace is `unscaled`: its interval
+    if not d.significant:
+        assert f"{d.b:.1f} ≈ [" in row
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    for logged in client.search_runs([experiment.experiment_id]):
+        for name in ("image_search/R_at_1_low", "image_annotation/mean_rank_high", "rsum_low"):
+            assert name in logged.data.metrics
+        assert "ranks.csv" in [f.path for f in client.list_artifacts(logged.info.run_id)]

@@ -102,7 +102,7 @@ def test_pipeline_logs_to_the_server(project, mlflow_server):
     query = urllib.parse.urlencode({"run_id": run_id})
     files = get_json(f"{mlflow_server}/api/2.0/mlflow/artifacts/list?{query}")["files"]
     names = {f["path"] for f in files}
-    assert {"recall_at_k.csv", "recall_at_k.png", "gallery.png", "cca.json"} <= names
+    assert {"recall_at_k.csv", "recall_at_k.png", "gallery.png", "cca.json", "ranks.csv"} <= names
 
 
 def test_unreachable_server_fails_the_stage_and_leaves_it_undone(project, mlflow_server):

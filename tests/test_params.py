@@ -59,6 +59,8 @@ BAD = [
     ("eval.split", "dev", "eval.split = 'dev': must be one of: train, val, test"),
     ("eval.curve_max_k", 0, "eval.curve_max_k = 0: must be an integer >= 1"),
     ("eval.memory_budget_mb", 0, "eval.memory_budget_mb = 0: must be a number > 0"),
+    ("eval.bootstrap.n", -1, "eval.bootstrap.n = -1: must be an integer >= 0 (resamples"),
+    ("eval.bootstrap.seed", 0.5, "eval.bootstrap.seed = 0.5: must be an integer >= 0"),
     ("demo.n_test", 0, "demo.n_test = 0: must be an integer >= 2"),
     ("demo.n_test", 1, "demo.n_test = 1: must be an integer >= 2"),
     ("demo.image_size", 8, "demo.image_size = 8: must be an integer from 32 to 1024"),

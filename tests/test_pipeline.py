@@ -12,6 +12,9 @@ from helpers import TINY_DEMO, copy_project, run
 pytestmark = pytest.mark.e2e
 
 METRIC_NAMES = {"R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank"}
+INTERVAL_NAMES = METRIC_NAMES | {
+    f"{name}_{bound}" for name in METRIC_NAMES for bound in ("low", "high")
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +33,19 @@ def mlflow_runs(root):
 
 def test_repro_writes_metrics_far_above_chance(project):
     metrics = json.loads((project / "metrics/retrieval.json").read_text())
-    assert set(metrics) == {"image_search", "image_annotation"}
+    assert set(metrics) == {"image_search", "image_annotation", "rsum", "rsum_low", "rsum_high"}
     chance_at_10 = 100 * 10 / TINY_DEMO["n_test"]
-    for direction in metrics.values():
-        assert set(direction) == METRIC_NAMES | {"n_queries", "n_candidates"}
-        assert all(isinstance(direction[name], float) for name in METRIC_NAMES)
+    for direction in (metrics["image_search"], metrics["image_annotation"]):
+        assert set(direction) == INTERVAL_NAMES | {"n_queries", "n_candidates"}
+        assert all(isinstance(direction[name], float) for name in INTERVAL_NAMES)
+        assert all(
+            direction[f"{n}_low"] <= direction[n] <= direction[f"{n}_high"] for n in METRIC_NAMES
+        )
         assert direction["R_at_10"] > 2 * chance_at_10
+    rsum = sum(
+        metrics[d][f"R_at_{k}"] for d in ("image_search", "image_annotation") for k in (1, 5, 10)
+    )
+    assert metrics["rsum"] == pytest.approx(rsum)
     # The protocol: each caption queries the test images, each image the test captions.
     n_test, n_captions = TINY_DEMO["n_test"], 5 * TINY_DEMO["n_test"]
     search, annotation = metrics["image_search"], metrics["image_annotation"]
@@ -44,6 +54,25 @@ def test_repro_writes_metrics_far_above_chance(project):
     curves = (project / "metrics/recall_at_k.csv").read_text().splitlines()
     assert curves[0] == "k,image_search,image_annotation"
     assert len(curves) == 1 + 50
+
+
+def test_no_bootstrap_gives_the_point_values_and_rsum_only(demo_project, tmp_path):
+    """`eval.bootstrap.n: 0`: the metrics file of old (five metrics and the protocol counts
+    per direction), plus `rsum`; the point values do not depend on the intervals."""
+    project = copy_project(demo_project, tmp_path / "project")
+    with_intervals = json.loads((project / "metrics/retrieval.json").read_text())
+    _, out = run(["dvc", "exp", "run", "-S", "eval.bootstrap.n=0"], project)
+    assert "Stage 'cca' didn't change, skipping" in out
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    assert set(metrics) == {"image_search", "image_annotation", "rsum"}
+    assert metrics["rsum"] == with_intervals["rsum"]
+    for direction in ("image_search", "image_annotation"):
+        expected = {
+            k: v
+            for k, v in with_intervals[direction].items()
+            if k not in INTERVAL_NAMES - METRIC_NAMES
+        }
+        assert metrics[direction] == expected
 
 
 def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):

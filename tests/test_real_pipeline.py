@@ -90,7 +90,7 @@ def test_exp_run_flickr8k_fetches_splits_encodes_and_evaluates(project, served):
     assert "2258277193_586949ec62.jpg.1" in output  # the reader's report, printed by the stage
 
     metrics = json.loads((root / "metrics/retrieval.json").read_text())
-    assert set(metrics) == {"image_search", "image_annotation"}
+    assert set(metrics) == {"image_search", "image_annotation", "rsum", "rsum_low", "rsum_high"}
     assert metrics["image_search"]["R_at_10"] == 100.0  # 5 test images: every rank <= 5
     assert metrics["image_search"]["mean_rank"] < 3.0  # chance is 3
     assert (root / "features/flickr8k/image/colorgrid.npy").is_file()
@@ -125,7 +125,9 @@ def test_coco_needs_the_karpathy_split_and_adds_the_1k_protocol(project, served)
 
     run(["dvc", "exp", "run", "-S", "dataset=coco", "-S", "split=karpathy"], root, env=env)
     metrics = json.loads((root / "metrics/retrieval.json").read_text())
-    assert set(metrics) == {"image_search", "image_annotation", "coco_1k"}
+    assert set(metrics) == {
+        "image_search", "image_annotation", "rsum", "rsum_low", "rsum_high", "coco_1k"
+    }  # fmt: skip
     assert set(metrics["coco_1k"]) == {"image_search", "image_annotation"}
     # Folds of 2 images: a caption's rank is 1 or 2, so the fold mean rank is at most 2.
     assert metrics["coco_1k"]["image_search"]["mean_rank"] <= 2.0

@@ -3,9 +3,18 @@ only where a row is best among comparable rows (the same dataset and protocol)."
 
 import json
 
+import numpy as np
 import pytest
 
-from tie.comparison import Group, Row, group_rows, sort_rows, to_json, to_markdown
+from tie.comparison import (
+    Group,
+    Row,
+    group_rows,
+    mark_significance,
+    sort_rows,
+    to_json,
+    to_markdown,
+)
 from tie.provenance import Provenance
 
 PROTOCOL = ("demo", "test", 50, 250)
@@ -84,3 +93,107 @@ def test_report_refuses_an_unknown_sort_key(bad):
 
     result = CliRunner().invoke(main, ["report", "--sort-by", bad])
     assert result.exit_code != 0 and "image_search.R_at_1" in result.output
+
+
+def test_choices_are_written_one_way_and_ranks_with_one_decimal():
+    """`pooling pooling=mean`, `scale_power=2` beside `2.0`, `mean rank **8**` beside `14.4`
+    (seen in `tie report`): each value is written as params.yaml writes it, ranks alike."""
+    a, b = run_row("a", 20.0, 8.0, 50), run_row("b", 30.0, 14.4, 20)
+    for row in (a, b):
+        row.provenance.pooling.update({"caption_vectors.pooling": "mean", "fisher.normalize": True})
+        row.provenance.cca["scale_power"] = 2.0
+    markdown = to_markdown(*group_rows([a, b], []))
+    assert "pooling mean (idf=False)," in markdown and "pooling=" not in markdown.split("|")[0]
+    assert "scale_power 2.0." in markdown and "scale_power=2.0" in markdown  # shared; described
+    assert "fisher" not in markdown.split("What produced")[0]  # not a mean pooling setting
+    body = table_lines(markdown)[2:]
+    assert "| **8.0** |" in body[0] and "| 14.4 |" in body[1]
+
+
+def test_a_custom_dataset_says_its_split_is_its_own():
+    provenance = Provenance("custom", "official", "test", 9, 45, "glove", split_seed=3)
+    described = provenance.describe()
+    assert "official split" not in described
+    assert "captions file's split column, else hashed by image name with custom.split_seed=3" in (
+        described
+    )
+
+
+def ranked_row(label, search, annotation, n_images=200):
+    """A run with per-query ranks (5 captions per image) and the metrics they give."""
+    from tie.bootstrap import add_uncertainty
+    from tie.query_ranks import QueryRanks
+    from tie.retrieval import metrics_from_ranks
+
+    images = [f"i{i:03d}" for i in range(n_images)]
+    captions = [f"{image}#{c}" for image in images for c in range(5)]
+    index = np.repeat(np.arange(n_images), 5)
+    ranks = QueryRanks.of(images, captions, index, search, annotation)
+    metrics = add_uncertainty(metrics_from_ranks(search, annotation), search, annotation, index,
+                              (1, 5, 10), 500, 0)  # fmt: skip
+    row = run_row(label, 0, 0, 50)
+    protocol = ("demo", "test", n_images, 5 * n_images)
+    return Row(label, "experiment", metrics, protocol, row.provenance, ranks=ranks)
+
+
+def test_values_not_significantly_different_from_the_best_are_marked():
+    rng = np.random.default_rng(0)
+    base = rng.integers(1, 30, size=1000)
+    annotation = rng.integers(1, 30, size=200)
+    best = ranked_row("best", base, annotation)
+    # One caption in 100 better: the same run, nearly; every caption's rank halved: better.
+    close = base.copy()
+    close[::100] = np.maximum(close[::100] - 5, 1)
+    near = ranked_row("near", close, annotation)
+    far = ranked_row("far", base * 3, annotation)
+    far_r5 = far.value("image_search", "R_at_5")
+    published = Row("paper", "published", {"image_search": {"R_at_5": far_r5}}, best.protocol)
+    (group,) = mark_significance(group_rows([near, best, far], [published])[0], None, 500, 0)
+    search_r5 = {label for label, d, k in group.marked if (d, k) == ("image_search", "R_at_5")}
+    # The best of search R@5 is `near`; `best` is within chance of it, `far` and the paper not.
+    assert near.value("image_search", "R_at_5") >= best.value("image_search", "R_at_5")
+    assert search_r5 == {"best"}
+    markdown = to_markdown([group], [])
+    cell = next(line for line in table_lines(markdown) if line.startswith("| best |"))
+    low, high = (
+        best.metrics["image_search"]["R_at_5_low"],
+        best.metrics["image_search"]["R_at_5_high"],
+    )
+    assert f"{best.value('image_search', 'R_at_5'):.1f} ≈ [{low:.1f}, {high:.1f}]" in cell
+    row = next(
+        r for r in json.loads(to_json([group], []))["groups"][0]["rows"] if r["run"] == "best"
+    )
+    assert "image_search/R_at_5" in row["not_significant"]
+
+    # Against a reference: the published value inside its interval is marked, not outside.
+    (group,) = mark_significance(group_rows([best, far], [published])[0], "far", 500, 0)
+    assert ("paper", "image_search", "R_at_5") in group.marked
+    assert ("best", "image_search", "R_at_5") not in group.marked
+
+
+def test_compare_a_run_with_a_published_row_by_its_interval_and_refuse_another_protocol():
+    from tie.compare import compare
+    from tie.errors import TieError
+
+    rng = np.random.default_rng(1)
+    run = ranked_row("mine", rng.integers(1, 30, size=1000), rng.integers(1, 30, size=200))
+    r1 = run.value("image_search", "R_at_1")
+    published = Row(
+        "paper",
+        "published",
+        {"image_search": {"R_at_1": r1 + 0.5, "R_at_5": 99.0}},
+        run.protocol,
+        source="a paper",
+    )
+    out = compare(run, published, (1, 5, 10), 500, 0)
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert lines["search R@1"].endswith("inside: no evidence of a difference")
+    assert lines["search R@5"].endswith("outside: paper better")
+    assert "annotation R@1" not in lines  # the paper gives no such number
+
+    other = Row("other", "published", published.metrics, ("demo", "test", 100, 500))
+    with pytest.raises(TieError) as error:
+        compare(run, other, (1, 5, 10), 500, 0)
+    message = str(error.value)
+    assert "\n" not in message and "not scored on the same protocol" in message
+    assert "200 images / 1000 captions" in message and "100 images / 500 captions" in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from tie.commands import Group
 from tie.comparison import SORT_KEYS
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
+from tie.errors import TieError
 from tie.params import PARAMS_FILE, check_params, read_params
 from tie.paths import DOWNLOADS
 from tie.provenance import protocol_counts, protocol_text, workspace_provenance
@@ -148,11 +150,20 @@ def baseline(force: bool) -> None:
     type=click.IntRange(min=1),
     help="Keep the N best runs of each table (by --sort-by, else image_search.R_at_1).",
 )
-def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | None) -> None:
+@click.option(
+    "--reference",
+    help="Mark the values not significantly different from this row's (a run's name as the"
+    " table shows it) instead of from each column's best.",
+)
+def report(
+    fmt: str, runs: str, output: Path, sort_by: str | None, best: int | None, reference: str | None
+) -> None:
     """The results tables: runs beside the published rows of the same dataset and protocol.
 
     Every run is labelled with what produced it, read from its record (dvc.lock and the
-    metrics files of the workspace or of the experiment's commit, or the MLflow run).
+    metrics files of the workspace or of the experiment's commit, or the MLflow run), with
+    the 95% interval of every value, and ≈ where a value is not significantly different
+    from its column's best (or `--reference`).
     """
     from tie import comparison
     from tie.tracking import tracking_uri
@@ -160,6 +171,12 @@ def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | N
     ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
+    labels = {row.label for group in groups for row in group.rows}
+    if reference is not None and reference not in labels:
+        raise TieError(
+            f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
+        )
+    groups = comparison.mark_significance(groups, reference)
     markdown = comparison.to_markdown(groups, apart)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(markdown)
@@ -169,6 +186,36 @@ def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | N
         click.echo(comparison.to_csv(groups), nl=False)
     else:
         click.echo(comparison.to_json(groups, apart), nl=False)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option(
+    "--resamples",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="Bootstrap resamples of the test images (as eval.bootstrap.n).",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def compare(a: str, b: str, resamples: int, seed: int) -> None:
+    """Is the difference between results A and B real? The paired bootstrap of every metric.
+
+    A and B: `workspace`, a git revision (HEAD), a DVC experiment's name, an MLflow run id or
+    name, or a published row (klein2015/flickr8k). Both must be of the same dataset and
+    protocol.
+    """
+    from tie.compare import compare as compare_results
+    from tie.compare import find_result
+    from tie.tracking import tracking_uri
+
+    uri = tracking_uri()
+    first, second = find_result(a, uri), find_result(b, uri)
+    run = first if first.kind != "published" else second
+    keys = run.metrics["image_search"]
+    ks = [int(k[len("R_at_") :]) for k in keys if re.fullmatch(r"R_at_\d+", k)]
+    click.echo(compare_results(first, second, ks, resamples, seed), nl=False)
 
 
 @main.command()

@@ -22,22 +22,32 @@ import functools
 import io
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import click
 
 from tie.baselines import DIRECTIONS, METRIC_KEYS, load_baselines
+from tie.bootstrap import RSUM_KS, difference, replicate_metrics
 from tie.errors import TieError
 from tie.provenance import (
     CCA_PARAMS,
     Provenance,
+    count,
     from_mlflow,
     protocol_counts,
     protocol_text,
     provenance_at,
     workspace_provenance,
 )
+from tie.query_ranks import (
+    QueryRanks,
+    check_same_queries,
+    mlflow_ranks,
+    ranks_at,
+    workspace_ranks,
+)
 from tie.redact import redact
+from tie.retrieval import METRIC_DECIMALS
 
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
 SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them
@@ -62,6 +72,7 @@ class Row:
     protocol: tuple  # (dataset, split scored, test images, test captions); None: unknown
     provenance: Provenance | None = None  # this repo's runs
     source: str = ""  # published rows
+    ranks: QueryRanks | None = None  # per-query ranks, where recorded (paired comparisons)
 
     def value(self, direction: str, key: str) -> float | None:
         return self.metrics.get(direction, {}).get(key)
@@ -82,9 +93,11 @@ def published_rows(dataset: str | None = None) -> list[Row]:
     ]
 
 
-def _rows_of_run(label: str, kind: str, metrics: dict, provenance: Provenance) -> list[Row]:
+def _rows_of_run(
+    label: str, kind: str, metrics: dict, provenance: Provenance, ranks: QueryRanks | None = None
+) -> list[Row]:
     """The run's row, plus one per extra protocol section (e.g. `coco_1k`: per-fold counts)."""
-    rows = [Row(label, kind, metrics, provenance.protocol, provenance)]
+    rows = [Row(label, kind, metrics, provenance.protocol, provenance, ranks=ranks)]
     for name, values in metrics.items():
         if isinstance(values, dict) and "image_search" in values:
             images, captions = protocol_counts(values)
@@ -96,7 +109,8 @@ def _rows_of_run(label: str, kind: str, metrics: dict, provenance: Provenance) -
 
 
 def dvc_rows() -> list[Row]:
-    """The workspace and every DVC experiment that has metrics, with their provenance."""
+    """The workspace, the commits `dvc exp show` lists (HEAD: the committed baseline) and
+    every DVC experiment that has metrics, with their provenance and per-query ranks."""
     result = subprocess.run(
         ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
     )
@@ -104,25 +118,29 @@ def dvc_rows() -> list[Row]:
         raise TieError(redact(f"`dvc exp show --json` failed: {result.stderr.strip()}"))
     rows = []
     for commit in json.loads(result.stdout):
-        runs = (
-            [("workspace", "workspace", workspace_provenance)]
-            if commit["rev"] == "workspace"
-            else []
-        )
+        if commit["rev"] == "workspace":
+            runs = [("workspace", "workspace", workspace_provenance, workspace_ranks)]
+        else:
+            name = commit.get("name") or commit["rev"][:7]
+            runs = [(name, "commit", *_recorded_at(commit["rev"], f"commit {name}"))]
         for experiment in commit.get("experiments") or []:
             for rev in experiment.get("revs") or []:
                 name = rev.get("name") or experiment.get("name") or rev["rev"][:7]
-                recorded = functools.partial(provenance_at, rev["rev"], f"experiment {name}")
-                runs.append((name, "experiment", recorded))
-        for label, kind, record in runs:
+                runs.append((name, "experiment", *_recorded_at(rev["rev"], f"experiment {name}")))
+        for label, kind, record, ranks in runs:
             try:
                 recorded = record()
             except TieError as error:  # no record of how it was produced: say so, go on
                 click.echo(f"{label} left out: {error}", err=True)
                 continue
             if recorded:
-                rows += _rows_of_run(label, kind, *recorded)
+                rows += _rows_of_run(label, kind, *recorded, ranks())
     return rows
+
+
+def _recorded_at(rev: str, where: str) -> tuple:
+    """(its metrics and provenance, its ranks): what a commit records, read when called."""
+    return functools.partial(provenance_at, rev, where), functools.partial(ranks_at, rev)
 
 
 def mlflow_rows(tracking_uri: str) -> list[Row]:
@@ -146,8 +164,8 @@ def mlflow_rows(tracking_uri: str) -> list[Row]:
         parts = [key.split("/") for key in logged]
         fold_sections = {p[0] for p in parts if len(p) == 3 and p[1] in DIRECTIONS}
         for section in sorted(fold_sections):
-            images = logged.get(f"{section}/image_search/n_candidates")
-            captions = logged.get(f"{section}/image_annotation/n_candidates")
+            images = count(logged.get(f"{section}/image_search/n_candidates"))
+            captions = count(logged.get(f"{section}/image_annotation/n_candidates"))
             sections[section] = Provenance(
                 **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
             )
@@ -155,15 +173,24 @@ def mlflow_rows(tracking_uri: str) -> list[Row]:
             prefix = f"{section}/" if section else ""
             metrics = {
                 d: {
-                    k: logged[f"{prefix}{d}/{k}"]
+                    f"{k}{bound}": logged[f"{prefix}{d}/{k}{bound}"]
                     for k in METRIC_KEYS
-                    if f"{prefix}{d}/{k}" in logged
+                    for bound in ("", "_low", "_high")
+                    if f"{prefix}{d}/{k}{bound}" in logged
                 }
                 for d in DIRECTIONS
             }
             row_label = f"{label} [{section}]" if section else label
+            ranks = None if section else mlflow_ranks(run.info.run_id, tracking_uri)
             rows.append(
-                Row(row_label, "mlflow", metrics, section_provenance.protocol, section_provenance)
+                Row(
+                    row_label,
+                    "mlflow",
+                    metrics,
+                    section_provenance.protocol,
+                    section_provenance,
+                    ranks=ranks,
+                )
             )
     return rows
 
@@ -174,6 +201,8 @@ class Group:
 
     protocol: tuple
     rows: list[Row]
+    # (row label, direction, metric) not significantly different from the reference row
+    marked: set = field(default_factory=set)
 
     @property
     def title(self) -> str:
@@ -227,10 +256,112 @@ def best_values(rows: list[Row]) -> dict[tuple[str, str], float]:
 
 
 def _cell(value: float | None, key: str) -> str:
-    """Recall with one decimal, ranks as short as they are (7, 6.8, 29.9); absent: empty."""
+    """Recall and mean rank with one decimal, median rank as short as it is (7, 6.5)."""
     if value is None:
         return ""
-    return f"{round(value, 1):g}" if key.endswith("rank") else f"{value:.1f}"
+    return f"{value:g}" if key == "median_rank" else f"{value:.1f}"
+
+
+def interval(row: Row, direction: str, key: str) -> tuple[float, float] | None:
+    """The row's 95% bootstrap interval of a metric, where its metrics record one."""
+    values = row.metrics.get(direction, {})
+    if f"{key}_low" in values and f"{key}_high" in values:
+        return values[f"{key}_low"], values[f"{key}_high"]
+    return None
+
+
+def reference_rows(rows: list[Row], reference: str | None) -> dict[tuple[str, str], Row]:
+    """Per column, the row the others are tested against: `reference` (a row's label), or
+    the first best row of the column."""
+    if reference is not None:
+        found = [row for row in rows if row.label == reference]
+        return dict.fromkeys(COLUMNS, found[0]) if found else {}
+    best = best_values(rows)
+    return {
+        column: next(r for r in rows if r.value(*column) == value) for column, value in best.items()
+    }
+
+
+def not_significant(
+    rows: list[Row], reference: str | None, n_resamples: int, seed: int
+) -> set[tuple[str, str, str]]:
+    """(row label, direction, metric) of the cells whose difference from the column's
+    reference row is not significant at 5%.
+
+    Two runs with per-query ranks of the same queries: the paired bootstrap (the same
+    resamples for both; `tie.bootstrap.difference`). A run and a published row (numbers
+    only): whether the published value lies inside the run's 95% interval.
+    """
+    references = reference_rows(rows, reference)
+    draws, points = {}, {}
+    for row in rows:
+        if row.ranks is not None:
+            index = row.ranks.caption_image_index
+            (draws[row.label],) = replicate_metrics(
+                [row.ranks.ranks], index, RSUM_KS, n_resamples, seed
+            )
+            (points[row.label],) = replicate_metrics([row.ranks.ranks], index, RSUM_KS, 0, seed)
+    marked = set()
+    for (direction, key), ref in references.items():
+        name = f"{direction}/{key}"
+        for row in rows:
+            if row is ref or row.value(direction, key) is None or ref.value(direction, key) is None:
+                continue
+            if row.label in draws and ref.label in draws and _same_queries(row, ref):
+                d = difference(
+                    points[row.label][name][0],
+                    points[ref.label][name][0],
+                    draws[row.label][name],
+                    draws[ref.label][name],
+                )
+                same = not d.significant
+            elif row.kind == "published" and (bounds := interval(ref, direction, key)):
+                same = bounds[0] <= row.value(direction, key) <= bounds[1]
+            elif ref.kind == "published" and (bounds := interval(row, direction, key)):
+                same = bounds[0] <= ref.value(direction, key) <= bounds[1]
+            else:
+                continue
+            if same:
+                marked.add((row.label, direction, key))
+    return marked
+
+
+def mark_significance(
+    groups: list[Group], reference: str | None, n_resamples: int = 1000, seed: int = 0
+) -> list[Group]:
+    """Each group with its cells not significantly different from the reference marked."""
+    return [
+        Group(g.protocol, g.rows, not_significant(g.rows, reference, n_resamples, seed))
+        for g in groups
+    ]
+
+
+def _same_queries(a: Row, b: Row) -> bool:
+    try:
+        check_same_queries(a.ranks, b.ranks, a.label, b.label)
+    except TieError:
+        return False
+    return True
+
+
+def _number(value) -> str:
+    """A choice's value as params.yaml writes it: 2.0 stays 2.0, 0.0001 stays 0.0001."""
+    return "" if value is None else str(value)
+
+
+def pooling_text(pooling: dict) -> str:
+    """How word vectors became a caption vector: `mean (idf=False, word_scaling=none)`."""
+    method = pooling.get("caption_vectors.pooling")
+    settings = {
+        key.rsplit(".", 1)[-1]: value
+        for key, value in pooling.items()
+        if key != "caption_vectors.pooling"
+        and (method == "fisher" or not key.startswith("fisher."))
+    }
+    details = ", ".join(f"{k}={_number(v)}" for k, v in settings.items())
+    if method is None:
+        return details
+    return f"{method} ({details})" if details else str(method)
 
 
 def choices(row: Row) -> dict[str, str]:
@@ -238,13 +369,10 @@ def choices(row: Row) -> dict[str, str]:
     p = row.provenance
     if p is None:
         return {}
-    pooling = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in p.pooling.items())
-    values = {"dataset": p.dataset, "split": p.split, "text": p.text, "pooling": pooling}
-    values |= {"image": p.image} | {name: p.cca.get(name) for name in CCA_PARAMS}
-    return {
-        name: "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-        for name, v in values.items()
-    }
+    values = {"dataset": p.dataset, "split": p.split, "text": p.text}
+    values |= {"pooling": pooling_text(p.pooling), "image": p.image}
+    values |= {name: p.cca.get(name) for name in CCA_PARAMS}
+    return {name: _number(v) for name, v in values.items()}
 
 
 def varying_choices(rows: list[Row]) -> tuple[list[str], dict[str, str]]:
@@ -255,7 +383,7 @@ def varying_choices(rows: list[Row]) -> tuple[list[str], dict[str, str]]:
     return varying, {name: value for name, value in shared.items() if value}
 
 
-def _table(rows: list[Row]) -> list[str]:
+def _table(rows: list[Row], marked: set) -> list[str]:
     """One markdown table: a row per run, its distinguishing choices, both directions."""
     best = best_values(rows)
     varying, shared = varying_choices(rows)
@@ -273,8 +401,14 @@ def _table(rows: list[Row]) -> list[str]:
         cells = [row.label] + [made.get(name, "") for name in varying]
         for direction, key in COLUMNS:
             value = row.value(direction, key)
-            is_best = value is not None and value == best.get((direction, key))
-            cells.append(f"**{_cell(value, key)}**" if is_best else _cell(value, key))
+            cell = _cell(value, key)
+            if value is not None and value == best.get((direction, key)):
+                cell = f"**{cell}**"
+            if (row.label, direction, key) in marked:
+                cell += " ≈"
+            if bounds := interval(row, direction, key):
+                cell += f" [{_cell(bounds[0], key)}, {_cell(bounds[1], key)}]"
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -285,7 +419,10 @@ def to_markdown(groups: list[Group], apart: list[Row]) -> str:
         "## Retrieval results",
         "",
         "R@K in %; the best value of each column in bold,"
-        " within a section: only rows of one dataset and protocol are compared.",
+        " within a section: only rows of one dataset and protocol are compared."
+        " In brackets: the 95% bootstrap interval (test images resampled). ≈: not"
+        " significantly different from the column's best row, or the reference row (paired"
+        " bootstrap, p >= 0.05; a published value: inside the run's interval).",
     ]
     if not groups:
         lines += ["", "No run with metrics yet: run `dvc repro`."]
@@ -293,7 +430,7 @@ def to_markdown(groups: list[Group], apart: list[Row]) -> str:
         lines += ["", f"### {group.title}"]
         if not any(r.kind == "published" for r in group.rows):
             lines += ["", "No published row has this dataset and protocol: compared with none."]
-        lines += _table(group.rows)
+        lines += _table(group.rows, group.marked)
         lines += ["", "What produced each row:", ""]
         for row in group.rows:
             what = row.source if row.kind == "published" else row.provenance.describe()
@@ -315,14 +452,15 @@ def _rounded(metrics):
     """Metrics for reading: 4 decimals (70.39999999999999 is 70.4)."""
     if isinstance(metrics, dict):
         return {k: _rounded(v) for k, v in metrics.items()}
-    return round(metrics, 4) if isinstance(metrics, float) else metrics
+    return round(metrics, METRIC_DECIMALS) if isinstance(metrics, float) else metrics
 
 
 def to_csv(groups: list[Group]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     what = ["dataset", "eval_split", "n_test_images", "n_test_captions", "text", "image", "cca"]
-    writer.writerow(["run", "kind", *what] + [f"{d}/{k}" for d, k in COLUMNS])
+    bounds = [f"{d}/{k}{bound}" for d, k in COLUMNS for bound in ("_low", "_high")]
+    writer.writerow(["run", "kind", *what] + [f"{d}/{k}" for d, k in COLUMNS] + bounds)
     for group in groups:
         for row in group.rows:
             p = row.provenance
@@ -330,9 +468,10 @@ def to_csv(groups: list[Group]) -> str:
                 [p.text, p.image, " ".join(f"{k}={v}" for k, v in p.cca.items())] if p else [""] * 3
             )
             values = [row.value(d, k) for d, k in COLUMNS]
+            values += [row.value(*name.split("/")) for name in bounds]
             writer.writerow(
                 [row.label, row.kind, *row.protocol, *made]
-                + ["" if v is None else round(v, 4) for v in values]
+                + ["" if v is None else round(v, METRIC_DECIMALS) for v in values]
             )
     return out.getvalue()
 
@@ -359,6 +498,9 @@ def to_json(groups: list[Group], apart: list[Row]) -> str:
                             f"{d}/{k}"
                             for d, k in COLUMNS
                             if row.value(d, k) is not None and row.value(d, k) == best.get((d, k))
+                        ],
+                        "not_significant": [
+                            f"{d}/{k}" for d, k in COLUMNS if (row.label, d, k) in group.marked
                         ],
                     }
                     for row in group.rows

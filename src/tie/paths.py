@@ -35,6 +35,7 @@ CCA_GRID = "metrics/cca_grid.csv"
 CCA_SELECTION = "metrics/cca_selection.json"
 RETRIEVAL = "metrics/retrieval.json"
 RECALL_CURVES = "metrics/recall_at_k.csv"
+RANKS = "metrics/ranks.csv"  # every test query's rank, both directions (tie.query_ranks)
 GALLERY = "metrics/gallery.png"
 
 

@@ -47,12 +47,13 @@ class Provenance:
     dataset: str
     split: str | None  # the dataset's split lists: official | karpathy
     eval_split: str | None  # the split scored: test | val
-    n_test_images: float | None  # candidates of image search
-    n_test_captions: float | None  # candidates of image annotation
+    n_test_images: int | None  # candidates of image search
+    n_test_captions: int | None  # candidates of image annotation
     text: str | None
     pooling: dict = field(default_factory=dict)  # how word vectors became a caption vector
     image: str | None = None
     cca: dict = field(default_factory=dict)  # the CCA params chosen on val
+    split_seed: int | None = None  # dataset custom: the seed of its hashed split
 
     @property
     def protocol(self) -> tuple:
@@ -62,6 +63,11 @@ class Provenance:
     def describe(self) -> str:
         """One line: `demo (official split), test split: 200 images / 1000 captions; ...`."""
         split = f" ({self.split} split)" if self.split else ""
+        if self.dataset == "custom":  # no published split: the file's own, else hashed
+            split = (
+                " (split: the captions file's split column, else hashed by image name with"
+                f" custom.split_seed={self.split_seed})"
+            )
         protocol = protocol_text(self.eval_split, self.n_test_images, self.n_test_captions)
         pooling = ", ".join(f"{k}={v}" for k, v in self.pooling.items())
         text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
@@ -79,6 +85,7 @@ class Provenance:
             "pooling": self.pooling,
             "image": self.image,
             "cca": self.cca,
+            "split_seed": self.split_seed,
         }
 
 
@@ -89,11 +96,25 @@ def protocol_text(eval_split, n_images, n_captions) -> str:
     return f"{eval_split or '?'} split: {count(n_images)} images / {count(n_captions)} captions"
 
 
-def protocol_counts(metrics: dict) -> tuple[float | None, float | None]:
+def cca_values(chosen: dict) -> dict:
+    """The CCA params chosen, typed as the schema types them (n_components an integer,
+    reg and scale_power numbers), so that 2, 2.0 and MLflow's "2.0" read alike: 2.0."""
+    return {
+        name: int(value) if name == "n_components" else float(value)
+        for name, value in chosen.items()
+    }
+
+
+def count(value) -> int | None:
+    """A count as an integer (MLflow logs every metric as a float: 200.0 is 200)."""
+    return None if value is None else int(value)
+
+
+def protocol_counts(metrics: dict) -> tuple[int | None, int | None]:
     """(test images, test captions) from a metrics file's `n_candidates` entries."""
     images = metrics.get("image_search", {}).get("n_candidates")
     captions = metrics.get("image_annotation", {}).get("n_candidates")
-    return images, captions
+    return count(images), count(captions)
 
 
 def _md5(content: bytes) -> str:
@@ -131,7 +152,7 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
     selection_out = _recorded_out(stages.get("cca") or {}, SELECTION_FILE)
     if selection is not None and selection_out and selection_out.get("md5") == _md5(selection):
         chosen = json.loads(selection)
-        cca = {name: chosen[name] for name in CCA_PARAMS if name in chosen}
+        cca = cca_values({name: chosen[name] for name in CCA_PARAMS if name in chosen})
     if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     text_params = _stage_params(stages, "text_features")
@@ -146,6 +167,7 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
         pooling=_pooling(text_params, _stage_params(stages, "mixture")),
         image=evaluate.get("image"),
         cca=cca,
+        split_seed=_stage_params(stages, "splits").get("custom.split_seed"),
     )
 
 
@@ -221,17 +243,18 @@ def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance
         prefixes += ("fisher.",)
     pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
     chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
-    cca = {name: value for name, value in chosen.items() if value is not None}
+    cca = cca_values({name: value for name, value in chosen.items() if value is not None})
     if params.get("cca_selected.method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     return Provenance(
         dataset=params.get("dataset", "?"),
         split=params.get("split"),
         eval_split=params.get("eval.split"),
-        n_test_images=metrics.get("image_search/n_candidates"),
-        n_test_captions=metrics.get("image_annotation/n_candidates"),
+        n_test_images=count(metrics.get("image_search/n_candidates")),
+        n_test_captions=count(metrics.get("image_annotation/n_candidates")),
         text=params.get("text"),
         pooling=pooling,
         image=params.get("image"),
         cca=cca,
+        split_seed=int(params["custom.split_seed"]) if "custom.split_seed" in params else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,29 @@ from tie.retrieval import rounded
 DIRECTIONS = {"image_search": "Image search", "image_annotation": "Image annotation"}
 
 
+def with_interval(values: dict, key: str, text) -> str:
+    """`values[key]` as `text` makes it, with its 95% interval when recorded: 22.1 [19.0, 25.3]."""
+    cell = text(values[key])
+    if f"{key}_low" in values and f"{key}_high" in values:
+        cell += f" [{text(values[f'{key}_low'])}, {text(values[f'{key}_high'])}]"
+    return cell
+
+
 def format_table(metrics: dict) -> str:
-    """Both directions as one table: R@K columns, then median and mean rank."""
-    recall_keys = [k for k in metrics["image_search"] if k.startswith("R_at_")]
+    """Both directions as one table: R@K columns, then median and mean rank (with their 95%
+    intervals when the metrics have them), then rsum when recorded."""
+    recall_keys = [k for k in metrics["image_search"] if re.fullmatch(r"R_at_\d+", k)]
     header = ["", *[k.replace("R_at_", "R@") for k in recall_keys], "Median rank", "Mean rank"]
     rows = []
     for key, title in DIRECTIONS.items():
         values = metrics[key]
         rows.append(
             [title]
-            + [f"{values[k]:.1f}" for k in recall_keys]
-            + [f"{values['median_rank']:g}", f"{values['mean_rank']:.1f}"]
+            + [with_interval(values, k, "{:.1f}".format) for k in recall_keys]
+            + [
+                with_interval(values, "median_rank", "{:g}".format),
+                with_interval(values, "mean_rank", "{:.1f}".format),
+            ]
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -33,6 +46,13 @@ def format_table(metrics: dict) -> str:
         for row in [header, *rows]
     ]
     lines.insert(1, "-" * len(lines[0]))
+    if "rsum" in metrics:
+        rsum = with_interval(metrics, "rsum", "{:.1f}".format)
+        lines.append(f"\nrsum (R@1 + R@5 + R@10, both directions): {rsum}")
+    if "R_at_1_low" in metrics["image_search"]:
+        lines.append(
+            "In brackets: 95% bootstrap intervals (test images resampled with their captions)."
+        )
     return "\n".join(lines)
 
 

@@ -185,6 +185,11 @@ class Cca(Section):
     )
 
 
+class Bootstrap(Section):
+    n: int = allowed("an integer >= 0 (resamples; 0: no intervals)", ge=0)
+    seed: int = allowed("an integer >= 0", ge=0)
+
+
 class Eval(Section):
     split: Literal[EVAL_SPLITS] = allowed(f"one of: {', '.join(EVAL_SPLITS)}")
     ks: Annotated[list[PositiveInt], Field(min_length=1)] = allowed(
@@ -194,6 +199,7 @@ class Eval(Section):
         "an integer >= 1 (the curve stops at the number of images scored)", ge=1
     )
     memory_budget_mb: float = allowed("a number > 0 (megabytes)", gt=0, allow_inf_nan=False)
+    bootstrap: Bootstrap
 
     @field_validator("ks")
     @classmethod
