@@ -85,7 +85,7 @@ def main(
         result = grid_search(
             train_covariances,
             X[image_row[val.image_rows]],
-            Y[val.caption_rows],
+            RowSubset(Y, val.caption_rows),
             val.caption_image_index,
             **grid,
         )

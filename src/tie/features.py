@@ -8,10 +8,11 @@ are split, so that changing `split` never computes them again: `load_image_featu
 gives, beside the matrix, the row of each corpus image.
 
 Both loaders return the matrix as `FeatureRows`: rows read from the file when they are
-indexed, not a memory map. A pass over a feature file larger than RAM then holds only
-the rows it asked for: the file's pages stay in the kernel's page cache, which the
-process's resident memory does not count (a memory map's touched pages would count, up
-to the whole file).
+indexed, not a memory map (caption features stored as compact Fisher vectors come as
+`tie.fisher_rows.FisherRows`, which computes them). A pass over a feature file larger
+than RAM then holds only the rows it asked for: the file's pages stay in the kernel's
+page cache, which the process's resident memory does not count (a memory map's touched
+pages would count, up to the whole file).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.errors import TieError
+from tie.fisher_rows import FisherRows, is_codes_file
 
 
 def ids_path(features_path: Path) -> Path:
@@ -125,7 +127,12 @@ class RowSubset:
         return rows if dtype is None else rows.astype(dtype, copy=False)
 
 
-def load_features(path: Path, expected_ids: list[str]) -> FeatureRows:
+def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRows:
+    """The feature rows at `path`, checked against `expected_ids`, read when indexed.
+
+    A dense `.npy` gives `FeatureRows`; Fisher vectors stored in compact form
+    (`fisher.store: codes`) give `tie.fisher_rows.FisherRows`, which computes the rows.
+    """
     path = Path(path)
     for needed in (path, ids_path(path)):
         if not needed.exists():
@@ -136,7 +143,7 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows:
             f"{path} has rows for a different list of items than the current splits"
             f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
         )
-    return FeatureRows(path)
+    return FisherRows(path) if is_codes_file(path) else FeatureRows(path)
 
 
 def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.ndarray]:
