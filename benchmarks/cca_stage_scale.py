@@ -157,6 +157,9 @@ def main() -> None:
         )
     (n0, t0), (n1, t1) = measured
     per_caption = (t1 - t0) / (n1 - n0)
+    if per_caption <= 0:  # the larger run was the faster: the machine's load changed
+        print("\nno extrapolation: the larger size ran faster (the load varied); run again")
+        return
     print(f"\nwall time per train caption (the covariance pass): {per_caption * 1e3:.2f} ms")
     for name, captions in (("Flickr30k", 145_000), ("COCO", 566_435)):
         estimate = t1 + per_caption * (captions - n1)
