@@ -25,7 +25,7 @@ from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import Corpus
 from tie.errors import TieError
-from tie.features import load_features, load_image_features
+from tie.features import RowSubset, load_features, load_image_features
 from tie.joint_space import ZeroShot
 from tie.model_selection import (
     CRITERION_KS,
@@ -56,7 +56,7 @@ def main(
 ) -> None:
     params = load_params("cca")
     corpus = Corpus.load(splits_file)
-    X, image_row = load_image_features(image_features, corpus.images)  # memory-mapped
+    X, image_row = load_image_features(image_features, corpus.images)  # read when indexed
     Y = load_features(text_features, corpus.caption_ids)
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
@@ -79,13 +79,13 @@ def main(
         with compute_session(compute):
             train_covariances = covariances_of(
                 X,
-                Y[train.caption_rows],
+                RowSubset(Y, train.caption_rows),  # read block by block, never copied whole
                 image_index=train_image_rows[train.caption_image_index],
             )
         result = grid_search(
             train_covariances,
             X[image_row[val.image_rows]],
-            Y[val.caption_rows],
+            RowSubset(Y, val.caption_rows),
             val.caption_image_index,
             **grid,
         )

@@ -1,4 +1,8 @@
-"""Stage `data`: write the raw files of `dataset` into RAW_DIR (generated, or fetched + checked)."""
+"""Stage `data`: write the raw files of `dataset` into RAW_DIR (generated, or fetched + checked).
+
+Last, RAW_DIR/manifest.json: every file's name, size and MD5 (`tie.manifest`), the dep of
+the stages that need the folder's content but not its files.
+"""
 
 from pathlib import Path
 
@@ -6,6 +10,7 @@ import click
 
 from tie.commands import Command
 from tie.datasets import prepare_dataset
+from tie.manifest import write_manifest
 from tie.params import load_params
 from tie.paths import DOWNLOADS
 
@@ -39,7 +44,8 @@ def main(raw_dir: Path, downloads: Path) -> None:
             f"{report['images_extracted']} of {report['expected_images']} images extracted and "
             f"readable; {report['missing_or_unreadable']} missing or unreadable"
         )
-    click.echo(f"wrote {params['dataset']} to {raw_dir}")
+    manifest = write_manifest(raw_dir)
+    click.echo(f"wrote {params['dataset']} to {raw_dir} (its files listed in {manifest})")
 
 
 if __name__ == "__main__":

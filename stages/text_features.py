@@ -7,9 +7,14 @@ whole caption, configured by its section (`clip.preset` ...); VOCAB_FILE is then
 `vocab` stage's placeholder (see tie.text.sentence) and `tokenizer` and `caption_vectors`
 play no part.
 
-Sentence encoders and Fisher vectors run here or on a Ray cluster (section `compute`, not
-a DVC param: both engines write the same bytes, see `tie.cluster.text`); mean pooling
-always runs here.
+Fisher vectors are written in compact form by default (`fisher.store: codes`: each
+caption's words and the words' codes, `tie.fisher_rows`; the readers compute the dense
+rows), or as dense rows (`fisher.store: dense`, the same values).
+
+Sentence encoders and dense Fisher vectors run here or on a Ray cluster (section
+`compute`, not a DVC param: both engines write the same bytes, see `tie.cluster.text`);
+mean pooling and compact Fisher vectors (the words' codes: a vocabulary's worth of work)
+always run here.
 """
 
 import json
@@ -21,11 +26,12 @@ import click
 from tie.commands import Command
 from tie.compute import compute_session, load_compute
 from tie.corpus import SPLITS, Corpus
-from tie.features import create_features, save_features
+from tie.features import create_features, ids_path, save_features
+from tie.fisher_rows import save_codes
 from tie.params import load_params
 from tie.registry import TEXT_ENCODERS
 from tie.text.captions import CaptionEncoder
-from tie.text.fisher_vectors import known_rows
+from tie.text.fisher_vectors import FisherWordCodes, caption_words, known_rows
 from tie.text.word_vectors import coverage
 
 
@@ -41,7 +47,14 @@ def main(
     splits_file: Path, vocab_file: Path, out: Path, coverage_file: Path, mixture_dir: Path
 ) -> None:
     params = load_params(
-        "dataset", "text", "tokenizer", "caption_vectors", "fisher.normalize", "clip", "siglip"
+        "dataset",
+        "text",
+        "tokenizer",
+        "caption_vectors",
+        "fisher.normalize",
+        "fisher.store",
+        "clip",
+        "siglip",
     )
     compute = load_compute()
     corpus = Corpus.load(splits_file)
@@ -53,7 +66,12 @@ def main(
     word_vectors = encoder.word_vectors
     if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
         save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
-    else:  # written chunk by chunk into the memory-mapped file: RAM holds a few chunks
+    elif params["fisher"]["store"] == "codes":  # compact: the readers compute the rows
+        captions, words = caption_words(known_rows(tokens, word_vectors), word_vectors.vectors)
+        codes = FisherWordCodes(encoder.fisher, words).codes
+        save_codes(out, captions, codes, encoder.fisher.part, encoder.fisher.normalize)
+        ids_path(out).write_text("".join(f"{i}\n" for i in corpus.caption_ids))
+    else:  # dense, written chunk by chunk into the memory-mapped file: RAM holds a few chunks
         matrix = create_features(out, corpus.caption_ids, encoder.fisher.n_features_out)
         if compute["engine"] == "ray":
             from tie.cluster.text import fisher_vectors

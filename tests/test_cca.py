@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 
 from tie.cca import (
+    BLOCK_ROWS,
     CCA,
     FITTED_ATTRIBUTES,
     InvalidParam,
@@ -16,6 +17,7 @@ from tie.cca import (
     _top_singular_triplets,
     covariances,
 )
+from tie.features import FeatureRows, RowSubset
 from tie.precision import stored_precision
 from tie.retrieval import ranks
 
@@ -228,12 +230,12 @@ def captioned_images(rng, n_images=40, dx=6, dy=4, shuffle=True):
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-@pytest.mark.parametrize("chunk_rows", [1, 7, 40])
-def test_covariances_do_not_depend_on_the_chunks(chunk_rows, shuffle):
+@pytest.mark.parametrize("chunk_rows, block_rows", [(1, 1), (7, 7), (40, 5), (7, BLOCK_ROWS)])
+def test_covariances_do_not_depend_on_the_chunks(chunk_rows, block_rows, shuffle):
     rng = np.random.default_rng(11)
     X, Y, image_index = captioned_images(rng, shuffle=shuffle)
-    whole = covariances(X, Y, image_index, chunk_rows=len(X))
-    chunked = covariances(X, Y, image_index, chunk_rows=chunk_rows)
+    whole = covariances(X, Y, image_index, chunk_rows=len(Y))
+    chunked = covariances(X, Y, image_index, chunk_rows=chunk_rows, block_rows=block_rows)
     for name in ("x_mean", "y_mean", "xx", "yy", "xy"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), atol=1e-12)
     # And they are the covariances of the stacked pairs.
@@ -242,6 +244,50 @@ def test_covariances_do_not_depend_on_the_chunks(chunk_rows, shuffle):
     np.testing.assert_allclose(whole.xx, expected[:6, :6], atol=1e-12)
     np.testing.assert_allclose(whole.yy, expected[6:, 6:], atol=1e-12)
     np.testing.assert_allclose(whole.xy, expected[:6, 6:], atol=1e-12)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_covariances_are_the_same_bits_whatever_the_chunk_size(shuffle):
+    """The sums run over fixed blocks of captions: a chunk (what is read at once) is a
+    whole number of blocks, so its size cannot change a bit; blocks of 4 captions split
+    images' captions across blocks."""
+    rng = np.random.default_rng(14)
+    X, Y, image_index = captioned_images(rng, n_images=60, shuffle=shuffle)
+    reference = covariances(X, Y, image_index, chunk_rows=4, block_rows=4)
+    for chunk_rows in (8, 13, 36, len(Y) + 4):
+        chunked = covariances(X, Y, image_index, chunk_rows=chunk_rows, block_rows=4)
+        for name in ("x_mean", "y_mean", "xx", "yy", "xy"):
+            np.testing.assert_array_equal(getattr(chunked, name), getattr(reference, name))
+
+
+def test_covariances_read_only_the_rows_they_need(tmp_path):
+    """Feature files are read through `FeatureRows`; a `RowSubset` of the caption file is
+    streamed without a copy, and images without captions are never read."""
+    rng = np.random.default_rng(15)
+    X, Y, image_index = captioned_images(rng, n_images=50, dx=5, dy=9)
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    np.save(tmp_path / "Y.npy", Y.astype(np.float32))
+    keep = np.flatnonzero(image_index % 3 != 0)  # a "train split" of the captions
+    expected = covariances(X.astype(np.float32), Y.astype(np.float32)[keep], image_index[keep])
+
+    class CountingRows(FeatureRows):
+        read = 0
+
+        def __getitem__(self, index):
+            rows = super().__getitem__(index)
+            CountingRows.read += len(rows)
+            return rows
+
+    X_rows = CountingRows(tmp_path / "X.npy")
+    got = covariances(
+        X_rows, RowSubset(FeatureRows(tmp_path / "Y.npy"), keep), image_index[keep], block_rows=8
+    )
+    for name in ("x_mean", "y_mean", "xx", "yy", "xy"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name), atol=1e-12)
+    captioned = len(np.unique(image_index[keep]))
+    blocks = -(-len(keep) // 8)
+    # Each pass reads each captioned image once, plus once more per block it straddles.
+    assert 2 * captioned <= CountingRows.read <= 2 * (captioned + blocks)
 
 
 def test_memory_mapped_fit_equals_in_memory_fit(tmp_path):

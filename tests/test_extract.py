@@ -98,3 +98,36 @@ def test_another_encoder_setting_starts_afresh(image_sets, tmp_path, capsys):
     coarse, _ = extract(ColorGrid(bins_per_channel=2), image_sets[0], out)
     assert "resuming" not in capsys.readouterr().out
     assert coarse == extract(ColorGrid(bins_per_channel=2), image_sets[0], tmp_path / "c.npy")[0]
+
+
+class Watching:
+    """The same encoder, noting the work folder's files before each shard it encodes."""
+
+    def __init__(self, encoder, folder):
+        self.encoder, self.folder = encoder, folder
+        self.name, self.dim = encoder.name, encoder.dim
+        self.seen = []
+
+    def fingerprint(self):
+        return self.encoder.fingerprint()
+
+    def feature_batches(self, paths):
+        files = sorted(self.folder.iterdir())
+        self.seen.append({f.name: (f.stat().st_ino, f.stat().st_size) for f in files})
+        yield from self.encoder.feature_batches(paths)
+
+
+def test_shards_go_straight_into_the_one_feature_file(image_sets, clean, tmp_path):
+    """No merge: the shards' rows are written into the file that becomes the output (a
+    rename), so the disk never holds the shards and a merged copy side by side."""
+    out = tmp_path / "colorgrid.npy"
+    encoder = Watching(ColorGrid(), work_dir(out))
+    assert extract(encoder, image_sets[0], out) == clean[0]
+
+    row_bytes = N_IMAGES * encoder.dim * 4
+    last = encoder.seen[-1]  # before the last shard: four shards done
+    assert len(last) == 1 + 1 + 4  # the folder's manifest, the feature file, four markers
+    inode, size = last["features.npy"]
+    assert out.stat().st_ino == inode and size == out.stat().st_size >= row_bytes
+    markers = sum(size for name, (_, size) in last.items() if name.startswith("shard-"))
+    assert markers < row_bytes / 10  # the markers hold the unreadable images, not rows

@@ -203,7 +203,9 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert "Running stage 'mixture'" in out and "hglmm: K=4" in out
     import numpy as np
 
-    features = np.load(project / "features/demo/text/glove-fisher.npy", mmap_mode="r")
+    from tie.fisher_rows import FisherRows
+
+    features = FisherRows(project / "features/demo/text/glove-fisher.npy")  # fisher.store: codes
     assert features.shape[1] == 2 * 4 * 50  # 2 K D, GloVe 50-d
     fisher_metrics = json.loads((project / "metrics/retrieval.json").read_text())
     assert fisher_metrics["image_search"]["R_at_10"] > 2 * 100 * 10 / TINY_DEMO["n_test"]

@@ -38,6 +38,7 @@ import os
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,19 @@ FITTED_ATTRIBUTES = (
     ("correlations_", 0),
 )
 
-# Size of one chunk of rows converted to float64 during the streaming pass: large enough
-# for the BLAS to run at full speed, small next to the dx x dx covariance of real features.
-# The environment variable TIE_CCA_CHUNK_MB sets another (a machine with little memory,
-# and the test that the saved model does not depend on it).
-CHUNK_BYTES = int(float(os.environ.get("TIE_CCA_CHUNK_MB", 64)) * 2**20)
+# The unit of every sum of the streaming pass (`covariances`): captions per block, grouped
+# by image. Fixed, so that the covariances are the same bits whatever the memory budget,
+# the other side's width or the machine: a chunk read at once is a whole number of blocks,
+# and each block is added to the sums on its own, in order. 1,024 rows keep the BLAS at
+# full speed (its panels are a few hundred rows) and hold one float64 block of an
+# 18,000-d Fisher-vector side to 147 MB.
+BLOCK_ROWS = 1024
+# Memory budget of the caption rows read at once, as stored (a whole number of blocks, at
+# least one): reads of 16 MB run at disk speed, and the budget stays small next to the
+# covariances of real features (134 MB for a 4,096-d side), whatever the other side. The
+# environment variable TIE_CCA_CHUNK_MB sets another (a machine with little memory, and
+# the test that the saved model does not depend on it).
+CHUNK_BYTES = int(float(os.environ.get("TIE_CCA_CHUNK_MB", 16)) * 2**20)
 # Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
 # Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
 _LANCZOS_MIN_DIMENSION = 256
@@ -95,19 +104,31 @@ class Covariances:
     n_pairs: int
 
 
-def covariances(X, Y, image_index=None, chunk_rows=None):
+def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
     """Means and covariances of the pairs (X[i], Y[i]), or (X[image_index[j]], Y[j]).
 
-    Reads X and Y chunk by chunk, twice (means, then centred products), so X and Y may be
-    memory-mapped arrays (`np.load(path, mmap_mode="r")`) larger than RAM; each chunk is
-    converted to float64. Images without a caption in `image_index` take no part.
+    Reads Y chunk by chunk, twice (means, then centred products), and with each block of
+    captions the rows of X of their images, so X and Y may be feature files larger than
+    RAM (`tie.features.FeatureRows`, memory-mapped arrays, or any object with `shape`,
+    `dtype` and `rows[index] -> ndarray`): neither is ever copied whole. Images without a
+    caption in `image_index` take no part and are never read.
+
+    The captions are taken grouped by image (in the order of `image_index`, stably), in
+    blocks of `block_rows`; every sum is updated block by block in that order, so the
+    result is the same bits whatever `chunk_rows`. Memory, in bytes, beside the
+    covariances (8 (dx^2 + dy^2 + dx dy)): `chunk_rows` rows of Y as stored, plus per
+    block at most `block_rows` (16 dy + 8 dx) (its float64 rows, its images' caption
+    sums and their float64 rows of X).
 
     Parameters
     ----------
     X, Y, image_index
         As in `CCA.fit`.
     chunk_rows : int, optional
-        Rows of X per chunk; by default as many as fit in `CHUNK_BYTES` as float64.
+        Rows of Y read at once, rounded down to a whole number of blocks (at least one);
+        by default as many as fit in `CHUNK_BYTES` as stored.
+    block_rows : int
+        Rows of Y per block of the sums (`BLOCK_ROWS`; tests make it small).
     """
     X = _as_matrix(X, "X")
     Y = _as_matrix(Y, "Y")
@@ -117,60 +138,80 @@ def covariances(X, Y, image_index=None, chunk_rows=None):
                 f"X and Y must have one row per pair, got {len(X)} and {len(Y)} rows; "
                 "if X has one row per image and Y one per caption, pass image_index"
             )
-        captions_per_image = np.ones(len(X), dtype=np.int64)
-        caption_order = None  # caption i belongs to image i
+        image_index = np.arange(len(Y))
     else:
         image_index = check_image_index(image_index, n_captions=len(Y), n_images=len(X))
-        captions_per_image = np.bincount(image_index, minlength=len(X))
-        is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
-        # Captions grouped by image: slices of Y when already so, gathered rows otherwise.
-        caption_order = None if is_sorted else np.argsort(image_index, kind="stable")
     n_pairs = len(Y)
     if n_pairs < 2:
         raise ValueError(f"CCA needs at least 2 pairs to estimate covariances, got {n_pairs}")
     if chunk_rows is None:
-        chunk_rows = max(1, CHUNK_BYTES // (8 * X.shape[1]))
-    # The captions of image i are rows first_caption[i]:first_caption[i + 1] of the grouping.
-    first_caption = np.concatenate([[0], np.cumsum(captions_per_image)])
+        chunk_rows = CHUNK_BYTES // (Y.shape[1] * Y.dtype.itemsize)
+    chunk_rows = block_rows * max(1, chunk_rows // block_rows)  # whole blocks, at least one
+    is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
+    # Captions grouped by image: slices of Y when already so, gathered rows otherwise.
+    order = None if is_sorted else np.argsort(image_index, kind="stable")
+    grouped_image = image_index if order is None else image_index[order]
+    blocks = partial(_caption_blocks, X, Y, order, grouped_image, chunk_rows, block_rows)
 
-    x_sum = np.zeros(X.shape[1])
-    for start, stop in _chunks(len(X), chunk_rows):
-        x_sum += captions_per_image[start:stop] @ _float64_chunk(X, slice(start, stop), "X")
-    y_chunk_rows = max(1, CHUNK_BYTES // (8 * Y.shape[1]))
-    y_sum = np.zeros(Y.shape[1])
-    for start, stop in _chunks(len(Y), y_chunk_rows):
-        y_sum += _float64_chunk(Y, slice(start, stop), "Y").sum(axis=0)
+    x_sum, y_sum = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+    for x, y, counts, _ in blocks(check=True):
+        x_sum += counts @ np.asarray(x, dtype=np.float64)
+        y_sum += np.asarray(y, dtype=np.float64).sum(axis=0)
     x_mean, y_mean = x_sum / n_pairs, y_sum / n_pairs
 
     # Lower triangles, Fortran-ordered so that BLAS syrk accumulates into them in place.
     xx = np.zeros((X.shape[1], X.shape[1]), order="F")
     yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")
     xy = np.zeros((X.shape[1], Y.shape[1]), order="F")
-    chunks = _chunks(len(X), chunk_rows)
-    for start, stop in tqdm(chunks, desc="CCA covariances", unit="chunk", disable=None):
-        weights = captions_per_image[start:stop]
-        has_captions = weights > 0
-        if not has_captions.any():
-            continue
-        x = X[start:stop] if has_captions.all() else X[start:stop][has_captions]
-        x = np.subtract(x, x_mean, dtype=np.float64)  # centred float64, in one pass
-        lo, hi = first_caption[start], first_caption[stop]
-        rows = slice(lo, hi) if caption_order is None else caption_order[lo:hi]
-        y = np.subtract(Y[rows], y_mean, dtype=np.float64)
-        # Row j: the sum of the centred captions of the j-th image of the chunk.
-        caption_sums = np.add.reduceat(y, first_caption[start:stop][has_captions] - lo, axis=0)
+    n_blocks = -(-n_pairs // block_rows)
+    progress = tqdm(total=n_blocks, desc="CCA covariances", unit="block", disable=None)
+    for x, y, counts, first in blocks(check=False):
+        y = np.subtract(y, y_mean, dtype=np.float64)  # centred float64, in one pass
+        x = np.subtract(x, x_mean, dtype=np.float64)
+        # Row j: the sum of the centred captions of the block's j-th image.
+        caption_sums = np.add.reduceat(y, first, axis=0)
         xy = _add_product(xy, x, caption_sums)
         yy = _add_gram(yy, y)
-        x *= np.sqrt(weights[has_captions])[:, None]  # each image counted once per caption
+        del y, caption_sums
+        x *= np.sqrt(counts)[:, None]  # each image counted once per caption of the block
         xx = _add_gram(xx, x)
+        progress.update()
+    progress.close()
+    xy /= n_pairs
     return Covariances(
         x_mean=x_mean,
         y_mean=y_mean,
-        xx=_symmetric_from_lower(xx) / n_pairs,
-        yy=_symmetric_from_lower(yy) / n_pairs,
-        xy=xy / n_pairs,
+        xx=_symmetric_from_lower(xx, n_pairs),
+        yy=_symmetric_from_lower(yy, n_pairs),
+        xy=xy,
         n_pairs=n_pairs,
     )
+
+
+def _caption_blocks(X, Y, order, grouped_image, chunk_rows, block_rows, check):
+    """The blocks of the streaming pass: `(x, y, counts, first)` per block of captions.
+
+    `y` holds the block's rows of Y (as stored), `x` the rows of X of its images (each
+    once, as stored), `counts` how many of the block's captions each image has, and
+    `first` where each image's captions start in `y`. With `check`, non-finite values are
+    refused.
+    """
+    n_pairs = len(grouped_image)
+    for chunk_start in range(0, n_pairs, chunk_rows):
+        chunk_stop = min(chunk_start + chunk_rows, n_pairs)
+        rows = slice(chunk_start, chunk_stop) if order is None else order[chunk_start:chunk_stop]
+        chunk = np.asarray(Y[rows])
+        for start in range(chunk_start, chunk_stop, block_rows):
+            stop = min(start + block_rows, chunk_stop)
+            y = chunk[start - chunk_start : stop - chunk_start]
+            images, first, counts = np.unique(
+                grouped_image[start:stop], return_index=True, return_counts=True
+            )
+            x = np.asarray(X[images])
+            if check:
+                _check_finite(x, "X")
+                _check_finite(y, "Y")
+            yield x, y, counts.astype(np.float64), first
 
 
 @dataclass
@@ -642,9 +683,13 @@ def _chunks(n_rows, chunk_rows):
 
 def _float64_chunk(matrix, rows, name):
     chunk = np.asarray(matrix[rows], dtype=np.float64)
-    if not np.isfinite(chunk).all():
-        raise ValueError(f"{name} contains NaN or infinite values; clean the features first")
+    _check_finite(chunk, name)
     return chunk
+
+
+def _check_finite(values, name):
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values; clean the features first")
 
 
 def _add_gram(gram, rows):
@@ -681,16 +726,30 @@ def _add_product(product, left, right):
     )
 
 
-def _symmetric_from_lower(lower):
-    """The full matrix, from one whose upper triangle is zero (syrk never writes it)."""
-    full = lower + lower.T
-    full.flat[:: len(full) + 1] /= 2  # the diagonal was counted twice
-    return full
+def _symmetric_from_lower(lower, n):
+    """The full matrix divided by n, in place, from one whose upper triangle syrk never wrote.
+
+    By blocks of columns, so that no second matrix of that order is ever allocated: at
+    an 18,000-d text side each would be 2.6 GB.
+    """
+    order = len(lower)
+    for start in range(0, order, _GRAM_BLOCK):
+        stop = min(start + _GRAM_BLOCK, order)
+        diagonal = np.tril(lower[start:stop, start:stop])
+        lower[start:stop, start:stop] = diagonal + np.tril(diagonal, -1).T
+        lower[start:stop, stop:] = lower[stop:, start:stop].T  # the upper from the lower
+    lower /= n
+    return lower
 
 
 def _as_matrix(values, name):
-    """A 2-D numeric array, without copying arrays (memory-mapped ones stay on disk)."""
-    matrix = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=np.float64)
+    """A 2-D numeric matrix, without copying arrays or row sources (they stay on disk).
+
+    A row source is any object with `shape`, `dtype` and `rows[index] -> ndarray`, such
+    as `tie.features.FeatureRows`.
+    """
+    is_rows = all(hasattr(values, attribute) for attribute in ("shape", "dtype", "__getitem__"))
+    matrix = values if is_rows else np.asarray(values, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (rows x features), got shape {matrix.shape}")
     if not (np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer)):

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from tie.corpus import Corpus, SplitView
-from tie.features import load_features, load_image_features
+from tie.features import RowSubset, load_features, load_image_features
+from tie.joint_space import embed
 
 
 @dataclass
@@ -32,6 +33,6 @@ def load_split_embeddings(
     view = corpus.split_view(split)
     X, image_row = load_image_features(image_features, corpus.images)
     X = X[image_row[view.image_rows]]
-    Y = load_features(text_features, corpus.caption_ids)[view.caption_rows]
-    images, captions = model.transform(X, Y)
+    Y = RowSubset(load_features(text_features, corpus.caption_ids), view.caption_rows)
+    images, captions = embed(model, X, Y)  # the captions block by block
     return SplitEmbeddings(view, images, captions)

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tie.cca import CCA, InvalidParam
+from tie.joint_space import embed
 from tie.retrieval import metrics_from_ranks, ranks, rounded
 
 GRID_PARAMS = ("n_components", "reg", "scale_power")
@@ -77,7 +78,8 @@ def grid_search(
         `covariances(X_train, Y_train, image_index)`.
     X_val, Y_val, val_image_index
         The val split as `tie.retrieval.ranks` takes it: one row per image, one per
-        caption, and for every caption the row of its image.
+        caption, and for every caption the row of its image. Y_val may be a row source
+        (`tie.features.RowSubset`), projected block by block (`tie.joint_space.embed`).
     n_components, reg, scale_power : lists
         The values to try (see `param_grid`).
     """
@@ -90,7 +92,7 @@ def grid_search(
         full.fit_covariances(train_covariances)
         models[ridge] = full
         # Unscaled val embeddings with every component; each point slices and rescales them.
-        images, captions = full.transform(X_val, Y_val)
+        images, captions = embed(full, X_val, Y_val)
         for k in n_components:
             for power in scale_power:
                 scale = full.correlations_[:k] ** power

@@ -13,6 +13,9 @@ from types import SimpleNamespace
 DOWNLOADS = "data/downloads"  # real datasets' archives, kept between runs (not an output)
 RAW = "data/raw/{dataset}"
 RAW_IMAGES = "data/raw/{dataset}/images"  # every dataset's images, inside its raw folder
+# The raw folder's files, sizes and MD5s (tie.manifest): the dep of the stages that read
+# the folder's captions or a few of its images, instead of the whole folder.
+RAW_MANIFEST = "data/raw/{dataset}/manifest.json"
 SPLITS = "data/splits/{dataset}.json"
 IMAGE_LIST = "data/splits/{dataset}.images.txt"  # the images, by name: what image_features reads
 CUSTOM_EXAMPLE = "data/custom-example"  # the default `custom` folder (stage custom_example)

@@ -163,6 +163,9 @@ class Fisher(Section):
     max_iter: int = allowed("an integer >= 1 (EM iterations at most)", ge=1)
     seed: int = allowed("an integer >= 0", ge=0)
     normalize: bool = allowed("true or false")
+    store: Literal["codes", "dense"] = allowed(
+        "one of: codes (each caption's words and the words' codes), dense (every row)"
+    )
 
 
 def _value_or_list(item):

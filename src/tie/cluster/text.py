@@ -23,7 +23,8 @@ import ray
 from tqdm import tqdm
 
 from tie.cluster import actor_options
-from tie.text.fisher_vectors import CAPTION_BLOCK, FisherVectors, FisherWordCodes, caption_words
+from tie.fisher_rows import CAPTION_BLOCK
+from tie.text.fisher_vectors import FisherVectors, FisherWordCodes, caption_words
 
 # A chunk's rows are about this many bytes (at least one batch): small next to Ray's object
 # store, large enough that an actor's call does real work.

@@ -5,14 +5,19 @@ An image encoder gives `dim`, `fingerprint()` (everything its output depends on)
 increasing indices into `paths`. An image the encoder could not read is simply
 absent from those positions.
 
-Shards of `SHARD_SIZE` images are written, each atomically, into a work folder beside
-the output (`<name>.shards/`). The folder's manifest records a resume key: a hash of
-the encoder (its name, `fingerprint()` and `dim`), the shard size, and every input's id
-and content (a SHA-256 of the file's bytes, read in blocks). A rerun whose key is the
-same skips the shards already there (after Ctrl-C or a killed process, only the shard in
+Shards of `SHARD_SIZE` images are written straight into their rows of the output's
+future file, `features.npy` in a work folder beside the output (`<name>.shards/`): once a
+shard's rows are on disk (msync), a small marker file records it as done, with its
+unreadable images, atomically. So the disk holds one copy of the features, never
+shards and a merged file side by side (49 GB, not 98 GB, for 3M images at 4,096-d).
+
+The folder's manifest records a resume key: a hash of the encoder (its name,
+`fingerprint()` and `dim`), the shard size, and every input's id and content (a SHA-256
+of the file's bytes, read in blocks). A rerun whose key is the same skips the shards
+already there (after Ctrl-C or a killed process, only the shard in
 progress is lost); any other key means other inputs or another encoder, so the folder
-is an abandoned run's: it is removed and extraction starts afresh. At the end the shards
-are copied into one memory-mapped `.npy` and the work folder is removed.
+is an abandoned run's: it is removed and extraction starts afresh. At the end the file
+is moved to the output's path (a rename: no copy) and the work folder is removed.
 
 The key depends on content, not names: regenerated or replaced images with the same
 file names are never mixed with rows computed from the old ones. Hashing reads each
@@ -94,6 +99,7 @@ def _manifest(
 ) -> dict:
     return {
         "resume_key": resume_key(encoder, paths, ids, shard_size),
+        "layout": _LAYOUT,
         "max_pixels": max_pixels,  # which images are refused before decoding
         "encoder": encoder.fingerprint(),  # readable copies of what the key covers
         "images": len(ids),
@@ -101,16 +107,41 @@ def _manifest(
     }
 
 
+# How the work folder holds finished shards: their rows in one file, markers beside it. A
+# folder of another layout (an older version's) is abandoned, as one of another key.
+_LAYOUT = "rows-in-place"
+_ROWS_FILE = "features.npy"
+
+
 def _shard_path(folder: Path, k: int) -> Path:
+    """The marker of shard k: written once its rows are on disk (its unreadable images)."""
     return folder / f"shard-{k:05d}.npz"
 
 
+def _open_rows(folder: Path, shape) -> np.ndarray:
+    """The work folder's feature file, memory-mapped: created, or reopened to resume."""
+    path = folder / _ROWS_FILE
+    if path.exists():
+        return np.load(path, mmap_mode="r+")
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+
+
 def _save_shard(
-    path: Path, features: np.ndarray, unreadable: np.ndarray, reasons: list[str]
+    rows: np.ndarray,
+    folder: Path,
+    k: int,
+    shard_size: int,
+    features: np.ndarray,
+    unreadable: np.ndarray,
+    reasons: list[str],
 ) -> None:
+    """Shard k's rows into the feature file, flushed, then its marker, atomically."""
+    rows[k * shard_size : k * shard_size + len(features)] = features
+    rows.flush()  # msync: the rows are on disk before the marker says so
+    path = _shard_path(folder, k)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:
-        np.savez(f, features=features, unreadable=unreadable, reasons=np.array(reasons, dtype=str))
+        np.savez(f, unreadable=unreadable, reasons=np.array(reasons, dtype=str))
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
@@ -119,12 +150,14 @@ def _save_shard(
 def _prepare(folder: Path, manifest: dict) -> int:
     """Make the work folder match `manifest`; return how many shards are already done.
 
-    A folder with another resume key (or none) is an abandoned run's and is removed.
+    A folder with another resume key or layout (or none) is an abandoned run's and is
+    removed.
     """
     manifest_file = folder / "manifest.json"
     if folder.exists():
         previous = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-        if previous.get("resume_key") != manifest["resume_key"]:
+        same = ("resume_key", "layout")
+        if any(previous.get(key) != manifest[key] for key in same):
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_file.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -163,11 +196,12 @@ def extract_features(
     n_images = len(paths)
     n_shards = -(-n_images // shard_size)
     done = _prepare(folder, _manifest(encoder, paths, ids, shard_size, max_pixels))
+    rows = _open_rows(folder, (n_images, encoder.dim))
     if encode_shards is not None:
         _encode_missing_shards(
-            encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+            encode_shards, encoder, paths, folder, rows, n_shards, shard_size, max_pixels
         )
-        return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
+        return _finish(folder, rows, n_shards, out, ids)
     start = min(done * shard_size, n_images)
     if done:
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
@@ -180,9 +214,9 @@ def extract_features(
         bad = first + np.flatnonzero(~readable)
         bar.update(len(bad))
         reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]
-        _save_shard(_shard_path(folder, k), features, bad, reasons)
+        _save_shard(rows, folder, k, shard_size, features, bad, reasons)
     bar.close()
-    return _merge(folder, n_shards, out, ids, (n_images, encoder.dim))
+    return _finish(folder, rows, n_shards, out, ids)
 
 
 def encode_shard(
@@ -231,7 +265,7 @@ def _why_unreadable(encoder: ImageEncoder, path: Path, refused: dict[int, str], 
 
 
 def _encode_missing_shards(
-    encode_shards, encoder, paths, folder, n_shards, shard_size, max_pixels
+    encode_shards, encoder, paths, folder, rows, n_shards, shard_size, max_pixels
 ) -> None:
     """Encode the shards not yet saved through `encode_shards`, with the same header check
     (and so the same rows) as the local loop."""
@@ -248,28 +282,22 @@ def _encode_missing_shards(
     for k, features, unreadable in encode_shards(shards, shard_size):
         bad = k * shard_size + np.asarray(unreadable, dtype=np.int64)
         reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]
-        _save_shard(_shard_path(folder, k), features, bad, reasons)
+        _save_shard(rows, folder, k, shard_size, features, bad, reasons)
         bar.update()
     bar.close()
 
 
-def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> dict[str, str]:
-    """Copy the shards into one `.npy` (memory-mapped, one shard in memory at a time)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+def _finish(folder: Path, rows: np.ndarray, n_shards: int, out: Path, ids: list[str]):
+    """Move the finished feature file to `out` (a rename), write its ids; {id: reason}."""
     unreadable = {}
-    row = 0
     for k in range(n_shards):
-        with np.load(_shard_path(folder, k)) as shard:
-            features = shard["features"]
-            matrix[row : row + len(features)] = features
-            for p, reason in zip(shard["unreadable"], shard["reasons"], strict=True):
+        with np.load(_shard_path(folder, k)) as marker:
+            for p, reason in zip(marker["unreadable"], marker["reasons"], strict=True):
                 unreadable[ids[int(p)]] = str(reason)
-            row += len(features)
-    matrix.flush()
-    del matrix
-    os.replace(partial, out)
+    rows.flush()
+    del rows
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(folder / _ROWS_FILE, out)
     ids_path(out).write_text("".join(f"{i}\n" for i in ids))
     shutil.rmtree(folder)
     return unreadable

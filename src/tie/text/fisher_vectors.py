@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from tie.fisher_rows import expand
 from tie.precision import stored_precision
 from tie.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.text.mixtures import MIXTURES
@@ -46,9 +47,6 @@ REDUCTIONS = FISHER_REDUCTIONS
 TRAIN_FIT_ON = ("train_words", "train_tokens")
 # Vocabulary words whose codes are computed at once (bounds the float64 temporaries).
 _CODE_CHUNK_WORDS = 2048
-# Captions encoded at once: their dense FVs and temporaries stay small (float32, ~10 MB).
-# Ray chunks of captions are whole blocks (tie.cluster.text), so they compute the same.
-CAPTION_BLOCK = 128
 # Posteriors at most this are left out of the codes (see `word_codes`).
 MIN_POSTERIOR = 1e-10
 
@@ -92,15 +90,6 @@ def word_codes(mixture, X, min_posterior: float = 0.0) -> scipy.sparse.csr_matri
     indptr = np.concatenate([[0], np.cumsum(np.bincount(words, minlength=n_words) * 2 * dim)])
     shape = (n_words, 2 * n_components * dim)
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
-
-
-def improve(fisher_vectors: np.ndarray) -> np.ndarray:
-    """Signed square root, then L2 normalisation of each row (zero rows stay zero), in place."""
-    magnitude = np.sqrt(np.abs(fisher_vectors))
-    np.copysign(magnitude, fisher_vectors, out=fisher_vectors)
-    norms = np.sqrt(np.einsum("ij,ij->i", fisher_vectors, fisher_vectors))[:, None]
-    np.divide(fisher_vectors, norms, out=fisher_vectors, where=norms > 0)
-    return fisher_vectors
 
 
 def caption_matrix(token_rows: Sequence[Sequence[int]], n_words: int) -> scipy.sparse.csr_matrix:
@@ -320,20 +309,18 @@ class FisherVectors:
         captions, words = caption_words(token_rows, word_vectors)
         return FisherWordCodes(self, words).encode(captions, out)
 
+    @property
+    def part(self) -> int:
+        """Features of one mixture's part (2 K D): `normalize` improves each on its own."""
+        return 2 * self.n_components * self.dim_
+
     def encode_codes(self, captions: scipy.sparse.csr_matrix, codes, out=None) -> np.ndarray:
-        """FVs from a caption-by-word frequency matrix and the words' (sparse) codes."""
-        captions = captions.astype(np.float32)
-        if out is None:
-            out = np.empty((captions.shape[0], self.n_features_out), dtype=np.float32)
-        part = 2 * self.n_components * self.dim_
-        for start in range(0, len(out), CAPTION_BLOCK):
-            block = out[start : start + CAPTION_BLOCK]
-            block[:] = 0
-            (captions[start : start + CAPTION_BLOCK] @ codes).toarray(out=block)
-            if self.normalize:  # dense: faster than on the sparse FVs (fewer, simpler passes)
-                for column in range(0, block.shape[1], part):
-                    improve(block[:, column : column + part])
-        return out
+        """FVs from a caption-by-word frequency matrix and the words' (sparse) codes.
+
+        Blocks of `CAPTION_BLOCK` captions (`tie.fisher_rows.expand`), the computation a
+        compact feature file (`fisher.store: codes`) repeats where its rows are read.
+        """
+        return expand(captions.astype(np.float32), codes, self.part, self.normalize, out)
 
 
 class FisherWordCodes:

@@ -1,0 +1,83 @@
+"""The `cca` stage's memory does not grow with the number of caption rows.
+
+The stage runs in a subprocess on two corpora that differ only in their number of train
+images (4x the caption rows, the same val split and widths), and reports its peak
+resident memory (`ru_maxrss`, file-backed pages included). The train caption features
+of the larger one are 82 MB (164 MB in float64): a copy of them, a memory map's touched
+pages, or chunks sized by the number of rows show; the covariances and the blocks of the
+stream are the same size for both, and both corpora fill a whole read chunk
+(`tie.cca.CHUNK_BYTES`). Measured: 214 -> 214 MB; before streaming, 214 -> 439 MB.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+from helpers import REPO
+
+from tie.corpus import Corpus
+from tie.features import save_features
+
+DX, DY = 16, 512  # a wide text side: its rows are what would be copied
+N_VAL = 100
+CAPTIONS_PER_IMAGE = 5
+# What may grow with the rows: the corpus and the ids (short strings; ~0.5 KB a caption).
+SLACK_MB = 40
+
+PEAK_SCRIPT = """
+import resource, runpy, sys
+sys.argv = ["cca.py", *sys.argv[2:]]
+try:
+    runpy.run_path(sys.argv_stage, run_name="__main__")
+except SystemExit as stop:
+    if stop.code:
+        raise
+print("peak_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def make_project(root, n_train, rng):
+    """A corpus of n_train + N_VAL images, its feature files and a params.yaml."""
+    root.mkdir()
+    n_images = n_train + N_VAL
+    images = [f"{i:06d}.jpg" for i in range(n_images)]
+    splits = ["train"] * n_train + ["val"] * N_VAL
+    captions = [[f"c{k}" for k in range(CAPTIONS_PER_IMAGE)] for _ in images]
+    corpus = Corpus("demo", images, splits, captions)
+    corpus.save(root / "splits.json")
+    shared = rng.standard_normal((n_images, 8)).astype(np.float32)
+    X = np.hstack([shared, rng.standard_normal((n_images, DX - 8), dtype=np.float32)])
+    Y = np.repeat(shared, CAPTIONS_PER_IMAGE, axis=0) @ rng.standard_normal((8, DY)).astype(
+        np.float32
+    )
+    Y += rng.standard_normal(Y.shape, dtype=np.float32)
+    save_features(root / "image.npy", X, images)
+    save_features(root / "text.npy", Y, corpus.caption_ids)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["cca"] |= {"n_components": 4, "reg": 1e-3, "scale_power": 1.0}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def peak_mb(root):
+    args = ["splits.json", "image.npy", "text.npy", "model", "grid.csv", "selection.json"]
+    script = PEAK_SCRIPT.replace("sys.argv_stage", repr(str(REPO / "stages" / "cca.py")))
+    result = subprocess.run(
+        [sys.executable, "-c", script, "stage", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (root / "model" / "cca.npz").exists()
+    peak_kb = int(result.stdout.split("peak_kb")[-1])
+    return peak_kb / 1024
+
+
+def test_cca_stage_memory_does_not_grow_with_the_caption_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    make_project(tmp_path / "small", 2_000, rng)
+    make_project(tmp_path / "large", 8_000, rng)
+    small, large = peak_mb(tmp_path / "small"), peak_mb(tmp_path / "large")
+    # 6,000 more images: 30,000 more caption rows of 512 float32 (61 MB, 123 MB in float64).
+    assert large - small < SLACK_MB, f"peak RSS {small:.0f} MB -> {large:.0f} MB"
