@@ -297,6 +297,13 @@ def eval_images(params: Params) -> tuple[int | None, str]:
 
         counts = split_counts(**params.custom.model_dump())
         where = f"custom.captions {params.custom.captions}"
+        if counts is not None and not any(counts.values()):
+            raise ParamError(
+                "custom.captions",
+                params.custom.captions,
+                f"no captioned images found: no row names a file of custom.images"
+                f" {params.custom.images} with a caption",
+            )
         return (None, where) if counts is None else (counts[split], where)
     if params.dataset == "webdataset" and split != "train":
         return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"

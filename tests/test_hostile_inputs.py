@@ -1,0 +1,186 @@
+"""Hostile inputs (issue 21): nothing read from outside its folder, no corrupt or cut input
+accepted silently, no unbounded expansion or echo, every failure one line."""
+
+import json
+import os
+import re
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import REPO
+
+from tie.cli import main
+from tie.custom_captions import read_caption_rows, split_counts
+from tie.datasets import image_sources, read_dataset
+from tie.datasets.custom import copy_custom
+from tie.datasets.demo import make_demo_example
+from tie.errors import TieError
+from tie.image_names import name_problem
+
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+
+
+def images_folder(folder, n=6):
+    folder.mkdir(parents=True)
+    for index in range(n):
+        make_demo_example(3, index, 32).image.save(folder / f"img{index}.png")
+    return folder
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+# 1. Image names stay inside the images folder, for every reader.
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc/x.png", "../x.png", "a/../../x.png", "a\u2028b.png", "a\nb.png", "", "a\x00.png"]
+)
+def test_a_name_outside_the_folder_or_with_a_line_break_is_refused(name):
+    assert name_problem(name)
+
+
+def test_no_reader_scores_an_image_outside_the_folder(tmp_path):
+    images = images_folder(tmp_path / "photos")
+    outside = tmp_path / "outside.png"
+    make_demo_example(3, 99, 32).image.save(outside)
+    rows = [{"image": f"img{i}.png", "caption": f"caption {i}"} for i in range(6)]
+    rows += [{"image": str(outside), "caption": "absolute"}]
+    rows += [{"image": "../../outside.png", "caption": "up and out"}]
+    captions = write_jsonl(tmp_path / "captions.jsonl", rows)
+    report = copy_custom(images, captions, tmp_path / "raw")
+    assert report["images_copied"] == 6
+    # the raw folder's own copy of the list is read by `splits`: the outside file stays out
+    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    assert sorted(corpus.images) == [f"img{i}.png" for i in range(6)]
+    dropped = corpus.report["dropped_lines_malformed"]
+    assert dropped["count"] == 2 and "not a path inside the images folder" in dropped["examples"][0]
+    assert sum(split_counts(str(images), str(captions), **CUSTOM).values()) == 6
+    with pytest.raises(TieError, match=r"image list entry '\.\./\.\./outside\.png': not a path"):
+        image_sources("custom", tmp_path / "raw", ["img0.png", "../../outside.png"])
+
+
+def test_a_linked_folder_inside_the_images_is_not_copied(tmp_path):
+    images = images_folder(tmp_path / "photos", n=2)
+    elsewhere = images_folder(tmp_path / "elsewhere", n=1)
+    (images / "linked").symlink_to(elsewhere, target_is_directory=True)
+    rows = [{"image": "img0.png", "caption": "a"}, {"image": "linked/img0.png", "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    assert report["images_copied"] == 1
+    assert report["unreadable"][0].startswith("linked/img0.png: a symbolic link")
+    assert not (tmp_path / "raw/images/linked").exists()
+
+
+# 3. Captions kept as written (whitespace normalised); a wrong type is refused, named.
+
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        (["a", "red", "circle"], "a list"),
+        ({"text": "a"}, "an object"),
+        (True, "a boolean"),
+        (3, "a number"),
+        (float("nan"), r"a number \(nan\)"),
+    ],
+)
+def test_a_jsonl_caption_that_is_not_a_string_is_refused(tmp_path, value, what):
+    rows = [{"image": "a.png", "caption": "a cat"}, {"image": "b.png", "caption": value}]
+    path = write_jsonl(tmp_path / "captions.jsonl", rows)
+    with pytest.raises(TieError, match=rf"captions.jsonl, line 2: field caption is {what}"):
+        read_caption_rows(path)
+
+
+def test_a_split_that_is_not_a_string_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"image": "a.png", "caption": "a", "split": 0}])
+    with pytest.raises(TieError, match=r"c.jsonl, line 1: field split is a number \(0\)"):
+        read_caption_rows(path)
+
+
+def test_csv_captions_keep_quoted_line_breaks_and_rare_separators(tmp_path):
+    path = tmp_path / "captions.csv"
+    text = (
+        'image,caption\n"a.png","a red circle\nand a blue square"\n'
+        "b.png,a dog\u2028on grass\nc.png,a cat\x85in a box\fat night\n"
+        'd.png,"a, b"\n'
+    )
+    path.write_text(text, newline="")
+    rows, n = read_caption_rows(path)
+    assert n == 4
+    assert [(line, image, caption) for line, image, caption, _ in rows] == [
+        (2, "a.png", "a red circle and a blue square"),
+        (4, "b.png", "a dog on grass"),
+        (5, "c.png", "a cat in a box at night"),
+        (6, "d.png", "a, b"),
+    ]
+
+
+def test_a_csv_row_with_an_unquoted_comma_is_refused(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_text("image,caption\na.png,a red, blue square\n")
+    with pytest.raises(TieError, match=r"line 2: 3 fields, the header has 2 .*double quotes"):
+        read_caption_rows(path)
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"images": ["a.png"]}, r"images\[0\]: a string \('a.png'\); expected an object"),
+        (
+            {"images": [{"filename": "a.png", "sentences": "a cat"}]},
+            r"images\[0\]\.sentences: a string \('a cat'\); it must be a list",
+        ),
+        (
+            {"images": [{"filename": "a.png", "sentences": [{"raw": ["a"]}]}]},
+            r"images\[0\]\.sentences\[0\]: field raw is a list",
+        ),
+        ([1, 2], r"not a Karpathy-format file"),
+    ],
+)
+def test_a_karpathy_file_of_the_wrong_shape_is_one_line_from_tie_check(tmp_path, document, message):
+    images = images_folder(tmp_path / "photos", n=1)
+    (tmp_path / "captions.json").write_text(json.dumps(document))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = "custom"
+    params["custom"] |= {"images": str(images), "captions": str(tmp_path / "captions.json")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+    assert "captions.json" in result.output
+    assert re.search(message, result.output), result.output
+
+
+def test_a_latin_1_captions_file_names_itself_and_the_line(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_bytes("image,caption\na.png,a cat\nb.png,un caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TieError, match=r"captions.csv, line 3: not UTF-8 \(byte 0xe9\)"):
+        read_caption_rows(path)
+
+
+def test_an_upper_case_suffix_and_no_matching_image_are_said(tmp_path):
+    images = images_folder(tmp_path / "photos", n=2)
+    path = tmp_path / "captions.CSV"
+    path.write_text("image,caption\nimg0.png,a\nimg1.png,b\n")
+    copy_custom(images, path, tmp_path / "raw")
+    assert len(read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM}).images) == 2
+    path.write_text("image,caption\nnone.png,a\n")
+    copy_custom(images, path, tmp_path / "raw")
+    with pytest.raises(TieError, match=r"no captioned images found in .*captions.csv"):
+        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_named_as_an_image_is_skipped_not_opened(tmp_path):
+    images = images_folder(tmp_path / "photos", n=1)
+    os.mkfifo(images / "pipe.png")
+    rows = [{"image": "img0.png", "caption": "a"}, {"image": "pipe.png", "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    assert report["images_copied"] == 1
+    assert report["unreadable"] == [
+        "pipe.png: not a regular file (a folder, FIFO, socket or device)"
+    ]
