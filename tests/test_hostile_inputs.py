@@ -4,6 +4,9 @@ accepted silently, no unbounded expansion or echo, every failure one line."""
 import json
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +18,11 @@ from tie.custom_captions import read_caption_rows, split_counts
 from tie.datasets import image_sources, read_dataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
+from tie.datasets.webdataset import expand_braces
 from tie.errors import TieError
 from tie.image_names import name_problem
+from tie.params import check_params, read_params
+from tie.schema import shard_count
 
 CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
 
@@ -184,3 +190,98 @@ def test_a_fifo_named_as_an_image_is_skipped_not_opened(tmp_path):
     assert report["unreadable"] == [
         "pipe.png: not a regular file (a folder, FIFO, socket or device)"
     ]
+
+
+# 6. Nothing expanded or echoed without a bound.
+
+
+def alias_bomb(levels=9):
+    """One YAML value of 9^levels numbers, written in under 1 KB by anchors and aliases."""
+    items = ["&a0 [" + ", ".join(["0.1"] * 9) + "]"]
+    items += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(items) + "]"
+
+
+def test_a_yaml_alias_bomb_is_one_short_line_at_once(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    start = text.index("\n  reg: ") + len("\n  reg: ")
+    end = text.index("\n", start)
+    (tmp_path / "params.yaml").write_text(text[:start] + alias_bomb() + text[end:])
+    result = subprocess.run(
+        [Path(sys.executable).parent / "tie", "check", str(tmp_path / "params.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr) < 400 and result.stderr.count("\n") == 1, result.stderr[:400]
+    assert "'cca' stands for more than 100000 values (YAML aliases" in result.stderr
+
+
+def test_a_huge_value_is_quoted_briefly(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["cca"]["reg"] = ["x" * 100_000]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1 and len(result.output) < 600, result.output[:600]
+    assert "cca.reg = ['xxxx" in result.output
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        (
+            "webdataset",
+            "shards",
+            "data/{00000000..99999999}.tar",
+            "its brace ranges name 100000000 shards, more than 1000000",
+        ),
+        ("demo", "n_train", 100_000_000, "must be an integer from 2 to 100000"),
+        ("fisher", "seed", 2**40, "must be an integer from 0 to 4294967295"),
+        ("cca", "n_components", [8] * 101, "or a non-empty list of them"),
+        ("webdataset", "caption_field", "", "the extension of each sample's caption member"),
+    ],
+)
+def test_sizes_have_an_upper_limit(tmp_path, section, key, value, message):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params[section][key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1 and message in result.output, result.output[:600]
+    assert len(result.output) < 600
+
+
+def test_shard_names_are_counted_before_they_are_made():
+    with pytest.raises(TieError, match=r"100000000 shard names, more than 1000000"):
+        expand_braces("data/{00000000..99999999}.tar")
+    assert (
+        shard_count("s3://b/{000..009}-{a,b}.tar")
+        == 20
+        == len(expand_braces("s3://b/{000..009}-{a,b}.tar"))
+    )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"dataset: demo\ncca: {reg: caf\xe9}\n", "is not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "is not UTF-8 text"),
+        (b"\x00\x01\x02binary", "is not valid YAML: unacceptable character #x0000"),
+        (None, "is not a file"),
+    ],
+)
+def test_a_params_file_that_is_not_text_is_one_line(tmp_path, content, message):
+    path = tmp_path / "params.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(TieError, match=message):
+        read_params(path)
+
+
+def test_a_missing_section_says_what_to_add(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    del params["eval"]
+    with pytest.raises(TieError, match=r"eval is missing: it must be a section of `key: value`"):
+        check_params(params)

@@ -32,7 +32,8 @@ from pathlib import Path
 from PIL import Image
 
 from tie.corpus import Corpus
-from tie.errors import TieError
+from tie.errors import TieError, shorten
+from tie.schema import MAX_SHARDS, shard_count
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 INDEX_FILE = "images/samples.jsonl"  # the images folder, the image_features stage's dep
@@ -44,8 +45,15 @@ def expand_braces(pattern: str) -> list[str]:
     """`a/{000..002}.tar` -> a/000.tar, a/001.tar, a/002.tar; `{x,y}` lists alternatives.
 
     Numeric ranges keep the width of their first bound (zero padding), as img2dataset
-    names its shards.
+    names its shards. A pattern of more than `MAX_SHARDS` names is refused before any
+    name is made.
     """
+    n = shard_count(pattern)
+    if n > MAX_SHARDS:
+        raise TieError(
+            f"webdataset.shards {shorten(pattern)}: {n} shard names, more than {MAX_SHARDS};"
+            " check the brace ranges"
+        )
     match = _BRACES.search(pattern)
     if match is None:
         return [pattern]
