@@ -1,25 +1,31 @@
 """Hostile inputs (issue 21): nothing read from outside its folder, no corrupt or cut input
 accepted silently, no unbounded expansion or echo, every failure one line."""
 
+import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import REPO
+from helpers import REPO, copy_project, run
+from webdataset_shards import SECTION, write_shards
 
 from tie.cli import main
 from tie.custom_captions import read_caption_rows, split_counts
 from tie.datasets import image_sources, read_dataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
-from tie.datasets.webdataset import expand_braces
+from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
 from tie.errors import TieError
+from tie.features import load_features, load_image_features, save_features
 from tie.image_names import name_problem
 from tie.params import check_params, read_params
 from tie.schema import shard_count
@@ -285,3 +291,106 @@ def test_a_missing_section_says_what_to_add(tmp_path):
     del params["eval"]
     with pytest.raises(TieError, match=r"eval is missing: it must be a section of `key: value`"):
         check_params(params)
+
+
+# 2. A feature file is used only if it is what dvc.lock records, with sane values.
+
+
+def tamper(path, offset, new_bytes):
+    """Overwrite bytes of `path` in place, keeping its size and its dates."""
+    stat = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(new_bytes)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_feature_file_unlike_its_lock_record_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    features = Path("features/x.npy")
+    save_features(features, np.ones((4, 3)), ["a", "b", "c", "d"])
+    md5 = hashlib.md5(features.read_bytes()).hexdigest()
+    ids_md5 = hashlib.md5(Path("features/x.ids.txt").read_bytes()).hexdigest()
+    outs = [{"path": str(features), "md5": md5}, {"path": "features/x.ids.txt", "md5": ids_md5}]
+    Path("dvc.lock").write_text(yaml.safe_dump({"stages": {"feats": {"outs": outs}}}))
+    assert load_features(features, ["a", "b", "c", "d"]).shape == (4, 3)
+    tamper(features, features.stat().st_size - 4, np.float32(1e30).tobytes())
+    with pytest.raises(
+        TieError, match=r"x.npy is not what dvc.lock records .* `dvc repro -f feats`"
+    ):
+        load_features(features, ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e30])
+def test_a_non_finite_or_absurd_feature_value_is_refused_naming_the_row(tmp_path, bad):
+    matrix = np.ones((5, 3))
+    matrix[3, 1] = bad
+    save_features(tmp_path / "x.npy", matrix, list("abcde"))
+    with pytest.raises(TieError, match=r"x.npy, row 3: value (nan|inf|1e\+30)"):
+        load_image_features(tmp_path / "x.npy", list("abcde"))
+
+
+@pytest.mark.e2e
+def test_a_damaged_feature_file_dvc_calls_up_to_date_stops_the_next_experiment(
+    demo_project, tmp_path
+):
+    project = copy_project(demo_project, tmp_path / "project")
+    run(["dvc", "status"], project)  # DVC records each file's size and date with its hash
+    features = project / "features/demo/image/colorgrid.npy"
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    md5 = next(
+        o["md5"] for o in lock["stages"]["image_features"]["outs"] if o["path"].endswith(".npy")
+    )
+    cached = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    for copy in (cached, features):  # the cache's copy damaged, and checked out
+        tamper(copy, copy.stat().st_size - 4, np.float32(1e30).tobytes())
+    _, status = run(["dvc", "status"], project)
+    assert "up to date" in status  # DVC trusts the size and date it recorded
+    code, output = run(["dvc", "exp", "run", "-S", "cca.reg=0.001"], project, check=False)
+    assert code != 0
+    assert "features/demo/image/colorgrid.npy is not what dvc.lock records" in output
+    assert "dvc repro -f image_features" in output
+
+
+# 4. WebDataset shards: a cut shard is refused; a shard changed since indexing is not read.
+
+
+@pytest.fixture
+def shards(tmp_path):
+    write_shards(tmp_path / "shards")
+    return tmp_path, SECTION | {"shards": str(tmp_path / SECTION["shards"])}
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x01" * 512, bytes(512)])
+def test_a_shard_cut_at_a_member_boundary_is_refused(shards, tail):
+    root, section = shards
+    shard = root / "shards/00001.tar"
+    with tarfile.open(shard) as tar:
+        cut = tar.getmembers()[30].offset  # the header of a member: a clean cut
+    data = shard.read_bytes()[:cut] + tail
+    shard.write_bytes(data)
+    with pytest.raises(TieError, match=rf"00001.tar has no end-of-archive after byte {cut}"):
+        prepare_webdataset(root / "raw", section)
+
+
+def test_a_shard_rewritten_after_indexing_is_refused_when_images_are_read(shards):
+    root, section = shards
+    prepare_webdataset(root / "raw", section)
+    corpus = read_webdataset(root / "raw", section)
+    assert len(image_sources("webdataset", root / "raw", corpus.images)) == len(corpus.images)
+    record = json.loads((root / "raw/images/samples.jsonl").read_text().splitlines()[-1])
+    tamper(Path(record["url"]), record["offset"] + 100, b"\x00" * 8)  # same size, same offsets
+    with pytest.raises(TieError, match=r"00001.tar changed since the data stage indexed it"):
+        image_sources("webdataset", root / "raw", corpus.images)
+
+
+def test_a_shard_member_named_outside_is_dropped_and_reported(tmp_path):
+    shard = tmp_path / "0.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in [("../up.jpg", b"x"), ("../up.txt", b"a cat")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    section = SECTION | {"shards": str(shard)}
+    report = prepare_webdataset(tmp_path / "raw", section)
+    assert report["bad"]["key not a relative name"] == 1 and report["good"] == 0

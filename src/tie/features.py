@@ -6,15 +6,27 @@ features are in corpus order. Image features are in the order of the image list 
 corpus's images sorted by name, `Corpus.image_list`), the same whichever way the images
 are split, so that changing `split` never computes them again: `load_image_features`
 gives, beside the matrix, the row of each corpus image.
+
+A feature file is read only if it is what DVC recorded: its MD5 must be the one
+`dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
+date kept, passes `dvc status` but not this), and its values must be finite and within
++-`MAX_ABS_VALUE` (one value of 1e30 would swamp every covariance).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from tie.errors import TieError
+
+LOCK_FILE = Path("dvc.lock")  # stages run at the repository root
+# No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
+MAX_ABS_VALUE = 1e12
+CHECK_CHUNK = 2**24  # values scanned at once (64 MB of float32)
 
 
 def ids_path(features_path: Path) -> Path:
@@ -43,13 +55,15 @@ def load_features(path: Path, expected_ids: list[str]) -> np.ndarray:
     for needed in (path, ids_path(path)):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    check_recorded(path)
+    check_recorded(ids_path(path))
     ids = ids_path(path).read_text().splitlines()
     if ids != expected_ids:
         raise TieError(
             f"{path} has rows for a different list of items than the current splits"
             f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
         )
-    return np.load(path, mmap_mode="r")
+    return check_values(path, np.load(path, mmap_mode="r"))
 
 
 def load_image_features(path: Path, images: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +72,8 @@ def load_image_features(path: Path, images: list[str]) -> tuple[np.ndarray, np.n
     for needed in (path, ids_path(path)):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    check_recorded(path)
+    check_recorded(ids_path(path))
     row_of = {image: row for row, image in enumerate(ids_path(path).read_text().splitlines())}
     missing = [image for image in images if image not in row_of]
     if missing:
@@ -65,4 +81,60 @@ def load_image_features(path: Path, images: list[str]) -> tuple[np.ndarray, np.n
             f"{path} has no row for {len(missing)} images of the current splits (e.g. "
             f"{missing[0]}): it was computed for another list of images; re-run `dvc repro`"
         )
-    return np.load(path, mmap_mode="r"), np.array([row_of[i] for i in images], dtype=np.int64)
+    matrix = check_values(path, np.load(path, mmap_mode="r"))
+    return matrix, np.array([row_of[i] for i in images], dtype=np.int64)
+
+
+def recorded_md5(path: Path, lock_file: Path = LOCK_FILE) -> tuple[str, str] | None:
+    """(stage, MD5) that `lock_file` records for output `path`, or None if it records none.
+
+    `path` is relative to the lock's folder (as stages get their paths from dvc.yaml).
+    """
+    if not lock_file.is_file() or Path(path).is_absolute():
+        return None
+    try:
+        stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages") or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise TieError(
+            f"{lock_file} is not valid YAML{line}: restore it (`git checkout -- {lock_file}`)"
+        ) from None
+    for stage, record in stages.items():
+        for out in (record or {}).get("outs") or []:
+            if Path(out.get("path", "")) == Path(path) and "md5" in out:
+                return stage, out["md5"]
+    return None
+
+
+def check_recorded(path: Path) -> None:
+    """Refuse a file whose content is not the one `dvc.lock` records for it."""
+    recorded = recorded_md5(path)
+    if recorded is None:
+        return
+    stage, md5 = recorded
+    with open(path, "rb") as f:
+        actual = hashlib.file_digest(f, "md5").hexdigest()
+    if actual != md5:
+        raise TieError(
+            f"{path} is not what dvc.lock records (MD5 {actual}, recorded {md5}), although"
+            f" `dvc status` may not see it: restore it with `dvc checkout --relink {path}`,"
+            f" or if DVC's cache copy is damaged too, recompute it: `dvc repro -f {stage}`"
+        )
+
+
+def check_values(path: Path, matrix: np.ndarray) -> np.ndarray:
+    """`matrix`, after checking that every value is finite and within +-MAX_ABS_VALUE."""
+    rows = max(1, CHECK_CHUNK // max(1, int(np.prod(matrix.shape[1:]))))
+    for start in range(0, len(matrix), rows):
+        chunk = np.asarray(matrix[start : start + rows])
+        bad = ~(np.abs(chunk) <= MAX_ABS_VALUE)  # NaN compares False: caught too
+        if bad.any():
+            row = start + int(np.flatnonzero(bad.reshape(len(chunk), -1).any(axis=1))[0])
+            value = chunk[row - start][bad[row - start]].flat[0]
+            raise TieError(
+                f"{path}, row {row}: value {value:.3g} (features must be finite and within"
+                f" +-{MAX_ABS_VALUE:.0e}): the file is damaged; recompute it (`dvc repro -f`"
+                " the stage that writes it)"
+            )
+    return matrix
