@@ -6,9 +6,12 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -394,3 +397,114 @@ def test_a_shard_member_named_outside_is_dropped_and_reported(tmp_path):
     section = SECTION | {"shards": str(shard)}
     report = prepare_webdataset(tmp_path / "raw", section)
     assert report["bad"]["key not a relative name"] == 1 and report["good"] == 0
+
+
+# 5. Hangs: each wait has a bound, then one line.
+
+
+class TricklingServer:
+    """A loopback HTTP server that answers every request with one header line every
+    `every` seconds and never ends the headers (each answer stops after `limit` lines)."""
+
+    def __init__(self, every=0.5, limit=240):
+        self.stop = threading.Event()
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.every, self.limit = every, limit
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for k in range(self.limit):
+                    if self.stop.wait(self.every):
+                        return
+                    connection.sendall(f"X-Wait-{k}: 1\r\n".encode())
+            except OSError:
+                return  # the client gave up
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.socket.close()
+
+
+LOG_ONE_RUN = """
+from tie.errors import TieError
+from tie.tracking import log_evaluation
+try:
+    log_evaluation("demo", {"cca": {"reg": 0.1}}, {"image_search": {"R_at_1": 1.0}}, [])
+except TieError as error:
+    print(error)
+    raise SystemExit(1)
+"""
+
+
+def test_a_tracking_server_that_trickles_headers_fails_within_the_deadline(tmp_path):
+    env = dict(os.environ, TIE_MLFLOW_DEADLINE_S="3", MLFLOW_HTTP_REQUEST_TIMEOUT="2")
+    with TricklingServer() as server:
+        env["MLFLOW_TRACKING_URI"] = server.url
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", LOG_ONE_RUN],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"could not log the run to MLflow at {server.url}: no complete answer within 3 s" in (
+        result.stdout
+    )
+    assert result.stdout.count("\n") == 1
+    assert took < 30  # the deadline, then a few seconds to end the run and start Python
+
+
+RAY_SESSION = """
+from tie.cluster import ray_session
+from tie.errors import TieError
+compute = {"engine": "ray", "address": "", "num_cpus": 1, "num_gpus": 1, "concurrency": 1}
+try:
+    with ray_session(compute):
+        pass
+except TieError as error:
+    print(error)
+    raise SystemExit(1)
+"""
+
+
+@pytest.mark.slow
+def test_ray_resources_no_node_has_are_waited_for_a_bounded_time(tmp_path):
+    pytest.importorskip("ray")
+    env = dict(os.environ, TIE_RAY_RESOURCE_WAIT_S="3", RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    env["CUDA_VISIBLE_DEVICES"] = ""  # a machine without GPUs, whatever this one has
+    result = subprocess.run(
+        [sys.executable, "-c", RAY_SESSION],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "no node of the Ray cluster can hold one encoder actor" in result.stdout
+    assert "compute.num_gpus = 1; the largest node has" in result.stdout
+    assert "0 GPUs) after waiting 3 s" in result.stdout
