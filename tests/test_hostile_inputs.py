@@ -508,3 +508,21 @@ def test_ray_resources_no_node_has_are_waited_for_a_bounded_time(tmp_path):
     assert "no node of the Ray cluster can hold one encoder actor" in result.stdout
     assert "compute.num_gpus = 1; the largest node has" in result.stdout
     assert "0 GPUs) after waiting 3 s" in result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_tie_check_names_a_fifo_in_custom_images_whatever_the_dataset(tmp_path):
+    images = images_folder(tmp_path / "photos" / "deep", n=1).parent
+    os.mkfifo(images / "deep" / "pipe.png")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["custom"]["images"] = str(images)  # dataset stays demo: still a dep of `data`
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [Path(sys.executable).parent / "tie", "check", str(tmp_path / "params.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"holds {images}/deep/pipe.png, which is not a regular file" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -10,6 +10,8 @@ from tie.commands import Group
 from tie.comparison import SORT_KEYS
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
+from tie.errors import TieError
+from tie.image_names import special_file
 from tie.params import PARAMS_FILE, check_params, read_params
 from tie.paths import DOWNLOADS
 from tie.provenance import protocol_counts, protocol_text, workspace_provenance
@@ -54,7 +56,16 @@ def list_choices() -> None:
 @click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
 def check(params_file: Path) -> None:
     """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
-    for note in check_params(read_params(params_file), str(params_file)):
+    params = read_params(params_file)
+    notes = check_params(params, str(params_file))
+    images = Path(params["custom"]["images"])
+    special = special_file(images) if images.is_dir() else None
+    if special is not None:  # the folder is a DVC dep of `data` whatever the dataset
+        raise TieError(
+            f"custom.images {images} holds {special}, which is not a regular file (a FIFO,"
+            " socket or device): DVC would wait forever reading it; remove it from the folder"
+        )
+    for note in notes:
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
 

@@ -9,6 +9,8 @@ nothing outside the folder is ever opened through a name.
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
 from pathlib import Path, PurePosixPath
 
@@ -38,3 +40,18 @@ def through_link(folder: Path, name: str) -> bool:
         if path.is_symlink():
             return True
     return False
+
+
+def special_file(folder: Path) -> Path | None:
+    """The first FIFO, socket or device file below `folder` (links not followed), or None.
+
+    DVC hashes every file of a folder it depends on by reading it: opening a FIFO waits
+    for a writer forever (`dvc status` hangs, with no message), so `tie check` looks for
+    one first. Only names and types are read, never a file's content.
+    """
+    for top, folders, files in os.walk(folder):
+        for name in files + folders:
+            mode = os.lstat(os.path.join(top, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                return Path(top) / name
+    return None
