@@ -26,6 +26,7 @@ from tie.custom_captions import read_caption_rows, split_counts
 from tie.datasets import image_sources, read_dataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
+from tie.datasets.flickr8k_layout import Flickr8kLayout, read_flickr8k_layout
 from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
 from tie.errors import TieError
 from tie.features import load_features, load_image_features, save_features
@@ -526,3 +527,39 @@ def test_tie_check_names_a_fifo_in_custom_images_whatever_the_dataset(tmp_path):
     assert result.returncode == 1
     assert f"holds {images}/deep/pipe.png, which is not a regular file" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# Weak cases: one line each, by the mechanisms above.
+
+
+def test_a_broken_dvc_lock_is_one_line_from_tie_show(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("metrics").mkdir()
+    Path("metrics/retrieval.json").write_text("{}")
+    Path("dvc.lock").write_text("stages: [\n  evaluate: {")
+    result = CliRunner().invoke(main, ["show"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "dvc.lock of the workspace is not valid YAML" in result.output
+    assert "git checkout -- dvc.lock" in result.output
+
+
+def test_a_shard_path_that_is_a_folder_says_so(tmp_path):
+    (tmp_path / "shards/0.tar").mkdir(parents=True)
+    section = SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")}
+    with pytest.raises(TieError, match=r"0.tar is a folder, not a tar file"):
+        prepare_webdataset(tmp_path / "raw", section)
+
+
+def test_a_token_file_name_with_a_line_separator_is_dropped(tmp_path):
+    images = images_folder(tmp_path / "images", n=2)
+    odd = "img0\u2028.png"
+    (images / "img0.png").rename(images / odd)
+    (tmp_path / "tokens.txt").write_text(f"{odd}#0\ta cat\nimg1.png#0\ta dog\n")
+    splits = {}
+    for split in ("train", "val", "test"):
+        splits[split] = tmp_path / f"{split}.txt"
+        splits[split].write_text(f"{odd}\nimg1.png\n" if split == "train" else "")
+    layout = Flickr8kLayout(images, tmp_path / "tokens.txt", splits)
+    corpus = read_flickr8k_layout(layout, "demo")
+    assert corpus.images == ["img1.png"]
+    assert corpus.report["dropped_lines_malformed"]["count"] == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tie.corpus import SPLITS, Corpus
 from tie.datasets.flickr8k_layout import CAPTIONS_PER_IMAGE, Problems
+from tie.image_names import name_problem
 
 SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
@@ -58,8 +59,8 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
             problems.add("dropped_split_repeats", image)
             continue
         seen.add(image)
-        if image not in image_files:
-            problems.add("dropped_images_missing_file", image)
+        if name_problem(image) or image not in image_files:
+            problems.add("dropped_images_missing_file", str(image)[:80])
             continue
         if not sentences:
             problems.add("dropped_images_no_captions", image)

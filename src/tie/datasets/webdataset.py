@@ -136,7 +136,15 @@ def iter_samples(url: str, digests: dict | None = None) -> Iterator[tuple[str, d
     of the data or at a damaged header. So the end is checked: a shard cut at a member
     boundary (or damaged between members) is refused, not read as a shorter shard.
     """
-    with open_url(url) as raw:
+    try:
+        raw = open_url(url)
+    except OSError as error:  # e.g. S3's PermissionError: Forbidden for a wrong secret
+        raise TieError(
+            f"webdataset shard {url} cannot be opened: {type(error).__name__}:"
+            f" {(str(error).splitlines() or [''])[0][:200]} (for S3: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"
+            " and AWS_ENDPOINT_URL)"
+        ) from None
+    with raw:
         f = _HashingReader(raw)
         try:
             tar = tarfile.open(fileobj=f, mode="r|")
@@ -207,8 +215,9 @@ def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
     with open(raw_dir / INDEX_FILE, "w") as index:
         for url in urls:
             if "://" not in url and not Path(url).is_file():
+                what = "is a folder, not a tar file" if Path(url).is_dir() else "does not exist"
                 raise TieError(
-                    f"webdataset.shards: {url} does not exist (from {section['shards']!r})"
+                    f"webdataset.shards: {url} {what} (from {shorten(section['shards'])})"
                 )
             for key, members, data in iter_samples(url, shard_digests):
                 name = f"{url}:{key}"
