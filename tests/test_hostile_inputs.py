@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from tie.datasets.demo import make_demo_example
 from tie.datasets.flickr8k_layout import Flickr8kLayout, read_flickr8k_layout
 from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
 from tie.errors import TieError
-from tie.features import load_features, load_image_features, save_features
+from tie.features import create_features, load_features, load_image_features, save_features
 from tie.image_names import name_problem
 from tie.params import check_params, read_params
 from tie.schema import shard_count
@@ -563,3 +564,10 @@ def test_a_token_file_name_with_a_line_separator_is_dropped(tmp_path):
     corpus = read_flickr8k_layout(layout, "demo")
     assert corpus.images == ["img1.png"]
     assert corpus.report["dropped_lines_malformed"]["count"] == 1
+
+
+def test_a_feature_file_larger_than_the_free_space_is_refused_before_writing(tmp_path):
+    columns = shutil.disk_usage(tmp_path).free // 4 + 1  # one row more than the disk holds
+    with pytest.raises(TieError, match=r"not enough disk space for .*x.npy: it needs"):
+        create_features(tmp_path / "x.npy", ["a"], columns)
+    assert not (tmp_path / "x.npy").exists()

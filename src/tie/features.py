@@ -16,6 +16,7 @@ date kept, passes `dvc status` but not this), and its values must be finite and 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,26 @@ def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
     ids_path(path).write_text("".join(f"{i}\n" for i in ids))
 
 
+def ensure_free_space(path: Path, n_bytes: int) -> None:
+    """Refuse to start writing `n_bytes` at `path` on a disk with less room than that.
+
+    A memory-mapped file on a full disk does not fail with an error: the process is
+    killed by SIGBUS, with no message, leaving a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(path.parent).free
+    if free < n_bytes:
+        raise TieError(
+            f"not enough disk space for {path}: it needs {n_bytes / 1e6:.1f} MB and"
+            f" {free / 1e6:.1f} MB are free there; free some (e.g. `dvc gc`) and re-run"
+        )
+
+
 def create_features(path: Path, ids: list[str], n_columns: int) -> np.ndarray:
     """A float32 `.npy` feature file of len(ids) rows, memory-mapped for writing in chunks."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(path, 4 * len(ids) * n_columns)
     ids_path(path).write_text("".join(f"{i}\n" for i in ids))
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(ids), n_columns))
 

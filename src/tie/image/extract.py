@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from tie.features import ids_path
+from tie.features import ensure_free_space, ids_path
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
@@ -257,6 +257,7 @@ def _merge(folder: Path, n_shards: int, out: Path, ids: list[str], shape) -> dic
     """Copy the shards into one `.npy` (memory-mapped, one shard in memory at a time)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
+    ensure_free_space(partial, 4 * int(np.prod(shape)))
     matrix = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
     unreadable = {}
     row = 0
