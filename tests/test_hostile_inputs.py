@@ -571,3 +571,10 @@ def test_a_feature_file_larger_than_the_free_space_is_refused_before_writing(tmp
     with pytest.raises(TieError, match=r"not enough disk space for .*x.npy: it needs"):
         create_features(tmp_path / "x.npy", ["a"], columns)
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_tie_report_to_a_folder_is_one_line(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(main, ["report", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "is a directory" in result.output

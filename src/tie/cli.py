@@ -144,7 +144,7 @@ def baseline(force: bool) -> None:
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default="metrics/report.md",
     show_default=True,
     help="Where the markdown table is written.",
@@ -172,8 +172,11 @@ def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | N
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
     markdown = comparison.to_markdown(groups, apart)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(markdown)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown)
+    except OSError as error:  # e.g. a full disk
+        raise TieError(f"could not write {output}: {error.strerror or error}") from None
     if fmt == "md":
         click.echo(markdown, nl=False)
     elif fmt == "csv":
@@ -187,7 +190,7 @@ def report(fmt: str, runs: str, output: Path, sort_by: str | None, best: int | N
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default="metrics/search.png",
     show_default=True,
     help=f"The contact sheet of the first {MAX_DRAWN} images found (git-ignored by default).",
