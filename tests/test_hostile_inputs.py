@@ -28,6 +28,7 @@ from tie.datasets import image_sources, read_dataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
 from tie.datasets.flickr8k_layout import Flickr8kLayout, read_flickr8k_layout
+from tie.datasets.karpathy import read_karpathy_json
 from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
 from tie.errors import TieError
 from tie.features import create_features, load_features, load_image_features, save_features
@@ -578,3 +579,18 @@ def test_tie_report_to_a_folder_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["report", "--output", str(tmp_path / "out")])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert "is a directory" in result.output
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("a.png", r"images\[0\] is not an object"),
+        ({"filename": "a.png", "split": "test", "sentences": "a cat"}, r"sentences must be a list"),
+        ({"filename": "a.png", "split": 1, "sentences": []}, r"filename and split must be strings"),
+    ],
+)
+def test_a_published_karpathy_file_of_the_wrong_shape_is_one_line(tmp_path, entry, message):
+    images = images_folder(tmp_path / "images", n=1)
+    (tmp_path / "k.json").write_text(json.dumps({"images": [entry]}))
+    with pytest.raises(TieError, match=message):
+        read_karpathy_json(tmp_path / "k.json", images, "flickr8k")
