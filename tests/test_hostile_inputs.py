@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -35,6 +36,7 @@ from tie.features import create_features, load_features, load_image_features, sa
 from tie.image_names import name_problem
 from tie.params import check_params, read_params
 from tie.schema import shard_count
+from tie.tracking import failure_message
 
 CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
 
@@ -594,3 +596,15 @@ def test_a_published_karpathy_file_of_the_wrong_shape_is_one_line(tmp_path, entr
     (tmp_path / "k.json").write_text(json.dumps({"images": [entry]}))
     with pytest.raises(TieError, match=message):
         read_karpathy_json(tmp_path / "k.json", images, "flickr8k")
+
+
+def test_a_full_disk_under_the_local_store_is_not_advice_to_move_it_away(tmp_path):
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as store:
+        store.execute("PRAGMA max_page_count = 2")  # a store on a disk that is full
+        store.execute("CREATE TABLE runs (x)")
+        with pytest.raises(sqlite3.OperationalError) as full:
+            store.execute("INSERT INTO runs VALUES (?)", ["x" * 100_000])
+    message = failure_message(full.value, f"sqlite:///{db}")
+    assert "database or disk is full" in message and "free some space there" in message
+    assert "move it away" not in message

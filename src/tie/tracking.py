@@ -210,6 +210,11 @@ def failure_message(error: BaseException, uri: str) -> str:
                 f"{BUSY_TIMEOUT_S:g} s): let it finish (a parallel run, a script writing to "
                 "it), then re-run `dvc repro`; `mlflow ui` only reads it"
             )
+        elif "disk is full" in cause or "No space left" in cause:
+            advice = (
+                "The disk that holds this local store is full: free some space there (keep"
+                " the store: it holds every earlier run), then re-run `dvc repro`"
+            )
         elif "readonly" in cause or "read-only" in cause:
             advice = (
                 "This local store cannot be written: make the database file and its folder "
