@@ -38,9 +38,17 @@ def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
     if len(ids) != len(matrix):
         raise ValueError(f"{len(ids)} ids for {len(matrix)} feature rows")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(matrix, dtype=np.float32))
-    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    matrix = np.asarray(matrix, dtype=np.float32)
+    ensure_free_space(path, matrix.nbytes)
+    partial = path.with_name(path.name + ".partial")
+    try:  # whole or not at all: a full disk leaves no half-written file
+        with open(partial, "wb") as f:
+            np.save(f, matrix)
+        partial.replace(path)
+        ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise TieError(f"could not write {path}: {error.strerror or error}") from None
 
 
 def ensure_free_space(path: Path, n_bytes: int) -> None:
