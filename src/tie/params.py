@@ -20,7 +20,7 @@ from tie.registry import choices
 from tie.schema import ParamError, Params, advice
 
 PARAMS_FILE = "params.yaml"
-# Bounds on what is read: the repository's params.yaml is about 5 KB and 150 values. A
+# Bounds on what is read: the repository's params.yaml is about 7 KB and 80 values. A
 # YAML alias repeats a value without copying it, so a 7 KB file can stand for 10^9
 # values; anything that walks it (the schema, a message, DVC) would run out of memory.
 MAX_PARAMS_BYTES = 1_000_000
