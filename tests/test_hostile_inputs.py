@@ -499,6 +499,7 @@ except TieError as error:
 def test_ray_resources_no_node_has_are_waited_for_a_bounded_time(tmp_path):
     pytest.importorskip("ray")
     env = dict(os.environ, TIE_RAY_RESOURCE_WAIT_S="3", RAY_USAGE_STATS_ENABLED="0")
+    env["HOME"] = str(tmp_path)  # Ray writes ~/.ray/auth_token: not into the user's home
     env.pop("RAY_ADDRESS", None)
     env["CUDA_VISIBLE_DEVICES"] = ""  # a machine without GPUs, whatever this one has
     result = subprocess.run(
