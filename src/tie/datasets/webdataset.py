@@ -139,10 +139,10 @@ def iter_samples(url: str, digests: dict | None = None) -> Iterator[tuple[str, d
     try:
         raw = open_url(url)
     except OSError as error:  # e.g. S3's PermissionError: Forbidden for a wrong secret
+        cause = (str(error).splitlines() or [""])[0][:200]
         raise TieError(
-            f"webdataset shard {url} cannot be opened: {type(error).__name__}:"
-            f" {(str(error).splitlines() or [''])[0][:200]} (for S3: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"
-            " and AWS_ENDPOINT_URL)"
+            f"webdataset shard {url} cannot be opened: {type(error).__name__}: {cause} (for"
+            " S3: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL)"
         ) from None
     with raw:
         f = _HashingReader(raw)
