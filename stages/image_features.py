@@ -31,7 +31,7 @@ from tie.params import load_params
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     params = load_params("dataset", "image", "image_decode", "backbone", "clip", "siglip")
-    names = image_list.read_text().splitlines()
+    names = [name for name in image_list.read_text().split("\n") if name]  # "\n" only
     encoder = build_image_encoder(params["image"], params)
     if encoder.fingerprint().get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")

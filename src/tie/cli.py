@@ -12,6 +12,7 @@ from tie.comparison import SORT_KEYS
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
+from tie.image_names import special_file
 from tie.params import PARAMS_FILE, check_params, read_params
 from tie.paths import DOWNLOADS
 from tie.provenance import protocol_counts, protocol_text, workspace_provenance
@@ -56,7 +57,16 @@ def list_choices() -> None:
 @click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
 def check(params_file: Path) -> None:
     """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
-    for note in check_params(read_params(params_file), str(params_file)):
+    params = read_params(params_file)
+    notes = check_params(params, str(params_file))
+    images = Path(params["custom"]["images"])
+    special = special_file(images) if images.is_dir() else None
+    if special is not None:  # the folder is a DVC dep of `data` whatever the dataset
+        raise TieError(
+            f"custom.images {images} holds {special}, which is not a regular file (a FIFO,"
+            " socket or device): DVC would wait forever reading it; remove it from the folder"
+        )
+    for note in notes:
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
 
@@ -135,7 +145,7 @@ def baseline(force: bool) -> None:
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default="metrics/report.md",
     show_default=True,
     help="Where the markdown table is written.",
@@ -178,8 +188,11 @@ def report(
         )
     groups = comparison.mark_significance(groups, reference)
     markdown = comparison.to_markdown(groups, apart)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(markdown)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown)
+    except OSError as error:  # e.g. a full disk
+        raise TieError(f"could not write {output}: {error.strerror or error}") from None
     if fmt == "md":
         click.echo(markdown, nl=False)
     elif fmt == "csv":
@@ -223,7 +236,7 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default="metrics/search.png",
     show_default=True,
     help=f"The contact sheet of the first {MAX_DRAWN} images found (git-ignored by default).",

@@ -3,6 +3,11 @@
 Read by `tie.datasets.custom` (the data and splits stages) and by the params check, which
 counts the images of each split (`eval.ks` must not exceed the test images) before any
 stage runs. Formats and the split rule: see `tie.datasets.custom`.
+
+A caption is kept as written, its whitespace normalised (runs of spaces, tabs, line
+breaks, U+2028 ... become one space). A field of the wrong type (a caption that is a list,
+a number, a boolean or NaN; a split that is not a string) is refused, naming the file,
+the line (or the Karpathy entry) and the field: it is never turned into text.
 """
 
 from __future__ import annotations
@@ -10,19 +15,25 @@ from __future__ import annotations
 import bisect
 import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
-from tie.errors import TieError
+from tie.errors import TieError, shorten
+from tie.image_names import inside
 
 CAPTION_FORMATS = (".csv", ".jsonl", ".json")
 SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
+Row = tuple[int, str, str, "str | None"]
 
-def read_caption_rows(path: Path) -> tuple[list[tuple[int, str, str, str | None]], int]:
-    """(row number, image, caption, split or None) of every row, and the number of rows.
 
-    Raises TieError for a file that is not in one of the formats (naming it and the row).
+def read_caption_rows(path: Path) -> tuple[list[Row], int]:
+    """(line, image, caption, split or None) of every row, and the number of rows.
+
+    Raises TieError for a file that is not in one of the formats (naming it, the line and
+    the field). The line is the file's line where the row starts (for Karpathy JSON, the
+    number of the entry in `images`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -32,42 +43,140 @@ def read_caption_rows(path: Path) -> tuple[list[tuple[int, str, str, str | None]
             "(columns image, caption, optional split) or a Karpathy-format .json"
         )
     if not path.is_file():
-        raise TieError(f"custom.captions {path} does not exist: set it in params.yaml")
-    text = path.read_bytes().decode("utf-8-sig")
-    if suffix == ".csv":
-        records = list(enumerate(csv.DictReader(text.splitlines()), start=2))
-        if records and not {"image", "caption"} <= set(records[0][1]):
+        raise TieError(
+            f"custom.captions {path} does not exist or is not a file: set it in params.yaml"
+        )
+    text = _decode(path)
+    reader = {".csv": _csv_rows, ".jsonl": _jsonl_rows, ".json": _karpathy_rows}[suffix]
+    return reader(path, text)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise TieError(
+            f"{path}, line {line}: not UTF-8 (byte 0x{data[error.start]:02x}); save the "
+            "captions file as UTF-8"
+        ) from None
+
+
+def _caption(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
+    """CSV by the `csv` module: a quoted field may hold commas and line breaks."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return [], 0
+    columns = [name.strip() for name in header]
+    if not {"image", "caption"} <= set(columns):
+        raise TieError(
+            f"{path}: the header row must name the columns image and caption (and "
+            f"optionally split); it has {shorten(', '.join(columns))}"
+        )
+    position = {
+        name: columns.index(name) for name in ("image", "caption", "split") if name in columns
+    }
+    rows, start = [], reader.line_num + 1
+    for fields in reader:
+        number, start = start, reader.line_num + 1
+        if not any(field.strip() for field in fields):
+            continue  # a blank line
+        if len(fields) > len(columns):
             raise TieError(
-                f"{path}: the header row must name the columns image and caption (and "
-                f"optionally split); it has {', '.join(records[0][1])}"
+                f"{path}, line {number}: {len(fields)} fields, the header has {len(columns)}"
+                " (a caption with a comma must be in double quotes)"
             )
-    elif suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(text.split("\n"), start=1):
-            if line.strip():
-                try:
-                    records.append((number, json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise TieError(f"{path}, line {number}: not JSON ({error})") from None
-    else:
-        try:
-            entries = json.loads(text)["images"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise TieError(
-                f"{path} is not a Karpathy-format file ({{'images': [...]}}): {error}"
-            ) from None
-        records = [
-            (number, {"image": e.get("filename"), "caption": s.get("raw"), "split": e.get("split")})
-            for number, e in enumerate(entries, start=1)
-            for s in e.get("sentences", [])
-        ]
+        value = {name: fields[i] if i < len(fields) else "" for name, i in position.items()}
+        split = value.get("split", "").strip() or None
+        rows.append((number, value["image"].strip(), _caption(value["caption"]), split))
+    return rows, len(rows)
+
+
+def _jsonl_rows(path: Path, text: str) -> tuple[list[Row], int]:
     rows = []
-    for number, record in records:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TieError(f"{path}, line {number}: not JSON ({error})") from None
+        where = f"{path}, line {number}"
         if not isinstance(record, dict):
-            raise TieError(f"{path}, row {number}: expected an object with image and caption")
-        image, caption, split = record.get("image"), record.get("caption"), record.get("split")
-        rows.append((number, str(image or "").strip(), str(caption or "").strip(), split or None))
-    return rows, len(records)
+            raise TieError(f"{where}: expected an object with image and caption")
+        rows.append((number, *_fields(where, record, "image", "caption")))
+    return rows, len(rows)
+
+
+def _karpathy_rows(path: Path, text: str) -> tuple[list[Row], int]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TieError(f"{path} is not JSON ({error})") from None
+    entries = document.get("images") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise TieError(f"{path} is not a Karpathy-format file: expected {{'images': [...]}}")
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}, images[{number - 1}]"
+        if not isinstance(entry, dict):
+            raise TieError(
+                f"{where}: {_typed(entry)}; expected an object with filename and sentences"
+            )
+        sentences = entry.get("sentences", [])
+        if not isinstance(sentences, list):
+            raise TieError(
+                f"{where}.sentences: {_typed(sentences)}; it must be a list of objects with raw"
+            )
+        image, _, split = _fields(where, {**entry, "raw": None}, "filename", "raw")
+        for k, sentence in enumerate(sentences):
+            if not isinstance(sentence, dict):
+                raise TieError(
+                    f"{where}.sentences[{k}]: {_typed(sentence)}; expected an object with raw"
+                )
+            _, caption, _ = _fields(f"{where}.sentences[{k}]", sentence, "filename", "raw")
+            rows.append((number, image, caption, split))
+    return rows, len(rows)
+
+
+def _fields(
+    where: str, record: dict, image_key: str, caption_key: str
+) -> tuple[str, str, str | None]:
+    """(image, caption, split) of one record; a field of the wrong type is a TieError.
+
+    A missing or null image or caption is kept empty (the reader drops and reports the
+    row); a present one must be a string.
+    """
+    values = {}
+    for key in (image_key, caption_key, "split"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise TieError(
+                f"{where}: field {key} is {_typed(value)}; it must be a string (write it in"
+                " double quotes)"
+            )
+        values[key] = value
+    split = (values["split"] or "").strip() or None
+    return (values[image_key] or "").strip(), _caption(values[caption_key] or ""), split
+
+
+def _typed(value) -> str:
+    """`a list ([...])`, `a number (nan)`: what a wrong value is, quoted briefly."""
+    kind = {
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }
+    return f"{kind.get(type(value), type(value).__name__)} ({shorten(value)})"
 
 
 def hash_position(image: str, seed: int) -> float:
@@ -85,19 +194,20 @@ def hash_split(image: str, seed: int, val_fraction: float, test_fraction: float)
 
 
 def given_splits(images: str, captions: str) -> dict[str, str | None] | None:
-    """The images the splits stage will keep (those with a caption and a file), each with
-    the split its row gives (None: none given); None while the folder or the captions file
-    does not exist or does not parse."""
+    """The images the splits stage will keep (those with a caption and a file inside the
+    folder), each with the split its row gives (None: none given); None while the folder
+    or the captions file does not exist.
+
+    A captions file that does not parse is a TieError (naming its line and field).
+    """
     images_dir = Path(images)
     if not (images_dir.is_dir() and Path(captions).is_file()):
         return None
-    try:
-        rows, _ = read_caption_rows(Path(captions))
-    except TieError:
-        return None  # the data stage says what is wrong with it
+    rows, _ = read_caption_rows(Path(captions))
     given_of = {}
     for _, image, caption, split in rows:
-        if image and caption and image not in given_of and (images_dir / image).is_file():
+        path = inside(images_dir, image)
+        if caption and image not in given_of and path is not None and path.is_file():
             given_of[image] = SPLIT_NAMES.get(str(split).strip().lower()) if split else None
     return given_of
 

@@ -13,17 +13,30 @@ indexed, not a memory map (caption features stored as compact Fisher vectors com
 than RAM then holds only the rows it asked for: the file's pages stay in the kernel's
 page cache, which the process's resident memory does not count (a memory map's touched
 pages would count, up to the whole file).
+
+A feature file is read only if it is what DVC recorded: its MD5 must be the one
+`dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
+date kept, passes `dvc status` but not this), and its values must be finite and within
++-`MAX_ABS_VALUE` (one value of 1e30 would swamp every covariance).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from tie.errors import TieError
 from tie.fisher_rows import FisherRows, is_codes_file
+
+LOCK_FILE = Path("dvc.lock")  # stages run at the repository root
+# No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
+MAX_ABS_VALUE = 1e12
+CHECK_CHUNK = 2**24  # values scanned at once (64 MB of float32)
 
 
 def ids_path(features_path: Path) -> Path:
@@ -34,15 +47,39 @@ def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
     if len(ids) != len(matrix):
         raise ValueError(f"{len(ids)} ids for {len(matrix)} feature rows")
     path = Path(path)
+    matrix = np.asarray(matrix, dtype=np.float32)
+    ensure_free_space(path, matrix.nbytes)
+    partial = path.with_name(path.name + ".partial")
+    try:  # whole or not at all: a full disk leaves no half-written file
+        with open(partial, "wb") as f:
+            np.save(f, matrix)
+        partial.replace(path)
+        ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise TieError(f"could not write {path}: {error.strerror or error}") from None
+
+
+def ensure_free_space(path: Path, n_bytes: int) -> None:
+    """Refuse to start writing `n_bytes` at `path` on a disk with less room than that.
+
+    A memory-mapped file on a full disk does not fail with an error: the process is
+    killed by SIGBUS, with no message, leaving a half-written file.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(matrix, dtype=np.float32))
-    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    free = shutil.disk_usage(path.parent).free
+    if free < n_bytes:
+        raise TieError(
+            f"not enough disk space for {path}: it needs {n_bytes / 1e6:.1f} MB and"
+            f" {free / 1e6:.1f} MB are free there; free some (e.g. `dvc gc`) and re-run"
+        )
 
 
 def create_features(path: Path, ids: list[str], n_columns: int) -> np.ndarray:
     """A float32 `.npy` feature file of len(ids) rows, memory-mapped for writing in chunks."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(path, 4 * len(ids) * n_columns)
     ids_path(path).write_text("".join(f"{i}\n" for i in ids))
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(ids), n_columns))
 
@@ -137,13 +174,17 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRo
     for needed in (path, ids_path(path)):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    check_recorded(path)
+    check_recorded(ids_path(path))
     ids = ids_path(path).read_text().splitlines()
     if ids != expected_ids:
         raise TieError(
             f"{path} has rows for a different list of items than the current splits"
             f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
         )
-    return FisherRows(path) if is_codes_file(path) else FeatureRows(path)
+    if is_codes_file(path):
+        return FisherRows(path)
+    return check_values(path, FeatureRows(path))
 
 
 def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.ndarray]:
@@ -152,6 +193,8 @@ def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.
     for needed in (path, ids_path(path)):
         if not needed.exists():
             raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    check_recorded(path)
+    check_recorded(ids_path(path))
     row_of = {image: row for row, image in enumerate(ids_path(path).read_text().splitlines())}
     missing = [image for image in images if image not in row_of]
     if missing:
@@ -159,4 +202,60 @@ def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.
             f"{path} has no row for {len(missing)} images of the current splits (e.g. "
             f"{missing[0]}): it was computed for another list of images; re-run `dvc repro`"
         )
-    return FeatureRows(path), np.array([row_of[i] for i in images], dtype=np.int64)
+    matrix = check_values(path, FeatureRows(path))
+    return matrix, np.array([row_of[i] for i in images], dtype=np.int64)
+
+
+def recorded_md5(path: Path, lock_file: Path = LOCK_FILE) -> tuple[str, str] | None:
+    """(stage, MD5) that `lock_file` records for output `path`, or None if it records none.
+
+    `path` is relative to the lock's folder (as stages get their paths from dvc.yaml).
+    """
+    if not lock_file.is_file() or Path(path).is_absolute():
+        return None
+    try:
+        stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages") or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise TieError(
+            f"{lock_file} is not valid YAML{line}: restore it (`git checkout -- {lock_file}`)"
+        ) from None
+    for stage, record in stages.items():
+        for out in (record or {}).get("outs") or []:
+            if Path(out.get("path", "")) == Path(path) and "md5" in out:
+                return stage, out["md5"]
+    return None
+
+
+def check_recorded(path: Path) -> None:
+    """Refuse a file whose content is not the one `dvc.lock` records for it."""
+    recorded = recorded_md5(path)
+    if recorded is None:
+        return
+    stage, md5 = recorded
+    with open(path, "rb") as f:
+        actual = hashlib.file_digest(f, "md5").hexdigest()
+    if actual != md5:
+        raise TieError(
+            f"{path} is not what dvc.lock records (MD5 {actual}, recorded {md5}), although"
+            f" `dvc status` may not see it: restore it with `dvc checkout --relink {path}`,"
+            f" or if DVC's cache copy is damaged too, recompute it: `dvc repro -f {stage}`"
+        )
+
+
+def check_values(path: Path, matrix: np.ndarray) -> np.ndarray:
+    """`matrix`, after checking that every value is finite and within +-MAX_ABS_VALUE."""
+    rows = max(1, CHECK_CHUNK // max(1, int(np.prod(matrix.shape[1:]))))
+    for start in range(0, len(matrix), rows):
+        chunk = np.asarray(matrix[start : start + rows])
+        bad = ~(np.abs(chunk) <= MAX_ABS_VALUE)  # NaN compares False: caught too
+        if bad.any():
+            row = start + int(np.flatnonzero(bad.reshape(len(chunk), -1).any(axis=1))[0])
+            value = chunk[row - start][bad[row - start]].flat[0]
+            raise TieError(
+                f"{path}, row {row}: value {value:.3g} (features must be finite and within"
+                f" +-{MAX_ABS_VALUE:.0e}): the file is damaged; recompute it (`dvc repro -f`"
+                " the stage that writes it)"
+            )
+    return matrix

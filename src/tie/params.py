@@ -15,11 +15,16 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
-from tie.errors import TieError
+from tie.errors import MAX_QUOTED, TieError, shorten
 from tie.registry import choices
 from tie.schema import ParamError, Params, advice
 
 PARAMS_FILE = "params.yaml"
+# Bounds on what is read: the repository's params.yaml is about 7 KB and 80 values. A
+# YAML alias repeats a value without copying it, so a 7 KB file can stand for 10^9
+# values; anything that walks it (the schema, a message, DVC) would run out of memory.
+MAX_PARAMS_BYTES = 1_000_000
+MAX_PARAMS_VALUES = 100_000
 
 __all__ = ["PARAMS_FILE", "check_params", "choices", "flatten", "load_params", "read_params"]
 
@@ -33,16 +38,46 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict:
     path = Path(path)
     if not path.exists():
         raise TieError(f"{path} not found: run from the repository root")
+    if not path.is_file():
+        raise TieError(f"{path} is not a file: give the path of a params.yaml")
+    if path.stat().st_size > MAX_PARAMS_BYTES:
+        raise TieError(
+            f"{path} is {path.stat().st_size} bytes, more than a params file holds (at most"
+            f" {MAX_PARAMS_BYTES}): is it the right file?"
+        )
     try:
-        params = YAML(typ="safe", pure=True).load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TieError(f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    try:
+        params = YAML(typ="safe", pure=True).load(text)
     except YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         problem = getattr(error, "problem", error)
+        problem = " ".join(str(problem).split())[:MAX_QUOTED]
         raise TieError(f"{path} is not valid YAML{line}: {problem}") from None
     if not isinstance(params, dict):
         raise TieError(f"{path} must be a mapping of params (`dataset: demo` ...)")
+    for key, value in params.items():
+        if _values(value, {}) > MAX_PARAMS_VALUES:
+            raise TieError(
+                f"{path}: {shorten(key)} stands for more than {MAX_PARAMS_VALUES} values (YAML"
+                " aliases repeating a value?): write the values themselves, a few at most"
+            )
     return params
+
+
+def _values(value, counted: dict) -> int:
+    """How many values `value` holds once its aliases are expanded, counted without
+    expanding them (a repeated object is counted once, then multiplied)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in counted:
+        counted[id(value)] = 0  # a cycle (`&a [*a]`) counts as itself: no recursion
+        children = value.values() if isinstance(value, dict) else value
+        counted[id(value)] = 1 + sum(_values(child, counted) for child in children)
+    return counted[id(value)]
 
 
 def check_params(params: dict, source: str = PARAMS_FILE) -> list[str]:
@@ -124,13 +159,14 @@ def _describe(error: dict, params: dict) -> str:
         key = error["loc"][len(names)]
         where = f"section `{dotted}`" if names else "params.yaml"
         known = ", ".join(model.model_fields)
-        return f"unknown param {'.'.join([*names, str(key)])}; {where} has: {known}"
+        return f"unknown param {'.'.join([*names, str(key)[:100]])}; {where} has: {known}"
     if error["type"] == "missing":
-        return f"{dotted} is missing: it must be {field.description}"
+        what = field.description or "a section of `key: value` lines"
+        return f"{dotted} is missing: it must be {what} (see the repository's params.yaml)"
     if not names or field is None:  # a section that is not a mapping
-        return f"{dotted or 'params'}: {error['msg']}"
+        return f"{dotted or 'params'}: {shorten(error['msg'])}"
     value = params
     for name in names:
         value = value[name]
     what = field.description or "a section of `key: value` lines"
-    return f"{dotted} = {value!r}: must be {what}"
+    return f"{dotted} = {shorten(value)}: must be {what}"

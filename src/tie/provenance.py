@@ -140,7 +140,16 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
             f"{where} has {METRICS_FILE} but no {LOCK_FILE}: nothing records how it was"
             " produced; run `dvc repro`"
         )
-    stages = (yaml.safe_load(lock_text) or {}).get("stages") or {}
+    try:
+        lock = yaml.safe_load(lock_text) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise TieError(
+            f"{LOCK_FILE} of {where} is not valid YAML{line}: restore it"
+            f" (`git checkout -- {LOCK_FILE}`), or re-run `dvc repro` to write it again"
+        ) from None
+    stages = (lock.get("stages") if isinstance(lock, dict) else None) or {}
     recorded = _recorded_out(stages.get("evaluate") or {}, METRICS_FILE)
     if recorded is None or recorded.get("md5") != _md5(metrics):
         raise TieError(

@@ -11,10 +11,12 @@ Adding a section: one model class below, and one field of `Params` naming it.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tie.errors import shorten
 from tie.registry import (
     DATASETS,
     EVAL_SPLITS,
@@ -27,7 +29,21 @@ from tie.registry import (
     TOWER_MODEL_NAMES,
 )
 
+# Upper limits on sizes, each with its reason: a value past them would exhaust memory or
+# time before anything useful is computed, so it is refused at once, never attempted.
+MAX_DEMO_IMAGES = 100_000  # generated on this machine, image by image (~1 ms each at 96 px)
+MAX_SEED = 2**32 - 1  # numpy and scikit-learn take 32-bit seeds
+MAX_SAMPLES = 10_000_000  # held-out webdataset images: every one is ranked against all others
+MAX_SHARDS = 1_000_000  # shard names a brace pattern may expand to (10^10 samples at 10^4 each)
+MAX_BATCH = 4096  # images or captions per forward pass: more does not fit an accelerator
+MAX_DIM = 10_000  # CCA components / reduced word dimension: a dim x dim matrix is fitted
+MAX_MIXTURE = 1024  # Fisher mixture components: the vector has 2 x K x D entries per caption
+MAX_GRID = 100  # values of one CCA grid param: every combination is fitted
+MAX_PATH = 4096  # characters of a path or URL (Linux PATH_MAX)
+
 PositiveInt = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+SEED_TEXT = f"an integer from 0 to {MAX_SEED}"
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -41,7 +57,7 @@ class ParamError(ValueError):
     """A rule across params broken: names the param, its value and what is wrong."""
 
     def __init__(self, name: str, value, problem: str):
-        super().__init__(f"{name} = {value!r}: {problem}")
+        super().__init__(f"{name} = {shorten(value)}: {problem}")
         self.name, self.value, self.problem = name, value, problem
 
 
@@ -50,31 +66,72 @@ class Section(BaseModel):
 
 
 class Demo(Section):
-    n_train: int = allowed("an integer >= 2 (images of the train split)", ge=2)
-    n_val: int = allowed("an integer >= 2 (images of the val split)", ge=2)
-    n_test: int = allowed("an integer >= 2 (images of the test split; ranking needs 2)", ge=2)
+    n_train: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the train split; generated here)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
+    n_val: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the val split; generated here)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
+    n_test: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the test split; ranking needs 2)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
     image_size: int = allowed("an integer from 32 to 1024 (pixels)", ge=32, le=1024)
-    seed: int = allowed("an integer >= 0", ge=0)
+    seed: Seed = allowed(SEED_TEXT)
 
 
 class Webdataset(Section):
     shards: str = allowed(
-        "a shard path or URL with brace ranges, e.g. data/cc3m/{00000..00331}.tar", min_length=1
+        "a shard path or URL with brace ranges, e.g. data/cc3m/{00000..00331}.tar",
+        min_length=1,
+        max_length=MAX_PATH,
     )
-    caption_field: str = allowed("the extension of each sample's caption member, e.g. txt")
-    test_size: int = allowed("an integer >= 2 (held-out test images)", ge=2)
-    val_size: int = allowed("an integer >= 2 (val images)", ge=2)
-    seed: int = allowed("an integer >= 0", ge=0)
+    caption_field: str = allowed(
+        "the extension of each sample's caption member, e.g. txt",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
+    )
+    test_size: int = allowed(
+        f"an integer from 2 to {MAX_SAMPLES} (held-out test images)", ge=2, le=MAX_SAMPLES
+    )
+    val_size: int = allowed(
+        f"an integer from 2 to {MAX_SAMPLES} (val images)", ge=2, le=MAX_SAMPLES
+    )
+    seed: Seed = allowed(SEED_TEXT)
+
+    @field_validator("shards")
+    @classmethod
+    def _few_enough_shards(cls, shards: str) -> str:
+        n = shard_count(shards)
+        if n > MAX_SHARDS:
+            raise ParamError(
+                "webdataset.shards",
+                shards,
+                f"its brace ranges name {n} shards, more than {MAX_SHARDS} (at 10,000 samples"
+                " a shard, more than any collection); check the ranges",
+            )
+        return shards
 
 
 class Compute(Section):
     """How the heavy stages compute, never what: no stage declares it to DVC."""
 
     engine: Literal["local", "ray"] = allowed("local or ray")
-    address: str = allowed('"" (start Ray here), auto, or a ray:// URL')
-    num_cpus: float = allowed("a number > 0 (CPUs per encoder actor)", gt=0, allow_inf_nan=False)
-    num_gpus: float = allowed("a number >= 0 (GPUs per encoder actor)", ge=0, allow_inf_nan=False)
-    concurrency: int = allowed("an integer >= 1 (encoder actors at once)", ge=1)
+    address: str = allowed('"" (start Ray here), auto, or a ray:// URL', max_length=MAX_PATH)
+    num_cpus: float = allowed(
+        "a number from 0 (excluded) to 1024 (CPUs per encoder actor)",
+        gt=0,
+        le=1024,
+        allow_inf_nan=False,
+    )
+    num_gpus: float = allowed(
+        "a number from 0 to 64 (GPUs per encoder actor)", ge=0, le=64, allow_inf_nan=False
+    )
+    concurrency: int = allowed("an integer from 1 to 1024 (encoder actors at once)", ge=1, le=1024)
 
 
 class Raw(Section):
@@ -93,15 +150,16 @@ class ImageDecode(Section):
 
 
 class Custom(Section):
-    images: str = allowed("the path of a folder of images", min_length=1)
+    images: str = allowed("the path of a folder of images", min_length=1, max_length=MAX_PATH)
     captions: str = allowed(
         "the path of a .csv or .jsonl file (image, caption, optional split) or of a "
         "Karpathy-format .json",
         pattern=r"(?i)\.(csv|jsonl|json)$",
+        max_length=MAX_PATH,
     )
     val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
     test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
-    split_seed: int = allowed("an integer >= 0", ge=0)
+    split_seed: Seed = allowed(SEED_TEXT)
 
     @model_validator(mode="after")
     def _leave_a_train_split(self) -> Custom:
@@ -116,11 +174,15 @@ class Custom(Section):
 
 
 class Backbone(Section):
-    weights: str = allowed("imagenet, none, or the path of a weights file", min_length=1)
+    weights: str = allowed(
+        "imagenet, none, or the path of a weights file", min_length=1, max_length=MAX_PATH
+    )
     vgg_layer: Literal["fc2", "fc1"] = allowed("one of: fc2, fc1")
     crops: Literal[1, 10] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
-    batch_size: int = allowed("an integer >= 1", ge=1)
-    input_size: int | None = allowed("null (the model's own) or an integer >= 32", ge=32)
+    batch_size: int = allowed(f"an integer from 1 to {MAX_BATCH}", ge=1, le=MAX_BATCH)
+    input_size: int | None = allowed(
+        "null (the model's own) or an integer from 32 to 2048 (pixels)", ge=32, le=2048
+    )
 
 
 class Tower(Section):
@@ -129,8 +191,13 @@ class Tower(Section):
     preset: str = allowed(
         "a KerasHub preset name (e.g. clip_vit_base_patch32) or the path of a preset directory",
         min_length=1,
+        max_length=MAX_PATH,
     )
-    batch_size: int = allowed("an integer >= 1 (images or captions per forward pass)", ge=1)
+    batch_size: int = allowed(
+        f"an integer from 1 to {MAX_BATCH} (images or captions per forward pass)",
+        ge=1,
+        le=MAX_BATCH,
+    )
     dtype: Literal["float32", "bfloat16"] = allowed("one of: float32, bfloat16")
 
 
@@ -150,18 +217,26 @@ class CaptionVectors(Section):
 
 class Fisher(Section):
     mixture: Literal[FISHER_MIXTURES] = allowed(f"one of: {', '.join(FISHER_MIXTURES)}")
-    n_components: int = allowed("an integer >= 1 (components per mixture, e.g. 30)", ge=1)
+    n_components: int = allowed(
+        f"an integer from 1 to {MAX_MIXTURE} (components per mixture, e.g. 30)",
+        ge=1,
+        le=MAX_MIXTURE,
+    )
     reduce: Literal[FISHER_REDUCTIONS] = allowed(f"one of: {', '.join(FISHER_REDUCTIONS)}")
     reduced_dim: int = allowed(
-        "an integer >= 1 (capped at the word-vector dimension, e.g. 300)", ge=1
+        f"an integer from 1 to {MAX_DIM} (capped at the word-vector dimension, e.g. 300)",
+        ge=1,
+        le=MAX_DIM,
     )
     fit_on: Literal[FISHER_FIT_ON] = allowed(f"one of: {', '.join(FISHER_FIT_ON)}")
     sample_size: int = allowed(
-        "an integer >= 1 (pretrained words sampled with fit_on pretrained_sample, e.g. 100000)",
+        f"an integer from 1 to {MAX_SAMPLES} (pretrained words sampled with fit_on"
+        " pretrained_sample, e.g. 100000)",
         ge=1,
+        le=MAX_SAMPLES,
     )
-    max_iter: int = allowed("an integer >= 1 (EM iterations at most)", ge=1)
-    seed: int = allowed("an integer >= 0", ge=0)
+    max_iter: int = allowed("an integer from 1 to 100000 (EM iterations at most)", ge=1, le=100_000)
+    seed: Seed = allowed(SEED_TEXT)
     normalize: bool = allowed("true or false")
     store: Literal["codes", "dense"] = allowed(
         "one of: codes (each caption's words and the words' codes), dense (every row)"
@@ -170,15 +245,15 @@ class Fisher(Section):
 
 def _value_or_list(item):
     """A value, or a non-empty list of values (a grid the cca stage chooses from on val)."""
-    return item | Annotated[list[item], Field(min_length=1)]
+    return item | Annotated[list[item], Field(min_length=1, max_length=MAX_GRID)]
 
 
 class Cca(Section):
     method: Literal["cca", "none"] = allowed(
         "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
     )
-    n_components: _value_or_list(PositiveInt) = allowed(
-        "an integer >= 1, or a non-empty list of them (e.g. 50 or [32, 64])"
+    n_components: _value_or_list(Annotated[int, Field(ge=1, le=MAX_DIM)]) = allowed(
+        f"an integer from 1 to {MAX_DIM}, or a non-empty list of them (e.g. 50 or [32, 64])"
     )
     reg: _value_or_list(NonNegativeFloat) = allowed(
         "a number >= 0 (e.g. 0.001), or a non-empty list of them"
@@ -189,19 +264,24 @@ class Cca(Section):
 
 
 class Bootstrap(Section):
-    n: int = allowed("an integer >= 0 (resamples; 0: no intervals)", ge=0)
-    seed: int = allowed("an integer >= 0", ge=0)
+    # 100,000 resamples put a 95% interval's ends within ~0.1% of their limit; more only cost
+    n: int = allowed("an integer from 0 to 100000 (resamples; 0: no intervals)", ge=0, le=100_000)
+    seed: Seed = allowed(SEED_TEXT)
 
 
 class Eval(Section):
     split: Literal[EVAL_SPLITS] = allowed(f"one of: {', '.join(EVAL_SPLITS)}")
-    ks: Annotated[list[PositiveInt], Field(min_length=1)] = allowed(
+    ks: Annotated[list[PositiveInt], Field(min_length=1, max_length=MAX_GRID)] = allowed(
         "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
     )
     curve_max_k: int = allowed(
-        "an integer >= 1 (the curve stops at the number of images scored)", ge=1
+        f"an integer from 1 to {MAX_SAMPLES} (the curve stops at the number of images scored)",
+        ge=1,
+        le=MAX_SAMPLES,
     )
-    memory_budget_mb: float = allowed("a number > 0 (megabytes)", gt=0, allow_inf_nan=False)
+    memory_budget_mb: float = allowed(
+        "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
+    )
     bootstrap: Bootstrap
 
     @field_validator("ks")
@@ -269,6 +349,26 @@ class Params(Section):
         return self
 
 
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def shard_count(pattern: str) -> int:
+    """How many names brace pattern `pattern` expands to, counted without expanding it.
+
+    `{a,b}` is 2 names, `{000..199}` 200 (an empty range counts 0); the counts of the
+    braces multiply. `tie.datasets.webdataset.expand_braces` expands the same grammar.
+    """
+    count = 1
+    for body in _BRACES.findall(pattern):
+        numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+        if numeric:
+            first, last = (int(bound) for bound in numeric.groups())
+            count *= max(last - first + 1, 0)
+        else:
+            count *= len(body.split(","))
+    return count
+
+
 def check_fisher_text(params: Params) -> None:
     """Fisher vectors pool word vectors; a pretrained sample needs a published table."""
     text = TEXT_ENCODERS[params.text]
@@ -306,6 +406,13 @@ def eval_images(params: Params) -> tuple[int | None, str]:
 
         counts = split_counts(**params.custom.model_dump())
         where = f"custom.captions {params.custom.captions}"
+        if counts is not None and not any(counts.values()):
+            raise ParamError(
+                "custom.captions",
+                params.custom.captions,
+                f"no captioned images found: no row names a file of custom.images"
+                f" {params.custom.images} with a caption",
+            )
         return (None, where) if counts is None else (counts[split], where)
     if params.dataset == "webdataset" and split != "train":
         return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"

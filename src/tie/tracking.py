@@ -8,7 +8,10 @@ with the copy. `MLFLOW_TRACKING_URI` overrides the store (e.g. an `mlflow server
 
 MLflow's REST client retries a failing server for minutes by default; an unreachable
 server should fail the stage within seconds, naming the URI: the retry defaults below
-do that (each can still be set in the environment).
+do that (each can still be set in the environment). Its timeout is per read, so a server
+that answers a byte at a time holds a request forever: logging to a server has a total
+deadline, `TIE_MLFLOW_DEADLINE_S` (default 120 s), after which the stage fails in one
+line (a run it had started is marked FAILED by the next logging, as a killed one is).
 
 One run per distinct computed result: each run carries a fingerprint tag (`tie.fingerprint`,
 see `fingerprint`), a hash of everything the numbers were computed from. Logging the same
@@ -32,15 +35,18 @@ database`) and advice that fits a local store. Credentials in the URI are never 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tie.errors import TieError
@@ -55,6 +61,36 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
+DEADLINE_S = 120.0  # all the requests of one logging to a server; TIE_MLFLOW_DEADLINE_S
+CLEANUP_S = 5.0  # each request after the deadline (ending the run): then it is cut too
+
+
+class _DeadlinePassed(BaseException):
+    """Raised by the alarm inside a blocked request; a BaseException, so that no retry
+    loop of MLflow's or urllib3's (`except Exception`) swallows it."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Interrupt what the main thread waits for after `seconds` (then every CLEANUP_S).
+
+    A no-op outside the main thread, where no signal can be delivered.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def passed(_signum, _frame):
+        signal.setitimer(signal.ITIMER_REAL, CLEANUP_S)
+        raise _DeadlinePassed
+
+    previous = signal.signal(signal.SIGALRM, passed)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def repo_root() -> Path:
@@ -229,6 +265,11 @@ def failure_message(error: BaseException, uri: str) -> str:
                 f"{BUSY_TIMEOUT_S:g} s): let it finish (a parallel run, a script writing to "
                 "it), then re-run `dvc repro`; `mlflow ui` only reads it"
             )
+        elif "disk is full" in cause or "No space left" in cause:
+            advice = (
+                "The disk that holds this local store is full: free some space there (keep"
+                " the store: it holds every earlier run), then re-run `dvc repro`"
+            )
         elif "readonly" in cause or "read-only" in cause:
             advice = (
                 "This local store cannot be written: make the database file and its folder "
@@ -264,8 +305,22 @@ def _store_named_on_failure(log):
         db_logger = logging.getLogger("mlflow.store.db.utils")
         level = db_logger.level
         db_logger.setLevel(logging.CRITICAL)
+        uri = tracking_uri()
+        deadline = float(os.environ.get("TIE_MLFLOW_DEADLINE_S", DEADLINE_S))
+        remote = uri.startswith(("http:", "https:"))
         try:
-            return log(*args, **kwargs)
+            with _deadline(deadline) if remote else contextlib.nullcontext():
+                return log(*args, **kwargs)
+        except _DeadlinePassed:
+            raise TieError(
+                redact(
+                    f"could not log the run to MLflow at {uri}: no complete answer within"
+                    f" {deadline:g} s (TIE_MLFLOW_DEADLINE_S, all requests together). The"
+                    " metrics file is written only once the run is logged. Check the server"
+                    " (or unset MLFLOW_TRACKING_URI to use the local store), then re-run"
+                    " `dvc repro`."
+                )
+            ) from None
         except (
             mlflow.exceptions.MlflowException,
             requests.RequestException,

@@ -29,6 +29,7 @@ the workers read from the paths the driver gives (a filesystem every node mounts
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +38,10 @@ import ray.data
 
 import tie
 from tie.errors import TieError
+
+# How long the cluster may take to offer one encoder actor's CPUs and GPUs (an autoscaler
+# adding a node takes a minute or two); then the stage fails instead of waiting forever.
+RESOURCE_WAIT_S = 180.0  # TIE_RAY_RESOURCE_WAIT_S overrides it
 
 
 @contextmanager
@@ -60,20 +65,48 @@ def ray_session(compute: dict):
             configure_logging=True,
         )
     except ConnectionError as error:
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise TieError(
-            f"compute.address = {compute.get('address', '')!r}: {error}. Is the cluster up"
-            " (`ray status` on a node)? If Ray logged InvalidAuthToken, the cluster refused"
-            " this machine's token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or"
-            " RAY_AUTH_TOKEN_PATH, a file; by default ~/.ray/auth_token) to the cluster's"
-            " token, which `ray get-auth-token` prints on its head node"
-        ) from error
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
+            f"could not reach the Ray cluster at compute.address {address!r}: {cause}; start"
+            ' it (`ray start --head`) or set compute.address to "" to start Ray here. If Ray'
+            " logged InvalidAuthToken, the cluster refused this machine's token: set"
+            " RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file; by"
+            " default ~/.ray/auth_token) to the cluster's token, which `ray get-auth-token`"
+            " prints on its head node"
+        ) from None
     try:
+        wait_for_actor_resources(compute)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
         yield
     finally:
         ray.shutdown()
+
+
+def wait_for_actor_resources(compute: dict) -> None:
+    """Wait (at most `TIE_RAY_RESOURCE_WAIT_S`) for a node that can hold one encoder actor.
+
+    Ray would otherwise queue an actor no node can hold forever (its autoscaler only warns),
+    e.g. `compute.num_gpus: 1` on a cluster without GPUs.
+    """
+    need = {"CPU": compute.get("num_cpus", 1), "GPU": compute.get("num_gpus", 0)}
+    wait = float(os.environ.get("TIE_RAY_RESOURCE_WAIT_S", RESOURCE_WAIT_S))
+    deadline = time.monotonic() + wait
+    while True:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        if any(all(node.get(k, 0) >= n for k, n in need.items() if n) for node in nodes):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+    largest = {k: max((node.get(k, 0) for node in nodes), default=0) for k in need}
+    raise TieError(
+        f"no node of the Ray cluster can hold one encoder actor (compute.num_cpus ="
+        f" {need['CPU']:g}, compute.num_gpus = {need['GPU']:g}; the largest node has"
+        f" {largest['CPU']:g} CPUs, {largest['GPU']:g} GPUs) after waiting {wait:g} s"
+        " (TIE_RAY_RESOURCE_WAIT_S): lower them in params.yaml or add such a node"
+    )
 
 
 def actor_options(compute: dict) -> dict:

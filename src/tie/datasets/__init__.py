@@ -26,7 +26,8 @@ from tie.datasets.real import KARPATHY_FILE, flickr8k_official_layout, prepare_r
 from tie.datasets.sources import sources_for
 from tie.datasets.webdataset import image_sources as webdataset_images
 from tie.datasets.webdataset import prepare_webdataset, read_webdataset
-from tie.errors import TieError
+from tie.errors import TieError, shorten
+from tie.image_names import inside, name_problem
 from tie.registry import DATASETS as DATASET_INFO
 from tie.registry import SPLIT_NAMES
 
@@ -103,4 +104,11 @@ def image_sources(name: str, raw_dir: Path, ids: list[str]) -> list:
     if name == "webdataset":
         return webdataset_images(raw_dir, ids)
     images = image_dir(name, raw_dir)
-    return [images / image_id for image_id in ids]
+    paths = [inside(images, image_id) for image_id in ids]
+    if None in paths:
+        bad = ids[paths.index(None)]
+        raise TieError(
+            f"image list entry {shorten(bad)}: {name_problem(bad)}; it was not written by the"
+            " splits stage: run `dvc repro -f splits`"
+        )
+    return paths

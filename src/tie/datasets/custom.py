@@ -24,12 +24,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tie.corpus import SPLITS, Corpus
 from tie.custom_captions import CAPTION_FORMATS, SPLIT_NAMES, hash_split, read_caption_rows
 from tie.datasets.flickr8k_layout import Problems
-from tie.errors import TieError
+from tie.errors import TieError, shorten
+from tie.image_names import name_problem, through_link
 
 CAPTIONS_STEM = "captions"  # the copy in the raw folder: captions.csv / .jsonl / .json
 EXAMPLE_IMAGES = 150
@@ -46,20 +47,27 @@ def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
     (raw_dir / "images").mkdir(parents=True)
-    shutil.copyfile(captions_file, raw_dir / f"{CAPTIONS_STEM}{Path(captions_file).suffix}")
+    suffix = Path(captions_file).suffix.lower()
+    shutil.copyfile(captions_file, raw_dir / f"{CAPTIONS_STEM}{suffix}")
     named = sorted({image for _, image, _, _ in rows if image})
     copied, missing, unreadable = 0, [], []
     for image in named:
+        problem = name_problem(image)
         source = images_dir / image
-        if PurePosixPath(image).is_absolute() or ".." in PurePosixPath(image).parts:
-            unreadable.append(f"{image}: not a path inside the images folder")
-            continue
-        if not source.is_file():
+        if problem is None and through_link(images_dir, image):
+            problem = (
+                "a symbolic link, or inside a linked folder: only real files are copied (DVC"
+                " does not see a change behind a linked folder); copy the file itself there"
+            )
+        if problem is None and source.exists() and not source.is_file():
+            problem = "not a regular file (a folder, FIFO, socket or device)"
+        if problem is None and not source.exists():
             missing.append(image)
             continue
-        problem = image_problem(source)
+        problem = problem or image_problem(source)
         if problem:
-            unreadable.append(f"{image}: {problem}")
+            label = shorten(image) if name_problem(image) else image  # a file's name is short
+            unreadable.append(f"{label}: {problem}")
             continue
         target = raw_dir / "images" / image
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +89,7 @@ def read_custom(
 ) -> Corpus:
     """The corpus of the custom dataset in `raw_dir`, bad rows dropped and reported."""
     raw_dir = Path(raw_dir)
-    found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix in CAPTION_FORMATS]
+    found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix.lower() in CAPTION_FORMATS]
     if len(found) != 1:
         raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
     rows, n_rows = read_caption_rows(found[0])
@@ -90,28 +98,29 @@ def read_custom(
     captions: dict[str, list[str]] = {}
     given_split: dict[str, str] = {}
     for number, image, caption, split in rows:
-        if not image:
-            problems.add("dropped_lines_malformed", f"row {number}: no image")
+        problem = name_problem(image)
+        if problem:
+            problems.add("dropped_lines_malformed", f"line {number}: {shorten(image)}: {problem}")
             continue
         if not (image_dir / image).is_file():
             problems.add("dropped_lines_missing_image", image)
             continue
         if not caption:
-            problems.add("dropped_lines_empty_caption", f"row {number}: {image}")
+            problems.add("dropped_lines_empty_caption", f"line {number}: {image}")
             continue
         if caption in captions.get(image, []):
-            problems.add("dropped_lines_duplicate", f"row {number}: {image}: {caption[:40]}")
+            problems.add("dropped_lines_duplicate", f"line {number}: {image}: {caption[:40]}")
             continue
         if split is not None:
             name = SPLIT_NAMES.get(str(split).strip().lower())
             if name is None:
                 raise TieError(
-                    f"{found[0]}, row {number}: split {split!r}; expected one of "
+                    f"{found[0]}, line {number}: split {shorten(split)}; expected one of "
                     f"{', '.join(SPLIT_NAMES)} (or no split column at all)"
                 )
             if given_split.setdefault(image, name) != name:
                 raise TieError(
-                    f"{found[0]}, row {number}: image {image} is in split {name} here and in "
+                    f"{found[0]}, line {number}: image {image} is in split {name} here and in "
                     f"{given_split[image]} on an earlier row; an image has one split"
                 )
         captions.setdefault(image, []).append(caption)
@@ -120,6 +129,11 @@ def read_custom(
         raise TieError(
             f"{found[0]}: some rows give a split and others not (e.g. {without}); give a "
             "split for every image, or for none (then a seeded hash of the name chooses)"
+        )
+    if not captions:
+        raise TieError(
+            f"no captioned images found in {found[0]} ({n_rows} rows): no row names an image"
+            " of the images folder with a caption; check custom.images and custom.captions"
         )
     split_of = {
         image: given_split.get(image) or hash_split(image, split_seed, val_fraction, test_fraction)

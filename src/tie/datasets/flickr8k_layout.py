@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tie.corpus import SPLITS, Corpus
+from tie.image_names import name_problem
 
 CAPTIONS_PER_IMAGE = 5
 MAX_REPORT_EXAMPLES = 20
@@ -187,6 +188,9 @@ def _read_token_file(
             problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
             continue
         image, k, caption = parsed
+        if name_problem(image):
+            problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
+            continue
         if image not in image_files:
             problems.add("dropped_lines_missing_image", image)
             continue

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from tie.corpus import SPLITS, Corpus
 from tie.datasets.flickr8k_layout import CAPTIONS_PER_IMAGE, Problems
+from tie.errors import TieError
+from tie.image_names import name_problem
 
 SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
@@ -44,7 +46,10 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
     by_split: dict[str, list[tuple[str, list[str]]]] = {split: [] for split in SPLITS}
     seen: set[str] = set()
     n_sentences = 0
-    for entry in entries:
+    if not isinstance(entries, list):
+        raise TieError(f"{json_file}: `images` is not a list: fetch the raw data again")
+    for number, entry in enumerate(entries):
+        _check_entry(json_file, number, entry)
         image = entry["filename"]
         split = SPLIT_NAMES.get(entry["split"])
         if split is None:
@@ -58,8 +63,8 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
             problems.add("dropped_split_repeats", image)
             continue
         seen.add(image)
-        if image not in image_files:
-            problems.add("dropped_images_missing_file", image)
+        if name_problem(image) or image not in image_files:
+            problems.add("dropped_images_missing_file", str(image)[:80])
             continue
         if not sentences:
             problems.add("dropped_images_no_captions", image)
@@ -84,3 +89,22 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
         captions=[caps for _, _, caps in records],
         report=report,
     )
+
+
+def _check_entry(json_file: Path, number: int, entry) -> None:
+    """Refuse an entry of the wrong shape, naming the file, the entry and the field."""
+    where = f"{json_file}, images[{number}]"
+    problem = None
+    if not isinstance(entry, dict):
+        problem = f"{where} is not an object"
+    elif not isinstance(entry.get("filename"), str) or not isinstance(entry.get("split"), str):
+        problem = f"{where}: filename and split must be strings"
+    elif not isinstance(entry.get("sentences"), list):
+        problem = f"{where}.sentences must be a list"
+    else:
+        for k, sentence in enumerate(entry["sentences"]):
+            if not (isinstance(sentence, dict) and isinstance(sentence.get("raw"), str)):
+                problem = f"{where}.sentences[{k}] must be an object whose raw is a string"
+                break
+    if problem:
+        raise TieError(f"{problem}: not a Karpathy split file; fetch the raw data again")

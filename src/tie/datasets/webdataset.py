@@ -32,20 +32,30 @@ from pathlib import Path
 from PIL import Image
 
 from tie.corpus import Corpus
-from tie.errors import TieError
+from tie.errors import TieError, shorten
+from tie.image_names import name_problem
+from tie.schema import MAX_SHARDS, shard_count
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 INDEX_FILE = "images/samples.jsonl"  # the images folder, the image_features stage's dep
 REPORT_FILE = "report.json"
 _BRACES = re.compile(r"\{([^{}]*)\}")
+END_OF_ARCHIVE = 1024  # two zero blocks of 512 bytes end every tar
 
 
 def expand_braces(pattern: str) -> list[str]:
     """`a/{000..002}.tar` -> a/000.tar, a/001.tar, a/002.tar; `{x,y}` lists alternatives.
 
     Numeric ranges keep the width of their first bound (zero padding), as img2dataset
-    names its shards.
+    names its shards. A pattern of more than `MAX_SHARDS` names is refused before any
+    name is made.
     """
+    n = shard_count(pattern)
+    if n > MAX_SHARDS:
+        raise TieError(
+            f"webdataset.shards {shorten(pattern)}: {n} shard names, more than {MAX_SHARDS};"
+            " check the brace ranges"
+        )
     match = _BRACES.search(pattern)
     if match is None:
         return [pattern]
@@ -121,18 +131,40 @@ def iter_samples(url: str, digests: dict | None = None) -> Iterator[tuple[str, d
     Members of one sample are consecutive in the tar (img2dataset writes them so). Image
     bytes are not kept (`TarInfo.offset_data` locates them), only whether they decode;
     the others are read. With `digests`, the shard's SHA-256 is stored there at the end.
+
+    A tar ends with two zero blocks; Python's `tarfile` also stops, silently, at the end
+    of the data or at a damaged header. So the end is checked: a shard cut at a member
+    boundary (or damaged between members) is refused, not read as a shorter shard.
     """
-    with open_url(url) as raw:
+    try:
+        raw = open_url(url)
+    except OSError as error:  # e.g. S3's PermissionError: Forbidden for a wrong secret
+        cause = (str(error).splitlines() or [""])[0][:200]
+        raise TieError(
+            f"webdataset shard {url} cannot be opened: {type(error).__name__}: {cause} (for"
+            " S3: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL)"
+        ) from None
+    with raw:
         f = _HashingReader(raw)
         try:
-            yield from _samples(tarfile.open(fileobj=f, mode="r|"))
+            tar = tarfile.open(fileobj=f, mode="r|")
+            yield from _samples(tar)
         except tarfile.ReadError as error:
             raise TieError(
-                f"webdataset shard {url} is not an uncompressed tar ({error}): images are read"
-                " by offset, so shards must be plain .tar files (as img2dataset writes them)"
+                f"webdataset shard {url} is cut or not an uncompressed tar ({error}): images"
+                " are read by offset, so shards must be whole, plain .tar files (as"
+                " img2dataset writes them)"
             ) from None
-        if digests is not None:
-            digests[url] = f.finish()
+        end = tar.offset
+        digest = f.finish()
+    with open_url(url, end) as tail:
+        if tail.read(END_OF_ARCHIVE) != bytes(END_OF_ARCHIVE):
+            raise TieError(
+                f"webdataset shard {url} has no end-of-archive after byte {end}: it is cut or"
+                " damaged there (an interrupted copy?); copy or write it again"
+            )
+    if digests is not None:
+        digests[url] = digest
 
 
 def _samples(tar):
@@ -176,20 +208,24 @@ def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
         "image undecodable": [],
         "caption missing or empty": [],
         "key repeated": [],
+        "key not a relative name": [],
     }
     seen, good = set(), 0
     shard_digests = {}
     with open(raw_dir / INDEX_FILE, "w") as index:
         for url in urls:
             if "://" not in url and not Path(url).is_file():
+                what = "is a folder, not a tar file" if Path(url).is_dir() else "does not exist"
                 raise TieError(
-                    f"webdataset.shards: {url} does not exist (from {section['shards']!r})"
+                    f"webdataset.shards: {url} {what} (from {shorten(section['shards'])})"
                 )
             for key, members, data in iter_samples(url, shard_digests):
                 name = f"{url}:{key}"
                 image = next((e for e in IMAGE_EXTENSIONS if e in members), None)
                 caption = data.get(field, b"").decode("utf-8", errors="replace").strip()
-                if image is None:
+                if name_problem(key):
+                    bad["key not a relative name"].append(shorten(name))
+                elif image is None:
                     bad["image missing"].append(name)
                 elif not data[image]:
                     bad["image undecodable"].append(name)
@@ -252,11 +288,41 @@ def read_webdataset(raw_dir: Path, section: dict) -> Corpus:
 
 
 def image_sources(raw_dir: Path, keys: list[str]) -> list[TarMember]:
-    """The image of each key, in that order, as a `TarMember` of its shard."""
+    """The image of each key, in that order, as a `TarMember` of its shard.
+
+    Each shard these images are in is read once and its SHA-256 compared with the one
+    the data stage recorded when it indexed it: a shard rewritten since (same name,
+    even the same members and offsets) would pair captions with other images.
+    """
     by_key = {r["key"]: r for r in _records(raw_dir)}
+    missing = [key for key in keys if key not in by_key]
+    if missing:
+        index = Path(raw_dir) / INDEX_FILE
+        raise TieError(
+            f"image list entry {shorten(missing[0])} is not in the index {index}: run"
+            " `dvc repro -f splits`"
+        )
+    recorded = json.loads((Path(raw_dir) / REPORT_FILE).read_text()).get("shard_sha256", {})
+    for url in sorted({by_key[key]["url"] for key in keys}):
+        check_shard(url, recorded.get(url))
     members = []
     for key in keys:
         r = by_key[key]
         url = r["url"] if "://" in r["url"] else str(Path(r["url"]).resolve())
         members.append(TarMember(url, r["offset"], r["size"]))
     return members
+
+
+def check_shard(url: str, sha256: str | None) -> None:
+    """Refuse shard `url` unless its content has SHA-256 `sha256` (as indexed)."""
+    try:
+        with open_url(url) as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as error:
+        raise TieError(f"webdataset shard {url} cannot be read ({error}): is it there?") from None
+    if digest != sha256:
+        raise TieError(
+            f"webdataset shard {url} changed since the data stage indexed it (SHA-256"
+            f" {digest[:12]}..., indexed {str(sha256)[:12]}...): its images would not match"
+            " their captions; index it again: `dvc repro -f data`"
+        )

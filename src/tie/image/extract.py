@@ -46,7 +46,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from tie.features import ids_path
+from tie.features import ensure_free_space, ids_path
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
@@ -123,6 +123,7 @@ def _open_rows(folder: Path, shape) -> np.ndarray:
     path = folder / _ROWS_FILE
     if path.exists():
         return np.load(path, mmap_mode="r+")
+    ensure_free_space(path, 4 * int(np.prod(shape)))  # not a SIGBUS on a full disk later
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
 
 

@@ -1,0 +1,611 @@
+"""Hostile inputs (issue 21): nothing read from outside its folder, no corrupt or cut input
+accepted silently, no unbounded expansion or echo, every failure one line."""
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import REPO, copy_project, run
+from webdataset_shards import SECTION, write_shards
+
+from tie.cli import main
+from tie.custom_captions import read_caption_rows, split_counts
+from tie.datasets import image_sources, read_dataset
+from tie.datasets.custom import copy_custom
+from tie.datasets.demo import make_demo_example
+from tie.datasets.flickr8k_layout import Flickr8kLayout, read_flickr8k_layout
+from tie.datasets.karpathy import read_karpathy_json
+from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
+from tie.errors import TieError
+from tie.features import create_features, load_features, load_image_features, save_features
+from tie.image_names import name_problem
+from tie.params import check_params, read_params
+from tie.schema import shard_count
+from tie.tracking import failure_message
+
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+
+
+def images_folder(folder, n=6):
+    folder.mkdir(parents=True)
+    for index in range(n):
+        make_demo_example(3, index, 32).image.save(folder / f"img{index}.png")
+    return folder
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+# 1. Image names stay inside the images folder, for every reader.
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc/x.png", "../x.png", "a/../../x.png", "a\u2028b.png", "a\nb.png", "", "a\x00.png"]
+)
+def test_a_name_outside_the_folder_or_with_a_line_break_is_refused(name):
+    assert name_problem(name)
+
+
+def test_no_reader_scores_an_image_outside_the_folder(tmp_path):
+    images = images_folder(tmp_path / "photos")
+    outside = tmp_path / "outside.png"
+    make_demo_example(3, 99, 32).image.save(outside)
+    rows = [{"image": f"img{i}.png", "caption": f"caption {i}"} for i in range(6)]
+    rows += [{"image": str(outside), "caption": "absolute"}]
+    rows += [{"image": "../../outside.png", "caption": "up and out"}]
+    captions = write_jsonl(tmp_path / "captions.jsonl", rows)
+    report = copy_custom(images, captions, tmp_path / "raw")
+    assert report["images_copied"] == 6
+    # the raw folder's own copy of the list is read by `splits`: the outside file stays out
+    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    assert sorted(corpus.images) == [f"img{i}.png" for i in range(6)]
+    dropped = corpus.report["dropped_lines_malformed"]
+    assert dropped["count"] == 2 and "not a path inside the images folder" in dropped["examples"][0]
+    assert sum(split_counts(str(images), str(captions), **CUSTOM).values()) == 6
+    with pytest.raises(TieError, match=r"image list entry '\.\./\.\./outside\.png': not a path"):
+        image_sources("custom", tmp_path / "raw", ["img0.png", "../../outside.png"])
+
+
+def test_a_linked_folder_inside_the_images_is_not_copied(tmp_path):
+    images = images_folder(tmp_path / "photos", n=2)
+    elsewhere = images_folder(tmp_path / "elsewhere", n=1)
+    (images / "linked").symlink_to(elsewhere, target_is_directory=True)
+    rows = [{"image": "img0.png", "caption": "a"}, {"image": "linked/img0.png", "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    assert report["images_copied"] == 1
+    assert report["unreadable"][0].startswith("linked/img0.png: a symbolic link")
+    assert not (tmp_path / "raw/images/linked").exists()
+
+
+# 3. Captions kept as written (whitespace normalised); a wrong type is refused, named.
+
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        (["a", "red", "circle"], "a list"),
+        ({"text": "a"}, "an object"),
+        (True, "a boolean"),
+        (3, "a number"),
+        (float("nan"), r"a number \(nan\)"),
+    ],
+)
+def test_a_jsonl_caption_that_is_not_a_string_is_refused(tmp_path, value, what):
+    rows = [{"image": "a.png", "caption": "a cat"}, {"image": "b.png", "caption": value}]
+    path = write_jsonl(tmp_path / "captions.jsonl", rows)
+    with pytest.raises(TieError, match=rf"captions.jsonl, line 2: field caption is {what}"):
+        read_caption_rows(path)
+
+
+def test_a_split_that_is_not_a_string_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "c.jsonl", [{"image": "a.png", "caption": "a", "split": 0}])
+    with pytest.raises(TieError, match=r"c.jsonl, line 1: field split is a number \(0\)"):
+        read_caption_rows(path)
+
+
+def test_csv_captions_keep_quoted_line_breaks_and_rare_separators(tmp_path):
+    path = tmp_path / "captions.csv"
+    text = (
+        'image,caption\n"a.png","a red circle\nand a blue square"\n'
+        "b.png,a dog\u2028on grass\nc.png,a cat\x85in a box\fat night\n"
+        'd.png,"a, b"\n'
+    )
+    path.write_text(text, newline="")
+    rows, n = read_caption_rows(path)
+    assert n == 4
+    assert [(line, image, caption) for line, image, caption, _ in rows] == [
+        (2, "a.png", "a red circle and a blue square"),
+        (4, "b.png", "a dog on grass"),
+        (5, "c.png", "a cat in a box at night"),
+        (6, "d.png", "a, b"),
+    ]
+
+
+def test_a_csv_row_with_an_unquoted_comma_is_refused(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_text("image,caption\na.png,a red, blue square\n")
+    with pytest.raises(TieError, match=r"line 2: 3 fields, the header has 2 .*double quotes"):
+        read_caption_rows(path)
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"images": ["a.png"]}, r"images\[0\]: a string \('a.png'\); expected an object"),
+        (
+            {"images": [{"filename": "a.png", "sentences": "a cat"}]},
+            r"images\[0\]\.sentences: a string \('a cat'\); it must be a list",
+        ),
+        (
+            {"images": [{"filename": "a.png", "sentences": [{"raw": ["a"]}]}]},
+            r"images\[0\]\.sentences\[0\]: field raw is a list",
+        ),
+        ([1, 2], r"not a Karpathy-format file"),
+    ],
+)
+def test_a_karpathy_file_of_the_wrong_shape_is_one_line_from_tie_check(tmp_path, document, message):
+    images = images_folder(tmp_path / "photos", n=1)
+    (tmp_path / "captions.json").write_text(json.dumps(document))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = "custom"
+    params["custom"] |= {"images": str(images), "captions": str(tmp_path / "captions.json")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+    assert "captions.json" in result.output
+    assert re.search(message, result.output), result.output
+
+
+def test_a_latin_1_captions_file_names_itself_and_the_line(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_bytes("image,caption\na.png,a cat\nb.png,un caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TieError, match=r"captions.csv, line 3: not UTF-8 \(byte 0xe9\)"):
+        read_caption_rows(path)
+
+
+def test_an_upper_case_suffix_and_no_matching_image_are_said(tmp_path):
+    images = images_folder(tmp_path / "photos", n=2)
+    path = tmp_path / "captions.CSV"
+    path.write_text("image,caption\nimg0.png,a\nimg1.png,b\n")
+    copy_custom(images, path, tmp_path / "raw")
+    assert len(read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM}).images) == 2
+    path.write_text("image,caption\nnone.png,a\n")
+    copy_custom(images, path, tmp_path / "raw")
+    with pytest.raises(TieError, match=r"no captioned images found in .*captions.csv"):
+        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_named_as_an_image_is_skipped_not_opened(tmp_path):
+    images = images_folder(tmp_path / "photos", n=1)
+    os.mkfifo(images / "pipe.png")
+    rows = [{"image": "img0.png", "caption": "a"}, {"image": "pipe.png", "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    assert report["images_copied"] == 1
+    assert report["unreadable"] == [
+        "pipe.png: not a regular file (a folder, FIFO, socket or device)"
+    ]
+
+
+# 6. Nothing expanded or echoed without a bound.
+
+
+def alias_bomb(levels=9):
+    """One YAML value of 9^levels numbers, written in under 1 KB by anchors and aliases."""
+    items = ["&a0 [" + ", ".join(["0.1"] * 9) + "]"]
+    items += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(items) + "]"
+
+
+def test_a_yaml_alias_bomb_is_one_short_line_at_once(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    start = text.index("\n  reg: ") + len("\n  reg: ")
+    end = text.index("\n", start)
+    (tmp_path / "params.yaml").write_text(text[:start] + alias_bomb() + text[end:])
+    result = subprocess.run(
+        [Path(sys.executable).parent / "tie", "check", str(tmp_path / "params.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr) < 400 and result.stderr.count("\n") == 1, result.stderr[:400]
+    assert "'cca' stands for more than 100000 values (YAML aliases" in result.stderr
+
+
+def test_a_huge_value_is_quoted_briefly(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["cca"]["reg"] = ["x" * 100_000]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1 and len(result.output) < 600, result.output[:600]
+    assert "cca.reg = ['xxxx" in result.output
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        (
+            "webdataset",
+            "shards",
+            "data/{00000000..99999999}.tar",
+            "its brace ranges name 100000000 shards, more than 1000000",
+        ),
+        ("demo", "n_train", 100_000_000, "must be an integer from 2 to 100000"),
+        ("fisher", "seed", 2**40, "must be an integer from 0 to 4294967295"),
+        ("cca", "n_components", [8] * 101, "or a non-empty list of them"),
+        ("webdataset", "caption_field", "", "the extension of each sample's caption member"),
+    ],
+)
+def test_sizes_have_an_upper_limit(tmp_path, section, key, value, message):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params[section][key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1 and message in result.output, result.output[:600]
+    assert len(result.output) < 600
+
+
+def test_shard_names_are_counted_before_they_are_made():
+    with pytest.raises(TieError, match=r"100000000 shard names, more than 1000000"):
+        expand_braces("data/{00000000..99999999}.tar")
+    assert (
+        shard_count("s3://b/{000..009}-{a,b}.tar")
+        == 20
+        == len(expand_braces("s3://b/{000..009}-{a,b}.tar"))
+    )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"dataset: demo\ncca: {reg: caf\xe9}\n", "is not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "is not UTF-8 text"),
+        (b"\x00\x01\x02binary", "is not valid YAML: unacceptable character #x0000"),
+        (None, "is not a file"),
+    ],
+)
+def test_a_params_file_that_is_not_text_is_one_line(tmp_path, content, message):
+    path = tmp_path / "params.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(TieError, match=message):
+        read_params(path)
+
+
+def test_a_missing_section_says_what_to_add(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    del params["eval"]
+    with pytest.raises(TieError, match=r"eval is missing: it must be a section of `key: value`"):
+        check_params(params)
+
+
+# 2. A feature file is used only if it is what dvc.lock records, with sane values.
+
+
+def tamper(path, offset, new_bytes):
+    """Overwrite bytes of `path` in place, keeping its size and its dates."""
+    stat = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(new_bytes)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_feature_file_unlike_its_lock_record_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    features = Path("features/x.npy")
+    save_features(features, np.ones((4, 3)), ["a", "b", "c", "d"])
+    md5 = hashlib.md5(features.read_bytes()).hexdigest()
+    ids_md5 = hashlib.md5(Path("features/x.ids.txt").read_bytes()).hexdigest()
+    outs = [{"path": str(features), "md5": md5}, {"path": "features/x.ids.txt", "md5": ids_md5}]
+    Path("dvc.lock").write_text(yaml.safe_dump({"stages": {"feats": {"outs": outs}}}))
+    assert load_features(features, ["a", "b", "c", "d"]).shape == (4, 3)
+    tamper(features, features.stat().st_size - 4, np.float32(1e30).tobytes())
+    with pytest.raises(
+        TieError, match=r"x.npy is not what dvc.lock records .* `dvc repro -f feats`"
+    ):
+        load_features(features, ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e30])
+def test_a_non_finite_or_absurd_feature_value_is_refused_naming_the_row(tmp_path, bad):
+    matrix = np.ones((5, 3))
+    matrix[3, 1] = bad
+    save_features(tmp_path / "x.npy", matrix, list("abcde"))
+    with pytest.raises(TieError, match=r"x.npy, row 3: value (nan|inf|1e\+30)"):
+        load_image_features(tmp_path / "x.npy", list("abcde"))
+
+
+@pytest.mark.e2e
+def test_a_damaged_feature_file_dvc_calls_up_to_date_stops_the_next_experiment(
+    demo_project, tmp_path
+):
+    project = copy_project(demo_project, tmp_path / "project")
+    run(["dvc", "status"], project)  # DVC records each file's size and date with its hash
+    features = project / "features/demo/image/colorgrid.npy"
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    md5 = next(
+        o["md5"] for o in lock["stages"]["image_features"]["outs"] if o["path"].endswith(".npy")
+    )
+    cached = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    for copy in (cached, features):  # the cache's copy damaged, and checked out
+        tamper(copy, copy.stat().st_size - 4, np.float32(1e30).tobytes())
+    _, status = run(["dvc", "status"], project)
+    assert "up to date" in status  # DVC trusts the size and date it recorded
+    code, output = run(["dvc", "exp", "run", "-S", "cca.reg=0.001"], project, check=False)
+    assert code != 0
+    assert "features/demo/image/colorgrid.npy is not what dvc.lock records" in output
+    assert "dvc repro -f image_features" in output
+
+
+# 4. WebDataset shards: a cut shard is refused; a shard changed since indexing is not read.
+
+
+@pytest.fixture
+def shards(tmp_path):
+    write_shards(tmp_path / "shards")
+    return tmp_path, SECTION | {"shards": str(tmp_path / SECTION["shards"])}
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x01" * 512, bytes(512)])
+def test_a_shard_cut_at_a_member_boundary_is_refused(shards, tail):
+    root, section = shards
+    shard = root / "shards/00001.tar"
+    with tarfile.open(shard) as tar:
+        cut = tar.getmembers()[30].offset  # the header of a member: a clean cut
+    data = shard.read_bytes()[:cut] + tail
+    shard.write_bytes(data)
+    with pytest.raises(TieError, match=rf"00001.tar has no end-of-archive after byte {cut}"):
+        prepare_webdataset(root / "raw", section)
+
+
+def test_a_shard_rewritten_after_indexing_is_refused_when_images_are_read(shards):
+    root, section = shards
+    prepare_webdataset(root / "raw", section)
+    corpus = read_webdataset(root / "raw", section)
+    assert len(image_sources("webdataset", root / "raw", corpus.images)) == len(corpus.images)
+    record = json.loads((root / "raw/images/samples.jsonl").read_text().splitlines()[-1])
+    tamper(Path(record["url"]), record["offset"] + 100, b"\x00" * 8)  # same size, same offsets
+    with pytest.raises(TieError, match=r"00001.tar changed since the data stage indexed it"):
+        image_sources("webdataset", root / "raw", corpus.images)
+
+
+def test_a_shard_member_named_outside_is_dropped_and_reported(tmp_path):
+    shard = tmp_path / "0.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in [("../up.jpg", b"x"), ("../up.txt", b"a cat")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    section = SECTION | {"shards": str(shard)}
+    report = prepare_webdataset(tmp_path / "raw", section)
+    assert report["bad"]["key not a relative name"] == 1 and report["good"] == 0
+
+
+# 5. Hangs: each wait has a bound, then one line.
+
+
+class TricklingServer:
+    """A loopback HTTP server that answers every request with one header line every
+    `every` seconds and never ends the headers (each answer stops after `limit` lines)."""
+
+    def __init__(self, every=0.5, limit=240):
+        self.stop = threading.Event()
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.every, self.limit = every, limit
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for k in range(self.limit):
+                    if self.stop.wait(self.every):
+                        return
+                    connection.sendall(f"X-Wait-{k}: 1\r\n".encode())
+            except OSError:
+                return  # the client gave up
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.socket.close()
+
+
+LOG_ONE_RUN = """
+from tie.errors import TieError
+from tie.tracking import log_evaluation
+try:
+    log_evaluation("demo", {"cca": {"reg": 0.1}}, {"image_search": {"R_at_1": 1.0}}, [])
+except TieError as error:
+    print(error)
+    raise SystemExit(1)
+"""
+
+
+def test_a_tracking_server_that_trickles_headers_fails_within_the_deadline(tmp_path):
+    env = dict(os.environ, TIE_MLFLOW_DEADLINE_S="3", MLFLOW_HTTP_REQUEST_TIMEOUT="2")
+    with TricklingServer() as server:
+        env["MLFLOW_TRACKING_URI"] = server.url
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", LOG_ONE_RUN],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"could not log the run to MLflow at {server.url}: no complete answer within 3 s" in (
+        result.stdout
+    )
+    assert result.stdout.count("\n") == 1
+    assert took < 30  # the deadline, then a few seconds to end the run and start Python
+
+
+RAY_SESSION = """
+from tie.cluster import ray_session
+from tie.errors import TieError
+compute = {"engine": "ray", "address": "", "num_cpus": 1, "num_gpus": 1, "concurrency": 1}
+try:
+    with ray_session(compute):
+        pass
+except TieError as error:
+    print(error)
+    raise SystemExit(1)
+"""
+
+
+@pytest.mark.slow
+def test_ray_resources_no_node_has_are_waited_for_a_bounded_time(tmp_path):
+    pytest.importorskip("ray")
+    env = dict(os.environ, TIE_RAY_RESOURCE_WAIT_S="3", RAY_USAGE_STATS_ENABLED="0")
+    env["HOME"] = str(tmp_path)  # Ray writes ~/.ray/auth_token: not into the user's home
+    env.pop("RAY_ADDRESS", None)
+    env["CUDA_VISIBLE_DEVICES"] = ""  # a machine without GPUs, whatever this one has
+    result = subprocess.run(
+        [sys.executable, "-c", RAY_SESSION],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "no node of the Ray cluster can hold one encoder actor" in result.stdout
+    assert "compute.num_gpus = 1; the largest node has" in result.stdout
+    assert "0 GPUs) after waiting 3 s" in result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_tie_check_names_a_fifo_in_custom_images_whatever_the_dataset(tmp_path):
+    images = images_folder(tmp_path / "photos" / "deep", n=1).parent
+    os.mkfifo(images / "deep" / "pipe.png")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["custom"]["images"] = str(images)  # dataset stays demo: still a dep of `data`
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [Path(sys.executable).parent / "tie", "check", str(tmp_path / "params.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"holds {images}/deep/pipe.png, which is not a regular file" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+# Weak cases: one line each, by the mechanisms above.
+
+
+def test_a_broken_dvc_lock_is_one_line_from_tie_show(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("metrics").mkdir()
+    Path("metrics/retrieval.json").write_text("{}")
+    Path("dvc.lock").write_text("stages: [\n  evaluate: {")
+    result = CliRunner().invoke(main, ["show"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "dvc.lock of the workspace is not valid YAML" in result.output
+    assert "git checkout -- dvc.lock" in result.output
+
+
+def test_a_shard_path_that_is_a_folder_says_so(tmp_path):
+    (tmp_path / "shards/0.tar").mkdir(parents=True)
+    section = SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")}
+    with pytest.raises(TieError, match=r"0.tar is a folder, not a tar file"):
+        prepare_webdataset(tmp_path / "raw", section)
+
+
+def test_a_token_file_name_with_a_line_separator_is_dropped(tmp_path):
+    images = images_folder(tmp_path / "images", n=2)
+    odd = "img0\u2028.png"
+    (images / "img0.png").rename(images / odd)
+    (tmp_path / "tokens.txt").write_text(f"{odd}#0\ta cat\nimg1.png#0\ta dog\n")
+    splits = {}
+    for split in ("train", "val", "test"):
+        splits[split] = tmp_path / f"{split}.txt"
+        splits[split].write_text(f"{odd}\nimg1.png\n" if split == "train" else "")
+    layout = Flickr8kLayout(images, tmp_path / "tokens.txt", splits)
+    corpus = read_flickr8k_layout(layout, "demo")
+    assert corpus.images == ["img1.png"]
+    assert corpus.report["dropped_lines_malformed"]["count"] == 1
+
+
+def test_a_feature_file_larger_than_the_free_space_is_refused_before_writing(tmp_path):
+    columns = shutil.disk_usage(tmp_path).free // 4 + 1  # one row more than the disk holds
+    with pytest.raises(TieError, match=r"not enough disk space for .*x.npy: it needs"):
+        create_features(tmp_path / "x.npy", ["a"], columns)
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_tie_report_to_a_folder_is_one_line(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(main, ["report", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "is a directory" in result.output
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("a.png", r"images\[0\] is not an object"),
+        ({"filename": "a.png", "split": "test", "sentences": "a cat"}, r"sentences must be a list"),
+        ({"filename": "a.png", "split": 1, "sentences": []}, r"filename and split must be strings"),
+    ],
+)
+def test_a_published_karpathy_file_of_the_wrong_shape_is_one_line(tmp_path, entry, message):
+    images = images_folder(tmp_path / "images", n=1)
+    (tmp_path / "k.json").write_text(json.dumps({"images": [entry]}))
+    with pytest.raises(TieError, match=message):
+        read_karpathy_json(tmp_path / "k.json", images, "flickr8k")
+
+
+def test_a_full_disk_under_the_local_store_is_not_advice_to_move_it_away(tmp_path):
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as store:
+        store.execute("PRAGMA max_page_count = 2")  # a store on a disk that is full
+        store.execute("CREATE TABLE runs (x)")
+        with pytest.raises(sqlite3.OperationalError) as full:
+            store.execute("INSERT INTO runs VALUES (?)", ["x" * 100_000])
+    message = failure_message(full.value, f"sqlite:///{db}")
+    assert "database or disk is full" in message and "free some space there" in message
+    assert "move it away" not in message
