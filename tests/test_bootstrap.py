@@ -50,8 +50,9 @@ def test_the_point_values_are_those_of_metrics_from_ranks():
         )
         expected = metrics_from_ranks(search, annotation, KS)
         for direction, values in expected.items():
+            # metrics_from_ranks rounds to METRIC_DECIMALS
             for name, value in values.items():
-                assert points[f"{direction}/{name}"][0] == pytest.approx(value, abs=5e-5)  # value is rounded
+                assert points[f"{direction}/{name}"][0] == pytest.approx(value, abs=5e-5)
         assert points["rsum"][0] == pytest.approx(rsum(search, annotation))
 
 
