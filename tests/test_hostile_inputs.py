@@ -609,3 +609,13 @@ def test_a_full_disk_under_the_local_store_is_not_advice_to_move_it_away(tmp_pat
     message = failure_message(full.value, f"sqlite:///{db}")
     assert "database or disk is full" in message and "free some space there" in message
     assert "move it away" not in message
+
+
+@pytest.mark.parametrize("query", [b"caf\xe9 red", b"red\x1b[2Jcircle"])
+def test_tie_search_refuses_a_query_that_is_not_printable_utf8_in_one_line(query, tmp_path):
+    tie = str(Path(sys.executable).parent / "tie")
+    result = subprocess.run([tie.encode(), b"search", query], cwd=tmp_path, capture_output=True)
+    error = result.stderr.decode("utf-8", "replace")
+    assert result.returncode != 0
+    assert "Traceback" not in error and error.count("\n") == 1, error
+    assert "the query is not UTF-8 text" in error

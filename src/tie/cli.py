@@ -247,6 +247,12 @@ def search(query: str, top: int, output: Path) -> None:
     from tie.params import load_params
     from tie.search import search_images, shorten
 
+    if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
+        # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
+        raise TieError(
+            "the query is not UTF-8 text (or holds control characters): type it again as"
+            " plain words, e.g. tie search 'a red circle'"
+        )
     result = search_images(load_params(), query, top)
     hits = result.hits
     click.echo(f"query words used: {shorten(' '.join(result.used))}")
