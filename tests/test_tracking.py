@@ -147,3 +147,41 @@ def test_experiments_open_on_their_runs_named_by_what_they_are(store, monkeypatc
     assert experiment_kind(store, "untagged-shown") is None
     tag_experiments(f"sqlite:///{store / 'mlflow.db'}")
     assert experiment_kind(store, "untagged-shown") == "custom_model_development"
+
+
+LOG_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from tie.tracking import log_evaluation
+Path(f"ready-{sys.argv[1]}").touch()
+while not Path("go").exists():
+    time.sleep(0.01)
+metrics = {"image_search": {"R_at_1": float(sys.argv[1])}}
+print(log_evaluation("together", {"dataset": "demo"}, metrics, [Path("curve.csv")])[0])
+"""
+
+
+def test_pipelines_creating_a_new_store_at_once_all_log(tmp_path):
+    """Two `dvc exp run` or pipelines starting together: MLflow's migration of a new store
+    must not run twice at once (an Alembic CommandError for one of them)."""
+    (tmp_path / "curve.csv").write_text("k,r\n1,2\n")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOG_WHEN_TOLD, str(i)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    deadline = time.monotonic() + 120  # every process has imported MLflow: start together
+    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    results = [p.communicate(timeout=300) for p in processes]
+    for process, (_, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err[-2000:]
+    assert len({out.strip() for out, _ in results}) == 4  # four runs

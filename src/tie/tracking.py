@@ -36,6 +36,7 @@ database`) and advice that fits a local store. Credentials in the URI are never 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -47,6 +48,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tie.errors import TieError
@@ -239,6 +241,39 @@ def run_name(params: dict) -> str:
     return f"{name} {pooling}"
 
 
+@contextlib.contextmanager
+def _local_store_lock(uri: str):
+    """One process at a time logs to a local SQLite store (none for a server).
+
+    MLflow creates a new store's tables by an Alembic migration, which two processes
+    starting together (two `dvc exp run`, two pipelines) run twice and one of them fails
+    on; logging is short, so pipelines take turns on a lock file beside the store, waiting
+    at most BUSY_TIMEOUT_S.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    store = Path(uri.removeprefix("sqlite:///"))
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.with_name(store.name + ".lock"), "a") as lock:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TieError(
+                        f"another process has been logging to {store} for over"
+                        f" {BUSY_TIMEOUT_S:g} s: let it finish, then re-run `dvc repro`"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _wait_when_busy(dbapi_connection, _record) -> None:
     """SQLAlchemy `connect` hook: a SQLite connection waits for another writer's lock."""
     if isinstance(dbapi_connection, sqlite3.Connection):
@@ -352,6 +387,22 @@ def log_evaluation(
 
     root = repo_root()
     uri = tracking_uri(root)
+    with _local_store_lock(uri):
+        return _log(
+            mlflow,
+            root,
+            uri,
+            dataset,
+            params,
+            metrics,
+            artifacts,
+            extra_metrics,
+            result_fingerprint,
+        )
+
+
+def _log(mlflow, root, uri, dataset, params, metrics, artifacts, extra_metrics, result_fingerprint):
+    """`log_evaluation`'s work, once the store is this process's."""
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
