@@ -231,3 +231,25 @@ def test_the_provenance_of_a_fisher_run_names_its_mixture_and_of_a_mean_run_does
     )
     mean = from_mlflow(logged | {"caption_vectors.pooling": "mean"}, {})
     assert not any(key.startswith("fisher.") for key in mean.pooling)
+
+
+def test_the_provenance_read_from_dvc_lock_leaves_fisher_params_out_of_a_mean_run():
+    """dvc.lock records `fisher.normalize` and `fisher.store` for text_features whatever the
+    pooling (the stage declares them); with mean pooling they play no part."""
+    from tie.provenance import _pooling
+
+    recorded = {
+        "dataset": "demo",
+        "text": "glove",
+        "caption_vectors": {"pooling": "mean", "idf": False},
+        "fisher.normalize": True,
+        "fisher.store": "codes",
+    }
+    assert _pooling(recorded, {}) == {
+        "caption_vectors.pooling": "mean",
+        "caption_vectors.idf": False,
+    }
+    recorded["caption_vectors"]["pooling"] = "fisher"
+    mixture = {"fisher.mixture": "hglmm"}
+    assert _pooling(recorded, mixture)["fisher.store"] == "codes"
+    assert _pooling(recorded, mixture)["fisher.mixture"] == "hglmm"

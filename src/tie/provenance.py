@@ -190,9 +190,10 @@ def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
     """
     text = text_features_params.get("text")
     sentence = text in TOWER_MODEL_NAMES
+    fisher = (text_features_params.get("caption_vectors") or {}).get("pooling") == "fisher"
     flat = {}
     for key, value in text_features_params.items():
-        if key in ("dataset", "text", "tokenizer"):
+        if key in ("dataset", "text", "tokenizer") or (key.startswith("fisher") and not fisher):
             continue
         if (key in TOWER_MODEL_NAMES and key != text) or (key == "caption_vectors" and sentence):
             continue
@@ -200,7 +201,7 @@ def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
             flat |= {f"{key}.{k}": v for k, v in value.items()}
         else:
             flat[key] = value
-    if flat.get("caption_vectors.pooling") == "fisher":
+    if fisher:
         flat |= {k: v for k, v in mixture_params.items() if k.startswith("fisher.")}
     return flat
 
