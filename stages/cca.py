@@ -29,14 +29,13 @@ from tie.features import RowSubset, load_features, load_image_features
 from tie.joint_space import ZeroShot
 from tie.model_selection import (
     CRITERION_KS,
-    DIRECTIONS,
     GRID_PARAMS,
     grid_search,
     param_grid,
     write_table,
 )
 from tie.params import load_params
-from tie.retrieval import metrics_from_ranks, ranks, rounded
+from tie.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
 
 
 @click.command(cls=Command)

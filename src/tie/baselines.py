@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tie.errors import TieError
 from tie.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL
+from tie.retrieval import DIRECTIONS
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
 METRICS_FILE = RETRIEVAL
@@ -39,7 +40,6 @@ METRICS_FILE = RETRIEVAL
 RUN_RECORD_FILES = ("dvc.lock", CCA_GRID)
 EMPTIED_METRICS_FILES = (CCA_SELECTION,)
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
-DIRECTIONS = ("image_search", "image_annotation")
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
+from tie.retrieval import DIRECTIONS
 from tie.retrieval import rounded as _rounded
 
 CONFIDENCE = 0.95
 RSUM_KS = (1, 5, 10)  # rsum: R@1 + R@5 + R@10 of both directions (0-600)
 BLOCK = 100  # resamples drawn and scored at once
-DIRECTIONS = ("image_search", "image_annotation")
 
 
 def rsum(search_ranks, annotation_ranks) -> float:

@@ -21,7 +21,6 @@ import re
 import subprocess
 from pathlib import Path
 
-from tie.baselines import DIRECTIONS
 from tie.bootstrap import CONFIDENCE, intervals, paired
 from tie.comparison import Row, published_rows
 from tie.errors import TieError
@@ -33,6 +32,7 @@ from tie.query_ranks import (
     ranks_at,
     workspace_ranks,
 )
+from tie.retrieval import DIRECTIONS
 
 MLFLOW_RUN_ID = re.compile(r"[0-9a-f]{32}")
 METRIC_TITLES = {"R_at_1": "R@1", "R_at_5": "R@5", "R_at_10": "R@10"}

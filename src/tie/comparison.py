@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from tie.baselines import DIRECTIONS, METRIC_KEYS, load_baselines
+from tie.baselines import METRIC_KEYS, load_baselines
 from tie.bootstrap import RSUM_KS, difference, replicate_metrics
 from tie.errors import TieError
 from tie.provenance import (
@@ -47,7 +47,7 @@ from tie.query_ranks import (
     workspace_ranks,
 )
 from tie.redact import redact
-from tie.retrieval import METRIC_DECIMALS
+from tie.retrieval import DIRECTIONS, METRIC_DECIMALS
 
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
 SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them

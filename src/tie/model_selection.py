@@ -22,11 +22,10 @@ from tqdm import tqdm
 
 from tie.cca import CCA, InvalidParam
 from tie.joint_space import embed
-from tie.retrieval import metrics_from_ranks, ranks, rounded
+from tie.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
 
 GRID_PARAMS = ("n_components", "reg", "scale_power")
 CRITERION_KS = (1, 5, 10)
-DIRECTIONS = ("image_search", "image_annotation")
 TABLE_COLUMNS = (
     *GRID_PARAMS,
     *(f"{direction}_R_at_{k}" for direction in DIRECTIONS for k in CRITERION_KS),

@@ -10,7 +10,7 @@ import numpy as np
 
 from tie.retrieval import rounded
 
-DIRECTIONS = {"image_search": "Image search", "image_annotation": "Image annotation"}
+DIRECTION_TITLES = {"image_search": "Image search", "image_annotation": "Image annotation"}
 
 
 def with_interval(values: dict, key: str, text) -> str:
@@ -27,7 +27,7 @@ def format_table(metrics: dict) -> str:
     recall_keys = [k for k in metrics["image_search"] if re.fullmatch(r"R_at_\d+", k)]
     header = ["", *[k.replace("R_at_", "R@") for k in recall_keys], "Median rank", "Mean rank"]
     rows = []
-    for key, title in DIRECTIONS.items():
+    for key, title in DIRECTION_TITLES.items():
         values = metrics[key]
         rows.append(
             [title]
@@ -87,7 +87,7 @@ def plot_recall_curves(csv_path: Path, png_path: Path, title: str) -> None:
         rows = list(csv.DictReader(f))
     k = [int(r["k"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in DIRECTIONS.items():
+    for key, label in DIRECTION_TITLES.items():
         ax.plot(k, [float(r[key]) for r in rows], label=label)
     ax.set(xlabel="K", ylabel="Recall at K (%)", title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)

@@ -26,6 +26,9 @@ from tie.pairs import check_image_index
 # float noise (70.39999999999999) out of every file and display.
 METRIC_DECIMALS = 4
 
+# The two directions, as the metrics file names them (`metrics_from_ranks`' keys).
+DIRECTIONS = ("image_search", "image_annotation")
+
 # Bytes per element of a block of similarities: the float64 score and at most three
 # boolean comparison results alive at once.
 _BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
@@ -67,10 +70,8 @@ def metrics_from_ranks(search_ranks, annotation_ranks, ks=(1, 5, 10)):
     for k in ks:
         if not (isinstance(k, int | np.integer) and k >= 1):
             raise ValueError(f"every k in ks must be a positive integer, got {k!r}")
-    return {
-        "image_search": _summary(search_ranks, ks),
-        "image_annotation": _summary(annotation_ranks, ks),
-    }
+    summaries = (_summary(search_ranks, ks), _summary(annotation_ranks, ks))
+    return dict(zip(DIRECTIONS, summaries, strict=True))
 
 
 def protocol_counts(n_images: int, n_captions: int) -> dict:
