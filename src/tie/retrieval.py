@@ -133,7 +133,7 @@ def _ranks_both_ways(images, captions, caption_image_index, budget_bytes):
     block has been seen; it is estimated first, from the own pairs' dot products, and
     captions whose score lies within rounding of the estimate are kept (a few per image)
     and compared with the exact best at the end. So every comparison is between scores of
-    the blocks themselves, and ties are decided exactly as DESIGN's tie rule says.
+    the blocks themselves, and ties are decided exactly as the tie rule above says.
     """
     n_images, n_captions = len(images), len(captions)
     own_estimate = np.einsum("ij,ij->i", captions, images[caption_image_index])
