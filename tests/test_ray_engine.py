@@ -214,6 +214,6 @@ def test_a_cluster_that_refuses_the_token_stops_the_stage_saying_what_to_do(
 
     assert code != 0 and "InvalidAuthToken" in out
     (error,) = [line for line in out.splitlines() if line.startswith("Error: ")]
-    assert f"compute.address = '{ADDRESS}': Failed to connect" in error
+    assert f"compute.address '{ADDRESS}': Failed to connect" in error
     assert "refused this machine's token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN" in error
     assert "Traceback" not in out
