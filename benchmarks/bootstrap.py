@@ -5,9 +5,9 @@
 
 Random embeddings with a planted match (each caption is its image's vector plus noise)
 at COCO 5K's shape; a second run's captions have a little more noise. Timed, each alone:
-one `tie.retrieval.score` call (both directions, from the embeddings);
-`tie.bootstrap.intervals` of every metric of both directions from the ranks that call
-computes; `tie.bootstrap.paired` of the two runs. Peak memory is the peak of numpy's
+one `tie.evaluation.retrieval.score` call (both directions, from the embeddings);
+`tie.evaluation.bootstrap.intervals` of every metric of both directions from the ranks that call
+computes; `tie.evaluation.bootstrap.paired` of the two runs. Peak memory is the peak of numpy's
 allocations during each call (tracemalloc), beyond what was alive before it.
 """
 
@@ -19,8 +19,8 @@ import tracemalloc
 
 import numpy as np
 
-from tie.bootstrap import intervals, paired
-from tie.retrieval import ranks, score
+from tie.evaluation.bootstrap import intervals, paired
+from tie.evaluation.retrieval import ranks, score
 
 KS = (1, 5, 10)
 
@@ -60,7 +60,10 @@ def main() -> None:
     run_b = ranks(images, other_captions, index)
 
     rows = [
-        ("tie.retrieval.score (both directions)", *measure(lambda: score(images, captions, index))),
+        (
+            "tie.evaluation.retrieval.score (both directions)",
+            *measure(lambda: score(images, captions, index)),
+        ),
         (
             f"intervals, {args.resamples} resamples",
             *measure(lambda: intervals(*run_a, index, KS, args.resamples, 0)),

@@ -8,7 +8,7 @@ train images x 5 captions) and COCO (113,287 x 5), dx=4096 (VGG), dy=300 (word2v
 .npy files in --data-dir (default /tmp/tie-cca-benchmark; never the repository), then
 runs each approach in its own subprocess, so that each peak RSS is its own, and prints:
 
-- project: `tie.cca.covariances` on the memory-mapped files + `CCA.fit_covariances`;
+- project: `tie.joint.cca.covariances` on the memory-mapped files + `CCA.fit_covariances`;
 - floor: `X.T @ X` on the per-image matrix (float64, in RAM) + one Cholesky of dx x dx,
   the work no closed-form CCA can skip;
 - seed: every caption row stacked with its image's row, covariance of the stacked
@@ -16,7 +16,7 @@ runs each approach in its own subprocess, so that each peak RSS is its own, and 
   (Flickr30k only);
 - sklearn: `sklearn.cross_decomposition.CCA(n_components=k)` on subsamples of the
   stacked pairs, its time extrapolated to all pairs and k by its own measured scaling;
-- COCO 5K evaluation: `tie.retrieval.ranks` on 5,000 images x 25,000 captions, both
+- COCO 5K evaluation: `tie.evaluation.retrieval.ranks` on 5,000 images x 25,000 captions, both
   directions, against the similarity matmul alone (in one go, and in the same chunks).
 
 Columns: wall and CPU seconds of the timed part (CPU time, summed over BLAS threads,
@@ -246,7 +246,7 @@ def prepare_project(data_dir, shape, k):
 
 
 def time_project(inputs, k):
-    from tie.cca import CCA, covariances
+    from tie.joint.cca import CCA, covariances
 
     X, Y, image_index = inputs
     start = time.perf_counter()
@@ -331,10 +331,10 @@ def prepare_evaluation(data_dir, shape, k):
 
 
 def time_evaluation(inputs, k):
-    from tie.retrieval import ranks
+    from tie.evaluation.retrieval import ranks
 
     ranks(*inputs)
-    return "tie.retrieval.ranks, both directions, exact ties, 256 MiB budget"
+    return "tie.evaluation.retrieval.ranks, both directions, exact ties, 256 MiB budget"
 
 
 def time_matmul(inputs, k):
@@ -344,7 +344,7 @@ def time_matmul(inputs, k):
 
 
 def time_chunked_matmul(inputs, k):
-    from tie.retrieval import _BYTES_PER_SCORE
+    from tie.evaluation.retrieval import _BYTES_PER_SCORE
 
     images, captions, _ = inputs
     step = int(256 * 2**20 // (len(images) * _BYTES_PER_SCORE))

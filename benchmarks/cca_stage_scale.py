@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from tie.corpus import Corpus
-from tie.features import save_features
-from tie.fisher_rows import save_codes
+from tie.corpus.corpus import Corpus
+from tie.features.fisher_rows import save_codes
+from tie.features.store import save_features
 from tie.text.fisher_vectors import FisherVectors, FisherWordCodes, caption_words
 
 REPO = Path(__file__).resolve().parents[1]
 DX, WORD_DIM, VOCABULARY, WORDS_PER_CAPTION, CAPTIONS_PER_IMAGE = 4096, 50, 2000, 10, 5
-BLOCK_ROWS, CHUNK_BYTES = 1024, 16 * 2**20  # tie.cca's
+BLOCK_ROWS, CHUNK_BYTES = 1024, 16 * 2**20  # tie.joint.cca's
 
 
 def build(directory: Path, n_train: int, n_val: int, dy: int) -> dict:

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/dvc_manifest.py --images 30000
 
 A throwaway DVC project in --data-dir (never the repository) with the pipeline's shape: a
-`data` stage writing N small image files (and the manifest, `tie.manifest`), then
+`data` stage writing N small image files (and the manifest, `tie.datasets.manifest`), then
 `image_features` depending on the images folder, and `splits` and `evaluate` depending
 either on the whole raw folder (`folder`, as before) or on its manifest (`manifest`, as
 now). After one `dvc repro`, the no-op `dvc status` and `dvc repro` are timed (best of
@@ -25,7 +25,7 @@ import yaml
 DATA_SCRIPT = """
 import sys
 from pathlib import Path
-from tie.manifest import write_manifest
+from tie.datasets.manifest import write_manifest
 raw = Path("raw")
 (raw / "images").mkdir(parents=True, exist_ok=True)
 for i in range(int(sys.argv[1])):

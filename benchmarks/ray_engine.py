@@ -44,7 +44,8 @@ def reexec_in_namespace() -> None:
 
 
 def write_images(folder: Path, n: int) -> list[Path]:
-    from tie.datasets.demo import demo_layout, generate_demo
+    from tie.datasets.demo import generate_demo
+    from tie.raw.layout import demo_layout
 
     generate_demo(folder, n_train=n, n_val=0, n_test=0, image_size=96, seed=0)
     return sorted(demo_layout(folder).image_dir.iterdir())
@@ -78,8 +79,8 @@ def fisher_inputs(n_captions: int):
 
 
 def encode_fisher(fisher, rows, vectors, out: Path, compute=None):
-    from tie.cluster.text import fisher_vectors
-    from tie.features import create_features
+    from tie.features.store import create_features
+    from tie.text.ray import fisher_vectors
 
     matrix = create_features(out, [str(i) for i in range(len(rows))], fisher.n_features_out)
     if compute is None:
@@ -116,9 +117,9 @@ def main() -> None:
     import ray
     from ray.cluster_utils import Cluster
 
-    from tie.cluster import ray_session
-    from tie.cluster.encode import shard_encoder
+    from tie.engine.ray import ray_session
     from tie.image.colorgrid import ColorGrid
+    from tie.image.ray import shard_encoder
 
     cluster = Cluster(
         initialize_head=True,

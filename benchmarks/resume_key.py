@@ -21,9 +21,10 @@ from pathlib import Path
 
 from feature_extraction import write_images
 
-from tie.datasets.demo import demo_layout, generate_demo
+from tie.datasets.demo import generate_demo
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import SHARD_SIZE, extract_features, resume_key
+from tie.raw.layout import demo_layout
 
 
 def measure(paths: list[Path], out: Path, rounds: int) -> tuple[float, float, float]:

@@ -38,8 +38,8 @@ from feature_extraction import write_images  # noqa: E402
 from tower_presets import WORDS, make_clip  # noqa: E402
 
 from tie.image.extract import extract_features  # noqa: E402
-from tie.towers.image import TowerImageEncoder  # noqa: E402
-from tie.towers.text import TowerTextEncoder  # noqa: E402
+from tie.image.tower import TowerImageEncoder  # noqa: E402
+from tie.text.tower import TowerTextEncoder  # noqa: E402
 
 VIT_B_32 = {
     "image_size": 224,

@@ -15,10 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from tie.cca import CCA
-from tie.corpus import Corpus
-from tie.embeddings import load_split_embeddings
-from tie.paths import (
+from tie.config.paths import (
     IMAGE_FEATURES,
     MODEL_DIR,
     SPLITS,
@@ -27,13 +24,16 @@ from tie.paths import (
     output_path,
     path_choices,
 )
-from tie.retrieval import score
+from tie.corpus.corpus import Corpus
+from tie.evaluation.embeddings import load_split_embeddings
+from tie.evaluation.retrieval import score
+from tie.joint.cca import CCA
 from tie.text.captions import CaptionEncoder
 
 query = sys.argv[1] if len(sys.argv) > 1 else "red circle"
 params = yaml.safe_load(Path("params.yaml").read_text())
 dataset = params["dataset"]
-choice = path_choices(params)  # where the pipeline wrote this run's files (tie.paths)
+choice = path_choices(params)  # where the pipeline wrote this run's files (tie.config.paths)
 
 # The run's outputs: every caption and image of the dataset, and the fitted CCA.
 corpus = Corpus.load(output_path(SPLITS, **choice))

@@ -1,11 +1,11 @@
 """Stage `cca`: fit CCA on the train split, choosing its params on val; save to MODEL_DIR.
 
 `cca.method: none` (the zero-shot row of CLIP / SigLIP) fits nothing: MODEL_DIR holds the
-identity map (`tie.joint_space.ZeroShot`), GRID_FILE an empty grid, and SELECTION_FILE
+identity map (`tie.joint.space.ZeroShot`), GRID_FILE an empty grid, and SELECTION_FILE
 the val criterion of the model's own space.
 
 Each of `cca.n_components`, `cca.reg` and `cca.scale_power` is a value or a list; every
-combination is scored on the val split (see tie.model_selection) and the best one is
+combination is scored on the val split (see tie.joint.model_selection) and the best one is
 saved to MODEL_DIR, with the record of the choice: GRID_FILE, the whole grid (a DVC plot,
 and an MLflow artifact of the evaluation), and SELECTION_FILE, the chosen values and their
 val criterion (a DVC metrics file). Both are small and kept in git, like the other metrics,
@@ -20,22 +20,22 @@ from pathlib import Path
 import click
 import numpy as np
 
-from tie.cca import InvalidParam, covariances
 from tie.commands import Command
-from tie.compute import compute_session, load_compute
-from tie.corpus import Corpus
+from tie.config.params import load_params
+from tie.corpus.corpus import Corpus
+from tie.engine.engine import compute_session, load_compute
 from tie.errors import TieError
-from tie.features import RowSubset, load_features, load_image_features
-from tie.joint_space import ZeroShot
-from tie.model_selection import (
+from tie.evaluation.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
+from tie.features.store import RowSubset, load_features, load_image_features
+from tie.joint.cca import InvalidParam, covariances
+from tie.joint.model_selection import (
     CRITERION_KS,
     GRID_PARAMS,
     grid_search,
     param_grid,
     write_table,
 )
-from tie.params import load_params
-from tie.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
+from tie.joint.space import ZeroShot
 
 
 @click.command(cls=Command)
@@ -71,7 +71,7 @@ def main(
         compute = load_compute()
         covariances_of = covariances
         if compute["engine"] == "ray":  # chunk moments on the cluster, merged here
-            from tie.cluster.cca import covariances_on_ray
+            from tie.joint.ray import covariances_on_ray
 
             covariances_of = partial(covariances_on_ray, compute=compute)
         train_image_rows = image_row[train.image_rows]

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
+from tie.config.params import check_params, read_params
 from tie.datasets.custom import write_example
-from tie.params import check_params, read_params
 
 
 @click.command(cls=Command)

@@ -1,6 +1,6 @@
 """Stage `data`: write the raw files of `dataset` into RAW_DIR (generated, or fetched + checked).
 
-Last, RAW_DIR/manifest.json: every file's name, size and MD5 (`tie.manifest`), the dep of
+Last, RAW_DIR/manifest.json: every file's name, size and MD5 (`tie.datasets.manifest`), the dep of
 the stages that need the folder's content but not its files.
 """
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.datasets import prepare_dataset
-from tie.manifest import write_manifest
-from tie.params import load_params
-from tie.paths import DOWNLOADS
+from tie.config.params import load_params
+from tie.config.paths import DOWNLOADS
+from tie.datasets.manifest import write_manifest
+from tie.datasets.prepare import prepare_dataset
 
 
 @click.command(cls=Command)

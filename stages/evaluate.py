@@ -14,21 +14,22 @@ from pathlib import Path
 
 import click
 
-from tie.bootstrap import add_uncertainty
 from tie.commands import Command
-from tie.corpus import SPLITS, Corpus
-from tie.datasets import image_sources
-from tie.embeddings import SplitEmbeddings, load_split_embeddings
-from tie.folds import FOLD_PROTOCOLS, score_folds
-from tie.gallery import write_gallery
-from tie.joint_space import ZeroShot, load_joint_model
-from tie.model_selection import GRID_PARAMS
-from tie.params import load_params, read_params
-from tie.query_ranks import QueryRanks
+from tie.config.params import load_params, read_params
+from tie.config.registry import SPLITS
+from tie.corpus.corpus import Corpus
+from tie.evaluation.bootstrap import add_uncertainty
+from tie.evaluation.embeddings import SplitEmbeddings, load_split_embeddings
+from tie.evaluation.folds import FOLD_PROTOCOLS, score_folds
+from tie.evaluation.gallery import write_gallery
+from tie.evaluation.query_ranks import QueryRanks
+from tie.evaluation.report import plot_recall_curves, write_recall_curves
+from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts, ranks
+from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
+from tie.joint.model_selection import GRID_PARAMS
+from tie.joint.space import ZeroShot, load_joint_model
+from tie.raw.layout import image_sources
 from tie.redact import redact
-from tie.report import plot_recall_curves, write_recall_curves
-from tie.retrieval import metrics_from_ranks, protocol_counts, ranks
-from tie.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:

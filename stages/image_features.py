@@ -7,7 +7,7 @@ Features are written in shards beside OUT, so an interrupted run resumes (see
 `tie.image.extract`); REPORT records the encoder's settings and the unreadable images
 (name -> reason), whose rows are zeros. The shards are encoded here or on a Ray cluster
 (section `compute`, not a DVC param: both engines write the same bytes, see
-`tie.compute`). A webdataset's IMAGES folder holds the index of its tar members.
+`tie.engine.engine`). A webdataset's IMAGES folder holds the index of its tar members.
 """
 
 import json
@@ -17,11 +17,11 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.compute import compute_session, load_compute
-from tie.datasets import image_sources
-from tie.image import build_image_encoder
+from tie.config.params import load_params
+from tie.engine.engine import compute_session, load_compute
+from tie.image.encoders import build_image_encoder
 from tie.image.extract import extract_features
-from tie.params import load_params
+from tie.raw.layout import image_sources
 
 
 @click.command(cls=Command)
@@ -40,7 +40,7 @@ def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     compute = load_compute()
     encode_shards = None  # here, in this process
     if compute["engine"] == "ray":
-        from tie.cluster.encode import shard_encoder
+        from tie.image.ray import shard_encoder
 
         encode_shards = shard_encoder(
             partial(build_image_encoder, params["image"], params), compute

@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.corpus import Corpus
+from tie.config.params import load_params
+from tie.corpus.corpus import Corpus
 from tie.errors import TieError
-from tie.params import load_params
-from tie.text import VOCABULARY_SAMPLES
+from tie.text.encoders import VOCABULARY_SAMPLES
 from tie.text.fisher_vectors import FisherVectors, fitting_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import WordVectors

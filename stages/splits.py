@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.datasets import read_dataset
-from tie.datasets.flickr8k_layout import format_report
-from tie.params import load_params
+from tie.config.params import load_params
+from tie.corpus.flickr8k import format_report
+from tie.corpus.read import read_dataset
 
 
 @click.command(cls=Command)

@@ -8,11 +8,11 @@ whole caption, configured by its section (`clip.preset` ...); VOCAB_FILE is then
 play no part.
 
 Fisher vectors are written in compact form by default (`fisher.store: codes`: each
-caption's words and the words' codes, `tie.fisher_rows`; the readers compute the dense
+caption's words and the words' codes, `tie.features.fisher_rows`; the readers compute the dense
 rows), or as dense rows (`fisher.store: dense`, the same values).
 
 Sentence encoders and dense Fisher vectors run here or on a Ray cluster (section
-`compute`, not a DVC param: both engines write the same bytes, see `tie.cluster.text`);
+`compute`, not a DVC param: both engines write the same bytes, see `tie.text.ray`);
 mean pooling and compact Fisher vectors (the words' codes: a vocabulary's worth of work)
 always run here.
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.compute import compute_session, load_compute
-from tie.corpus import SPLITS, Corpus
-from tie.features import create_features, ids_path, save_features
-from tie.fisher_rows import save_codes
-from tie.params import load_params
-from tie.registry import TEXT_ENCODERS
+from tie.config.params import load_params
+from tie.config.registry import SPLITS, TEXT_ENCODERS
+from tie.corpus.corpus import Corpus
+from tie.engine.engine import compute_session, load_compute
+from tie.features.fisher_rows import save_codes
+from tie.features.store import create_features, ids_path, save_features
 from tie.text.captions import CaptionEncoder
 from tie.text.fisher_vectors import FisherWordCodes, caption_words, known_rows
 from tie.text.word_vectors import coverage
@@ -74,7 +74,7 @@ def main(
     else:  # dense, written chunk by chunk into the memory-mapped file: RAM holds a few chunks
         matrix = create_features(out, corpus.caption_ids, encoder.fisher.n_features_out)
         if compute["engine"] == "ray":
-            from tie.cluster.text import fisher_vectors
+            from tie.text.ray import fisher_vectors
 
             rows = known_rows(tokens, word_vectors)
             with compute_session(compute):
@@ -104,13 +104,13 @@ def sentence_features(
     """The text tower of `params["text"]` on every caption, batched."""
     from tqdm import tqdm
 
-    from tie.towers.text import TowerTextEncoder
+    from tie.text.tower import TowerTextEncoder
 
     name = params["text"]
     encoder = TowerTextEncoder(name, **params[name])
     captions = corpus.flat_captions
     if compute["engine"] == "ray":
-        from tie.cluster.text import encode_captions
+        from tie.text.ray import encode_captions
 
         matrix = create_features(out, corpus.caption_ids, encoder.dim)
         build = partial(TowerTextEncoder, name, **params[name])

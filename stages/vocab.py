@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 
 from tie.commands import Command
-from tie.corpus import Corpus
-from tie.params import load_params
-from tie.registry import TEXT_ENCODERS as TEXT_ENCODER_INFO
-from tie.text import TEXT_ENCODERS
+from tie.config.params import load_params
+from tie.config.registry import TEXT_ENCODERS
+from tie.corpus.corpus import Corpus
+from tie.text.encoders import BUILDERS
 from tie.text.sentence import write_placeholder
 from tie.text.tokenize import Tokenizer, word_forms
 
@@ -27,7 +27,7 @@ from tie.text.tokenize import Tokenizer, word_forms
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, out: Path) -> None:
     params = load_params("dataset", "text")
-    if TEXT_ENCODER_INFO[params["text"]].kind == "sentence":
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
         write_placeholder(out, params["text"])
         click.echo(f"{params['text']} is a sentence encoder: no word vectors (placeholder {out})")
         return
@@ -36,7 +36,7 @@ def main(splits_file: Path, out: Path) -> None:
     train_rows = corpus.split_view("train").caption_rows
     train_sentences = Tokenizer(stop_words="none").tokenize_all(captions[i] for i in train_rows)
     forms = word_forms(captions)
-    word_vectors = TEXT_ENCODERS[params["text"]](train_sentences, forms)
+    word_vectors = BUILDERS[params["text"]](train_sentences, forms)
     word_vectors.save(out)
     click.echo(
         f"{params['text']}: {len(word_vectors.words)} of the captions' {len(forms)} word forms"

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from tie.cca import covariances
-from tie.cluster import ray_session
-from tie.cluster.cca import covariances_on_ray
-from tie.cluster.encode import shard_encoder
+from tie.engine.ray import ray_session
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features, work_dir
+from tie.image.ray import shard_encoder
+from tie.joint.cca import covariances
+from tie.joint.ray import covariances_on_ray
 
 SHARD_SIZE = 8
 

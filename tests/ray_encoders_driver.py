@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.cluster import ray_session
-from tie.cluster.encode import shard_encoder
-from tie.cluster.text import encode_captions, fisher_vectors
-from tie.features import create_features
+from tie.engine.ray import ray_session
+from tie.features.store import create_features
 from tie.image.extract import extract_features
+from tie.image.ray import shard_encoder
+from tie.image.tower import TowerImageEncoder
 from tie.text.fisher_vectors import FisherVectors
-from tie.towers.image import TowerImageEncoder
-from tie.towers.text import TowerTextEncoder
+from tie.text.ray import encode_captions, fisher_vectors
+from tie.text.tower import TowerTextEncoder
 
 
 def main() -> None:

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tie.cca import (
+from tie.evaluation.retrieval import ranks
+from tie.features.precision import stored_precision
+from tie.features.store import FeatureRows, RowSubset
+from tie.joint.cca import (
     BLOCK_ROWS,
     CCA,
     FITTED_ATTRIBUTES,
@@ -17,9 +20,6 @@ from tie.cca import (
     _top_singular_triplets,
     covariances,
 )
-from tie.features import FeatureRows, RowSubset
-from tie.precision import stored_precision
-from tie.retrieval import ranks
 
 
 def correlated_views(rng, n, dx=6, dy=4):
@@ -445,9 +445,9 @@ def test_every_fitted_attribute_is_saved_loaded_and_truncated(tmp_path):
 def test_the_docstring_examples_run():
     import doctest
 
-    import tie.cca
+    import tie.joint.cca
 
-    results = doctest.testmod(tie.cca)
+    results = doctest.testmod(tie.joint.cca)
     assert results.attempted > 0 and results.failed == 0
 
 
@@ -461,10 +461,10 @@ def test_transform_captions_is_the_caption_half_of_transform():
 def test_blocked_gram_update_above_the_threaded_syrk_order_equals_the_covariance(monkeypatch):
     """Above `_THREADED_SYRK_MAX_ORDER` the Gram update goes by column blocks (gemm); here
     both limits are lowered so that small data take that path, blocks of uneven size."""
-    import tie.cca
+    import tie.joint.cca
 
-    monkeypatch.setattr(tie.cca, "_THREADED_SYRK_MAX_ORDER", 10)
-    monkeypatch.setattr(tie.cca, "_GRAM_BLOCK", 7)
+    monkeypatch.setattr(tie.joint.cca, "_THREADED_SYRK_MAX_ORDER", 10)
+    monkeypatch.setattr(tie.joint.cca, "_GRAM_BLOCK", 7)
     rng = np.random.default_rng(30)
     X, Y = correlated_views(rng, n=120, dx=12, dy=37)
     image_index = rng.permutation(np.repeat(np.arange(40), 3))
@@ -479,14 +479,14 @@ def test_blocked_gram_update_above_the_threaded_syrk_order_equals_the_covariance
 @pytest.mark.slow
 def test_covariances_of_order_16384_complete(tmp_path):
     """OpenBLAS's threaded dsyrk crashes the process at this order on AVX-512 CPUs (its
-    SkylakeX kernels); tie.cca updates the Gram matrix by blocks there. In a subprocess: a
+    SkylakeX kernels); tie.joint.cca updates the Gram matrix by blocks there. In a subprocess: a
     crash is a failed test with its exit status, not a dead test run. (The Cholesky
     factorisation, on one thread at that order, is exercised at order 18,000 by
     benchmarks/cca_fisher.py: a minute of one core, too long for a test.)"""
     script = tmp_path / "large_order.py"
     script.write_text(
         "import numpy as np\n"
-        "from tie.cca import covariances\n"
+        "from tie.joint.cca import covariances\n"
         "rng = np.random.default_rng(0)\n"
         "X = rng.standard_normal((1000, 2))\n"
         "Y = rng.standard_normal((1000, 16384), dtype=np.float32)\n"

@@ -8,7 +8,7 @@ numpy's covariance of the explicitly stacked pairs.
 import numpy as np
 import pytest
 
-from tie.cca import Moments, chunk_moments, combine_moments, covariances, image_chunks
+from tie.joint.cca import Moments, chunk_moments, combine_moments, covariances, image_chunks
 
 
 def relative_error(a, b):

@@ -2,7 +2,7 @@ from importlib.metadata import version
 
 from click.testing import CliRunner
 
-from tie.cli import main
+from tie.results.cli import main
 
 
 def test_version_is_the_installed_package_version():

@@ -11,10 +11,10 @@ import yaml
 from helpers import REPO, copy_project, run
 from PIL import Image
 
-from tie.baselines import create_tags, load_baselines
-from tie.comparison import Row, group_rows, published_rows
 from tie.errors import TieError
-from tie.gallery import fixed_sample, top_k
+from tie.evaluation.gallery import fixed_sample, top_k
+from tie.results.baselines import create_tags, load_baselines
+from tie.results.comparison import Row, group_rows, published_rows
 
 BASELINES = REPO / "metrics/baselines/published.csv"
 EXPERIMENTS = {"fewer-dims": "cca.n_components=20", "unscaled": "cca.scale_power=0"}
@@ -272,10 +272,10 @@ def test_search_finds_the_image_evaluate_ranks_first(project):
     """A test caption used as the query gives the ranking the evaluation scored."""
     script = """
 import json, numpy as np
-from tie.cca import CCA
-from tie.corpus import Corpus
-from tie.embeddings import load_split_embeddings
-from tie.retrieval import ranks
+from tie.joint.cca import CCA
+from tie.corpus.corpus import Corpus
+from tie.evaluation.embeddings import load_split_embeddings
+from tie.evaluation.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
 model = CCA.load("models/demo/colorgrid-glove")
 test = load_split_embeddings(
@@ -368,13 +368,13 @@ def test_search_says_which_words_are_stop_words_and_which_have_no_vector(demo_pr
 
 def test_compare_two_experiments_with_intervals_and_verdicts(project):
     """`tie compare` on two experiments: the paired bootstrap of their per-query ranks (the
-    evaluate stage's DVC output), the numbers `tie.bootstrap` gives on those files; `tie
+    evaluate stage's DVC output), the numbers `tie.evaluation.bootstrap` gives on those files; `tie
     report` shows the intervals and the marks; MLflow has the intervals and the ranks."""
     import mlflow
 
-    from tie.bootstrap import intervals, paired
-    from tie.query_ranks import QueryRanks, ranks_at
-    from tie.retrieval import metrics_from_ranks
+    from tie.evaluation.bootstrap import intervals, paired
+    from tie.evaluation.query_ranks import QueryRanks, ranks_at
+    from tie.evaluation.retrieval import metrics_from_ranks
 
     # The workspace's ranks file gives its metrics file, intervals byte for byte.
     metrics = json.loads((project / "metrics/retrieval.json").read_text())

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from helpers import REPO, copy_repo, run
 
-from tie.custom_captions import split_counts
-from tie.datasets import read_dataset
-from tie.datasets.custom import copy_custom, hash_split, write_example
+from tie.corpus.read import read_dataset
+from tie.datasets.custom import copy_custom, write_example
 from tie.datasets.demo import make_demo_example
 from tie.errors import TieError
+from tie.raw.captions_file import hash_split, split_counts
 
 SPLITS = {"train": 40, "val": 8, "test": 12}
 CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
@@ -139,7 +139,7 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
 
 
 def test_params_check_counts_the_test_images_of_your_folder(tmp_path):
-    from tie.params import check_params, read_params
+    from tie.config.params import check_params, read_params
 
     images, captions = build_folder(tmp_path)
     params = read_params(REPO / "params.yaml")
@@ -168,7 +168,7 @@ def write_photos(folder, n_images):
 
 
 def test_too_few_test_images_say_which_fraction_or_ks_would_do(tmp_path):
-    from tie.params import check_params, read_params
+    from tie.config.params import check_params, read_params
 
     images, captions = write_photos(tmp_path, 100)
     params = read_params(REPO / "params.yaml") | {"dataset": "custom"}

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tie.corpus.flickr8k import REPORT_PROBLEMS, read_flickr8k_layout
 from tie.datasets.demo import (
     COLOUR_WORDS,
     SHAPE_WORDS,
     SIZE_WORDS,
     demo_image_name,
-    demo_layout,
     generate_demo,
     make_demo_example,
 )
-from tie.datasets.flickr8k_layout import REPORT_PROBLEMS, read_flickr8k_layout
+from tie.raw.layout import demo_layout
 
 SPLIT_SIZES = {"n_train": 12, "n_val": 4, "n_test": 4}
 N_IMAGES = sum(SPLIT_SIZES.values())

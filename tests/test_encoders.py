@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tie.image import IMAGE_ENCODERS
 from tie.image.colorgrid import ColorGrid
-from tie.text import TEXT_ENCODERS
+from tie.image.encoders import BUILDERS as IMAGE_BUILDERS
+from tie.text.encoders import BUILDERS as TEXT_BUILDERS
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import WordVectors, coverage, mean_vectors
 
@@ -41,20 +41,20 @@ def test_mean_vectors_average_known_words_and_keep_empty_captions_as_zeros():
 
 
 def test_glove_returns_the_packaged_vectors_of_the_vocabulary_only():
-    wv = TEXT_ENCODERS["glove"]([], {"red", "circle", "notawordxyz"})
+    wv = TEXT_BUILDERS["glove"]([], {"red", "circle", "notawordxyz"})
     assert wv.words == ["circle", "red"]
     assert wv.vectors.shape == (2, 50) and wv.vectors.dtype == np.float32
     # "the" is the first row of GloVe 6B; its first component is 0.418.
-    the = TEXT_ENCODERS["glove"]([], {"the"})
+    the = TEXT_BUILDERS["glove"]([], {"the"})
     assert the.vectors[0, 0] == pytest.approx(0.418)
 
 
 @pytest.mark.slow
 def test_word2vec_local_is_deterministic_across_processes():
     code = (
-        "from tie.text import TEXT_ENCODERS\n"
+        "from tie.text.encoders import BUILDERS\n"
         "s = [['red', 'circle', 'left'], ['blue', 'square', 'right'], ['red', 'square']] * 20\n"
-        "wv = TEXT_ENCODERS['word2vec_local'](s, {'red', 'square', 'never'})\n"
+        "wv = BUILDERS['word2vec_local'](s, {'red', 'square', 'never'})\n"
         "import hashlib; print(wv.words, hashlib.sha256(wv.vectors.tobytes()).hexdigest())\n"
     )
     outputs = [
@@ -76,7 +76,7 @@ def test_colorgrid_places_colour_in_the_right_cell(tmp_path):
     rgb[:32, :32] = (255, 0, 0)  # red in the top-left cell only
     path = tmp_path / "a.png"
     Image.fromarray(rgb).save(path)
-    encoder = IMAGE_ENCODERS["colorgrid"]()
+    encoder = IMAGE_BUILDERS["colorgrid"]()
     features = encoder.encode([path])
     assert features.shape == (1, encoder.dim) == (1, 640)
     hist = features[0].reshape(10, 64) ** 2  # undo the square root
@@ -88,7 +88,7 @@ def test_colorgrid_places_colour_in_the_right_cell(tmp_path):
 
 
 def test_colorgrid_does_not_import_tensorflow():
-    code = "import tie.image, tie.text, sys; print('tensorflow' in sys.modules)"
+    code = "import tie.image.encoders, tie.text.encoders, sys; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -98,7 +98,7 @@ def test_colorgrid_dim_follows_its_settings():
 
 
 def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
-    from tie.corpus import Corpus
+    from tie.corpus.corpus import Corpus
     from tie.text.captions import CaptionEncoder
     from tie.text.word_vectors import Idf
 

@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from tie.datasets.demo import demo_layout, generate_demo
+from tie.datasets.demo import generate_demo
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features, work_dir
+from tie.raw.layout import demo_layout
 
 N_IMAGES, SHARD_SIZE = 40, 8  # five shards
 

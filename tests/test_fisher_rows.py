@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tie.features import load_features, save_features
-from tie.fisher_rows import FisherRows, save_codes
+from tie.features.fisher_rows import FisherRows, save_codes
+from tie.features.store import load_features, save_features
 from tie.text.fisher_vectors import FisherVectors, FisherWordCodes, caption_words
 
 

@@ -212,7 +212,7 @@ def test_a_saved_encoder_loads_and_encodes_the_same(tmp_path):
     encoder.save(tmp_path / "fisher")
     loaded = FisherVectors.load(tmp_path / "fisher")
     captions = [[0, 4, 9], [], [150]]
-    # The arrays are stored at tie.precision's precision: the vectors agree to about 1e-5.
+    # The arrays are stored at tie.features.precision's precision: the vectors agree to about 1e-5.
     np.testing.assert_allclose(
         loaded.encode(captions, vocabulary), encoder.encode(captions, vocabulary), atol=1e-4
     )
@@ -221,7 +221,7 @@ def test_a_saved_encoder_loads_and_encodes_the_same(tmp_path):
 
 
 def test_the_provenance_of_a_fisher_run_names_its_mixture_and_of_a_mean_run_does_not():
-    from tie.provenance import from_mlflow
+    from tie.results.provenance import from_mlflow
 
     logged = {"dataset": "demo", "text": "glove", "caption_vectors.idf": "False"}
     logged |= {"fisher.mixture": "hglmm", "fisher.n_components": "4"}
@@ -236,7 +236,7 @@ def test_the_provenance_of_a_fisher_run_names_its_mixture_and_of_a_mean_run_does
 def test_the_provenance_read_from_dvc_lock_leaves_fisher_params_out_of_a_mean_run():
     """dvc.lock records `fisher.normalize` and `fisher.store` for text_features whatever the
     pooling (the stage declares them); with mean pooling they play no part."""
-    from tie.provenance import _pooling
+    from tie.results.provenance import _pooling
 
     recorded = {
         "dataset": "demo",

@@ -4,12 +4,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tie.datasets.flickr8k_layout import (
-    MAX_REPORT_EXAMPLES,
-    Flickr8kLayout,
-    format_report,
-    read_flickr8k_layout,
-)
+from tie.corpus.flickr8k import MAX_REPORT_EXAMPLES, format_report, read_flickr8k_layout
+from tie.raw.layout import Flickr8kLayout
 
 # Image names in the style of the real Flickr8k.
 FIVE = "1000268201_693b08cb0e.jpg"  # train, 5 captions, CRLF and trailing blanks

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tie.folds import score_folds
-from tie.retrieval import score
+from tie.evaluation.folds import score_folds
+from tie.evaluation.retrieval import score
 
 
 def test_fold_protocol_averages_equal_consecutive_folds():

@@ -23,20 +23,22 @@ from click.testing import CliRunner
 from helpers import REPO, copy_project, run
 from webdataset_shards import SECTION, write_shards
 
-from tie.cli import main
-from tie.custom_captions import read_caption_rows, split_counts
-from tie.datasets import image_sources, read_dataset
+from tie.config.params import check_params, read_params
+from tie.config.schema import shard_count
+from tie.corpus.flickr8k import read_flickr8k_layout
+from tie.corpus.karpathy import read_karpathy_json
+from tie.corpus.read import read_dataset
+from tie.corpus.webdataset import read_webdataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
-from tie.datasets.flickr8k_layout import Flickr8kLayout, read_flickr8k_layout
-from tie.datasets.karpathy import read_karpathy_json
-from tie.datasets.webdataset import expand_braces, prepare_webdataset, read_webdataset
+from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
-from tie.features import create_features, load_features, load_image_features, save_features
-from tie.image_names import name_problem
-from tie.params import check_params, read_params
-from tie.schema import shard_count
-from tie.tracking import failure_message
+from tie.evaluation.tracking import failure_message
+from tie.features.store import create_features, load_features, load_image_features, save_features
+from tie.raw.captions_file import read_caption_rows, split_counts
+from tie.raw.layout import Flickr8kLayout, image_sources
+from tie.raw.names import name_problem
+from tie.results.cli import main
 
 CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
 
@@ -451,7 +453,7 @@ class TricklingServer:
 
 LOG_ONE_RUN = """
 from tie.errors import TieError
-from tie.tracking import log_evaluation
+from tie.evaluation.tracking import log_evaluation
 try:
     log_evaluation("demo", {"cca": {"reg": 0.1}}, {"image_search": {"R_at_1": 1.0}}, [])
 except TieError as error:
@@ -483,7 +485,7 @@ def test_a_tracking_server_that_trickles_headers_fails_within_the_deadline(tmp_p
 
 
 RAY_SESSION = """
-from tie.cluster import ray_session
+from tie.engine.ray import ray_session
 from tie.errors import TieError
 compute = {"engine": "ray", "address": "", "num_cpus": 1, "num_gpus": 1, "concurrency": 1}
 try:

@@ -75,8 +75,8 @@ def test_every_unreadable_image_gets_a_zero_row_and_a_reason(images, tmp_path):
 
 
 def test_the_schema_knows_pillows_hard_limit():
+    from tie.config.schema import PILLOW_HARD_LIMIT as in_schema
     from tie.image.decode import PILLOW_HARD_LIMIT
-    from tie.schema import PILLOW_HARD_LIMIT as in_schema
 
     assert in_schema == PILLOW_HARD_LIMIT
 

@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from tie.cca import CCA
-from tie.joint_space import ZeroShot, load_joint_model
-from tie.retrieval import score
+from tie.evaluation.retrieval import score
+from tie.joint.cca import CCA
+from tie.joint.space import ZeroShot, load_joint_model
 from tie.text.sentence import write_placeholder
 
 

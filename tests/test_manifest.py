@@ -9,7 +9,7 @@ from helpers import copy_repo, run
 from test_custom_dataset import build_folder
 
 from tie.datasets.demo import make_demo_example
-from tie.manifest import MANIFEST_NAME, write_manifest
+from tie.datasets.manifest import MANIFEST_NAME, write_manifest
 
 
 def test_the_manifest_lists_every_file_with_its_size_and_md5(tmp_path):

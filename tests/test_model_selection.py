@@ -3,9 +3,9 @@ import csv
 import numpy as np
 import pytest
 
-from tie.cca import CCA, covariances
-from tie.model_selection import TABLE_COLUMNS, grid_search, param_grid, write_table
-from tie.retrieval import score
+from tie.evaluation.retrieval import score
+from tie.joint.cca import CCA, covariances
+from tie.joint.model_selection import TABLE_COLUMNS, grid_search, param_grid, write_table
 
 N_LATENT = 3  # the right n_components of `planted_split`
 

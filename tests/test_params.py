@@ -11,9 +11,9 @@ import yaml
 from click.testing import CliRunner
 from helpers import copy_repo, run
 
-from tie.cli import main
+from tie.config.params import check_params, flatten, load_params, read_params
 from tie.errors import TieError
-from tie.params import check_params, flatten, load_params, read_params
+from tie.results.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,11 +1,11 @@
-"""dvc.yaml's commands and outputs use the path templates of `tie.paths`, no others."""
+"""dvc.yaml's commands and outputs use the path templates of `tie.config.paths`, no others."""
 
 import re
 from pathlib import Path
 
 import yaml
 
-from tie import paths
+from tie.config import paths
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = {

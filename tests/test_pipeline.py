@@ -203,7 +203,7 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert "Running stage 'mixture'" in out and "hglmm: K=4" in out
     import numpy as np
 
-    from tie.fisher_rows import FisherRows
+    from tie.features.fisher_rows import FisherRows
 
     features = FisherRows(project / "features/demo/text/glove-fisher.npy")  # fisher.store: codes
     assert features.shape[1] == 2 * 4 * 50  # 2 K D, GloVe 50-d
@@ -241,8 +241,8 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project
     that the params it leaves in the workspace reach no other test."""
     import numpy as np
 
-    from tie.corpus import Corpus
-    from tie.text import VOCABULARY_SAMPLES
+    from tie.corpus.corpus import Corpus
+    from tie.text.encoders import VOCABULARY_SAMPLES
     from tie.text.fisher_vectors import FisherVectors
     from tie.text.tokenize import Tokenizer
 
@@ -264,7 +264,7 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project
     reference.fit(sample.vectors)
     for name in ("weights_", "means_", "scales_"):
         expected = getattr(reference.mixtures_[0], name)
-        # Saved at tie.precision's precision: within a step of 2^-18 of each column's scale.
+        # Saved at tie.features.precision's precision: within a step of 2^-18 of each column's scale.
         np.testing.assert_allclose(
             getattr(fitted.mixtures_[0], name), expected, atol=2.0**-17 * np.abs(expected).max()
         )

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tie.precision import stored_precision
+from tie.features.precision import stored_precision
 
 
 def test_stored_precision_rounds_each_column_on_a_power_of_two_grid():

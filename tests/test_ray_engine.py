@@ -13,9 +13,10 @@ from helpers import copy_project, run
 from ray_cluster import ADDRESS, RayCluster, run_local_ray
 from webdataset_shards import make_webdataset_project
 
-from tie.datasets.demo import demo_layout, generate_demo
+from tie.datasets.demo import generate_demo
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features
+from tie.raw.layout import demo_layout
 
 DRIVER = __file__.replace("test_ray_engine.py", "ray_driver.py")
 
@@ -134,9 +135,9 @@ ENCODERS_DRIVER = __file__.replace("test_ray_engine.py", "ray_encoders_driver.py
 def test_towers_and_fisher_vectors_on_ray_give_the_local_bytes(
     cluster, images, tiny_clip_preset, tmp_path
 ):
+    from tie.image.tower import TowerImageEncoder
     from tie.text.fisher_vectors import FisherVectors
-    from tie.towers.image import TowerImageEncoder
-    from tie.towers.text import TowerTextEncoder
+    from tie.text.tower import TowerTextEncoder
 
     # A batch of 3 does not divide a shard of 8, and the corrupt image comes first: the
     # local engine must not let a batch span two shards, as a Ray worker cannot.

@@ -22,8 +22,7 @@ from real_fixtures import (
     write_zip,
 )
 
-from tie.cli import main as tie_cli
-from tie.datasets import check_split, read_dataset
+from tie.corpus.read import check_split, read_dataset
 from tie.datasets.real import REPORT_FILE, prepare_real_dataset
 from tie.datasets.sources import (
     COCO_TRAIN2014,
@@ -37,6 +36,7 @@ from tie.datasets.sources import (
 )
 from tie.download import MIRROR_ENV
 from tie.errors import TieError
+from tie.results.cli import main as tie_cli
 
 FLICKR8K_COUNTS = {"train": 6, "val": 2, "test": 2}  # the real 6,000 / 1,000 / 1,000, scaled
 

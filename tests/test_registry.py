@@ -4,17 +4,18 @@ params check and the cca stage's imports load no encoder (no TensorFlow, Keras, 
 import subprocess
 import sys
 
-from tie import registry
-from tie.datasets import DATASETS
-from tie.image import IMAGE_ENCODERS
+from tie.config import registry
+from tie.corpus.read import DATASETS
+from tie.image.encoders import BUILDERS as IMAGE_BUILDERS
 from tie.image.keras_models import KERAS_MODELS
-from tie.text import TEXT_ENCODERS, VOCABULARY_SAMPLES
-from tie.towers import TOWER_MODELS
+from tie.text.encoders import BUILDERS as TEXT_BUILDERS
+from tie.text.encoders import VOCABULARY_SAMPLES
+from tie.towers.models import TOWER_MODELS
 
 
 def test_the_registry_names_what_the_heavy_modules_implement():
-    assert list(registry.TEXT_ENCODERS) == list(TEXT_ENCODERS)
-    assert list(registry.IMAGE_ENCODERS) == list(IMAGE_ENCODERS)
+    assert list(registry.TEXT_ENCODERS) == list(TEXT_BUILDERS)
+    assert list(registry.IMAGE_ENCODERS) == list(IMAGE_BUILDERS)
     assert set(registry.KERAS_MODEL_NAMES) == set(KERAS_MODELS)
     assert registry.TOWER_MODEL_NAMES == tuple(TOWER_MODELS)
     tables = {name for name, info in registry.TEXT_ENCODERS.items() if info.pretrained_table}
@@ -25,12 +26,12 @@ def test_the_registry_names_what_the_heavy_modules_implement():
 
 
 def test_allowed_values_of_the_schema_are_the_implementations_own():
+    from tie.config.schema import Backbone, CaptionVectors, Cca, Tokenizer, Tower
     from tie.image.keras_backbone import CROPS, VGG_LAYERS
-    from tie.joint_space import METHODS
-    from tie.schema import Backbone, CaptionVectors, Cca, Tokenizer, Tower
+    from tie.joint.space import METHODS
     from tie.text.tokenize import STOP_WORD_LISTS
     from tie.text.word_vectors import WORD_SCALINGS
-    from tie.towers import DTYPES
+    from tie.towers.models import DTYPES
 
     def literal(model, field):
         return set(model.model_fields[field].annotation.__args__)
@@ -43,7 +44,15 @@ def test_allowed_values_of_the_schema_are_the_implementations_own():
     assert literal(Cca, "method") == set(METHODS)
 
 
-HEAVY = ("tensorflow", "keras", "keras_hub", "gensim", "ray", "tie.text", "tie.image")
+HEAVY = (
+    "tensorflow",
+    "keras",
+    "keras_hub",
+    "gensim",
+    "ray",
+    "tie.text.encoders",
+    "tie.image.encoders",
+)
 
 
 def modules_loaded_by(code):
@@ -56,16 +65,16 @@ def modules_loaded_by(code):
 
 def test_params_and_the_cca_stage_import_no_encoder():
     loaded = modules_loaded_by(
-        "import tie.params, tie.paths, tie.registry, tie.schema\n"
+        "import tie.config.params, tie.config.paths, tie.config.registry, tie.config.schema\n"
         "import runpy, sys\n"
         "sys.argv = ['cca']\n"
         # the cca stage's module level (its imports), without running main()
         "runpy.run_path('stages/cca.py', run_name='not_main')"
     )
-    assert "tie.cca" in loaded and "tie.params" in loaded
+    assert "tie.joint.cca" in loaded and "tie.config.params" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
     assert not heavy, heavy
 
 
 def test_the_library_error_does_not_depend_on_click():
-    assert "click" not in modules_loaded_by("import tie.errors, tie.params")
+    assert "click" not in modules_loaded_by("import tie.errors, tie.config.params")

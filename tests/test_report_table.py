@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tie.comparison import (
+from tie.results.comparison import (
     Group,
     Row,
     group_rows,
@@ -15,7 +15,7 @@ from tie.comparison import (
     to_json,
     to_markdown,
 )
-from tie.provenance import Provenance
+from tie.results.provenance import Provenance
 
 PROTOCOL = ("demo", "test", 50, 250)
 
@@ -89,7 +89,7 @@ def test_json_numbers_are_rounded():
 def test_report_refuses_an_unknown_sort_key(bad):
     from click.testing import CliRunner
 
-    from tie.cli import main
+    from tie.results.cli import main
 
     result = CliRunner().invoke(main, ["report", "--sort-by", bad])
     assert result.exit_code != 0 and "image_search.R_at_1" in result.output
@@ -121,9 +121,9 @@ def test_a_custom_dataset_says_its_split_is_its_own():
 
 def ranked_row(label, search, annotation, n_images=200):
     """A run with per-query ranks (5 captions per image) and the metrics they give."""
-    from tie.bootstrap import add_uncertainty
-    from tie.query_ranks import QueryRanks
-    from tie.retrieval import metrics_from_ranks
+    from tie.evaluation.bootstrap import add_uncertainty
+    from tie.evaluation.query_ranks import QueryRanks
+    from tie.evaluation.retrieval import metrics_from_ranks
 
     images = [f"i{i:03d}" for i in range(n_images)]
     captions = [f"{image}#{c}" for image in images for c in range(5)]
@@ -172,8 +172,8 @@ def test_values_not_significantly_different_from_the_best_are_marked():
 
 
 def test_compare_a_run_with_a_published_row_by_its_interval_and_refuse_another_protocol():
-    from tie.compare import compare
     from tie.errors import TieError
+    from tie.results.compare import compare
 
     rng = np.random.default_rng(1)
     run = ranked_row("mine", rng.integers(1, 30, size=1000), rng.integers(1, 30, size=200))

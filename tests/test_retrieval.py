@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from tie.retrieval import (
+from tie.evaluation.retrieval import (
     METRIC_DECIMALS,
     metrics_from_ranks,
     protocol_counts,
@@ -262,7 +262,7 @@ def test_exact_ties_of_real_valued_duplicates_in_any_chunking(budget_bytes):
 )
 def test_caption_image_index_is_checked_as_cca_checks_it(index, message):
     """One check, shared with CCA.fit, which words it with its own argument's name."""
-    from tie.cca import CCA
+    from tie.joint.cca import CCA
 
     images, captions = np.eye(3), np.eye(3)[[0, 1, 2, 2]]
     with pytest.raises(ValueError, match=message):

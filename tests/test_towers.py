@@ -1,4 +1,4 @@
-"""CLIP and SigLIP towers (tie.towers) against the KerasHub model called directly.
+"""CLIP and SigLIP towers (tie.towers.models) against the KerasHub model called directly.
 
 The presets are tiny random models saved with `save_to_preset` (tests/tower_presets.py)
 and loaded through the preset param, as a downloaded preset would be.
@@ -50,7 +50,7 @@ def images(tmp_path_factory):
 
 @pytest.mark.parametrize("preset", MODELS, indirect=True)
 def test_image_rows_are_the_vision_tower_on_the_presets_own_preprocessing(preset, images, tmp_path):
-    from tie.towers.image import TowerImageEncoder
+    from tie.image.tower import TowerImageEncoder
 
     model = preset.name.split("_")[0]
     encoder = TowerImageEncoder(model, preset=str(preset), batch_size=3)
@@ -76,7 +76,7 @@ def test_image_rows_are_the_vision_tower_on_the_presets_own_preprocessing(preset
 
 @pytest.mark.parametrize("preset", MODELS, indirect=True)
 def test_caption_rows_are_the_text_tower_on_the_presets_own_tokenizer(preset):
-    from tie.towers.text import TowerTextEncoder
+    from tie.text.tower import TowerTextEncoder
 
     model = preset.name.split("_")[0]
     expected = direct_text_rows(model, preset, CAPTIONS)
@@ -91,8 +91,8 @@ def test_caption_rows_are_the_text_tower_on_the_presets_own_tokenizer(preset):
 
 @pytest.mark.parametrize("preset", MODELS, indirect=True)
 def test_bfloat16_towers_stay_close_to_float32(preset, images):
-    from tie.towers.image import TowerImageEncoder
-    from tie.towers.text import TowerTextEncoder
+    from tie.image.tower import TowerImageEncoder
+    from tie.text.tower import TowerTextEncoder
 
     model = preset.name.split("_")[0]
 
@@ -120,7 +120,7 @@ def test_bfloat16_towers_stay_close_to_float32(preset, images):
 def test_fingerprint_follows_the_presets_content_not_its_path(tiny_clip_preset, tmp_path):
     import shutil
 
-    from tie.towers import preset_fingerprint
+    from tie.towers.models import preset_fingerprint
 
     copy = tmp_path / "renamed"
     shutil.copytree(tiny_clip_preset, copy)
@@ -132,7 +132,7 @@ def test_fingerprint_follows_the_presets_content_not_its_path(tiny_clip_preset, 
 
 
 def test_a_preset_name_that_cannot_be_downloaded_says_where_to_put_it(monkeypatch, tmp_path):
-    from tie.towers.image import TowerImageEncoder
+    from tie.image.tower import TowerImageEncoder
 
     # Kaggle's API on loopback, where nothing listens: the download is refused at once.
     monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
@@ -146,7 +146,7 @@ def test_a_preset_name_that_cannot_be_downloaded_says_where_to_put_it(monkeypatc
 
 
 def test_a_wrong_preset_fails_in_one_line(tmp_path):
-    from tie.towers.text import TowerTextEncoder
+    from tie.text.tower import TowerTextEncoder
 
     with pytest.raises(TieError, match="has no config.json"):
         _ = TowerTextEncoder("siglip", preset=str(tmp_path)).dim
@@ -158,7 +158,7 @@ def test_a_wrong_preset_fails_in_one_line(tmp_path):
 
 def test_importing_the_towers_loads_neither_tensorflow_nor_keras_hub():
     code = (
-        "import sys, tie.towers, tie.towers.image, tie.towers.text\n"
+        "import sys, tie.towers.models, tie.image.tower, tie.text.tower\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'keras_hub') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

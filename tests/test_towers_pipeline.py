@@ -12,9 +12,9 @@ import pytest
 from helpers import copy_project, run
 from tower_presets import direct_image_rows, direct_text_rows
 
-from tie.corpus import Corpus
-from tie.datasets import image_dir
-from tie.features import load_image_features
+from tie.corpus.corpus import Corpus
+from tie.features.store import load_image_features
+from tie.raw.layout import image_dir
 
 pytest.importorskip("keras_hub")
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,9 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
     corpus = Corpus.load(project / "data/splits/demo.json")
     features, row = load_image_features(project / "features/demo/image/clip.npy", corpus.images)
     images = np.asarray(features[row])  # rows in corpus order
-    captions = np.load(project / "features/demo/text/clip-mean.npy")  # tie.paths.TEXT_FEATURES
+    captions = np.load(
+        project / "features/demo/text/clip-mean.npy"
+    )  # tie.config.paths.TEXT_FEATURES
     some = [0, 7, len(corpus.images) - 1]
     folder = image_dir("demo", project / "data/raw/demo")
     files = [folder / corpus.images[i] for i in some]

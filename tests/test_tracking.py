@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tie.tracking import fingerprint, log_evaluation, tag_experiments
+from tie.evaluation.tracking import fingerprint, log_evaluation, tag_experiments
 
 METRICS = {
     "image_search": {"R_at_1": 10.0, "median_rank": 4.0},
@@ -69,7 +69,7 @@ def test_the_same_result_is_logged_once(store):
 KILLED_LOGGER = """
 import sys
 from pathlib import Path
-from tie.tracking import log_evaluation
+from tie.evaluation.tracking import log_evaluation
 metrics = {"image_search": {"R_at_1": 1.0}, "image_annotation": {"R_at_1": 2.0}}
 log_evaluation("demo", {"text": "glove"}, metrics, [Path("blocking")], None, "abc")
 """
@@ -152,7 +152,7 @@ def test_experiments_open_on_their_runs_named_by_what_they_are(store, monkeypatc
 LOG_WHEN_TOLD = """
 import sys, time
 from pathlib import Path
-from tie.tracking import log_evaluation
+from tie.evaluation.tracking import log_evaluation
 Path(f"ready-{sys.argv[1]}").touch()
 while not Path("go").exists():
     time.sleep(0.01)

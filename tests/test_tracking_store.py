@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from tie.errors import TieError
+from tie.evaluation.tracking import failure_message, log_evaluation
 from tie.redact import redact
-from tie.tracking import failure_message, log_evaluation
 
 METRICS = {"image_search": {"R_at_1": 50.0}, "image_annotation": {"R_at_1": 40.0}}
 HOLD_LOCK = """
@@ -74,15 +74,18 @@ def test_a_held_lock_fails_in_one_line_with_the_root_cause(store, capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_a_read_only_store_says_so_with_advice_for_a_local_store(store, monkeypatch):
+def test_a_read_only_store_says_so_with_advice_for_a_local_store(store, monkeypatch, tmp_path):
     read_only = f"sqlite:///file:{store}?mode=ro&uri=true"  # SQLite opens it read-only
     monkeypatch.setenv("MLFLOW_TRACKING_URI", read_only)
+    monkeypatch.chdir(tmp_path)  # the lock goes beside the store, not under ./file:/
     with pytest.raises(TieError) as failure:
         log_evaluation("demo", {"a": 4}, METRICS, [])
     message = str(failure.value)
     assert f"{read_only}: attempt to write a readonly database." in message
     assert "make the database file and its folder writable" in message
     assert "\n" not in message and "autoflush" not in message
+    assert not list(tmp_path.rglob("*.lock"))  # not under a folder `file:` here
+    assert store.with_name(store.name + ".lock").exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes files whatever their mode")

@@ -11,7 +11,8 @@ from gensim.models import KeyedVectors
 from local_http_server import LocalServer
 
 from tie.download import MIRROR_ENV
-from tie.text import VOCABULARY_SAMPLES, vector_files
+from tie.text import vector_files
+from tie.text.encoders import VOCABULARY_SAMPLES
 from tie.text.pretrained import PRETRAINED, WORD_VECTORS_DIR_ENV
 from tie.text.vector_files import sample_word_vectors
 from tie.text.vocabulary_sample import SeededSample

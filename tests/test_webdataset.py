@@ -15,14 +15,11 @@ from webdataset_shards import (
     write_shards,
 )
 
-from tie.datasets.webdataset import (
-    expand_braces,
-    image_sources,
-    prepare_webdataset,
-    read_webdataset,
-)
+from tie.corpus.webdataset import read_webdataset
+from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
 from tie.image.colorgrid import ColorGrid
+from tie.raw.webdataset import image_sources
 
 
 def test_brace_patterns_expand_like_img2dataset_names():
@@ -85,7 +82,7 @@ def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp
 
         encoders.append(KerasBackbone("vgg19", weights="none", input_size=32, batch_size=8))
     if importlib.util.find_spec("keras_hub"):  # so does the vision tower's
-        from tie.towers.image import TowerImageEncoder
+        from tie.image.tower import TowerImageEncoder
 
         preset = request.getfixturevalue("tiny_clip_preset")
         encoders.append(TowerImageEncoder("clip", preset=str(preset), batch_size=8))

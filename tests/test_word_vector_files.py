@@ -13,7 +13,8 @@ from local_http_server import LocalServer
 
 from tie.download import MIRROR_ENV, RemoteFile
 from tie.errors import TieError
-from tie.text import TEXT_ENCODERS, vector_files
+from tie.text import vector_files
+from tie.text.encoders import BUILDERS as TEXT_BUILDERS
 from tie.text.pretrained import PRETRAINED, WORD_VECTORS_DIR_ENV, read_pretrained
 from tie.text.tokenize import Tokenizer, word_forms
 from tie.text.vector_files import read_word_vectors
@@ -102,7 +103,7 @@ def test_each_published_format_is_fetched_and_restricted_to_the_wanted_words(
 
 def test_the_mirror_setting_fetches_a_named_encoder_from_another_server(served, monkeypatch):
     monkeypatch.setenv(MIRROR_ENV, served.url)
-    wv = TEXT_ENCODERS["numberbatch"]([], {"dog", "red"})
+    wv = TEXT_BUILDERS["numberbatch"]([], {"dog", "red"})
     assert wv.words == ["dog", "red"]  # /c/fr/dog and /c/de/red are other languages
     np.testing.assert_allclose(wv.vectors, TABLE[[1, 6]], atol=1e-6)
 

@@ -80,7 +80,7 @@ def _check_content(
             for r in sources.downloads
         ),
     )
-    from tie.datasets import read_dataset
+    from tie.corpus.read import read_dataset
 
     with tempfile.TemporaryDirectory(dir=downloads_dir, prefix=".accept-") as tmp:
         raw = Path(tmp) / name

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tie.datasets.flickr8k_layout import CAPTIONS_PER_IMAGE, Flickr8kLayout
+from tie.raw.layout import CAPTIONS_PER_IMAGE, demo_layout
 
 MIN_IMAGE_SIZE = 32
 
@@ -95,20 +95,6 @@ class DemoExample:
     objects: list[SceneObject]  # the most salient (largest) first
     image: Image.Image
     captions: list[str]
-
-
-def demo_layout(raw_dir: Path) -> Flickr8kLayout:
-    """Where `generate_demo(raw_dir)` writes the demo dataset's files."""
-    raw_dir = Path(raw_dir)
-    return Flickr8kLayout(
-        image_dir=raw_dir / "images",
-        token_file=raw_dir / "demo.token.txt",
-        split_files={
-            "train": raw_dir / "demo.trainImages.txt",
-            "val": raw_dir / "demo.devImages.txt",
-            "test": raw_dir / "demo.testImages.txt",
-        },
-    )
 
 
 def demo_image_name(index: int) -> str:

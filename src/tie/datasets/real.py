@@ -29,7 +29,6 @@ from typing import IO
 from PIL import Image
 from tqdm import tqdm
 
-from tie.datasets.flickr8k_layout import Flickr8kLayout
 from tie.datasets.sources import (
     FLICKR8K_TEXT,
     FLICKR30K_REQUEST_URL,
@@ -38,29 +37,12 @@ from tie.datasets.sources import (
 )
 from tie.download import fetch
 from tie.errors import TieError
+from tie.raw.layout import FLICKR8K_TEXT_FILES, KARPATHY_FILE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-KARPATHY_FILE = "karpathy.json"
 REPORT_FILE = "extraction_report.json"
-FLICKR8K_TEXT_FILES = {
-    "token": "Flickr8k.token.txt",
-    "train": "Flickr_8k.trainImages.txt",
-    "val": "Flickr_8k.devImages.txt",
-    "test": "Flickr_8k.testImages.txt",
-}
 JPEG_END_MARKER = b"\xff\xd9"
 JPEG_TAIL_BYTES = 1024  # some JPEGs carry a few bytes after their end marker
-
-
-def flickr8k_official_layout(raw_dir: Path) -> Flickr8kLayout:
-    raw_dir = Path(raw_dir)
-    return Flickr8kLayout(
-        image_dir=raw_dir / "images",
-        token_file=raw_dir / FLICKR8K_TEXT_FILES["token"],
-        split_files={
-            split: raw_dir / FLICKR8K_TEXT_FILES[split] for split in ("train", "val", "test")
-        },
-    )
 
 
 def needed_archives(sources: DatasetSources, splits: tuple[str, ...] | None) -> set[str]:

@@ -56,7 +56,7 @@ class _opened:
     """`Image.open` with the pixel limit checked on the header, errors as ImageDecodeError."""
 
     def __init__(self, path, max_pixels: int | None):
-        # a file, or a member of a tar shard (tie.datasets.webdataset.TarMember: `open`)
+        # a file, or a member of a tar shard (tie.raw.webdataset.TarMember: `open`)
         self.path = (
             path if hasattr(path, "read_bytes") and not isinstance(path, Path) else Path(path)
         )

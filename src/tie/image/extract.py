@@ -46,7 +46,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from tie.features import ensure_free_space, ids_path
+from tie.features.store import ensure_free_space, ids_path
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
@@ -70,7 +70,7 @@ def work_dir(out: Path) -> Path:
 def content_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, streamed; "missing" for a file that cannot be read.
 
-    `path` may also be a member of a tar shard (`tie.datasets.webdataset.TarMember`).
+    `path` may also be a member of a tar shard (`tie.raw.webdataset.TarMember`).
     """
     try:
         with path.open("rb") as f:
@@ -185,7 +185,7 @@ def extract_features(
     unreadable images, whose rows are zeros.
 
     `encode_shards(shards, shard_size)`, if given, encodes the missing shards elsewhere (a
-    Ray cluster, `tie.cluster.encode.encode_shards`): it takes `(k, paths)` pairs (the
+    Ray cluster, `tie.image.ray.encode_shards`): it takes `(k, paths)` pairs (the
     images of shard k that passed the header check) and yields `(k, features, unreadable
     positions within those paths)` in any order; each shard is saved as it arrives, so an
     interrupted run resumes from the shards saved.
@@ -226,7 +226,7 @@ def encode_shard(
     """The rows of one shard's images, and which were readable; `progress(n)` after a batch.
 
     Every shard is encoded by a call of its own, locally as on a Ray worker
-    (`tie.cluster.encode`): an encoder's batches never span two shards, so a shard's rows
+    (`tie.image.ray`): an encoder's batches never span two shards, so a shard's rows
     depend on its own images only, bit for bit (a network's round-off depends on the
     batch it runs in), whatever the batch size and wherever an unreadable image falls.
     """

@@ -34,8 +34,8 @@ import numpy as np
 
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
+from tie.image.tensorflow_logs import import_tensorflow
 from tie.image.tf_sources import image_bytes
-from tie.tensorflow_logs import import_tensorflow
 
 VGG_LAYERS = ("fc2", "fc1")
 CROPS = (1, 10)

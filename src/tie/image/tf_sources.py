@@ -2,7 +2,7 @@
 
 The Keras backbones and the CLIP / SigLIP vision towers decode images inside `tf.data`.
 Files are read by `tf.data` itself, in parallel. A member of a tar shard
-(`tie.datasets.webdataset.TarMember`) is a byte range inside a shard, local or on S3,
+(`tie.raw.webdataset.TarMember`) is a byte range inside a shard, local or on S3,
 which `tf.io.read_file` cannot read: such members are read in Python, by a generator.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.tensorflow_logs import import_tensorflow
+from tie.image.tensorflow_logs import import_tensorflow
 
 
 def image_bytes(paths: list):

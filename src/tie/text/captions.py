@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.corpus import Corpus
+from tie.corpus.corpus import Corpus
 from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import Idf, WordVectors, mean_vectors
@@ -63,7 +63,7 @@ class CaptionEncoder:
         """One row per caption; a caption with no known word is a zero row.
 
         With Fisher-vector pooling, `out` (e.g. a memory-mapped `.npy`, see
-        `tie.features.create_features`) receives the rows chunk by chunk, so that RAM never
+        `tie.features.store.create_features`) receives the rows chunk by chunk, so that RAM never
         holds every caption's vector (18,000-d each with Klein's settings).
         """
         if self.fisher is not None:

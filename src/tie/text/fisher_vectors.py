@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from tie.fisher_rows import expand
-from tie.precision import stored_precision
-from tie.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
+from tie.config.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
+from tie.features.fisher_rows import expand
+from tie.features.precision import stored_precision
 from tie.text.mixtures import MIXTURES
 
 MIXTURE_CHOICES = FISHER_MIXTURES
@@ -212,7 +212,7 @@ class FisherVectors:
         for i, mixture in enumerate(self.mixtures_):
             for name in _MIXTURE_ARRAYS:
                 arrays[f"{i}_{name}"] = getattr(mixture, name)
-        # At the stored precision (tie.precision), so that EM's last bits stay off the file.
+        # At the stored precision (tie.features.precision), so that EM's last bits stay off the file.
         arrays = {name: stored_precision(values) for name, values in arrays.items()}
         np.savez(directory / ARRAYS_FILE, **arrays)
         summary = {"params": self.get_params(), "dim": self.dim_, "mixtures": self.summary()}
@@ -317,7 +317,7 @@ class FisherVectors:
     def encode_codes(self, captions: scipy.sparse.csr_matrix, codes, out=None) -> np.ndarray:
         """FVs from a caption-by-word frequency matrix and the words' (sparse) codes.
 
-        Blocks of `CAPTION_BLOCK` captions (`tie.fisher_rows.expand`), the computation a
+        Blocks of `CAPTION_BLOCK` captions (`tie.features.fisher_rows.expand`), the computation a
         compact feature file (`fisher.store: codes`) repeats where its rows are read.
         """
         return expand(captions.astype(np.float32), codes, self.part, self.normalize, out)
@@ -328,7 +328,7 @@ class FisherWordCodes:
 
     It encodes captions given as word-frequency rows over those words (`caption_words`),
     any number of chunks of them: a Ray actor builds one and encodes chunk after chunk
-    (`tie.cluster.text`); `FisherVectors.encode` builds one and encodes every caption.
+    (`tie.text.ray`); `FisherVectors.encode` builds one and encodes every caption.
 
     Examples
     --------

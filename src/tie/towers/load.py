@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from tie.errors import TieError
-from tie.towers import (
+from tie.towers.models import (
     DTYPES,
     TOWER_MODELS,
     check_local_preset,

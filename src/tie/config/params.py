@@ -1,0 +1,172 @@
+"""Reading params.yaml and checking all of it against the schema before any work.
+
+A stage asks for the sections it declares in dvc.yaml, `load_params("cca", "eval")`,
+and gets only those (a test checks the two lists are the same). The whole file is
+checked first, in about a millisecond, so any bad value fails at once, whichever stage
+DVC runs first. The values are returned as written in params.yaml: the schema checks,
+it never converts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML, YAMLError
+
+from tie.config.registry import choices
+from tie.config.schema import ParamError, Params, advice
+from tie.errors import MAX_QUOTED, TieError, shorten
+
+PARAMS_FILE = "params.yaml"
+# Bounds on what is read: the repository's params.yaml is about 7 KB and 80 values. A
+# YAML alias repeats a value without copying it, so a 7 KB file can stand for 10^9
+# values; anything that walks it (the schema, a message, DVC) would run out of memory.
+MAX_PARAMS_BYTES = 1_000_000
+MAX_PARAMS_VALUES = 100_000
+
+__all__ = ["PARAMS_FILE", "check_params", "choices", "flatten", "load_params", "read_params"]
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> dict:
+    """params.yaml as written, unchecked (e.g. to record it with a run).
+
+    Read as YAML 1.2, as DVC reads it, so that the values a stage gets are the ones DVC
+    hashed (`1e-3` is a number, `yes` is a string).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TieError(f"{path} not found: run from the repository root")
+    if not path.is_file():
+        raise TieError(f"{path} is not a file: give the path of a params.yaml")
+    if path.stat().st_size > MAX_PARAMS_BYTES:
+        raise TieError(
+            f"{path} is {path.stat().st_size} bytes, more than a params file holds (at most"
+            f" {MAX_PARAMS_BYTES}): is it the right file?"
+        )
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TieError(f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    try:
+        params = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        problem = getattr(error, "problem", error)
+        problem = " ".join(str(problem).split())[:MAX_QUOTED]
+        raise TieError(f"{path} is not valid YAML{line}: {problem}") from None
+    if not isinstance(params, dict):
+        raise TieError(f"{path} must be a mapping of params (`dataset: demo` ...)")
+    for key, value in params.items():
+        if _values(value, {}) > MAX_PARAMS_VALUES:
+            raise TieError(
+                f"{path}: {shorten(key)} stands for more than {MAX_PARAMS_VALUES} values (YAML"
+                " aliases repeating a value?): write the values themselves, a few at most"
+            )
+    return params
+
+
+def _values(value, counted: dict) -> int:
+    """How many values `value` holds once its aliases are expanded, counted without
+    expanding them (a repeated object is counted once, then multiplied)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in counted:
+        counted[id(value)] = 0  # a cycle (`&a [*a]`) counts as itself: no recursion
+        children = value.values() if isinstance(value, dict) else value
+        counted[id(value)] = 1 + sum(_values(child, counted) for child in children)
+    return counted[id(value)]
+
+
+def check_params(params: dict, source: str = PARAMS_FILE) -> list[str]:
+    """Check every param; the first bad one is a one-line `TieError`.
+
+    Returns advice about valid settings that have no effect (e.g. `backbone.crops` with
+    `image: colorgrid`).
+    """
+    try:
+        checked = Params.model_validate(params)
+    except ValidationError as error:
+        raise TieError(f"{source}: {_describe(error.errors()[0], params)}") from None
+    return advice(checked)
+
+
+def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
+    """The `sections` of params.yaml (all of it if none are named), after checking it all.
+
+    A dotted name (`fisher.mixture`) gives that one key of its section, as a DVC stage
+    declares it: the stage then sees only the keys it declared. Advice about settings
+    that have no effect is printed on stderr.
+    """
+    unknown = [
+        name
+        for name in sections
+        if name.split(".")[0] not in Params.model_fields
+        or ("." in name and name.split(".", 1)[1] not in _section_fields(name.split(".")[0]))
+    ]
+    if unknown:
+        raise ValueError(f"params.yaml has no section {unknown}")
+    params = read_params(path)
+    for note in check_params(params, str(path)):
+        print(f"{path}: note: {note}", file=sys.stderr)
+    if not sections:
+        return params
+    chosen = {}
+    for name in sections:
+        section, _, key = name.partition(".")
+        if key:
+            chosen.setdefault(section, {})[key] = params[section][key]
+        else:
+            chosen[section] = params[section]
+    return chosen
+
+
+def _section_fields(section: str) -> dict:
+    model = Params.model_fields[section].annotation
+    return getattr(model, "model_fields", {})
+
+
+def flatten(params: dict, prefix: str = "") -> dict[str, str]:
+    """Nested params as `section.key` strings, the form MLflow stores."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def _describe(error: dict, params: dict) -> str:
+    """One pydantic error as `name = value: what is allowed`."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ParamError):
+        return str(cause)
+    model, names, field = Params, [], None
+    for part in error["loc"]:  # section, key; then union members and list positions
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            break
+        if part not in model.model_fields:
+            break
+        names.append(part)
+        field = model.model_fields[part]
+        model = field.annotation
+    dotted = ".".join(names)
+    if error["type"] == "extra_forbidden":
+        key = error["loc"][len(names)]
+        where = f"section `{dotted}`" if names else "params.yaml"
+        known = ", ".join(model.model_fields)
+        return f"unknown param {'.'.join([*names, str(key)[:100]])}; {where} has: {known}"
+    if error["type"] == "missing":
+        what = field.description or "a section of `key: value` lines"
+        return f"{dotted} is missing: it must be {what} (see the repository's params.yaml)"
+    if not names or field is None:  # a section that is not a mapping
+        return f"{dotted or 'params'}: {shorten(error['msg'])}"
+    value = params
+    for name in names:
+        value = value[name]
+    what = field.description or "a section of `key: value` lines"
+    return f"{dotted} = {shorten(value)}: must be {what}"

@@ -1,0 +1,65 @@
+"""Where the pipeline writes each output: the one place these paths are spelled out.
+
+Paths carry the choices (`dataset`, `image`, `text`), so the results of every choice
+coexist in DVC's cache. `dvc.yaml` writes the same templates with `${...}` (a test
+checks that both agree); `tie search`, the stages' defaults and the tests use these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+DOWNLOADS = "data/downloads"  # real datasets' archives, kept between runs (not an output)
+RAW = "data/raw/{dataset}"
+RAW_IMAGES = "data/raw/{dataset}/images"  # every dataset's images, inside its raw folder
+# The raw folder's files, sizes and MD5s (tie.datasets.manifest): the dep of the stages that read
+# the folder's captions or a few of its images, instead of the whole folder.
+RAW_MANIFEST = "data/raw/{dataset}/manifest.json"
+SPLITS_FILE = "data/splits/{dataset}.json"
+IMAGE_LIST = "data/splits/{dataset}.images.txt"  # the images, by name: what image_features reads
+CUSTOM_EXAMPLE = "data/custom-example"  # the default `custom` folder (stage custom_example)
+IMAGE_FEATURES = "features/{dataset}/image/{image}.npy"
+IMAGE_IDS = "features/{dataset}/image/{image}.ids.txt"
+IMAGE_REPORT = "features/{dataset}/image/{image}.report.json"
+VOCAB = "features/{dataset}/vocab/{text}.npz"
+# The Fisher-vector encoder (a note with mean pooling): every param it is fitted from.
+# Dotted names are params of a section, as dvc.yaml writes them (${fisher.mixture}).
+MIXTURE_DIR = (
+    "models/{dataset}/mixture/{text}-{caption_vectors.pooling}-{fisher.mixture}"
+    "-k{fisher.n_components}-{fisher.reduce}{fisher.reduced_dim}-{fisher.fit_on}"
+    "-iter{fisher.max_iter}-seed{fisher.seed}"
+)
+TEXT_FEATURES = "features/{dataset}/text/{text}-{caption_vectors.pooling}.npy"
+TEXT_IDS = "features/{dataset}/text/{text}-{caption_vectors.pooling}.ids.txt"
+TEXT_COVERAGE = "features/{dataset}/text/{text}-{caption_vectors.pooling}.coverage.json"
+MODEL_DIR = "models/{dataset}/{image}-{text}"
+CCA_GRID = "metrics/cca_grid.csv"
+CCA_SELECTION = "metrics/cca_selection.json"
+RETRIEVAL = "metrics/retrieval.json"
+RECALL_CURVES = "metrics/recall_at_k.csv"
+RANKS = "metrics/ranks.csv"  # every test query's rank, both directions (tie.evaluation.query_ranks)
+GALLERY = "metrics/gallery.png"
+
+
+def output_path(template: str, root: Path | str = ".", **choices: str) -> Path:
+    """`template` filled with the choices, under `root`.
+
+    Examples
+    --------
+    >>> output_path(IMAGE_FEATURES, dataset="demo", image="colorgrid").as_posix()
+    'features/demo/image/colorgrid.npy'
+    """
+    return Path(root) / template.format(**choices)
+
+
+def path_choices(params: dict) -> dict:
+    """The choices the templates name, from params.yaml: sections as namespaces, so that
+    `{fisher.mixture}` reads `params["fisher"]["mixture"]`, as dvc.yaml's ${fisher.mixture}."""
+    return {
+        "dataset": params["dataset"],
+        "text": params["text"],
+        "image": params["image"],
+        "caption_vectors": SimpleNamespace(**params["caption_vectors"]),
+        "fisher": SimpleNamespace(**params["fisher"]),
+    }

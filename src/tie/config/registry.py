@@ -1,0 +1,112 @@
+"""The valid names of `dataset`, `text` and `image`, and what each is, with no heavy import.
+
+`tie.config.params` checks params.yaml against these tables and `tie list` prints them, without
+importing an encoder (no TensorFlow, Keras or gensim). The modules that implement the
+names (`tie.datasets.prepare`, `tie.text.encoders`, `tie.image.encoders`) have their own dicts of the same names;
+a test checks that both agree. Adding an encoder or a dataset: an entry here, and its
+implementation there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    splits: tuple[str, ...]  # the `split` values it can be read with (the first: its own)
+    # Published protocol: images of the val and test splits, per split scheme. Absent
+    # (demo, custom): the counts come from params.yaml (section `demo`, `custom`).
+    eval_images: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextEncoderInfo:
+    # "word_vectors": a caption is pooled word vectors (stages vocab + text_features).
+    # "sentence": a text tower embeds the whole caption (text_features only; vocab writes
+    # a placeholder, tie.text.sentence).
+    kind: str
+    sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
+    # Word vectors from a published table (GloVe, word2vec ...), whose whole vocabulary
+    # `fisher.fit_on: pretrained_sample` samples (tie.text.encoders.VOCABULARY_SAMPLES).
+    pretrained_table: bool = False
+
+
+@dataclass(frozen=True)
+class ImageEncoderInfo:
+    # "descriptor" (weight-free) | "keras" (a keras.applications CNN) | "tower" (the
+    # vision tower of an image-text model, tie.towers.models)
+    kind: str
+    sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
+
+
+SPLIT_NAMES = ("official", "karpathy")
+# Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
+FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
+FISHER_REDUCTIONS = ("none", "pca", "ica")
+FISHER_FIT_ON = ("train_words", "train_tokens", "pretrained_sample")
+# The splits of every corpus, in this order (a dataset's `split` scheme assigns images to them).
+SPLITS = ("train", "val", "test")
+
+_FLICKR8K_COUNTS = {"val": 1000, "test": 1000}
+DATASETS: dict[str, DatasetInfo] = {
+    "demo": DatasetInfo(("official",)),
+    # tar shards; "official": its held-out split by hashed key (webdataset.test_size ...)
+    "webdataset": DatasetInfo(("official",)),
+    "flickr8k": DatasetInfo(
+        ("official", "karpathy"), {"official": _FLICKR8K_COUNTS, "karpathy": _FLICKR8K_COUNTS}
+    ),
+    "flickr30k": DatasetInfo(("karpathy",), {"karpathy": {"val": 1014, "test": 1000}}),
+    "coco": DatasetInfo(("karpathy",), {"karpathy": {"val": 5000, "test": 5000}}),
+    # Your own images: the split of its captions file, or a seeded hash of each name; the
+    # counts come from that file (section `custom`).
+    "custom": DatasetInfo(("official",)),
+}
+
+# Image-text models with an image and a text tower (tie.towers.models), each configured by the
+# params section of its name, shared by both towers.
+TOWER_MODEL_NAMES = ("clip", "siglip")
+
+_PRETRAINED = TextEncoderInfo("word_vectors", pretrained_table=True)
+TEXT_ENCODERS: dict[str, TextEncoderInfo] = {
+    "glove": _PRETRAINED,  # GloVe 6B 50-d, packaged
+    "word2vec_local": TextEncoderInfo("word_vectors"),  # trained on the train captions
+    **{
+        name: _PRETRAINED
+        for name in (  # downloaded (tie.text.pretrained)
+            "word2vec",
+            "fasttext",
+            "numberbatch",
+            "numberbatch1908",
+            "glove300",
+        )
+    },
+    **{name: TextEncoderInfo("sentence", (name,)) for name in TOWER_MODEL_NAMES},
+}
+
+# keras.applications models, lowercase (tie.image.keras_models holds how to build each)
+KERAS_MODEL_NAMES = (
+    *("vgg19", "inceptionresnetv2", "vgg16", "inceptionv3", "xception"),
+    *("resnet50", "resnet101", "resnet152", "resnet50v2", "resnet101v2", "resnet152v2"),
+    *("densenet121", "densenet169", "densenet201"),
+    *("mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large"),
+    *("nasnetmobile", "nasnetlarge"),
+    *(f"efficientnetb{i}" for i in range(8)),
+    *(f"efficientnetv2b{i}" for i in range(4)),
+    *("efficientnetv2s", "efficientnetv2m", "efficientnetv2l"),
+    *(f"convnext{size}" for size in ("tiny", "small", "base", "large", "xlarge")),
+)
+IMAGE_ENCODERS: dict[str, ImageEncoderInfo] = {
+    "colorgrid": ImageEncoderInfo("descriptor"),
+    **{name: ImageEncoderInfo("keras", ("backbone",)) for name in KERAS_MODEL_NAMES},
+    **{name: ImageEncoderInfo("tower", (name,)) for name in TOWER_MODEL_NAMES},
+}
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The valid names of each top-level choice in params.yaml."""
+    return {
+        "dataset": tuple(DATASETS),
+        "text": tuple(TEXT_ENCODERS),
+        "image": tuple(IMAGE_ENCODERS),
+    }

@@ -1,0 +1,470 @@
+"""The schema of params.yaml: every param's type, range and allowed values, in one place.
+
+Built on pydantic (v2) models, strict (no `"1"` for 1, no `true` for 1) and closed (an
+unknown key is an error). Each field's `description` says what is allowed: it is the
+error message's last part (`params.yaml: cca.reg = 'abc': must be a number >= 0 ...`).
+Rules that involve several params (a `split` of that dataset, every K of `eval.ks` at
+most the number of images scored) are in `Params.check_across_sections`.
+
+Adding a section: one model class below, and one field of `Params` naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tie.config.registry import (
+    DATASETS,
+    FISHER_FIT_ON,
+    FISHER_MIXTURES,
+    FISHER_REDUCTIONS,
+    IMAGE_ENCODERS,
+    SPLIT_NAMES,
+    SPLITS,
+    TEXT_ENCODERS,
+    TOWER_MODEL_NAMES,
+)
+from tie.errors import shorten
+
+# Upper limits on sizes, each with its reason: a value past them would exhaust memory or
+# time before anything useful is computed, so it is refused at once, never attempted.
+MAX_DEMO_IMAGES = 100_000  # generated on this machine, image by image (~1 ms each at 96 px)
+MAX_SEED = 2**32 - 1  # numpy and scikit-learn take 32-bit seeds
+MAX_SAMPLES = 10_000_000  # held-out webdataset images: every one is ranked against all others
+MAX_SHARDS = 1_000_000  # shard names a brace pattern may expand to (10^10 samples at 10^4 each)
+MAX_BATCH = 4096  # images or captions per forward pass: more does not fit an accelerator
+MAX_DIM = 10_000  # CCA components / reduced word dimension: a dim x dim matrix is fitted
+MAX_MIXTURE = 1024  # Fisher mixture components: the vector has 2 x K x D entries per caption
+MAX_GRID = 100  # values of one CCA grid param: every combination is fitted
+MAX_PATH = 4096  # characters of a path or URL (Linux PATH_MAX)
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+SEED_TEXT = f"an integer from 0 to {MAX_SEED}"
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def allowed(text: str, **constraints):
+    """A field whose errors say it must be `text`."""
+    return Field(description=text, **constraints)
+
+
+class ParamError(ValueError):
+    """A rule across params broken: names the param, its value and what is wrong."""
+
+    def __init__(self, name: str, value, problem: str):
+        super().__init__(f"{name} = {shorten(value)}: {problem}")
+        self.name, self.value, self.problem = name, value, problem
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Demo(Section):
+    n_train: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the train split; generated here)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
+    n_val: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the val split; generated here)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
+    n_test: int = allowed(
+        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the test split; ranking needs 2)",
+        ge=2,
+        le=MAX_DEMO_IMAGES,
+    )
+    image_size: int = allowed("an integer from 32 to 1024 (pixels)", ge=32, le=1024)
+    seed: Seed = allowed(SEED_TEXT)
+
+
+class Webdataset(Section):
+    shards: str = allowed(
+        "a shard path or URL with brace ranges, e.g. data/cc3m/{00000..00331}.tar",
+        min_length=1,
+        max_length=MAX_PATH,
+    )
+    caption_field: str = allowed(
+        "the extension of each sample's caption member, e.g. txt",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
+    )
+    test_size: int = allowed(
+        f"an integer from 2 to {MAX_SAMPLES} (held-out test images)", ge=2, le=MAX_SAMPLES
+    )
+    val_size: int = allowed(
+        f"an integer from 2 to {MAX_SAMPLES} (val images)", ge=2, le=MAX_SAMPLES
+    )
+    seed: Seed = allowed(SEED_TEXT)
+
+    @field_validator("shards")
+    @classmethod
+    def _few_enough_shards(cls, shards: str) -> str:
+        n = shard_count(shards)
+        if n > MAX_SHARDS:
+            raise ParamError(
+                "webdataset.shards",
+                shards,
+                f"its brace ranges name {n} shards, more than {MAX_SHARDS} (at 10,000 samples"
+                " a shard, more than any collection); check the ranges",
+            )
+        return shards
+
+
+class Compute(Section):
+    """How the heavy stages compute, never what: no stage declares it to DVC."""
+
+    engine: Literal["local", "ray"] = allowed("local or ray")
+    address: str = allowed('"" (start Ray here), auto, or a ray:// URL', max_length=MAX_PATH)
+    num_cpus: float = allowed(
+        "a number from 0 (excluded) to 1024 (CPUs per encoder actor)",
+        gt=0,
+        le=1024,
+        allow_inf_nan=False,
+    )
+    num_gpus: float = allowed(
+        "a number from 0 to 64 (GPUs per encoder actor)", ge=0, le=64, allow_inf_nan=False
+    )
+    concurrency: int = allowed("an integer from 1 to 1024 (encoder actors at once)", ge=1, le=1024)
+
+
+class Raw(Section):
+    max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
+
+
+PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.image.decode)
+
+
+class ImageDecode(Section):
+    max_pixels: int = allowed(
+        f"an integer from 1 to {PILLOW_HARD_LIMIT} (pixels; Pillow refuses more)",
+        ge=1,
+        le=PILLOW_HARD_LIMIT,
+    )
+
+
+class Custom(Section):
+    images: str = allowed("the path of a folder of images", min_length=1, max_length=MAX_PATH)
+    captions: str = allowed(
+        "the path of a .csv or .jsonl file (image, caption, optional split) or of a "
+        "Karpathy-format .json",
+        pattern=r"(?i)\.(csv|jsonl|json)$",
+        max_length=MAX_PATH,
+    )
+    val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    split_seed: Seed = allowed(SEED_TEXT)
+
+    @model_validator(mode="after")
+    def _leave_a_train_split(self) -> Custom:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ParamError(
+                "custom.test_fraction",
+                self.test_fraction,
+                f"with custom.val_fraction = {self.val_fraction} it leaves no train images;"
+                " the two must add up to less than 1",
+            )
+        return self
+
+
+class Backbone(Section):
+    weights: str = allowed(
+        "imagenet, none, or the path of a weights file", min_length=1, max_length=MAX_PATH
+    )
+    vgg_layer: Literal["fc2", "fc1"] = allowed("one of: fc2, fc1")
+    crops: Literal[1, 10] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
+    batch_size: int = allowed(f"an integer from 1 to {MAX_BATCH}", ge=1, le=MAX_BATCH)
+    input_size: int | None = allowed(
+        "null (the model's own) or an integer from 32 to 2048 (pixels)", ge=32, le=2048
+    )
+
+
+class Tower(Section):
+    """`clip` / `siglip`: the preset both towers of the model are loaded from."""
+
+    preset: str = allowed(
+        "a KerasHub preset name (e.g. clip_vit_base_patch32) or the path of a preset directory",
+        min_length=1,
+        max_length=MAX_PATH,
+    )
+    batch_size: int = allowed(
+        f"an integer from 1 to {MAX_BATCH} (images or captions per forward pass)",
+        ge=1,
+        le=MAX_BATCH,
+    )
+    dtype: Literal["float32", "bfloat16"] = allowed("one of: float32, bfloat16")
+
+
+class Tokenizer(Section):
+    lowercase: bool = allowed("true or false")
+    stop_words: Literal["english", "none"] = allowed("one of: english, none")
+    keep_digits: bool = allowed("true or false")
+
+
+class CaptionVectors(Section):
+    pooling: Literal["mean", "fisher"] = allowed("one of: mean, fisher")
+    idf: bool = allowed("true or false")
+    word_scaling: Literal["none", "inverse_squared_norm"] = allowed(
+        "one of: none, inverse_squared_norm"
+    )
+
+
+class Fisher(Section):
+    mixture: Literal[FISHER_MIXTURES] = allowed(f"one of: {', '.join(FISHER_MIXTURES)}")
+    n_components: int = allowed(
+        f"an integer from 1 to {MAX_MIXTURE} (components per mixture, e.g. 30)",
+        ge=1,
+        le=MAX_MIXTURE,
+    )
+    reduce: Literal[FISHER_REDUCTIONS] = allowed(f"one of: {', '.join(FISHER_REDUCTIONS)}")
+    reduced_dim: int = allowed(
+        f"an integer from 1 to {MAX_DIM} (capped at the word-vector dimension, e.g. 300)",
+        ge=1,
+        le=MAX_DIM,
+    )
+    fit_on: Literal[FISHER_FIT_ON] = allowed(f"one of: {', '.join(FISHER_FIT_ON)}")
+    sample_size: int = allowed(
+        f"an integer from 1 to {MAX_SAMPLES} (pretrained words sampled with fit_on"
+        " pretrained_sample, e.g. 100000)",
+        ge=1,
+        le=MAX_SAMPLES,
+    )
+    max_iter: int = allowed("an integer from 1 to 100000 (EM iterations at most)", ge=1, le=100_000)
+    seed: Seed = allowed(SEED_TEXT)
+    normalize: bool = allowed("true or false")
+    store: Literal["codes", "dense"] = allowed(
+        "one of: codes (each caption's words and the words' codes), dense (every row)"
+    )
+
+
+def _value_or_list(item):
+    """A value, or a non-empty list of values (a grid the cca stage chooses from on val)."""
+    return item | Annotated[list[item], Field(min_length=1, max_length=MAX_GRID)]
+
+
+class Cca(Section):
+    method: Literal["cca", "none"] = allowed(
+        "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
+    )
+    n_components: _value_or_list(Annotated[int, Field(ge=1, le=MAX_DIM)]) = allowed(
+        f"an integer from 1 to {MAX_DIM}, or a non-empty list of them (e.g. 50 or [32, 64])"
+    )
+    reg: _value_or_list(NonNegativeFloat) = allowed(
+        "a number >= 0 (e.g. 0.001), or a non-empty list of them"
+    )
+    scale_power: _value_or_list(FiniteFloat) = allowed(
+        "a finite number (e.g. 1.0), or a non-empty list of them"
+    )
+
+
+class Bootstrap(Section):
+    # 100,000 resamples put a 95% interval's ends within ~0.1% of their limit; more only cost
+    n: int = allowed("an integer from 0 to 100000 (resamples; 0: no intervals)", ge=0, le=100_000)
+    seed: Seed = allowed(SEED_TEXT)
+
+
+class Eval(Section):
+    split: Literal[SPLITS] = allowed(f"one of: {', '.join(SPLITS)}")
+    ks: Annotated[list[PositiveInt], Field(min_length=1, max_length=MAX_GRID)] = allowed(
+        "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
+    )
+    curve_max_k: int = allowed(
+        f"an integer from 1 to {MAX_SAMPLES} (the curve stops at the number of images scored)",
+        ge=1,
+        le=MAX_SAMPLES,
+    )
+    memory_budget_mb: float = allowed(
+        "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
+    )
+    bootstrap: Bootstrap
+
+    @field_validator("ks")
+    @classmethod
+    def _distinct(cls, ks: list[int]) -> list[int]:
+        if len(set(ks)) != len(ks):
+            raise ValueError("repeated K")
+        return ks
+
+
+class Params(Section):
+    """The whole params.yaml."""
+
+    dataset: Literal[tuple(DATASETS)] = allowed(f"one of: {', '.join(DATASETS)}")
+    split: Literal[SPLIT_NAMES] = allowed(f"one of: {', '.join(SPLIT_NAMES)}")
+    text: Literal[tuple(TEXT_ENCODERS)] = allowed(f"one of: {', '.join(TEXT_ENCODERS)}")
+    image: Literal[tuple(IMAGE_ENCODERS)] = allowed(
+        f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
+    )
+    demo: Demo
+    custom: Custom
+    webdataset: Webdataset
+    raw: Raw
+    image_decode: ImageDecode
+    backbone: Backbone
+    clip: Tower
+    siglip: Tower
+    tokenizer: Tokenizer
+    caption_vectors: CaptionVectors
+    fisher: Fisher
+    cca: Cca
+    eval: Eval
+    compute: Compute
+
+    @model_validator(mode="after")
+    def check_across_sections(self) -> Params:
+        splits = DATASETS[self.dataset].splits
+        if self.split not in splits:
+            raise ParamError(
+                "split",
+                self.split,
+                f"dataset {self.dataset} has the split(s): {', '.join(splits)}"
+                f" (e.g. `dvc exp run -S split={splits[0]}`)",
+            )
+        if self.cca.method == "none" and not (
+            self.image == self.text and self.image in TOWER_MODEL_NAMES
+        ):
+            raise ParamError(
+                "cca.method",
+                "none",
+                f"the zero-shot row compares the image and text embeddings of one model, but"
+                f" image {self.image} and text {self.text} are not one model's towers (use"
+                " image and text clip, or siglip; or cca.method cca)",
+            )
+        if self.caption_vectors.pooling == "fisher":
+            check_fisher_text(self)
+        n_images, source = eval_images(self)
+        if n_images is not None and max(self.eval.ks) > n_images:
+            raise ParamError(
+                "eval.ks",
+                self.eval.ks,
+                f"every K must be at most {n_images}, the number of {self.eval.split}"
+                f" images ({source}); {' or '.join(eval_images_fixes(self, n_images))}",
+            )
+        return self
+
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def shard_count(pattern: str) -> int:
+    """How many names brace pattern `pattern` expands to, counted without expanding it.
+
+    `{a,b}` is 2 names, `{000..199}` 200 (an empty range counts 0); the counts of the
+    braces multiply. `tie.datasets.webdataset.expand_braces` expands the same grammar.
+    """
+    count = 1
+    for body in _BRACES.findall(pattern):
+        numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+        if numeric:
+            first, last = (int(bound) for bound in numeric.groups())
+            count *= max(last - first + 1, 0)
+        else:
+            count *= len(body.split(","))
+    return count
+
+
+def check_fisher_text(params: Params) -> None:
+    """Fisher vectors pool word vectors; a pretrained sample needs a published table."""
+    text = TEXT_ENCODERS[params.text]
+    if text.kind == "sentence":
+        raise ParamError(
+            "caption_vectors.pooling",
+            "fisher",
+            f"text {params.text} is a sentence encoder, and Fisher vectors pool word vectors"
+            " (use a word-vector text such as glove or word2vec, or caption_vectors.pooling"
+            " mean)",
+        )
+    if params.fisher.fit_on == "pretrained_sample" and not text.pretrained_table:
+        raise ParamError(
+            "fisher.fit_on",
+            "pretrained_sample",
+            f"text {params.text} has no pretrained vocabulary to sample (its word vectors"
+            " are trained on the train captions); use fisher.fit_on train_words or"
+            " train_tokens, or a pretrained text such as glove or word2vec",
+        )
+
+
+def eval_images(params: Params) -> tuple[int | None, str]:
+    """How many images `eval.split` holds, and where that number comes from.
+
+    The demo: its params (`demo.n_test`, ...). A custom dataset: its captions file and
+    images folder, as the splits stage will split them (None before they exist). A real
+    dataset: its published protocol (e.g. 1000 test images for Flickr8k, 5000 for COCO
+    with Karpathy's split); None where no count is published (the train split).
+    """
+    split = params.eval.split
+    if params.dataset == "demo":
+        return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
+    if params.dataset == "custom":
+        from tie.raw.captions_file import split_counts
+
+        counts = split_counts(**params.custom.model_dump())
+        where = f"custom.captions {params.custom.captions}"
+        if counts is not None and not any(counts.values()):
+            raise ParamError(
+                "custom.captions",
+                params.custom.captions,
+                f"no captioned images found: no row names a file of custom.images"
+                f" {params.custom.images} with a caption",
+            )
+        return (None, where) if counts is None else (counts[split], where)
+    if params.dataset == "webdataset" and split != "train":
+        return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
+    counts = DATASETS[params.dataset].eval_images.get(params.split, {})
+    return counts.get(split), f"{params.dataset}, {params.split} split"
+
+
+def eval_images_fixes(params: Params, n_images: int) -> list[str]:
+    """Settings that would fit `eval.ks` to the images scored, with the numbers: the Ks
+    that fit, and what gives max(eval.ks) images (where a param of this project does)."""
+    split, needed = params.eval.split, max(params.eval.ks)
+    fixes = []
+    fitting = [k for k in params.eval.ks if k <= n_images] or [n_images]
+    if n_images >= 1:
+        fixes.append(f"lower eval.ks to {fitting}")
+    if params.dataset == "demo":
+        fixes.append(f"raise demo.n_{split} to {needed}")
+    elif params.dataset == "webdataset" and split != "train":
+        fixes.append(f"raise webdataset.{split}_size to {needed}")
+    elif params.dataset == "custom" and split != "train":
+        from tie.raw.captions_file import fraction_for
+
+        found = fraction_for(split, needed, **params.custom.model_dump())
+        if found:
+            fixes.append(f"raise custom.{split}_fraction to {found[0]} ({found[1]} {split} images)")
+        else:
+            fixes.append(
+                f"give at least {needed} images the {split} split (more images, or the split"
+                " column of custom.captions)"
+            )
+    return fixes
+
+
+def advice(params: Params) -> list[str]:
+    """Valid settings that have no effect with these choices: said, not refused."""
+    notes = []
+    if "backbone" not in IMAGE_ENCODERS[params.image].sections and params.backbone.crops != 1:
+        notes.append(
+            f"backbone.crops = {params.backbone.crops} has no effect with image"
+            f" {params.image} (only Keras backbones read section `backbone`)"
+        )
+    vectors = params.caption_vectors
+    if TEXT_ENCODERS[params.text].kind == "sentence" and (
+        vectors.idf or vectors.word_scaling != "none"
+    ):
+        notes.append(
+            f"caption_vectors has no effect with text {params.text} (a sentence encoder"
+            " embeds whole captions: no word vectors to pool)"
+        )
+    elif vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
+        notes.append(
+            "caption_vectors.idf and caption_vectors.word_scaling have no effect with"
+            " caption_vectors.pooling = fisher (they weigh the mean)"
+        )
+    return notes

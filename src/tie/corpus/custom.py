@@ -1,0 +1,93 @@
+"""Reading a custom dataset's raw folder (the data stage's copy) into a `Corpus`.
+
+The captions file's format is `tie.raw.captions_file`'s; its split is the file's split
+column where it has one, else a seeded hash of each image name (`custom.split_seed`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tie.config.registry import SPLITS
+from tie.corpus.corpus import Corpus
+from tie.corpus.flickr8k import Problems
+from tie.errors import TieError, shorten
+from tie.raw.captions_file import (
+    CAPTION_FORMATS,
+    CAPTIONS_STEM,
+    SPLIT_NAMES,
+    hash_split,
+    read_caption_rows,
+)
+from tie.raw.names import name_problem
+
+
+def read_custom(
+    raw_dir: Path, *, val_fraction: float, test_fraction: float, split_seed: int
+) -> Corpus:
+    """The corpus of the custom dataset in `raw_dir`, bad rows dropped and reported."""
+    raw_dir = Path(raw_dir)
+    found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix.lower() in CAPTION_FORMATS]
+    if len(found) != 1:
+        raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
+    rows, n_rows = read_caption_rows(found[0])
+    image_dir = raw_dir / "images"
+    problems = Problems()
+    captions: dict[str, list[str]] = {}
+    given_split: dict[str, str] = {}
+    for number, image, caption, split in rows:
+        problem = name_problem(image)
+        if problem:
+            problems.add("dropped_lines_malformed", f"line {number}: {shorten(image)}: {problem}")
+            continue
+        if not (image_dir / image).is_file():
+            problems.add("dropped_lines_missing_image", image)
+            continue
+        if not caption:
+            problems.add("dropped_lines_empty_caption", f"line {number}: {image}")
+            continue
+        if caption in captions.get(image, []):
+            problems.add("dropped_lines_duplicate", f"line {number}: {image}: {caption[:40]}")
+            continue
+        if split is not None:
+            name = SPLIT_NAMES.get(str(split).strip().lower())
+            if name is None:
+                raise TieError(
+                    f"{found[0]}, line {number}: split {shorten(split)}; expected one of "
+                    f"{', '.join(SPLIT_NAMES)} (or no split column at all)"
+                )
+            if given_split.setdefault(image, name) != name:
+                raise TieError(
+                    f"{found[0]}, line {number}: image {image} is in split {name} here and in "
+                    f"{given_split[image]} on an earlier row; an image has one split"
+                )
+        captions.setdefault(image, []).append(caption)
+    if given_split and len(given_split) != len(captions):
+        without = next(image for image in captions if image not in given_split)
+        raise TieError(
+            f"{found[0]}: some rows give a split and others not (e.g. {without}); give a "
+            "split for every image, or for none (then a seeded hash of the name chooses)"
+        )
+    if not captions:
+        raise TieError(
+            f"no captioned images found in {found[0]} ({n_rows} rows): no row names an image"
+            " of the images folder with a caption; check custom.images and custom.captions"
+        )
+    split_of = {
+        image: given_split.get(image) or hash_split(image, split_seed, val_fraction, test_fraction)
+        for image in captions
+    }
+    ordered = [image for split in SPLITS for image in sorted(captions) if split_of[image] == split]
+    report = {
+        "caption_lines": n_rows,
+        "images_kept": len(ordered),
+        "captions_kept": sum(len(captions[image]) for image in ordered),
+        **problems.as_dict(),
+    }
+    return Corpus(
+        dataset="custom",
+        images=ordered,
+        splits=[split_of[image] for image in ordered],
+        captions=[captions[image] for image in ordered],
+        report=report,
+    )

@@ -1,0 +1,193 @@
+"""Reader for datasets in the Flickr8k file layout: an image folder, a token file, split lists.
+
+The token file has one caption a line, `<image file name>#<k>\\t<caption>`, k = 0..4. The
+split files list one image file name a line. The real Flickr8k files have quirks (CRLF line
+ends, trailing blanks, a line for `2258277193_586949ec62.jpg.1`, which is no image, images
+with fewer than 5 captions), so every line is checked on its own and captions are keyed by
+image name: a bad line is dropped and reported, it never shifts captions onto another image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tie.config.registry import SPLITS
+from tie.corpus.corpus import Corpus
+from tie.raw.layout import CAPTIONS_PER_IMAGE, Flickr8kLayout
+from tie.raw.names import name_problem
+
+MAX_REPORT_EXAMPLES = 20
+
+# The report's problem entries, in the order `format_report` prints them.
+REPORT_PROBLEMS = {
+    "dropped_lines_malformed": "caption lines dropped as malformed",
+    "dropped_lines_missing_image": "caption lines dropped because their image file does not exist",
+    "dropped_lines_duplicate": "caption lines dropped as repeats of an earlier (image, k)",
+    "dropped_lines_empty_caption": "caption lines dropped because the caption is empty",
+    "dropped_split_repeats": "split entries dropped as repeats within one split file",
+    "dropped_images_missing_file": "split images dropped because their file does not exist",
+    "dropped_images_no_captions": "split images dropped because they have no captions",
+    "images_few_captions": f"split images kept with fewer than {CAPTIONS_PER_IMAGE} captions",
+    "images_not_in_splits": "captioned images not listed in any split (not used)",
+    "dropped_captions_beyond_five": f"captions dropped beyond the first {CAPTIONS_PER_IMAGE}",
+}
+
+
+class Problems:
+    """Counts of dropped or short items, with the first few names of each kind."""
+
+    def __init__(self):
+        self.counts = {key: 0 for key in REPORT_PROBLEMS}
+        self.examples = {key: [] for key in REPORT_PROBLEMS}
+
+    def add(self, key: str, example: str) -> None:
+        self.counts[key] += 1
+        if len(self.examples[key]) < MAX_REPORT_EXAMPLES and example not in self.examples[key]:
+            self.examples[key].append(example)
+
+    def as_dict(self) -> dict:
+        return {
+            key: {"count": self.counts[key], "examples": self.examples[key]}
+            for key in REPORT_PROBLEMS
+        }
+
+
+def read_flickr8k_layout(layout: Flickr8kLayout, dataset: str) -> Corpus:
+    """Read images, splits and captions into a `Corpus`, dropping and reporting bad entries.
+
+    Images come in split order (train, then val, then test), each split in its file's
+    order; each image's captions come in order of k. An image listed in a split but
+    without a file or without captions is dropped; one with fewer than 5 captions is
+    kept. Everything dropped or short is counted in `Corpus.report` (see `format_report`).
+    """
+    _require_file(layout.token_file, dataset, "token file")
+    for split in SPLITS:
+        _require_file(layout.split_files[split], dataset, f"{split} split list")
+    if not layout.image_dir.is_dir():
+        raise FileNotFoundError(
+            f"image folder {layout.image_dir} of dataset {dataset!r} does not exist: "
+            "fetch or generate the raw data again"
+        )
+
+    problems = Problems()
+    image_files = {path.name for path in layout.image_dir.iterdir() if path.is_file()}
+    split_of_image = _read_splits(layout, problems)
+    captions_by_image, caption_lines = _read_token_file(layout.token_file, image_files, problems)
+
+    images, splits, captions = [], [], []
+    for image, split in split_of_image.items():
+        if image not in image_files:
+            problems.add("dropped_images_missing_file", image)
+            continue
+        captions_by_k = captions_by_image.get(image)
+        if not captions_by_k:
+            problems.add("dropped_images_no_captions", image)
+            continue
+        if len(captions_by_k) < CAPTIONS_PER_IMAGE:
+            problems.add("images_few_captions", image)
+        images.append(image)
+        splits.append(split)
+        captions.append([captions_by_k[k] for k in sorted(captions_by_k)])
+    for image in captions_by_image:
+        if image not in split_of_image:
+            problems.add("images_not_in_splits", image)
+
+    report = {
+        "caption_lines": caption_lines,
+        "images_kept": len(images),
+        "captions_kept": sum(len(caps) for caps in captions),
+        **problems.as_dict(),
+    }
+    return Corpus(dataset=dataset, images=images, splits=splits, captions=captions, report=report)
+
+
+def format_report(report: dict) -> str:
+    """A short human-readable summary of a reader report, a few lines long."""
+    lines = [
+        f"read {report['caption_lines']} caption lines; kept {report['captions_kept']} "
+        f"captions of {report['images_kept']} images"
+    ]
+    for key, description in REPORT_PROBLEMS.items():
+        count = report[key]["count"]
+        if count == 0:
+            continue
+        examples = report[key]["examples"][:5]
+        more = ", ..." if count > len(examples) else ""
+        lines.append(f"  {count} {description}: {', '.join(examples)}{more}")
+    if len(lines) == 1:
+        lines.append("  nothing dropped, every image has all its captions")
+    return "\n".join(lines)
+
+
+def _require_file(path: Path, dataset: str, what: str) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{what} {path} of dataset {dataset!r} does not exist: "
+            "fetch or generate the raw data again"
+        )
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of the non-blank lines, without line ends or outer blanks.
+
+    Splits on "\\n" only, so that a stray "\\r" or another rare separator inside a caption
+    does not cut it in two (universal newlines and `str.splitlines` would).
+    """
+    text = path.read_bytes().decode("utf-8-sig")  # a byte order mark is not part of a name
+    numbered = ((number, line.strip()) for number, line in enumerate(text.split("\n"), start=1))
+    return [(number, line) for number, line in numbered if line]
+
+
+def _read_splits(layout: Flickr8kLayout, problems: Problems) -> dict[str, str]:
+    """Image name -> split, in split order then file order."""
+    split_of_image: dict[str, str] = {}
+    for split in SPLITS:
+        for _number, image in _lines(layout.split_files[split]):
+            earlier = split_of_image.get(image)
+            if earlier == split:
+                problems.add("dropped_split_repeats", image)
+            elif earlier is not None:
+                raise ValueError(
+                    f"image {image} is listed in two splits: in {layout.split_files[earlier]} "
+                    f"({earlier}) and in {layout.split_files[split]} ({split}); "
+                    "each image must be in one split only"
+                )
+            else:
+                split_of_image[image] = split
+    return split_of_image
+
+
+def _read_token_file(
+    path: Path, image_files: set[str], problems: Problems
+) -> tuple[dict[str, dict[int, str]], int]:
+    """Image name -> {k: caption} from the token file, and its number of non-blank lines."""
+    captions_by_image: dict[str, dict[int, str]] = {}
+    lines = _lines(path)
+    for number, line in lines:
+        parsed = _parse_caption_line(line)
+        if parsed is None:
+            problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
+            continue
+        image, k, caption = parsed
+        if name_problem(image):
+            problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
+            continue
+        if image not in image_files:
+            problems.add("dropped_lines_missing_image", image)
+            continue
+        captions_by_k = captions_by_image.setdefault(image, {})
+        if k in captions_by_k:
+            problems.add("dropped_lines_duplicate", f"{image}#{k}")
+            continue
+        captions_by_k[k] = caption
+    return captions_by_image, len(lines)
+
+
+def _parse_caption_line(line: str) -> tuple[str, int, str] | None:
+    """(image, k, caption) of a `<image>#<k>\\t<caption>` line, or None if it is malformed."""
+    key, tab, caption = line.partition("\t")
+    image, hash_sign, k = key.strip().rpartition("#")
+    caption = caption.strip()
+    if not (tab and hash_sign and image and caption and k.isascii() and k.isdigit()):
+        return None
+    return image, int(k), caption

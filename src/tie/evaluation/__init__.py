@@ -1,0 +1,3 @@
+"""Scoring a joint space: ranks and recall (`retrieval`), bootstrap intervals
+(`bootstrap`), per-query ranks (`query_ranks`), fold protocols (`folds`), the split's
+embeddings (`embeddings`), the plots (`report`, `gallery`) and MLflow (`tracking`)."""

@@ -1,0 +1,441 @@
+"""MLflow tracking: every evaluation is one run in the experiment of its dataset.
+
+The default store is `sqlite:///<repo root>/mlflow.db`, with artifacts beside it in
+`<repo root>/mlartifacts`. "Repo root" is DVC's `DVC_ROOT`, which DVC points at the
+user's repository even when a queued experiment runs in a temporary copy
+(`.dvc/tmp/exps/...`), so those runs land in the same store instead of vanishing
+with the copy. `MLFLOW_TRACKING_URI` overrides the store (e.g. an `mlflow server`).
+
+MLflow's REST client retries a failing server for minutes by default; an unreachable
+server should fail the stage within seconds, naming the URI: the retry defaults below
+do that (each can still be set in the environment). Its timeout is per read, so a server
+that answers a byte at a time holds a request forever: logging to a server has a total
+deadline, `TIE_MLFLOW_DEADLINE_S` (default 120 s), after which the stage fails in one
+line (a run it had started is marked FAILED by the next logging, as a killed one is).
+
+One run per distinct computed result: each run carries a fingerprint tag (`tie.fingerprint`,
+see `fingerprint`), a hash of everything the numbers were computed from. Logging the same
+fingerprint again (a forced re-run, a run-cache miss) adds nothing; the existing run's id
+is returned. A process killed while logging leaves its run `RUNNING`; the next logging
+marks such runs `FAILED` (runs of this pipeline whose process, on this host, is gone).
+The evaluate stage logs before it writes its metrics file, so a stage whose run was not
+logged is never recorded by DVC as done (docs/mlflow.md).
+
+What the MLflow UI shows first: MLflow 3 opens an experiment without a kind on its GenAI
+"Overview" (traces), where this pipeline's runs look missing; the project's experiments are
+tagged as model development (`EXPERIMENT_KIND_TAG`), which opens them on their runs, and
+each run is named by what it is (`run_name`).
+
+A local store that another process is writing to (a parallel run, a script) is waited
+for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
+with the root cause in one line (`database is locked`, `attempt to write a readonly
+database`) and advice that fits a local store. Credentials in the URI are never shown
+(`tie.redact`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tie.config.params import flatten
+from tie.config.registry import TEXT_ENCODERS
+from tie.errors import TieError
+from tie.redact import redact
+
+# MLflow would otherwise try to send usage telemetry; this pipeline talks to its own
+# tracking store only. Set MLFLOW_DISABLE_TELEMETRY=false to allow it.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
+DEADLINE_S = 120.0  # all the requests of one logging to a server; TIE_MLFLOW_DEADLINE_S
+CLEANUP_S = 5.0  # each request after the deadline (ending the run): then it is cut too
+
+
+class _DeadlinePassed(BaseException):
+    """Raised by the alarm inside a blocked request; a BaseException, so that no retry
+    loop of MLflow's or urllib3's (`except Exception`) swallows it."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Interrupt what the main thread waits for after `seconds` (then every CLEANUP_S).
+
+    A no-op outside the main thread, where no signal can be delivered.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def passed(_signum, _frame):
+        signal.setitimer(signal.ITIMER_REAL, CLEANUP_S)
+        raise _DeadlinePassed
+
+    previous = signal.signal(signal.SIGALRM, passed)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def default_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root or repo_root())
+
+
+def git_revision(root: Path) -> str:
+    """The commit the run's code comes from: DVC's baseline for experiments, else HEAD."""
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        return os.environ["DVC_EXP_BASELINE_REV"]
+    result = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def metric_names(metrics: dict) -> dict[str, float]:
+    """`{"image_search": {"R_at_1": x}}` -> `{"image_search/R_at_1": x}`."""
+    return {
+        f"{direction}/{name}": float(value)
+        for direction, values in metrics.items()
+        for name, value in values.items()
+    }
+
+
+FINGERPRINT_TAG = "tie.fingerprint"
+# MLflow 3's experiment kind, read by its UI: this value opens the experiment on its runs.
+EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+PID_TAG, HOST_TAG = "tie.pid", "tie.host"
+
+
+def fingerprint(inputs: list[Path], params: dict) -> str:
+    """A hash of what an evaluation's numbers come from: input files, params and code.
+
+    `inputs` are files or folders (every file below them, in sorted order); their
+    contents count, not their names or dates. The code is every module of the `tie`
+    package this process has loaded, plus the running script (the stage).
+    """
+    package = Path(__file__).resolve().parent
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    code = {script} if script and script.is_file() else set()  # not after a chdir
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(package):
+            code.add(Path(file).resolve())
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for kind, paths in (("input", [Path(p) for p in inputs]), ("code", sorted(code))):
+        for path in paths:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in files:
+                name = file.name if kind == "code" else file.relative_to(path.parent)
+                with open(file, "rb") as f:
+                    content = hashlib.file_digest(f, "sha256").hexdigest()
+                digest.update(f"\n{kind}\t{name}\t{content}".encode())
+    return digest.hexdigest()
+
+
+def _process_is_gone(tags: dict) -> bool:
+    """Whether the process that started a run (tags PID_TAG, HOST_TAG) no longer exists here."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False  # another machine's run, or not this pipeline's: left alone
+    try:
+        os.kill(int(tags[PID_TAG]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
+def _fail_abandoned_runs(client) -> list[str]:
+    """Mark FAILED the RUNNING runs of this pipeline whose process is gone; their ids."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'")
+    abandoned = [r.info.run_id for r in running if _process_is_gone(r.data.tags)]
+    for run_id in abandoned:
+        client.set_terminated(run_id, status="FAILED")
+    return abandoned
+
+
+def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
+    """The experiment `name`, created if new, tagged as model development either way."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        location = (root / "mlartifacts" / name).as_uri() if default_store else None
+        try:
+            return mlflow.create_experiment(
+                name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT}
+            )
+        except mlflow.exceptions.MlflowException:
+            # Another queued run created it first.
+            experiment = mlflow.get_experiment_by_name(name)
+    _tag_kind(mlflow.MlflowClient(), experiment)
+    return experiment.experiment_id
+
+
+def _tag_kind(client, experiment) -> None:
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before the tag was set
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
+
+
+def tag_experiments(uri: str) -> dict[str, str]:
+    """Tag as model development the store's experiments that have no kind (made before).
+
+    Returns {name: id} of the store's experiments, but MLflow's empty "Default".
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiments = client.search_experiments()
+    for experiment in experiments:
+        _tag_kind(client, experiment)
+    return {
+        e.name: e.experiment_id
+        for e in experiments
+        if e.experiment_id != "0" or client.search_runs(["0"], max_results=1)
+    }
+
+
+def run_name(params: dict) -> str:
+    """What a run is: the DVC experiment's name, else `<dataset> <image>+<text> <pooling>`.
+
+    Pooling is named for word vectors only (a sentence encoder embeds whole captions), the
+    mixture with it for Fisher vectors: e.g. `demo colorgrid+glove mean`,
+    `flickr8k vgg19+word2vec fisher-hglmm`, `flickr8k clip+clip`.
+    """
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    text = params.get("text")
+    name = f"{params.get('dataset')} {params.get('image')}+{text}"
+    if text in TEXT_ENCODERS and TEXT_ENCODERS[text].kind == "sentence":
+        return name
+    pooling = params.get("caption_vectors", {}).get("pooling", "mean")
+    if pooling == "fisher":
+        pooling = f"fisher-{params.get('fisher', {}).get('mixture')}"
+    return f"{name} {pooling}"
+
+
+def sqlite_store_path(uri: str) -> Path:
+    """The database file of a `sqlite:///` URI, also in SQLite's URI form
+    (`sqlite:///file:/path/mlflow.db?mode=ro&uri=true`)."""
+    path = uri.removeprefix("sqlite:///")
+    if path.startswith("file:"):
+        path = path.removeprefix("file:").partition("?")[0]
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _local_store_lock(uri: str):
+    """One process at a time logs to a local SQLite store (none for a server).
+
+    MLflow creates a new store's tables by an Alembic migration, which two processes
+    starting together (two `dvc exp run`, two pipelines) run twice and one of them fails
+    on; logging is short, so pipelines take turns on a lock file beside the store, waiting
+    at most BUSY_TIMEOUT_S.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    store = sqlite_store_path(uri)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.with_name(store.name + ".lock"), "a") as lock:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TieError(
+                        f"another process has been logging to {store} for over"
+                        f" {BUSY_TIMEOUT_S:g} s: let it finish, then re-run `dvc repro`"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _wait_when_busy(dbapi_connection, _record) -> None:
+    """SQLAlchemy `connect` hook: a SQLite connection waits for another writer's lock."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of the chain (e.g. the sqlite3 error under MLflow's)."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
+def failure_message(error: BaseException, uri: str) -> str:
+    """One line: the store (credentials removed), the root cause, what to do."""
+    cause = str(_root_cause(error)).strip() or type(_root_cause(error)).__name__
+    cause = cause.splitlines()[0]
+    if uri.startswith("sqlite:"):
+        if "locked" in cause:
+            advice = (
+                f"Another process holds a write transaction on this local store (waited "
+                f"{BUSY_TIMEOUT_S:g} s): let it finish (a parallel run, a script writing to "
+                "it), then re-run `dvc repro`; `mlflow ui` only reads it"
+            )
+        elif "disk is full" in cause or "No space left" in cause:
+            advice = (
+                "The disk that holds this local store is full: free some space there (keep"
+                " the store: it holds every earlier run), then re-run `dvc repro`"
+            )
+        elif "readonly" in cause or "read-only" in cause:
+            advice = (
+                "This local store cannot be written: make the database file and its folder "
+                "writable by you (or unset MLFLOW_TRACKING_URI to use the default "
+                "<repo>/mlflow.db), then re-run `dvc repro`"
+            )
+        else:
+            advice = "Check the local store file (move it away to start a new one), then re-run"
+    else:
+        advice = (
+            "Start the tracking server (or unset MLFLOW_TRACKING_URI to use the local store), "
+            "then re-run `dvc repro`"
+        )
+    return redact(
+        f"could not log the run to MLflow at {uri}: {cause}. The metrics file is written only "
+        f"once the run is logged. {advice}."
+    )
+
+
+def _store_named_on_failure(log):
+    """A failure to reach the tracking store becomes one clear error that names it."""
+
+    @functools.wraps(log)
+    def wrapper(*args, **kwargs):
+        import mlflow
+        import requests
+        import sqlalchemy
+
+        if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _wait_when_busy):
+            sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
+        # MLflow logs the whole traceback of a database error before raising it; the
+        # error below says it in one line instead.
+        db_logger = logging.getLogger("mlflow.store.db.utils")
+        level = db_logger.level
+        db_logger.setLevel(logging.CRITICAL)
+        uri = tracking_uri()
+        deadline = float(os.environ.get("TIE_MLFLOW_DEADLINE_S", DEADLINE_S))
+        remote = uri.startswith(("http:", "https:"))
+        try:
+            with _deadline(deadline) if remote else contextlib.nullcontext():
+                return log(*args, **kwargs)
+        except _DeadlinePassed:
+            raise TieError(
+                redact(
+                    f"could not log the run to MLflow at {uri}: no complete answer within"
+                    f" {deadline:g} s (TIE_MLFLOW_DEADLINE_S, all requests together). The"
+                    " metrics file is written only once the run is logged. Check the server"
+                    " (or unset MLFLOW_TRACKING_URI to use the local store), then re-run"
+                    " `dvc repro`."
+                )
+            ) from None
+        except (
+            mlflow.exceptions.MlflowException,
+            requests.RequestException,
+            sqlalchemy.exc.SQLAlchemyError,
+        ) as error:
+            raise TieError(failure_message(error, tracking_uri())) from error
+        finally:
+            db_logger.setLevel(level)
+
+    return wrapper
+
+
+@_store_named_on_failure
+def log_evaluation(
+    dataset: str,
+    params: dict,
+    metrics: dict,
+    artifacts: list[Path],
+    extra_metrics: dict[str, float] | None = None,
+    result_fingerprint: str | None = None,
+) -> tuple[str, bool]:
+    """Log one evaluation as an MLflow run: (run id, whether a new run was logged).
+
+    With `result_fingerprint` (see `fingerprint`), a finished run that has it already is
+    returned instead of logging a duplicate. Before logging, runs left RUNNING by a
+    killed process are marked FAILED.
+    """
+    import mlflow
+
+    root = repo_root()
+    uri = tracking_uri(root)
+    with _local_store_lock(uri):
+        return _log(
+            mlflow,
+            root,
+            uri,
+            dataset,
+            params,
+            metrics,
+            artifacts,
+            extra_metrics,
+            result_fingerprint,
+        )
+
+
+def _log(mlflow, root, uri, dataset, params, metrics, artifacts, extra_metrics, result_fingerprint):
+    """`log_evaluation`'s work, once the store is this process's."""
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
+    _fail_abandoned_runs(client)
+    if result_fingerprint:
+        query = f"tags.`{FINGERPRINT_TAG}` = '{result_fingerprint}'"
+        same = client.search_runs([experiment_id], f"{query} and attributes.status = 'FINISHED'")
+        if same:
+            return same[0].info.run_id, False
+    exp_name = os.environ.get("DVC_EXP_NAME")
+    revision = git_revision(Path.cwd())
+    tags = {
+        "dvc.experiment": exp_name or "workspace",
+        "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+        "git.revision": revision,
+        "mlflow.source.git.commit": revision,
+        FINGERPRINT_TAG: result_fingerprint or "",
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+    }
+    name = run_name(params)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(flatten(params))
+        mlflow.log_metrics(metric_names(metrics) | (extra_metrics or {}))
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id, True

@@ -1,0 +1,121 @@
+"""Image encoder `clip` / `siglip`: the vision tower's embedding of each image.
+
+The rows are what the model compares with its captions: `CLIPBackbone`'s pooled and
+projected vision output, `SigLIPBackbone`'s pooled (attention-head) vision output, not
+normalised (cosine similarity normalises them). Each image goes through the preset's
+own image converter (its resize, crop, rescale and normalisation) inside a `tf.data`
+pipeline that reads, decodes and converts images (files, or members of WebDataset tar
+shards) in parallel, batched and prefetched; an image that cannot be decoded is dropped
+from the stream, so its position is reported missing (see `tie.image.extract` for the
+policy). TensorFlow and KerasHub are imported only when the tower is first used.
+
+Examples
+--------
+>>> encoder = TowerImageEncoder("clip", preset="clip_vit_base_patch32", batch_size=32)
+>>> for positions, rows in encoder.feature_batches(paths):  # doctest: +SKIP
+...     ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from tie.towers.models import preset_fingerprint
+
+
+class TowerImageEncoder:
+    """The vision tower of `model` (`clip` | `siglip`) loaded from `preset`.
+
+    Parameters
+    ----------
+    model : str
+        `clip` or `siglip` (the params section that configures it).
+    preset : str
+        A KerasHub preset name or a local preset directory.
+    batch_size : int
+        Images per forward pass.
+    dtype : str
+        `float32` (default) or `bfloat16`: the tower's weights and computation. Rows
+        are written as float32 either way.
+    """
+
+    def __init__(self, model: str, *, preset: str, batch_size: int = 32, dtype: str = "float32"):
+        self.name = model
+        self.preset = preset
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self._forward = None
+        self._fingerprint = None
+
+    def fingerprint(self) -> dict:
+        if self._fingerprint is None:
+            self._fingerprint = {
+                "image": self.name,
+                "preset": preset_fingerprint(self.name, self.preset),
+                "dtype": self.dtype,
+            }
+        return self._fingerprint
+
+    @cached_property
+    def backbone(self):
+        from tie.towers.load import load_backbone
+
+        return load_backbone(self.name, self.preset, self.dtype)
+
+    @cached_property
+    def converter(self):
+        from tie.towers.load import load_image_converter
+
+        return load_image_converter(self.name, self.preset)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.backbone.vision_encoder.image_shape)
+
+    @property
+    def dim(self) -> int:
+        import keras
+
+        symbolic = self.backbone.get_vision_embeddings(keras.Input(self.image_shape))
+        return int(symbolic.shape[-1])
+
+    def forward(self, images):
+        """Embeddings (float32) of a batch of images already through the image converter."""
+        if self._forward is None:
+            import tensorflow as tf
+
+            backbone = self.backbone
+
+            @tf.function(input_signature=[tf.TensorSpec((None, *self.image_shape), tf.float32)])
+            def forward(batch):
+                return tf.cast(backbone.get_vision_embeddings(batch), tf.float32)
+
+            self._forward = forward
+        return self._forward(images)
+
+    def _convert(self, data):
+        """An image file's bytes -> the converter's output for it (a tf.data map function)."""
+        import tensorflow as tf
+
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return self.converter(tf.cast(image, tf.float32))
+
+    def dataset(self, paths: list):
+        """(positions, images) batches of decoded, converted images (files or tar members)."""
+        import tensorflow as tf
+
+        from tie.image.tf_sources import image_bytes  # here: tie.image.encoders imports this module
+
+        autotune = tf.data.AUTOTUNE
+        ds = image_bytes(paths)
+        ds = ds.map(lambda i, data: (i, self._convert(data)), num_parallel_calls=autotune)
+        ds = ds.ignore_errors()
+        return ds.batch(self.batch_size).prefetch(autotune)
+
+    def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for positions, images in self.dataset(paths):
+            yield positions.numpy(), self.forward(images).numpy()

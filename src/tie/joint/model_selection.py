@@ -1,0 +1,130 @@
+"""Choosing the CCA's n_components, reg and scale_power on the val split (grid search).
+
+The published results were obtained "after cross-validation on train/val": the model is
+fitted on train and every combination of the values given is scored on val. The
+criterion is the sum of R@1 + R@5 + R@10 of image search and image annotation on val
+(0-600, the "rsum" of the retrieval literature). Ties go to the simpler model: fewer
+components, then more ridge, then the smaller scale_power.
+
+Cost: the covariances of train are computed once (`tie.joint.cca.covariances`), then one
+whitening and SVD per reg value; every n_components and scale_power of that reg is a
+truncation and rescaling of the same components, scored without refitting.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tie.evaluation.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
+from tie.joint.cca import CCA, InvalidParam
+from tie.joint.space import embed
+
+GRID_PARAMS = ("n_components", "reg", "scale_power")
+CRITERION_KS = (1, 5, 10)
+TABLE_COLUMNS = (
+    *GRID_PARAMS,
+    *(f"{direction}_R_at_{k}" for direction in DIRECTIONS for k in CRITERION_KS),
+    "criterion",
+)
+
+
+@dataclass
+class GridSearchResult:
+    model: CCA  # the chosen model, fitted on train
+    table: list[dict]  # one row per grid point: TABLE_COLUMNS
+    best: dict  # the chosen row of the table
+
+
+def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
+    """The values to try for each of GRID_PARAMS: a scalar param is a list of one value.
+
+    Checks every value against the feature dimensions, so that a bad one fails before any
+    heavy work.
+    """
+    grid = {}
+    for name in GRID_PARAMS:
+        if name not in cca_params:
+            raise ValueError(f"cca.{name} is missing")
+        values = cca_params[name]
+        values = list(values) if isinstance(values, list | tuple) else [values]
+        if not values:
+            raise ValueError(f"cca.{name} is an empty list: give one value or a list of them")
+        grid[name] = values
+    for values in itertools.product(*(grid[name] for name in GRID_PARAMS)):
+        try:
+            CCA(**dict(zip(GRID_PARAMS, values, strict=True))).check_params(dx, dy)
+        except InvalidParam as error:
+            raise ValueError(f"cca.{error}") from error
+    unknown = sorted(set(cca_params) - set(GRID_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(GRID_PARAMS)}")
+    return grid
+
+
+def grid_search(
+    train_covariances, X_val, Y_val, val_image_index, n_components, reg, scale_power
+) -> GridSearchResult:
+    """Fit on train (from its covariances) and score every grid point on val.
+
+    Parameters
+    ----------
+    train_covariances : tie.joint.cca.Covariances
+        `covariances(X_train, Y_train, image_index)`.
+    X_val, Y_val, val_image_index
+        The val split as `tie.evaluation.retrieval.ranks` takes it: one row per image, one per
+        caption, and for every caption the row of its image. Y_val may be a row source
+        (`tie.features.store.RowSubset`), projected block by block (`tie.joint.space.embed`).
+    n_components, reg, scale_power : lists
+        The values to try (see `param_grid`).
+    """
+    max_components = max(n_components)
+    table, models = [], {}
+    points = len(n_components) * len(reg) * len(scale_power)
+    progress = tqdm(total=points, desc="CCA grid search", unit="point", disable=None)
+    for ridge in reg:
+        full = CCA(n_components=max_components, reg=ridge, scale_power=0)
+        full.fit_covariances(train_covariances)
+        models[ridge] = full
+        # Unscaled val embeddings with every component; each point slices and rescales them.
+        images, captions = embed(full, X_val, Y_val)
+        for k in n_components:
+            for power in scale_power:
+                scale = full.correlations_[:k] ** power
+                search, annotation = ranks(
+                    images[:, :k] * scale, captions[:, :k] * scale, val_image_index
+                )
+                metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
+                table.append(_table_row(k, ridge, power, metrics))
+                progress.update()
+    progress.close()
+    best = max(
+        table, key=lambda r: (r["criterion"], -r["n_components"], r["reg"], -r["scale_power"])
+    )
+    model = models[best["reg"]].truncated(best["n_components"], best["scale_power"])
+    return GridSearchResult(model=model, table=table, best=best)
+
+
+def write_table(path: Path, table: list[dict]) -> None:
+    """The grid as CSV, the file DVC plots as a heatmap of the criterion over k x reg."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(table)
+
+
+def _table_row(n_components, reg, scale_power, metrics) -> dict:
+    row = {"n_components": int(n_components), "reg": reg, "scale_power": scale_power}
+    recalls = {
+        f"{direction}_R_at_{k}": metrics[direction][f"R_at_{k}"]
+        for direction in DIRECTIONS
+        for k in CRITERION_KS
+    }
+    row |= {name: rounded(value) for name, value in recalls.items()}
+    row["criterion"] = rounded(sum(recalls.values()))
+    return row

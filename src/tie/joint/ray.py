@@ -1,0 +1,44 @@
+"""CCA statistics on Ray: chunk moments on the workers, merged in order on the driver."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import ray
+
+from tie.joint.cca import CHUNK_BYTES, Moments, chunk_moments, combine_moments, image_chunks
+
+
+@ray.remote
+def _chunk_moments(x, y, local_index) -> Moments:
+    return chunk_moments(x, y, local_index)
+
+
+def covariances_on_ray(X, Y, image_index=None, compute: dict | None = None, chunk_rows=None):
+    """`tie.joint.cca.covariances(X, Y, image_index)`, with the chunks' moments computed on Ray.
+
+    The driver reads one chunk of rows at a time (X and Y may be row sources such as
+    `tie.features.store.FeatureRows`; a chunk is about `CHUNK_BYTES` of float64 rows of both
+    sides together), sends it to a task, and merges the returned moments in chunk order,
+    so the result does not depend on which worker finishes first. At most twice as many
+    chunks as the cluster has CPUs are in flight, so the driver's memory stays bounded.
+    """
+    compute = compute or {}
+    dx, dy = X.shape[1], Y.shape[1]
+    if chunk_rows is None:  # rows of X per task, with (on average) len(Y) / len(X) captions each
+        row_bytes = 8 * (dx + len(Y) / max(1, len(X)) * dy)
+        chunk_rows = max(1, int(CHUNK_BYTES // row_bytes))
+    task = _chunk_moments.options(num_cpus=compute.get("num_cpus", 1))
+    in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    pending: deque = deque()
+    total = Moments.empty(dx, dy)
+    for rows, caption_positions, local_index in image_chunks(len(X), image_index, chunk_rows):
+        x = np.asarray(X[rows])
+        y = np.asarray(Y[caption_positions])
+        pending.append(task.remote(x, y, local_index))
+        if len(pending) >= in_flight:
+            total = combine_moments(total, ray.get(pending.popleft()))
+    while pending:
+        total = combine_moments(total, ray.get(pending.popleft()))
+    return total.covariances()

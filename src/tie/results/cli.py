@@ -1,0 +1,281 @@
+"""The `tie` command line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from tie.commands import Group
+from tie.config.params import PARAMS_FILE, check_params, read_params
+from tie.config.paths import DOWNLOADS
+from tie.config.registry import choices
+from tie.datasets.real import obtain_archives
+from tie.datasets.sources import SOURCES, sources_for
+from tie.errors import TieError
+from tie.evaluation.report import format_table
+from tie.raw.names import special_file
+from tie.results.comparison import SORT_KEYS
+from tie.results.provenance import protocol_counts, protocol_text, workspace_provenance
+
+MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="tie", prog_name="tie")
+def main() -> None:
+    """Joint text-image embeddings by CCA (run the pipeline with `dvc repro`)."""
+
+
+@main.command()
+def show() -> None:
+    """Print the workspace's retrieval table, labelled with the run that produced it.
+
+    The labels (dataset, splits, protocol counts, encoders, CCA chosen) come from dvc.lock
+    and the metrics files it records, never from the current params.yaml.
+    """
+    metrics, provenance = workspace_provenance()
+    click.echo(provenance.describe())
+    click.echo("(from dvc.lock and the metrics files it records)\n")
+    click.echo(format_table(metrics))
+    for name, values in metrics.items():  # extra protocols, e.g. COCO's 1K folds
+        if isinstance(values, dict) and "image_search" in values:
+            counts = protocol_counts(values)
+            click.echo(f"\n{name}: {protocol_text(provenance.eval_split, *counts)} per fold")
+            click.echo(format_table(values))
+
+
+@main.command(name="list")
+def list_choices() -> None:
+    """List the valid values of `dataset`, `text` and `image` in params.yaml."""
+    for key, names in choices().items():
+        click.echo(f"{key}: {', '.join(names)}")
+
+
+@main.command()
+@click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
+def check(params_file: Path) -> None:
+    """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
+    params = read_params(params_file)
+    notes = check_params(params, str(params_file))
+    images = Path(params["custom"]["images"])
+    special = special_file(images) if images.is_dir() else None
+    if special is not None:  # the folder is a DVC dep of `data` whatever the dataset
+        raise TieError(
+            f"custom.images {images} holds {special}, which is not a regular file (a FIFO,"
+            " socket or device): DVC would wait forever reading it; remove it from the folder"
+        )
+    for note in notes:
+        click.echo(f"{params_file}: note: {note}", err=True)
+    click.echo(f"{params_file} is valid")
+
+
+@main.group()
+def data() -> None:
+    """Real datasets' raw files."""
+
+
+@data.command()
+@click.argument("dataset", type=click.Choice(sorted(SOURCES)))
+@click.option(
+    "--downloads",
+    default=DOWNLOADS,
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="Folder for the archives; the pipeline's `data` stage looks for them there.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["official", "karpathy"]),
+    help="Fetch the caption files of this split only (default: the dataset's own split).",
+)
+@click.option(
+    "--accept-local",
+    is_flag=True,
+    help="Accept your copy of an archive whose checksum differs from the published one, "
+    "after checking its content (every image, the caption file); recorded for later runs.",
+)
+def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) -> None:
+    """Download DATASET's archives (resumable, checked) without running the pipeline.
+
+    Set TIE_DOWNLOAD_MIRROR=<url> to fetch every file from <url>/<file name> instead.
+    """
+    from tie.corpus.read import DATASETS, check_split
+
+    split = split or DATASETS[dataset][0]
+    check_split(dataset, split)
+    if accept_local:
+        from tie.datasets.accept import accept_local_copy
+
+        for line in accept_local_copy(dataset, sources_for(dataset), downloads, split):
+            click.echo(line)
+        return
+    for name, path in obtain_archives(dataset, sources_for(dataset), downloads, (split,)).items():
+        click.echo(f"{name}: {path}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Re-create tags that already exist.")
+def baseline(force: bool) -> None:
+    """Tag the published baselines (e.g. klein2015/flickr8k) for `dvc metrics diff`.
+
+    Each tag is a commit whose tree is HEAD's with metrics/retrieval.json holding the
+    published numbers (metrics/baselines/published.csv); the working tree, the index
+    and the current branch are not touched.
+    """
+    from tie.results.baselines import create_tags, load_baselines
+
+    outcome = create_tags(Path.cwd(), load_baselines(), force=force)
+    for tag, what in outcome.items():
+        click.echo(f"{what:8} {tag}")
+    click.echo("compare with: dvc metrics diff klein2015/<dataset> [<experiment>]")
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True
+)
+@click.option(
+    "--runs",
+    type=click.Choice(["dvc", "mlflow"]),
+    default="dvc",
+    show_default=True,
+    help="dvc: the workspace and every DVC experiment; mlflow: every finished MLflow run.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="metrics/report.md",
+    show_default=True,
+    help="Where the markdown table is written.",
+)
+@click.option(
+    "--sort-by",
+    type=click.Choice(SORT_KEYS),
+    help="Order each table's runs by this metric, best first (published rows stay on top).",
+)
+@click.option(
+    "--best",
+    type=click.IntRange(min=1),
+    help="Keep the N best runs of each table (by --sort-by, else image_search.R_at_1).",
+)
+@click.option(
+    "--reference",
+    help="Mark the values not significantly different from this row's (a run's name as the"
+    " table shows it) instead of from each column's best.",
+)
+def report(
+    fmt: str, runs: str, output: Path, sort_by: str | None, best: int | None, reference: str | None
+) -> None:
+    """The results tables: runs beside the published rows of the same dataset and protocol.
+
+    Every run is labelled with what produced it, read from its record (dvc.lock and the
+    metrics files of the workspace or of the experiment's commit, or the MLflow run), with
+    the 95% interval of every value, and ≈ where a value is not significantly different
+    from its column's best (or `--reference`).
+    """
+    from tie.evaluation.tracking import tracking_uri
+    from tie.results import comparison
+
+    ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+    groups, apart = comparison.group_rows(ours, comparison.published_rows())
+    groups = comparison.sort_rows(groups, sort_by, best)
+    labels = {row.label for group in groups for row in group.rows}
+    if reference is not None and reference not in labels:
+        raise TieError(
+            f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
+        )
+    groups = comparison.mark_significance(groups, reference)
+    markdown = comparison.to_markdown(groups, apart)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown)
+    except OSError as error:  # e.g. a full disk
+        raise TieError(f"could not write {output}: {error.strerror or error}") from None
+    if fmt == "md":
+        click.echo(markdown, nl=False)
+    elif fmt == "csv":
+        click.echo(comparison.to_csv(groups), nl=False)
+    else:
+        click.echo(comparison.to_json(groups, apart), nl=False)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option(
+    "--resamples",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="Bootstrap resamples of the test images (as eval.bootstrap.n).",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def compare(a: str, b: str, resamples: int, seed: int) -> None:
+    """Is the difference between results A and B real? The paired bootstrap of every metric.
+
+    A and B: `workspace`, a git revision (HEAD), a DVC experiment's name, an MLflow run id or
+    name, or a published row (klein2015/flickr8k). Both must be of the same dataset and
+    protocol.
+    """
+    from tie.evaluation.tracking import tracking_uri
+    from tie.results.compare import compare as compare_results
+    from tie.results.compare import find_result
+
+    uri = tracking_uri()
+    first, second = find_result(a, uri), find_result(b, uri)
+    run = first if first.kind != "published" else second
+    keys = run.metrics["image_search"]
+    ks = [int(k[len("R_at_") :]) for k in keys if re.fullmatch(r"R_at_\d+", k)]
+    click.echo(compare_results(first, second, ks, resamples, seed), nl=False)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="metrics/search.png",
+    show_default=True,
+    help=f"The contact sheet of the first {MAX_DRAWN} images found (git-ignored by default).",
+)
+def search(query: str, top: int, output: Path) -> None:
+    """Find the test images closest to QUERY with the current model (params.yaml)."""
+    from tie.config.params import load_params
+    from tie.evaluation.gallery import write_contact_sheet
+    from tie.results.search import search_images, shorten
+
+    if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
+        # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
+        raise TieError(
+            "the query is not UTF-8 text (or holds control characters): type it again as"
+            " plain words, e.g. tie search 'a red circle'"
+        )
+    result = search_images(load_params(), query, top)
+    hits = result.hits
+    click.echo(f"query words used: {shorten(' '.join(result.used))}")
+    if result.stop_words:
+        stop_words = shorten(" ".join(result.stop_words))
+        click.echo(f"dropped as stop words (tokenizer.stop_words): {stop_words}")
+    if result.unknown:
+        unknown = shorten(" ".join(result.unknown))
+        click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
+    drawn = hits[:MAX_DRAWN]
+    write_contact_sheet(output, shorten(query), [h.path for h in drawn], [h.score for h in drawn])
+    more = f" (the first {len(drawn)} of {len(hits)})" if len(drawn) < len(hits) else ""
+    click.echo(f"contact sheet{more}: {output}")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(port: int, host: str) -> None:
+    """The MLflow UI on this project's runs (mlflow.db), until Ctrl-C."""
+    from tie.evaluation.tracking import repo_root
+    from tie.results.ui import serve
+
+    serve(repo_root(), host, port, announce=click.echo)

@@ -1,0 +1,511 @@
+"""The results table of `tie report`: this repo's runs beside published rows, by protocol.
+
+Runs come from DVC (the workspace and every experiment) or from MLflow (every finished
+run). Each is labelled with its provenance (`tie.results.provenance`), read from the record of
+that run. Runs are grouped by protocol (dataset, split scored, test images, test
+captions); a published row appears only in the group of its own dataset and protocol
+(Flickr8k and Flickr30k: 1,000 images / 5,000 captions; COCO 1K as the `coco_1k`
+section of a COCO run). A run whose protocol no source shares is shown on its own,
+compared with nothing.
+
+Each group is one table: a row per run (and published row), the choices that tell the
+runs apart as columns (the choices they share are said once, above the table), then
+the metrics of both directions. A value is bold where it is the best of its column in
+the group (highest recall, lowest rank) and the column's values differ. `sort_rows`
+orders each group's runs by one metric and keeps the best N.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+import click
+
+from tie.errors import TieError
+from tie.evaluation.bootstrap import RSUM_KS, difference, replicate_metrics
+from tie.evaluation.query_ranks import (
+    QueryRanks,
+    check_same_queries,
+    mlflow_ranks,
+    ranks_at,
+    workspace_ranks,
+)
+from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS
+from tie.redact import redact
+from tie.results.baselines import METRIC_KEYS, load_baselines
+from tie.results.provenance import (
+    CCA_PARAMS,
+    Provenance,
+    count,
+    from_mlflow,
+    protocol_counts,
+    protocol_text,
+    provenance_at,
+    workspace_provenance,
+)
+
+COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
+SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them
+SHORT_DIRECTIONS = {"image_search": "search", "image_annotation": "annotation"}
+SHORT_COLUMNS = {
+    "R_at_1": "R@1",
+    "R_at_5": "R@5",
+    "R_at_10": "R@10",
+    "median_rank": "med. rank",
+    "mean_rank": "mean rank",
+}
+# What made a run, in the order the columns show it.
+CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS)
+PUBLISHED_SPLIT = "test"  # every published row scores the test split
+
+
+@dataclass
+class Row:
+    label: str
+    kind: str  # published | workspace | experiment | mlflow
+    metrics: dict  # {"image_search": {...}, "image_annotation": {...}}; absent = not given
+    protocol: tuple  # (dataset, split scored, test images, test captions); None: unknown
+    provenance: Provenance | None = None  # this repo's runs
+    source: str = ""  # published rows
+    ranks: QueryRanks | None = None  # per-query ranks, where recorded (paired comparisons)
+
+    def value(self, direction: str, key: str) -> float | None:
+        return self.metrics.get(direction, {}).get(key)
+
+
+def published_rows(dataset: str | None = None) -> list[Row]:
+    """The published rows (of `dataset`, or all), each with the protocol its source states."""
+    return [
+        Row(
+            f"{b.method} [{b.tag}]",
+            "published",
+            b.metrics,
+            (b.dataset, PUBLISHED_SPLIT, b.n_test_images, b.n_test_captions),
+            source=b.source,
+        )
+        for b in load_baselines()
+        if dataset is None or b.dataset == dataset
+    ]
+
+
+def _rows_of_run(
+    label: str, kind: str, metrics: dict, provenance: Provenance, ranks: QueryRanks | None = None
+) -> list[Row]:
+    """The run's row, plus one per extra protocol section (e.g. `coco_1k`: per-fold counts)."""
+    rows = [Row(label, kind, metrics, provenance.protocol, provenance, ranks=ranks)]
+    for name, values in metrics.items():
+        if isinstance(values, dict) and "image_search" in values:
+            images, captions = protocol_counts(values)
+            fold = Provenance(
+                **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
+            )
+            rows.append(Row(f"{label} [{name}]", kind, values, fold.protocol, fold))
+    return rows
+
+
+def dvc_rows() -> list[Row]:
+    """The workspace, the commits `dvc exp show` lists (HEAD: the committed baseline) and
+    every DVC experiment that has metrics, with their provenance and per-query ranks."""
+    result = subprocess.run(
+        ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise TieError(redact(f"`dvc exp show --json` failed: {result.stderr.strip()}"))
+    rows = []
+    for commit in json.loads(result.stdout):
+        if commit["rev"] == "workspace":
+            runs = [("workspace", "workspace", workspace_provenance, workspace_ranks)]
+        else:
+            name = commit.get("name") or commit["rev"][:7]
+            runs = [(name, "commit", *_recorded_at(commit["rev"], f"commit {name}"))]
+        for experiment in commit.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                name = rev.get("name") or experiment.get("name") or rev["rev"][:7]
+                runs.append((name, "experiment", *_recorded_at(rev["rev"], f"experiment {name}")))
+        for label, kind, record, ranks in runs:
+            try:
+                recorded = record()
+            except TieError as error:  # no record of how it was produced: say so, go on
+                click.echo(f"{label} left out: {error}", err=True)
+                continue
+            if recorded:
+                rows += _rows_of_run(label, kind, *recorded, ranks())
+    return rows
+
+
+def _recorded_at(rev: str, where: str) -> tuple:
+    """(its metrics and provenance, its ranks): what a commit records, read when called."""
+    return functools.partial(provenance_at, rev, where), functools.partial(ranks_at, rev)
+
+
+def mlflow_rows(tracking_uri: str) -> list[Row]:
+    """Every finished MLflow run of every experiment, oldest first, with its provenance."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    runs = client.search_runs(
+        experiments, "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
+    )
+    rows = []
+    for run in runs:
+        logged = run.data.metrics
+        label = f"{run.info.run_name} ({run.data.tags.get('dvc.experiment', '')})"
+        provenance = from_mlflow(run.data.params, logged)
+        sections = {"": provenance}
+        # Extra protocols are logged as `<section>/<direction>/<metric>` (e.g. coco_1k).
+        parts = [key.split("/") for key in logged]
+        fold_sections = {p[0] for p in parts if len(p) == 3 and p[1] in DIRECTIONS}
+        for section in sorted(fold_sections):
+            images = count(logged.get(f"{section}/image_search/n_candidates"))
+            captions = count(logged.get(f"{section}/image_annotation/n_candidates"))
+            sections[section] = Provenance(
+                **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
+            )
+        for section, section_provenance in sections.items():
+            prefix = f"{section}/" if section else ""
+            metrics = {
+                d: {
+                    f"{k}{bound}": logged[f"{prefix}{d}/{k}{bound}"]
+                    for k in METRIC_KEYS
+                    for bound in ("", "_low", "_high")
+                    if f"{prefix}{d}/{k}{bound}" in logged
+                }
+                for d in DIRECTIONS
+            }
+            row_label = f"{label} [{section}]" if section else label
+            ranks = None if section else mlflow_ranks(run.info.run_id, tracking_uri)
+            rows.append(
+                Row(
+                    row_label,
+                    "mlflow",
+                    metrics,
+                    section_provenance.protocol,
+                    section_provenance,
+                    ranks=ranks,
+                )
+            )
+    return rows
+
+
+@dataclass
+class Group:
+    """Rows measured on one protocol: only these may be compared with each other."""
+
+    protocol: tuple
+    rows: list[Row]
+    # (row label, direction, metric) not significantly different from the reference row
+    marked: set = field(default_factory=set)
+
+    @property
+    def title(self) -> str:
+        dataset, split, images, captions = self.protocol
+        return f"{dataset}, {protocol_text(split, images, captions)}"
+
+
+def group_rows(ours: list[Row], published: list[Row]) -> tuple[list[Group], list[Row]]:
+    """Groups of one protocol each (the published rows of it first), and the published
+    rows of the runs' datasets that no run shares a protocol with (never compared)."""
+    protocols = list(dict.fromkeys(row.protocol for row in ours))
+    groups = [
+        Group(p, [r for r in published if r.protocol == p] + [r for r in ours if r.protocol == p])
+        for p in protocols
+    ]
+    datasets = {p[0] for p in protocols}
+    apart = [r for r in published if r.protocol[0] in datasets and r.protocol not in protocols]
+    return groups, apart
+
+
+def sort_rows(groups: list[Group], sort_by: str | None, best: int | None) -> list[Group]:
+    """Each group's runs best first by `sort_by` (a SORT_KEYS entry), the first `best` kept.
+
+    Best first: the highest recall, the lowest rank; runs without the value come last.
+    Published rows stay at the top of their group, as references. `best` alone sorts by
+    image search R@1.
+    """
+    if sort_by is None and best is None:
+        return groups
+    direction, key = (sort_by or "image_search.R_at_1").split(".")
+    sign = 1 if key.endswith("rank") else -1
+    sorted_groups = []
+    for group in groups:
+        published = [r for r in group.rows if r.kind == "published"]
+        runs = [r for r in group.rows if r.kind != "published"]
+        runs.sort(
+            key=lambda r: (r.value(direction, key) is None, sign * (r.value(direction, key) or 0))
+        )
+        sorted_groups.append(Group(group.protocol, published + runs[:best]))
+    return sorted_groups
+
+
+def best_values(rows: list[Row]) -> dict[tuple[str, str], float]:
+    """The best value of each column whose values differ: highest recall, lowest rank."""
+    best = {}
+    for direction, key in COLUMNS:
+        values = [v for r in rows if (v := r.value(direction, key)) is not None]
+        if len(set(values)) > 1:
+            best[direction, key] = min(values) if key.endswith("rank") else max(values)
+    return best
+
+
+def _cell(value: float | None, key: str) -> str:
+    """Recall and mean rank with one decimal, median rank as short as it is (7, 6.5)."""
+    if value is None:
+        return ""
+    return f"{value:g}" if key == "median_rank" else f"{value:.1f}"
+
+
+def interval(row: Row, direction: str, key: str) -> tuple[float, float] | None:
+    """The row's 95% bootstrap interval of a metric, where its metrics record one."""
+    values = row.metrics.get(direction, {})
+    if f"{key}_low" in values and f"{key}_high" in values:
+        return values[f"{key}_low"], values[f"{key}_high"]
+    return None
+
+
+def reference_rows(rows: list[Row], reference: str | None) -> dict[tuple[str, str], Row]:
+    """Per column, the row the others are tested against: `reference` (a row's label), or
+    the first best row of the column."""
+    if reference is not None:
+        found = [row for row in rows if row.label == reference]
+        return dict.fromkeys(COLUMNS, found[0]) if found else {}
+    best = best_values(rows)
+    return {
+        column: next(r for r in rows if r.value(*column) == value) for column, value in best.items()
+    }
+
+
+def not_significant(
+    rows: list[Row], reference: str | None, n_resamples: int, seed: int
+) -> set[tuple[str, str, str]]:
+    """(row label, direction, metric) of the cells whose difference from the column's
+    reference row is not significant at 5%.
+
+    Two runs with per-query ranks of the same queries: the paired bootstrap (the same
+    resamples for both; `tie.evaluation.bootstrap.difference`). A run and a published row (numbers
+    only): whether the published value lies inside the run's 95% interval.
+    """
+    references = reference_rows(rows, reference)
+    draws, points = {}, {}
+    for row in rows:
+        if row.ranks is not None:
+            index = row.ranks.caption_image_index
+            (draws[row.label],) = replicate_metrics(
+                [row.ranks.ranks], index, RSUM_KS, n_resamples, seed
+            )
+            (points[row.label],) = replicate_metrics([row.ranks.ranks], index, RSUM_KS, 0, seed)
+    marked = set()
+    for (direction, key), ref in references.items():
+        name = f"{direction}/{key}"
+        for row in rows:
+            if row is ref or row.value(direction, key) is None or ref.value(direction, key) is None:
+                continue
+            if row.label in draws and ref.label in draws and _same_queries(row, ref):
+                d = difference(
+                    points[row.label][name][0],
+                    points[ref.label][name][0],
+                    draws[row.label][name],
+                    draws[ref.label][name],
+                )
+                same = not d.significant
+            elif row.kind == "published" and (bounds := interval(ref, direction, key)):
+                same = bounds[0] <= row.value(direction, key) <= bounds[1]
+            elif ref.kind == "published" and (bounds := interval(row, direction, key)):
+                same = bounds[0] <= ref.value(direction, key) <= bounds[1]
+            else:
+                continue
+            if same:
+                marked.add((row.label, direction, key))
+    return marked
+
+
+def mark_significance(
+    groups: list[Group], reference: str | None, n_resamples: int = 1000, seed: int = 0
+) -> list[Group]:
+    """Each group with its cells not significantly different from the reference marked."""
+    return [
+        Group(g.protocol, g.rows, not_significant(g.rows, reference, n_resamples, seed))
+        for g in groups
+    ]
+
+
+def _same_queries(a: Row, b: Row) -> bool:
+    try:
+        check_same_queries(a.ranks, b.ranks, a.label, b.label)
+    except TieError:
+        return False
+    return True
+
+
+def _number(value) -> str:
+    """A choice's value as params.yaml writes it: 2.0 stays 2.0, 0.0001 stays 0.0001."""
+    return "" if value is None else str(value)
+
+
+def pooling_text(pooling: dict) -> str:
+    """How word vectors became a caption vector: `mean (idf=False, word_scaling=none)`."""
+    method = pooling.get("caption_vectors.pooling")
+    settings = {
+        key.rsplit(".", 1)[-1]: value
+        for key, value in pooling.items()
+        if key != "caption_vectors.pooling"
+        and (method == "fisher" or not key.startswith("fisher."))
+    }
+    details = ", ".join(f"{k}={_number(v)}" for k, v in settings.items())
+    if method is None:
+        return details
+    return f"{method} ({details})" if details else str(method)
+
+
+def choices(row: Row) -> dict[str, str]:
+    """What made a run, as table cells (published rows: nothing)."""
+    p = row.provenance
+    if p is None:
+        return {}
+    values = {"dataset": p.dataset, "split": p.split, "text": p.text}
+    values |= {"pooling": pooling_text(p.pooling), "image": p.image}
+    values |= {name: p.cca.get(name) for name in CCA_PARAMS}
+    return {name: _number(v) for name, v in values.items()}
+
+
+def varying_choices(rows: list[Row]) -> tuple[list[str], dict[str, str]]:
+    """(the choices that differ among the runs, the others with the value they share)."""
+    made = [choices(row) for row in rows if row.provenance is not None]
+    varying = [name for name in CHOICES if len({m[name] for m in made}) > 1]
+    shared = {name: made[0][name] for name in CHOICES if made and name not in varying}
+    return varying, {name: value for name, value in shared.items() if value}
+
+
+def _table(rows: list[Row], marked: set) -> list[str]:
+    """One markdown table: a row per run, its distinguishing choices, both directions."""
+    best = best_values(rows)
+    varying, shared = varying_choices(rows)
+    lines = []
+    if shared:
+        lines += ["", "Every run here: " + ", ".join(f"{k} {v}" for k, v in shared.items()) + "."]
+    metric_titles = [f"{SHORT_DIRECTIONS[d]} {SHORT_COLUMNS[k]}" for d, k in COLUMNS]
+    lines += [
+        "",
+        "| run | " + " | ".join(varying + metric_titles) + " |",
+        "|---|" + "---|" * len(varying) + "---:|" * len(COLUMNS),
+    ]
+    for row in rows:
+        made = choices(row)
+        cells = [row.label] + [made.get(name, "") for name in varying]
+        for direction, key in COLUMNS:
+            value = row.value(direction, key)
+            cell = _cell(value, key)
+            if value is not None and value == best.get((direction, key)):
+                cell = f"**{cell}**"
+            if (row.label, direction, key) in marked:
+                cell += " ≈"
+            if bounds := interval(row, direction, key):
+                cell += f" [{_cell(bounds[0], key)}, {_cell(bounds[1], key)}]"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(groups: list[Group], apart: list[Row]) -> str:
+    """One section per protocol: its table, then what produced each row."""
+    lines = [
+        "## Retrieval results",
+        "",
+        "R@K in %; the best value of each column in bold,"
+        " within a section: only rows of one dataset and protocol are compared."
+        " In brackets: the 95% bootstrap interval (test images resampled). ≈: not"
+        " significantly different from the column's best row, or the reference row (paired"
+        " bootstrap, p >= 0.05; a published value: inside the run's interval).",
+    ]
+    if not groups:
+        lines += ["", "No run with metrics yet: run `dvc repro`."]
+    for group in groups:
+        lines += ["", f"### {group.title}"]
+        if not any(r.kind == "published" for r in group.rows):
+            lines += ["", "No published row has this dataset and protocol: compared with none."]
+        lines += _table(group.rows, group.marked)
+        lines += ["", "What produced each row:", ""]
+        for row in group.rows:
+            what = row.source if row.kind == "published" else row.provenance.describe()
+            lines.append(f"- {row.label}: {what}")
+    if apart:
+        lines += [
+            "",
+            "### Published rows of another protocol (not compared with the runs above)",
+            "",
+        ]
+        for row in apart:
+            dataset, split, images, captions = row.protocol
+            protocol = protocol_text(split, images, captions) if images else "protocol not stated"
+            lines.append(f"- {row.label}: {dataset}, {protocol}")
+    return "\n".join(lines) + "\n"
+
+
+def _rounded(metrics):
+    """Metrics for reading: 4 decimals (70.39999999999999 is 70.4)."""
+    if isinstance(metrics, dict):
+        return {k: _rounded(v) for k, v in metrics.items()}
+    return round(metrics, METRIC_DECIMALS) if isinstance(metrics, float) else metrics
+
+
+def to_csv(groups: list[Group]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    what = ["dataset", "eval_split", "n_test_images", "n_test_captions", "text", "image", "cca"]
+    bounds = [f"{d}/{k}{bound}" for d, k in COLUMNS for bound in ("_low", "_high")]
+    writer.writerow(["run", "kind", *what] + [f"{d}/{k}" for d, k in COLUMNS] + bounds)
+    for group in groups:
+        for row in group.rows:
+            p = row.provenance
+            made = (
+                [p.text, p.image, " ".join(f"{k}={v}" for k, v in p.cca.items())] if p else [""] * 3
+            )
+            values = [row.value(d, k) for d, k in COLUMNS]
+            values += [row.value(*name.split("/")) for name in bounds]
+            writer.writerow(
+                [row.label, row.kind, *row.protocol, *made]
+                + ["" if v is None else round(v, METRIC_DECIMALS) for v in values]
+            )
+    return out.getvalue()
+
+
+def to_json(groups: list[Group], apart: list[Row]) -> str:
+    records = []
+    for group in groups:
+        best = best_values(group.rows)
+        dataset, split, images, captions = group.protocol
+        records.append(
+            {
+                "dataset": dataset,
+                "eval_split": split,
+                "n_test_images": images,
+                "n_test_captions": captions,
+                "rows": [
+                    {
+                        "run": row.label,
+                        "kind": row.kind,
+                        "provenance": row.provenance.as_dict() if row.provenance else None,
+                        "source": row.source or None,
+                        "metrics": _rounded(row.metrics),
+                        "best": [
+                            f"{d}/{k}"
+                            for d, k in COLUMNS
+                            if row.value(d, k) is not None and row.value(d, k) == best.get((d, k))
+                        ],
+                        "not_significant": [
+                            f"{d}/{k}" for d, k in COLUMNS if (row.label, d, k) in group.marked
+                        ],
+                    }
+                    for row in group.rows
+                ],
+            }
+        )
+    not_compared = [{"run": r.label, "protocol": list(r.protocol)} for r in apart]
+    return json.dumps({"groups": records, "not_compared": not_compared}, indent=2) + "\n"

@@ -1,0 +1,270 @@
+"""What produced a result, read from the record of its run, never from params.yaml.
+
+Every number `tie show` and `tie report` print is labelled with its provenance: the
+dataset and its split, the evaluated split and its protocol counts (test images and
+captions), the text encoder and how word vectors were pooled, the image encoder, and
+the CCA params chosen on val. They come from the run's record:
+
+- the workspace: `dvc.lock` (the params every stage last completed with) and the
+  metrics files it records, checked byte for byte against the lock's hashes, so a
+  metrics file from another run (an interrupted one, an edited one) is never labelled
+  with this run's settings;
+- a DVC experiment: the same files, in its commit;
+- an MLflow run: its logged params (`cca_selected.*`: the CCA chosen) and metrics.
+
+The current params.yaml plays no part: after a failed `dvc exp run` it holds the
+settings of a run that produced nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tie.config.paths import CCA_SELECTION as SELECTION_FILE
+from tie.config.paths import RETRIEVAL as METRICS_FILE
+from tie.config.registry import TOWER_MODEL_NAMES
+from tie.errors import TieError
+
+LOCK_FILE = "dvc.lock"
+CCA_PARAMS = ("n_components", "reg", "scale_power")
+RESTORE_HINT = (
+    "To get the last commit's run back: `git checkout -- params.yaml dvc.lock metrics/`,"
+    " then `dvc checkout`; or `dvc repro` with the params of a run computed before (its"
+    " stages come back from DVC's cache, nothing is recomputed)"
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What one set of retrieval numbers was computed from."""
+
+    dataset: str
+    split: str | None  # the dataset's split lists: official | karpathy
+    eval_split: str | None  # the split scored: test | val
+    n_test_images: int | None  # candidates of image search
+    n_test_captions: int | None  # candidates of image annotation
+    text: str | None
+    pooling: dict = field(default_factory=dict)  # how word vectors became a caption vector
+    image: str | None = None
+    cca: dict = field(default_factory=dict)  # the CCA params chosen on val
+    split_seed: int | None = None  # dataset custom: the seed of its hashed split
+
+    @property
+    def protocol(self) -> tuple:
+        """What must match for two results to be compared: dataset, split scored, counts."""
+        return (self.dataset, self.eval_split, self.n_test_images, self.n_test_captions)
+
+    def describe(self) -> str:
+        """One line: `demo (official split), test split: 200 images / 1000 captions; ...`."""
+        split = f" ({self.split} split)" if self.split else ""
+        if self.dataset == "custom":  # no published split: the file's own, else hashed
+            split = (
+                " (split: the captions file's split column, else hashed by image name with"
+                f" custom.split_seed={self.split_seed})"
+            )
+        protocol = protocol_text(self.eval_split, self.n_test_images, self.n_test_captions)
+        pooling = ", ".join(f"{k}={v}" for k, v in self.pooling.items())
+        text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
+        cca = ", ".join(f"{k}={v}" for k, v in self.cca.items()) or "not recorded"
+        return f"{self.dataset}{split}, {protocol}; {text}; image {self.image}; CCA chosen: {cca}"
+
+    def as_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "eval_split": self.eval_split,
+            "n_test_images": self.n_test_images,
+            "n_test_captions": self.n_test_captions,
+            "text": self.text,
+            "pooling": self.pooling,
+            "image": self.image,
+            "cca": self.cca,
+            "split_seed": self.split_seed,
+        }
+
+
+def protocol_text(eval_split, n_images, n_captions) -> str:
+    def count(n):
+        return "?" if n is None else f"{n:g}"
+
+    return f"{eval_split or '?'} split: {count(n_images)} images / {count(n_captions)} captions"
+
+
+def cca_values(chosen: dict) -> dict:
+    """The CCA params chosen, typed as the schema types them (n_components an integer,
+    reg and scale_power numbers), so that 2, 2.0 and MLflow's "2.0" read alike: 2.0."""
+    return {
+        name: int(value) if name == "n_components" else float(value)
+        for name, value in chosen.items()
+    }
+
+
+def count(value) -> int | None:
+    """A count as an integer (MLflow logs every metric as a float: 200.0 is 200)."""
+    return None if value is None else int(value)
+
+
+def protocol_counts(metrics: dict) -> tuple[int | None, int | None]:
+    """(test images, test captions) from a metrics file's `n_candidates` entries."""
+    images = metrics.get("image_search", {}).get("n_candidates")
+    captions = metrics.get("image_annotation", {}).get("n_candidates")
+    return count(images), count(captions)
+
+
+def _md5(content: bytes) -> str:
+    return hashlib.md5(content).hexdigest()
+
+
+def _recorded_out(stage: dict, path: str) -> dict | None:
+    return next((out for out in stage.get("outs", []) if out.get("path") == path), None)
+
+
+def _stage_params(stages: dict, name: str) -> dict:
+    return ((stages.get(name) or {}).get("params") or {}).get("params.yaml") or {}
+
+
+def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, where: str):
+    """The provenance of `metrics` (the bytes of metrics/retrieval.json), from dvc.lock.
+
+    `where` names the run in messages ("the workspace", "experiment w2v"). Fails when
+    the lock does not record these very bytes as the evaluate stage's output.
+    """
+    if lock_text is None:
+        raise TieError(
+            f"{where} has {METRICS_FILE} but no {LOCK_FILE}: nothing records how it was"
+            " produced; run `dvc repro`"
+        )
+    try:
+        lock = yaml.safe_load(lock_text) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise TieError(
+            f"{LOCK_FILE} of {where} is not valid YAML{line}: restore it"
+            f" (`git checkout -- {LOCK_FILE}`), or re-run `dvc repro` to write it again"
+        ) from None
+    stages = (lock.get("stages") if isinstance(lock, dict) else None) or {}
+    recorded = _recorded_out(stages.get("evaluate") or {}, METRICS_FILE)
+    if recorded is None or recorded.get("md5") != _md5(metrics):
+        raise TieError(
+            f"{METRICS_FILE} in {where} is not the file {LOCK_FILE} records for the evaluate"
+            f" stage (left by an interrupted or failed run, or edited). {RESTORE_HINT}"
+        )
+    evaluate = _stage_params(stages, "evaluate")
+    cca = {}
+    selection_out = _recorded_out(stages.get("cca") or {}, SELECTION_FILE)
+    if selection is not None and selection_out and selection_out.get("md5") == _md5(selection):
+        chosen = json.loads(selection)
+        cca = cca_values({name: chosen[name] for name in CCA_PARAMS if name in chosen})
+    if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
+        cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
+    text_params = _stage_params(stages, "text_features")
+    images, captions = protocol_counts(json.loads(metrics))
+    return Provenance(
+        dataset=evaluate.get("dataset", "?"),
+        split=_stage_params(stages, "splits").get("split"),
+        eval_split=(evaluate.get("eval") or {}).get("split"),
+        n_test_images=images,
+        n_test_captions=captions,
+        text=evaluate.get("text"),
+        pooling=_pooling(text_params, _stage_params(stages, "mixture")),
+        image=evaluate.get("image"),
+        cca=cca,
+        split_seed=_stage_params(stages, "splits").get("custom.split_seed"),
+    )
+
+
+def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
+    """The text_features settings that shape a caption vector, flattened (not tokenizer).
+
+    For word vectors, `caption_vectors`; for a sentence encoder (`clip`, `siglip`), its
+    own section (the preset). The section of a model that is not the text encoder is
+    declared by the stage but plays no part. With Fisher-vector pooling, also the mixture
+    stage's `fisher.*` settings.
+    """
+    text = text_features_params.get("text")
+    sentence = text in TOWER_MODEL_NAMES
+    fisher = (text_features_params.get("caption_vectors") or {}).get("pooling") == "fisher"
+    flat = {}
+    for key, value in text_features_params.items():
+        if key in ("dataset", "text", "tokenizer") or (key.startswith("fisher") and not fisher):
+            continue
+        if (key in TOWER_MODEL_NAMES and key != text) or (key == "caption_vectors" and sentence):
+            continue
+        if isinstance(value, dict):
+            flat |= {f"{key}.{k}": v for k, v in value.items()}
+        else:
+            flat[key] = value
+    if fisher:
+        flat |= {k: v for k, v in mixture_params.items() if k.startswith("fisher.")}
+    return flat
+
+
+def workspace_provenance(root: Path = Path(".")) -> tuple[dict, Provenance]:
+    """The workspace's metrics and their provenance; a clear error if either is missing."""
+    root = Path(root)
+    metrics_path = root / METRICS_FILE
+    if not metrics_path.exists():
+        raise TieError(
+            f"{METRICS_FILE} is missing: the last `dvc repro` or `dvc exp run` failed or was"
+            f" stopped, and DVC removed the outputs of the stages it had started. {RESTORE_HINT}"
+        )
+    lock = root / LOCK_FILE
+    selection = root / SELECTION_FILE
+    content = metrics_path.read_bytes()
+    provenance = from_lock(
+        lock.read_text() if lock.exists() else None,
+        content,
+        selection.read_bytes() if selection.exists() else None,
+        "the workspace",
+    )
+    return json.loads(content), provenance
+
+
+def _git_show(rev: str, path: str, root: Path) -> bytes | None:
+    result = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, Provenance] | None:
+    """The metrics and provenance recorded in commit `rev` (an experiment); None if none."""
+    metrics = _git_show(rev, METRICS_FILE, root)
+    if metrics is None:
+        return None
+    lock = _git_show(rev, LOCK_FILE, root)
+    selection = _git_show(rev, SELECTION_FILE, root)
+    provenance = from_lock(None if lock is None else lock.decode(), metrics, selection, where)
+    return json.loads(metrics), provenance
+
+
+def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance:
+    """The provenance an MLflow run logged: its params (as strings) and metrics."""
+    text = params.get("text")
+    prefixes = (f"{text}.",) if text in TOWER_MODEL_NAMES else ("caption_vectors.", "pooling")
+    if params.get("caption_vectors.pooling") == "fisher":
+        prefixes += ("fisher.",)
+    pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
+    chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
+    cca = cca_values({name: value for name, value in chosen.items() if value is not None})
+    if params.get("cca_selected.method") == "none":
+        cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
+    return Provenance(
+        dataset=params.get("dataset", "?"),
+        split=params.get("split"),
+        eval_split=params.get("eval.split"),
+        n_test_images=count(metrics.get("image_search/n_candidates")),
+        n_test_captions=count(metrics.get("image_annotation/n_candidates")),
+        text=params.get("text"),
+        pooling=pooling,
+        image=params.get("image"),
+        cca=cca,
+        split_seed=int(params["custom.split_seed"]) if "custom.split_seed" in params else None,
+    )

@@ -1,0 +1,125 @@
+"""`tie search`: rank the test images of the current pipeline for a free-text query.
+
+The current model is the one `params.yaml` points at: its `dataset`, `text` and
+`image` choose the splits, the features, the joint model and the word vectors (the
+`vocab` stage's file, the very vectors the model was fitted on). The query becomes a
+vector through the `text_features` stage's own encoder (`tie.text.captions`): its stop
+words (`tokenizer.stop_words`) are dropped, and so are the words that occur in no caption
+of the dataset (no vector); both are said, apart.
+With a sentence encoder (`text: clip`, `siglip`) the query goes through its text tower
+instead, and the model may be the zero-shot one (`cca.method: none`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tie.config.paths import (
+    IMAGE_FEATURES,
+    MIXTURE_DIR,
+    MODEL_DIR,
+    RAW,
+    SPLITS_FILE,
+    TEXT_FEATURES,
+    VOCAB,
+    output_path,
+    path_choices,
+)
+from tie.config.registry import TEXT_ENCODERS
+from tie.corpus.corpus import Corpus
+from tie.errors import TieError
+from tie.evaluation.embeddings import load_split_embeddings
+from tie.evaluation.gallery import top_k
+from tie.joint.space import load_joint_model
+from tie.raw.layout import image_sources
+from tie.text.captions import CaptionEncoder
+
+MAX_ECHOED_CHARS = 80  # of a query quoted back in a message
+MAX_ECHOED_WORDS = 12
+
+
+def shorten(query: str) -> str:
+    """The query as quoted back: at most MAX_ECHOED_CHARS characters."""
+    if len(query) <= MAX_ECHOED_CHARS:
+        return query
+    return f"{query[: MAX_ECHOED_CHARS - 3]}... ({len(query)} characters)"
+
+
+def shown(tokens: list[str]) -> list[str]:
+    """The query's words as quoted back: at most MAX_ECHOED_WORDS of them."""
+    return tokens[:MAX_ECHOED_WORDS] + (["..."] if len(tokens) > MAX_ECHOED_WORDS else [])
+
+
+@dataclass(frozen=True)
+class Hit:
+    image: str  # the image's id (its file name)
+    path: Path
+    score: float  # cosine similarity with the query in the joint space
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    used: list[str]  # the query's words that have a vector, in order
+    unknown: list[str]  # the query's words without one: dropped
+    stop_words: list[str]  # the query's stop words (tokenizer.stop_words): dropped
+    hits: list[Hit]  # best first
+
+
+def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
+    """The `top` images of `split` closest to `query`, best first."""
+    dataset, text = params["dataset"], params["text"]
+    choice = path_choices(params)
+    splits_file = output_path(SPLITS_FILE, **choice)
+    model_dir = output_path(MODEL_DIR, **choice)
+    vocab_file = output_path(VOCAB, **choice)
+    for needed in (splits_file, model_dir, vocab_file):
+        if not needed.exists():
+            raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
+    corpus = Corpus.load(splits_file)
+
+    if TEXT_ENCODERS[text].kind == "sentence":
+        from tie.text.tower import TowerTextEncoder
+
+        query_vector = TowerTextEncoder(text, **params[text]).encode([query])
+        used, unknown, stop_words = query.split(), [], []  # a sentence encoder reads all
+    else:
+        pooling = params["caption_vectors"]["pooling"]
+        mixture_dir = output_path(MIXTURE_DIR, **path_choices(params))
+        if pooling == "fisher" and not mixture_dir.exists():
+            raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
+        encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
+        (tokens,) = encoder.tokenize([query])
+        stop_words = encoder.tokenizer.stop_words_in(query)
+        used, unknown = encoder.known(tokens)
+        if not used:
+            dropped = []
+            if stop_words:
+                stop_list = params["tokenizer"]["stop_words"]
+                words = ", ".join(shown(stop_words))
+                dropped.append(f"stop words (tokenizer.stop_words: {stop_list}): {words}")
+            if unknown:
+                dropped.append(
+                    f"no `{text}` vector among the words of the {dataset} captions:"
+                    f" {', '.join(shown(unknown))}"
+                )
+            raise TieError(
+                f"no word of {shorten(query)!r} is left to search with:"
+                f" {'; '.join(dropped) or 'no words after tokenizing'}; try other words"
+            )
+        query_vector = encoder.encode_tokens([tokens])
+    model = load_joint_model(model_dir)
+    split_embeddings = load_split_embeddings(
+        corpus,
+        split,
+        output_path(IMAGE_FEATURES, **choice),
+        output_path(TEXT_FEATURES, **choice),
+        model,
+    )
+    query_embedding = model.transform_captions(query_vector)
+    order, scores = top_k(query_embedding, split_embeddings.images, top)
+    image_rows = split_embeddings.view.image_rows
+    names = [corpus.images[image_rows[i]] for i in order[0]]
+    sources = image_sources(dataset, output_path(RAW, **choice), names)
+    hits = [Hit(*hit) for hit in zip(names, sources, map(float, scores[0]), strict=True)]
+    return SearchResult(used, unknown, stop_words, hits)
