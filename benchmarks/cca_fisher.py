@@ -37,7 +37,7 @@ import numpy as np
 import scipy.linalg
 
 # OpenBLAS's threaded syrk/Cholesky crash at order >= 16,000 on AVX-512 CPUs: the floor
-# runs them on one thread there too, as tie.joint.cca does (see tie.joint.cca._THREADED_SYRK_MAX_ORDER).
+# runs them on one thread there too, as tie.joint.cca does (its _THREADED_SYRK_MAX_ORDER).
 from tie.joint.cca import _safe_syrk_threads
 
 FULL_IMAGES = {"flickr30k": 29_000, "coco": 113_287}

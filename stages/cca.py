@@ -14,7 +14,6 @@ as the stage's metrics and plots (`cache: false`), which DVC's run-cache still r
 """
 
 import json
-from functools import partial
 from pathlib import Path
 
 import click
@@ -22,20 +21,12 @@ import numpy as np
 
 from tie.commands import Command
 from tie.config.params import load_params
+from tie.config.registry import CCA_PARAMS
 from tie.corpus.corpus import Corpus
-from tie.engine.engine import compute_session, load_compute
-from tie.errors import TieError
-from tie.evaluation.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
-from tie.features.store import RowSubset, load_features, load_image_features
-from tie.joint.cca import InvalidParam, covariances
-from tie.joint.model_selection import (
-    CRITERION_KS,
-    GRID_PARAMS,
-    grid_search,
-    param_grid,
-    write_table,
-)
-from tie.joint.space import ZeroShot
+from tie.engine.engine import load_engine
+from tie.features.store import load_features, load_image_features
+from tie.joint.fit import fit_joint_space
+from tie.joint.model_selection import write_table
 
 
 @click.command(cls=Command)
@@ -57,83 +48,32 @@ def main(
     corpus = Corpus.load(splits_file)
     X, image_row = load_image_features(image_features, corpus.images)  # read when indexed
     Y = load_features(text_features, corpus.caption_ids)
-    train, val = corpus.split_view("train"), corpus.split_view("val")
-    if len(val.image_rows) == 0:
-        raise TieError(f"{splits_file} has no val images: the cca stage chooses its params on val")
-    settings = dict(params["cca"])
-    if settings.pop("method", "cca") == "none":
-        zero_shot(X, image_row, Y, val, model_dir, grid_file, selection_file)
-        return
-    try:
-        grid = param_grid(settings, X.shape[1], Y.shape[1])
-        # Every image row of X, with the train captions pointing at theirs: images of other
-        # splits have no caption here and take no part, and X is never copied whole.
-        compute = load_compute()
-        covariances_of = covariances
-        if compute["engine"] == "ray":  # chunk moments on the cluster, merged here
-            from tie.joint.ray import covariances_on_ray
+    fitted = fit_joint_space(params["cca"], X, image_row, Y, corpus, load_engine())
+    fitted.model.save(model_dir)
+    write_table(grid_file, fitted.table)
+    selection_file.write_text(json.dumps(fitted.selection, indent=2) + "\n")
 
-            covariances_of = partial(covariances_on_ray, compute=compute)
-        train_image_rows = image_row[train.image_rows]
-        with compute_session(compute):
-            train_covariances = covariances_of(
-                X,
-                RowSubset(Y, train.caption_rows),  # read block by block, never copied whole
-                image_index=train_image_rows[train.caption_image_index],
-            )
-        result = grid_search(
-            train_covariances,
-            X[image_row[val.image_rows]],
-            RowSubset(Y, val.caption_rows),
-            val.caption_image_index,
-            **grid,
-        )
-    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
-        raise TieError(f"cca.{error} (params.yaml)") from error
-    except ValueError as error:  # a `cca` param that does not fit these features
-        raise TieError(f"{error} (params.yaml, section `cca`)") from error
-
-    result.model.save(model_dir)
-    write_table(grid_file, result.table)
-    selection = {name: result.best[name] for name in GRID_PARAMS}
-    selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
-    selection_file.write_text(json.dumps(selection, indent=2) + "\n")
-
-    top = np.array2string(result.model.correlations_[:5], precision=3)
-    click.echo(f"CCA on {len(train.image_rows)} train images: top correlations {top}")
-    if result.model.n_components >= len(train.image_rows):
+    model, n_train = fitted.model, len(corpus.split_view("train").image_rows)
+    criterion = fitted.selection["val_criterion"]
+    if not fitted.table:  # cca.method none
         click.echo(
-            f"Warning: cca.n_components = {result.model.n_components} is not below the"
-            f" {len(train.image_rows)} train images: the CCA is degenerate (they span at most"
-            f" {len(train.image_rows) - 1} directions); choose fewer components or add images",
+            f"cca.method none: the model's own space ({X.shape[1]}-d), no CCA fitted"
+            f" (R@1+R@5+R@10 on val, both directions: {criterion:.1f})"
+        )
+        return
+    top = np.array2string(model.correlations_[:5], precision=3)
+    click.echo(f"CCA on {n_train} train images: top correlations {top}")
+    if model.n_components >= n_train:
+        click.echo(
+            f"Warning: cca.n_components = {model.n_components} is not below the"
+            f" {n_train} train images: the CCA is degenerate (they span at most"
+            f" {n_train - 1} directions); choose fewer components or add images",
             err=True,
         )
-    chosen = ", ".join(f"{name}={result.best[name]}" for name in GRID_PARAMS)
+    chosen = ", ".join(f"{name}={fitted.selection[name]}" for name in CCA_PARAMS)
     click.echo(
-        f"chosen on val from a grid of {len(result.table)}: {chosen} "
-        f"(R@1+R@5+R@10, both directions: {result.best['criterion']:.1f})"
-    )
-
-
-def zero_shot(X, image_row, Y, val, model_dir: Path, grid_file: Path, selection_file: Path) -> None:
-    """`cca.method: none`: the model's own space, scored on val like a grid point."""
-    if X.shape[1] != Y.shape[1]:
-        raise TieError(
-            f"cca.method none compares image and caption embeddings directly, but they have"
-            f" {X.shape[1]} and {Y.shape[1]} dimensions: use image and text of the same model"
-        )
-    model = ZeroShot(dim=X.shape[1])
-    model.save(model_dir)
-    write_table(grid_file, [])
-    images, captions = model.transform(X[image_row[val.image_rows]], Y[val.caption_rows])
-    search, annotation = ranks(images, captions, val.caption_image_index)
-    metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
-    criterion = sum(metrics[d][f"R_at_{k}"] for d in DIRECTIONS for k in CRITERION_KS)
-    selection = {"val_criterion": rounded(criterion), "grid_points": 0}
-    selection_file.write_text(json.dumps(selection, indent=2) + "\n")
-    click.echo(
-        f"cca.method none: the model's own space ({X.shape[1]}-d), no CCA fitted"
-        f" (R@1+R@5+R@10 on val, both directions: {criterion:.1f})"
+        f"chosen on val from a grid of {len(fitted.table)}: {chosen} "
+        f"(R@1+R@5+R@10, both directions: {criterion:.1f})"
     )
 
 

@@ -8,47 +8,18 @@ logged, by its fingerprint), so that DVC never records this stage as done while 
 MLflow run is missing: a failed or killed logging leaves the metrics file absent.
 """
 
-import json
-import tempfile
 from pathlib import Path
 
 import click
 
 from tie.commands import Command
-from tie.config.params import load_params, read_params
-from tie.config.registry import SPLITS
+from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
-from tie.evaluation.bootstrap import add_uncertainty
-from tie.evaluation.embeddings import SplitEmbeddings, load_split_embeddings
-from tie.evaluation.folds import FOLD_PROTOCOLS, score_folds
-from tie.evaluation.gallery import write_gallery
-from tie.evaluation.query_ranks import QueryRanks
-from tie.evaluation.report import plot_recall_curves, write_recall_curves
-from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts, ranks
-from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names, tracking_uri
-from tie.joint.model_selection import GRID_PARAMS
-from tie.joint.space import ZeroShot, load_joint_model
-from tie.raw.layout import image_sources
+from tie.evaluation.embeddings import load_split_embeddings
+from tie.evaluation.evaluate import log_run, score, write_metrics, write_plots
+from tie.evaluation.tracking import tracking_uri
+from tie.joint.space import load_joint_model
 from tie.redact import redact
-
-
-def coverage_metrics(text_features: Path) -> dict[str, float]:
-    """`text_coverage/<split>/tokens` and `.../captions`: shares the vocabulary covers.
-
-    None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
-    """
-    report = json.loads(text_features.with_suffix(".coverage.json").read_text())
-    if report.get("kind") == "sentence":
-        return {}
-    metrics = {
-        f"text_coverage/{split}/{what}": report[split][f"{what[:-1]}_coverage"]
-        for split in SPLITS
-        for what in ("tokens", "captions")
-    }
-    for fitted in report.get("fisher", []):  # Fisher-vector pooling: the mixture's fit
-        for key in ("log_likelihood", "n_iter", "gaussian_share"):
-            metrics[f"fisher/{fitted['mixture']}/{key}"] = fitted[key]
-    return metrics
 
 
 @click.command(cls=Command)
@@ -84,117 +55,36 @@ def main(
         corpus, params["eval"]["split"], image_features, text_features, model
     )
     metrics, query_ranks = score(split, corpus, params)
-    query_ranks.write(ranks_file)
-    write_plots(split, query_ranks, corpus, params, raw_dir, curves_file, gallery_file)
-    inputs = [splits_file, image_features, text_features, model_dir, grid_file]
-    artifacts = [gallery_file, ranks_file, model_dir / "cca.json", grid_file]
-    log(params, model, metrics, inputs, text_features, curves_file, artifacts)
-    write_metrics(metrics_file, metrics)
-
-
-def score(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[dict, QueryRanks]:
-    """The metrics file's content, and the per-query ranks of both directions.
-
-    Beside the five metrics, each direction records its bootstrap intervals (with
-    `eval.bootstrap.n` > 0) and its protocol counts, and `rsum` sums both directions'
-    R@1, R@5 and R@10; a dataset with a fold protocol (COCO's 1K) adds its averaged
-    metrics under their own key.
-    """
-    settings = params["eval"]
-    budget, ks = settings["memory_budget_mb"], settings["ks"]
-    index = split.view.caption_image_index
-    search, annotation = ranks(split.images, split.captions, index, budget)
-    query_ranks = QueryRanks.of(
-        [corpus.images[r] for r in split.view.image_rows],
-        [corpus.caption_ids[r] for r in split.view.caption_rows],
-        index,
-        search,
-        annotation,
-    )
-    bootstrap = settings["bootstrap"]
-    metrics = add_uncertainty(
-        metrics_from_ranks(search, annotation, ks),
-        *query_ranks.ranks,
-        query_ranks.caption_image_index,
-        ks,
-        bootstrap["n"],
-        bootstrap["seed"],
-    )
-    n_images, n_captions = len(split.images), len(split.captions)
-    for direction, counts in protocol_counts(n_images, n_captions).items():
-        metrics[direction] |= counts
-    if settings["split"] == "test" and params["dataset"] in FOLD_PROTOCOLS:
-        name, n_folds = FOLD_PROTOCOLS[params["dataset"]]
-        folds = score_folds(split.images, split.captions, index, n_folds, ks, budget)
-        per_fold = protocol_counts(n_images // n_folds, round(n_captions / n_folds))
-        for direction, counts in per_fold.items():
-            folds[direction] |= counts
-        metrics[name] = folds
     click.echo(
-        f"{params['dataset']} {settings['split']}, {params['image']} + {params['text']}:"
+        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
         f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"
     )
-    return metrics, query_ranks
-
-
-def write_plots(split, query_ranks, corpus, params, raw_dir, curves_file, gallery_file):
-    """The recall-at-K curves (a DVC plot) and the gallery of retrieved examples."""
-    max_k = min(params["eval"]["curve_max_k"], len(split.images))
-    write_recall_curves(curves_file, *query_ranks.ranks, max_k)
-    names = [corpus.images[r] for r in split.view.image_rows]
-    image_files = image_sources(params["dataset"], raw_dir, names)
-    caption_texts = [corpus.flat_captions[r] for r in split.view.caption_rows]
-    index = split.view.caption_image_index
-    write_gallery(gallery_file, image_files, caption_texts, split.images, split.captions, index)
-
-
-def log(params, model, metrics, inputs, text_features, curves_file, artifacts):
-    """One MLflow run: every param, the joint model chosen, the metrics, the plots.
-
-    A result already logged (the same fingerprint: the params read and the inputs'
-    content) is not logged twice.
-    """
-    main_metrics = {d: metrics[d] for d in ("image_search", "image_annotation")}
-    extra_metrics = coverage_metrics(text_features)
-    for name, values in metrics.items():
-        if isinstance(values, dict) and name not in main_metrics:  # e.g. coco_1k
-            extra_metrics |= {f"{name}/{k}": v for k, v in metric_names(values).items()}
-        elif not isinstance(values, dict):  # rsum and its interval
-            extra_metrics[name] = values
-    # The cca params chosen on val, beside the values or lists given in params.yaml.
-    if isinstance(model, ZeroShot):
-        chosen = {"method": model.method}
-    else:
-        chosen = {name: getattr(model, name) for name in GRID_PARAMS}
-    # The run records every param (provenance), not only the ones evaluate reads; the
-    # fingerprint covers what the numbers depend on: the params read and the inputs.
-    logged_params = read_params() | {"cca_selected": chosen}
-    inputs = [*inputs, text_features.with_suffix(".coverage.json")]
-    result = fingerprint(inputs, params | {"cca_selected": chosen})
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "recall_at_k.png"  # the curves as a picture, for the MLflow UI
-        plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
-        run_id, logged = log_evaluation(
-            params["dataset"],
-            logged_params,
-            main_metrics,
-            [curves_file, png, *artifacts],
-            extra_metrics,
-            result,
-        )
+    query_ranks.write(ranks_file)
+    write_plots(
+        split,
+        query_ranks,
+        corpus,
+        params,
+        raw_dir=raw_dir,
+        curves_file=curves_file,
+        gallery_file=gallery_file,
+    )
+    run_id, logged = log_run(
+        params,
+        model,
+        metrics,
+        inputs=[splits_file, image_features, text_features, model_dir, grid_file],
+        text_features=text_features,
+        curves_file=curves_file,
+        artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file],
+    )
+    where = redact(tracking_uri())
     if logged:
-        click.echo(f"logged to MLflow at {redact(tracking_uri())}: run {run_id}")
+        click.echo(f"logged to MLflow at {where}: run {run_id}")
     else:
-        click.echo(f"MLflow at {redact(tracking_uri())} already holds this result: run {run_id}")
-
-
-def write_metrics(metrics_file: Path, metrics: dict) -> None:
-    """Written whole or not at all: a partial file, then renamed."""
-    metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = metrics_file.with_name(metrics_file.name + ".partial")
-    partial.write_text(json.dumps(metrics, indent=2) + "\n")
-    partial.replace(metrics_file)
+        click.echo(f"MLflow at {where} already holds this result: run {run_id}")
+    write_metrics(metrics_file, metrics)
 
 
 if __name__ == "__main__":

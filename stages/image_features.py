@@ -7,20 +7,19 @@ Features are written in shards beside OUT, so an interrupted run resumes (see
 `tie.image.extract`); REPORT records the encoder's settings and the unreadable images
 (name -> reason), whose rows are zeros. The shards are encoded here or on a Ray cluster
 (section `compute`, not a DVC param: both engines write the same bytes, see
-`tie.engine.engine`). A webdataset's IMAGES folder holds the index of its tar members.
+`tie.engine.engine`; the work is `tie.image.features.extract_images`). A webdataset's
+IMAGES folder holds the index of its tar members.
 """
 
 import json
-from functools import partial
 from pathlib import Path
 
 import click
 
 from tie.commands import Command
 from tie.config.params import load_params
-from tie.engine.engine import compute_session, load_compute
-from tie.image.encoders import build_image_encoder
-from tie.image.extract import extract_features
+from tie.engine.engine import load_engine
+from tie.image.features import extract_images
 from tie.raw.layout import image_sources
 
 
@@ -32,28 +31,14 @@ from tie.raw.layout import image_sources
 def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     params = load_params("dataset", "image", "image_decode", "backbone", "clip", "siglip")
     names = [name for name in image_list.read_text().split("\n") if name]  # "\n" only
-    encoder = build_image_encoder(params["image"], params)
-    if encoder.fingerprint().get("weights") == "none":
+    sources = image_sources(params["dataset"], images.parent, names)
+    report = extract_images(params, sources, out, names, load_engine())
+    if report["encoder"].get("weights") == "none":
         click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
-    paths = image_sources(params["dataset"], images.parent, names)
-    max_pixels = params["image_decode"]["max_pixels"]
-    compute = load_compute()
-    encode_shards = None  # here, in this process
-    if compute["engine"] == "ray":
-        from tie.image.ray import shard_encoder
-
-        encode_shards = shard_encoder(
-            partial(build_image_encoder, params["image"], params), compute
-        )
-    with compute_session(compute):
-        unreadable = extract_features(
-            encoder, paths, out, names, max_pixels=max_pixels, encode_shards=encode_shards
-        )
-    for name, reason in unreadable.items():
+    for name, reason in report["unreadable"].items():
         click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
-    report = {"encoder": encoder.fingerprint(), "dim": encoder.dim, "unreadable": unreadable}
     report_file.write_text(json.dumps(report, indent=2) + "\n")
-    click.echo(f"{params['image']}: {len(paths)} images x {encoder.dim} -> {out}")
+    click.echo(f"{params['image']}: {len(sources)} images x {report['dim']} -> {out}")
 
 
 if __name__ == "__main__":

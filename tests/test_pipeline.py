@@ -264,7 +264,7 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project
     reference.fit(sample.vectors)
     for name in ("weights_", "means_", "scales_"):
         expected = getattr(reference.mixtures_[0], name)
-        # Saved at tie.features.precision's precision: within a step of 2^-18 of each column's scale.
+        # At tie.features.precision's precision: within a step of 2^-18 of each column's scale.
         np.testing.assert_allclose(
             getattr(fitted.mixtures_[0], name), expected, atol=2.0**-17 * np.abs(expected).max()
         )

@@ -114,7 +114,8 @@ def test_an_import_outside_the_deps_is_found(tmp_path):
     for script in (REPO / "stages").glob("*.py"):
         (tmp_path / "stages" / script.name).write_text(script.read_text())
     splits = tmp_path / "stages" / "splits.py"
-    splits.write_text(splits.read_text() + "\ndef unrelated():\n    from tie.evaluation import retrieval\n")
+    bad_import = "\ndef unrelated():\n    from tie.evaluation import retrieval\n"
+    splits.write_text(splits.read_text() + bad_import)
     expected = ["src/tie/evaluation/__init__.py", "src/tie/evaluation/retrieval.py"]
     assert missing_deps(tmp_path) == {"splits": expected}
 

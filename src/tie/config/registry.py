@@ -1,10 +1,10 @@
 """The valid names of `dataset`, `text` and `image`, and what each is, with no heavy import.
 
-`tie.config.params` checks params.yaml against these tables and `tie list` prints them, without
-importing an encoder (no TensorFlow, Keras or gensim). The modules that implement the
-names (`tie.datasets.prepare`, `tie.text.encoders`, `tie.image.encoders`) have their own dicts of the same names;
-a test checks that both agree. Adding an encoder or a dataset: an entry here, and its
-implementation there.
+`tie.config.params` checks params.yaml against these tables and `tie list` prints them,
+without importing an encoder (no TensorFlow, Keras or gensim). The modules that implement
+the names (`tie.datasets.prepare`, `tie.text.encoders.BUILDERS`,
+`tie.image.encoders.BUILDERS`) build them by the same names; a test checks that both
+agree. Adding an encoder or a dataset: an entry here, and its implementation there.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class ImageEncoderInfo:
 
 
 SPLIT_NAMES = ("official", "karpathy")
+# The CCA params chosen on val (section `cca`: each a value or a list of values to try).
+CCA_PARAMS = ("n_components", "reg", "scale_power")
 # Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
 FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
 FISHER_REDUCTIONS = ("none", "pca", "ica")

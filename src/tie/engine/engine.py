@@ -3,31 +3,57 @@
 The section says how to compute, never what: both engines write byte-identical features
 and the same CCA statistics (to rounding), so no stage declares `compute` as a DVC param
 and changing it leaves every cached result valid (`dvc status` stays clean). Stages read
-it with `load_compute`, outside the params DVC tracks. With `engine: local` (the default)
-Ray is never imported; with `ray`, see `tie.engine.ray`.
+it with `load_engine`, outside the params DVC tracks, and hand the `Engine` to the step
+they run (`tie.image.extract.extract_images`, `tie.text.features.write_caption_features`,
+`tie.joint.fit.fit_joint_space`), which runs here or calls its Ray version beside it
+(`tie.image.ray`, `tie.text.ray`, `tie.joint.ray`). With `engine: local` (the default)
+Ray is never imported.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tie.config.params import PARAMS_FILE, read_params
 from tie.config.schema import Compute
 
 
-def load_compute(path: str | Path = PARAMS_FILE) -> dict:
-    """Section `compute` of params.yaml, checked (stages call `load_params` first)."""
-    return Compute.model_validate(read_params(path)["compute"]).model_dump()
+@dataclass(frozen=True)
+class Engine:
+    """The `compute` section, checked: `engine` (`local` | `ray`) and the Ray settings.
+
+    Examples
+    --------
+    >>> engine = Engine({"engine": "local"})
+    >>> engine.on_ray
+    False
+    >>> with engine.session():
+    ...     pass
+    """
+
+    compute: dict
+
+    @property
+    def on_ray(self) -> bool:
+        return self.compute["engine"] == "ray"
+
+    @contextmanager
+    def session(self):
+        """A block in which the engine is ready: a Ray connection for `ray`, nothing here."""
+        if not self.on_ray:
+            yield
+            return
+        from tie.engine.ray import ray_session
+
+        with ray_session(self.compute):
+            yield
 
 
-@contextmanager
-def compute_session(compute: dict):
-    """A block in which the engine is ready: a Ray connection for `ray`, nothing for local."""
-    if compute["engine"] != "ray":
-        yield
-        return
-    from tie.engine.ray import ray_session
+LOCAL = Engine({"engine": "local"})
 
-    with ray_session(compute):
-        yield
+
+def load_engine(path: str | Path = PARAMS_FILE) -> Engine:
+    """The engine of params.yaml's `compute` section (stages call `load_params` first)."""
+    return Engine(Compute.model_validate(read_params(path)["compute"]).model_dump())

@@ -24,7 +24,7 @@ def score_folds(
     ks=(1, 5, 10),
     memory_budget_mb=256,
 ) -> dict:
-    """`tie.evaluation.retrieval.score` of each of `n_folds` consecutive, equal blocks of images, averaged.
+    """`retrieval.score` of each of `n_folds` consecutive, equal blocks of images, averaged.
 
     Images are cut in order (fold f holds images f*n/n_folds .. (f+1)*n/n_folds - 1) with
     their own captions. The number of images must be a multiple of `n_folds`.

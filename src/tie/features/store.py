@@ -43,6 +43,11 @@ def ids_path(features_path: Path) -> Path:
     return Path(features_path).with_suffix(".ids.txt")
 
 
+def write_ids(features_path: Path, ids: list[str]) -> None:
+    """The ids file beside a feature file: one id a line, the rows' order."""
+    ids_path(features_path).write_text("".join(f"{i}\n" for i in ids))
+
+
 def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
     if len(ids) != len(matrix):
         raise ValueError(f"{len(ids)} ids for {len(matrix)} feature rows")
@@ -54,7 +59,7 @@ def save_features(path: Path, matrix: np.ndarray, ids: list[str]) -> None:
         with open(partial, "wb") as f:
             np.save(f, matrix)
         partial.replace(path)
-        ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+        write_ids(path, ids)
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise TieError(f"could not write {path}: {error.strerror or error}") from None
@@ -80,7 +85,7 @@ def create_features(path: Path, ids: list[str], n_columns: int) -> np.ndarray:
     """A float32 `.npy` feature file of len(ids) rows, memory-mapped for writing in chunks."""
     path = Path(path)
     ensure_free_space(path, 4 * len(ids) * n_columns)
-    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    write_ids(path, ids)
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(ids), n_columns))
 
 

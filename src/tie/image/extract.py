@@ -46,7 +46,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from tie.features.store import ensure_free_space, ids_path
+from tie.features.store import ensure_free_space, write_ids
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
 
 SHARD_SIZE = 512
@@ -299,6 +299,6 @@ def _finish(folder: Path, rows: np.ndarray, n_shards: int, out: Path, ids: list[
     del rows
     out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(folder / _ROWS_FILE, out)
-    ids_path(out).write_text("".join(f"{i}\n" for i in ids))
+    write_ids(out, ids)
     shutil.rmtree(folder)
     return unreadable

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tie.config.registry import CCA_PARAMS
 from tie.evaluation.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
 from tie.joint.cca import CCA, InvalidParam
 from tie.joint.space import embed
 
-GRID_PARAMS = ("n_components", "reg", "scale_power")
 CRITERION_KS = (1, 5, 10)
 TABLE_COLUMNS = (
-    *GRID_PARAMS,
+    *CCA_PARAMS,
     *(f"{direction}_R_at_{k}" for direction in DIRECTIONS for k in CRITERION_KS),
     "criterion",
 )
@@ -41,13 +41,13 @@ class GridSearchResult:
 
 
 def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
-    """The values to try for each of GRID_PARAMS: a scalar param is a list of one value.
+    """The values to try for each of CCA_PARAMS: a scalar param is a list of one value.
 
     Checks every value against the feature dimensions, so that a bad one fails before any
     heavy work.
     """
     grid = {}
-    for name in GRID_PARAMS:
+    for name in CCA_PARAMS:
         if name not in cca_params:
             raise ValueError(f"cca.{name} is missing")
         values = cca_params[name]
@@ -55,14 +55,14 @@ def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
         if not values:
             raise ValueError(f"cca.{name} is an empty list: give one value or a list of them")
         grid[name] = values
-    for values in itertools.product(*(grid[name] for name in GRID_PARAMS)):
+    for values in itertools.product(*(grid[name] for name in CCA_PARAMS)):
         try:
-            CCA(**dict(zip(GRID_PARAMS, values, strict=True))).check_params(dx, dy)
+            CCA(**dict(zip(CCA_PARAMS, values, strict=True))).check_params(dx, dy)
         except InvalidParam as error:
             raise ValueError(f"cca.{error}") from error
-    unknown = sorted(set(cca_params) - set(GRID_PARAMS))
+    unknown = sorted(set(cca_params) - set(CCA_PARAMS))
     if unknown:
-        raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(GRID_PARAMS)}")
+        raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(CCA_PARAMS)}")
     return grid
 
 

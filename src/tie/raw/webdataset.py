@@ -6,10 +6,10 @@ A shard is a tar file whose members are grouped by key: `<key>.jpg` (or .jpeg, .
 `data/cc3m/{00000..00331}.tar`, on local disk or on S3 (`s3://bucket/cc3m/{0000..0099}.tar`,
 read through fsspec/s3fs; `AWS_ENDPOINT_URL` for an S3-compatible server).
 
-Nothing is extracted: stage `data` (`tie.datasets.webdataset`) streams each shard once and writes an index of the
-good samples (key, shard, byte offset and size of the image, caption) and a report that
-counts and names every bad one (image missing or undecodable, caption missing or empty,
-key repeated). Encoders later read each image's bytes straight from its shard
+Nothing is extracted: stage `data` (`tie.datasets.webdataset`) streams each shard once
+and writes an index of the good samples (key, shard, byte offset and size of the image,
+caption) and a report that counts and names every bad one (image missing or
+undecodable, caption missing or empty, key repeated). Encoders later read each image's bytes straight from its shard
 (`TarMember`: a seek and a read, or an HTTP range request on S3).
 
 Protocol: a fixed held-out test subset. Samples are ranked by SHA-256 of

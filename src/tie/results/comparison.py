@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from tie.config.registry import CCA_PARAMS
 from tie.errors import TieError
 from tie.evaluation.bootstrap import RSUM_KS, difference, replicate_metrics
 from tie.evaluation.query_ranks import (
@@ -39,7 +40,6 @@ from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS
 from tie.redact import redact
 from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (
-    CCA_PARAMS,
     Provenance,
     count,
     from_mlflow,

@@ -28,11 +28,10 @@ import yaml
 
 from tie.config.paths import CCA_SELECTION as SELECTION_FILE
 from tie.config.paths import RETRIEVAL as METRICS_FILE
-from tie.config.registry import TOWER_MODEL_NAMES
+from tie.config.registry import CCA_PARAMS, TOWER_MODEL_NAMES
 from tie.errors import TieError
 
 LOCK_FILE = "dvc.lock"
-CCA_PARAMS = ("n_components", "reg", "scale_power")
 RESTORE_HINT = (
     "To get the last commit's run back: `git checkout -- params.yaml dvc.lock metrics/`,"
     " then `dvc checkout`; or `dvc repro` with the params of a run computed before (its"

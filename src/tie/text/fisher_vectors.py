@@ -212,7 +212,7 @@ class FisherVectors:
         for i, mixture in enumerate(self.mixtures_):
             for name in _MIXTURE_ARRAYS:
                 arrays[f"{i}_{name}"] = getattr(mixture, name)
-        # At the stored precision (tie.features.precision), so that EM's last bits stay off the file.
+        # At the stored precision (tie.features.precision): EM's last bits stay off the file.
         arrays = {name: stored_precision(values) for name, values in arrays.items()}
         np.savez(directory / ARRAYS_FILE, **arrays)
         summary = {"params": self.get_params(), "dim": self.dim_, "mixtures": self.summary()}

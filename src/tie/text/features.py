@@ -1,0 +1,99 @@
+"""The text_features stage's work: one row per caption from the `text` encoder.
+
+A word-vector encoder pools the words' vectors (the vocab stage's file) by mean or by
+Fisher vectors; Fisher vectors are written in compact form by default (`fisher.store:
+codes`: each caption's words and the words' codes, `tie.features.fisher_rows`; readers
+compute the dense rows) or as dense rows (`fisher.store: dense`, the same values). A
+sentence encoder (`clip`, `siglip`) runs its text tower on each whole caption.
+
+Sentence encoders and dense Fisher vectors run here or on Ray (`tie.text.ray`); mean
+pooling and compact Fisher vectors (the words' codes: a vocabulary's worth of work)
+always run here.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from tie.config.registry import SPLITS, TEXT_ENCODERS
+from tie.corpus.corpus import Corpus
+from tie.engine.engine import LOCAL, Engine
+from tie.features.fisher_rows import save_codes
+from tie.features.store import create_features, save_features, write_ids
+from tie.text.captions import CaptionEncoder
+from tie.text.fisher_vectors import FisherWordCodes, caption_words, known_rows
+from tie.text.word_vectors import coverage
+
+
+def write_caption_features(
+    params: dict,
+    corpus: Corpus,
+    vocab_file: Path,
+    mixture_dir: Path,
+    out: Path,
+    engine: Engine = LOCAL,
+) -> dict:
+    """Write every caption's row of `corpus` to `out` (and its ids); return the report.
+
+    The report of word vectors: the vocabulary's size and dimension, the mixture's fit
+    (Fisher vectors) and, per split, the share of tokens and captions the vocabulary
+    covers. Of a sentence encoder: its settings and dimension.
+    """
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+        return _sentence_features(params, corpus, out, engine)
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
+    tokens = encoder.tokenize(corpus.flat_captions)
+    word_vectors = encoder.word_vectors
+    if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
+        save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+    elif params["fisher"]["store"] == "codes":  # compact: the readers compute the rows
+        captions, words = caption_words(known_rows(tokens, word_vectors), word_vectors.vectors)
+        codes = FisherWordCodes(encoder.fisher, words).codes
+        save_codes(out, captions, codes, encoder.fisher.part, encoder.fisher.normalize)
+        write_ids(out, corpus.caption_ids)
+    else:  # dense, written chunk by chunk into the memory-mapped file: RAM holds a few chunks
+        matrix = create_features(out, corpus.caption_ids, encoder.fisher.n_features_out)
+        if engine.on_ray:
+            from tie.text.ray import fisher_vectors
+
+            rows = known_rows(tokens, word_vectors)
+            with engine.session():
+                fisher_vectors(encoder.fisher, rows, word_vectors.vectors, matrix, engine.compute)
+        else:
+            encoder.encode_tokens(tokens, out=matrix)
+        matrix.flush()
+        del matrix
+
+    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    if encoder.fisher is not None:
+        report["fisher"] = encoder.fisher.summary()
+    for split in SPLITS:
+        rows = corpus.split_view(split).caption_rows
+        report[split] = coverage([tokens[i] for i in rows], word_vectors)
+    return report
+
+
+def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) -> dict:
+    """The text tower of `params["text"]` on every caption, batched."""
+    from tqdm import tqdm
+
+    from tie.text.tower import TowerTextEncoder
+
+    name = params["text"]
+    encoder = TowerTextEncoder(name, **params[name])
+    captions = corpus.flat_captions
+    if engine.on_ray:
+        from tie.text.ray import encode_captions
+
+        matrix = create_features(out, corpus.caption_ids, encoder.dim)
+        build = partial(TowerTextEncoder, name, **params[name])
+        with engine.session():
+            encode_captions(build, captions, matrix, engine.compute, batch_rows=encoder.batch_size)
+        matrix.flush()
+        del matrix
+    else:
+        with tqdm(total=len(captions), desc=name, unit="caption") as bar:
+            features = encoder.encode(captions, progress=bar.update)
+        save_features(out, features, corpus.caption_ids)
+    return {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}
