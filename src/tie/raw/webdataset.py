@@ -8,8 +8,9 @@ read through fsspec/s3fs; `AWS_ENDPOINT_URL` for an S3-compatible server).
 
 Nothing is extracted: stage `data` (`tie.datasets.webdataset`) streams each shard once
 and writes an index of the good samples (key, shard, byte offset and size of the image,
-caption) and a report that counts and names every bad one (image missing or
-undecodable, caption missing or empty, key repeated). Encoders later read each image's bytes straight from its shard
+caption) and a report that counts and names every bad one (image missing or undecodable,
+caption missing or empty, key repeated). Encoders later read each image's bytes straight
+from its shard
 (`TarMember`: a seek and a read, or an HTTP range request on S3).
 
 Protocol: a fixed held-out test subset. Samples are ranked by SHA-256 of

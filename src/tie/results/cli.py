@@ -17,7 +17,7 @@ from tie.errors import TieError
 from tie.evaluation.report import format_table
 from tie.raw.names import special_file
 from tie.results.comparison import SORT_KEYS
-from tie.results.provenance import protocol_counts, protocol_text, workspace_provenance
+from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
 
 MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
 
@@ -41,7 +41,7 @@ def show() -> None:
     click.echo(format_table(metrics))
     for name, values in metrics.items():  # extra protocols, e.g. COCO's 1K folds
         if isinstance(values, dict) and "image_search" in values:
-            counts = protocol_counts(values)
+            counts = eval_counts(values)
             click.echo(f"\n{name}: {protocol_text(provenance.eval_split, *counts)} per fold")
             click.echo(format_table(values))
 

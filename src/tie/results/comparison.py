@@ -42,8 +42,8 @@ from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (
     Provenance,
     count,
+    eval_counts,
     from_mlflow,
-    protocol_counts,
     protocol_text,
     provenance_at,
     workspace_provenance,
@@ -100,7 +100,7 @@ def _rows_of_run(
     rows = [Row(label, kind, metrics, provenance.protocol, provenance, ranks=ranks)]
     for name, values in metrics.items():
         if isinstance(values, dict) and "image_search" in values:
-            images, captions = protocol_counts(values)
+            images, captions = eval_counts(values)
             fold = Provenance(
                 **(provenance.as_dict() | {"n_test_images": images, "n_test_captions": captions})
             )

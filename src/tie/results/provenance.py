@@ -109,7 +109,7 @@ def count(value) -> int | None:
     return None if value is None else int(value)
 
 
-def protocol_counts(metrics: dict) -> tuple[int | None, int | None]:
+def eval_counts(metrics: dict) -> tuple[int | None, int | None]:
     """(test images, test captions) from a metrics file's `n_candidates` entries."""
     images = metrics.get("image_search", {}).get("n_candidates")
     captions = metrics.get("image_annotation", {}).get("n_candidates")
@@ -164,7 +164,7 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
     if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     text_params = _stage_params(stages, "text_features")
-    images, captions = protocol_counts(json.loads(metrics))
+    images, captions = eval_counts(json.loads(metrics))
     return Provenance(
         dataset=evaluate.get("dataset", "?"),
         split=_stage_params(stages, "splits").get("split"),

@@ -1,0 +1,115 @@
+"""The stages' work as library calls, without DVC: each against a direct computation."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tie.corpus.corpus import Corpus
+from tie.errors import TieError
+from tie.evaluation.embeddings import SplitEmbeddings
+from tie.evaluation.evaluate import score
+from tie.features.store import load_features
+from tie.image.colorgrid import ColorGrid
+from tie.image.features import extract_images
+from tie.joint.cca import CCA
+from tie.joint.fit import fit_joint_space
+from tie.retrieval import score as published_score
+
+SPLIT_OF = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
+
+
+def paired(seed=0, n_images=60, dx=8, dy=6):
+    """A corpus of two captions per image, and features with a shared signal."""
+    rng = np.random.default_rng(seed)
+    images = [f"im{i:02d}" for i in range(n_images)]
+    corpus = Corpus("demo", images, SPLIT_OF[:n_images], [["a", "b"] for _ in images])
+    latent = rng.normal(size=(n_images, 3))
+    X = latent @ rng.normal(size=(3, dx)) + 0.3 * rng.normal(size=(n_images, dx))
+    caption_latent = latent[corpus.caption_image]
+    Y = caption_latent @ rng.normal(size=(3, dy)) + 0.3 * rng.normal(size=(len(caption_latent), dy))
+    return corpus, X, Y
+
+
+def test_fit_joint_space_keeps_the_grid_point_best_on_val_fitted_on_train_only():
+    corpus, X, Y = paired()
+    grid = {"n_components": [2, 4], "reg": [1e-3, 1.0], "scale_power": 1.0}
+    fitted = fit_joint_space(grid | {"method": "cca"}, X, np.arange(len(X)), Y, corpus)
+    assert len(fitted.table) == fitted.selection["grid_points"] == 4
+    train, val = corpus.split_view("train"), corpus.split_view("val")
+    best = None
+    for k in grid["n_components"]:
+        for reg in grid["reg"]:
+            model = CCA(n_components=k, reg=reg, scale_power=1.0)
+            model.fit(X[train.image_rows], Y[train.caption_rows], train.caption_image_index)
+            images, captions = model.transform(X[val.image_rows], Y[val.caption_rows])
+            metrics = published_score(images, captions, val.caption_image_index)
+            criterion = sum(metrics[d][f"R_at_{k}"] for d in metrics for k in (1, 5, 10))
+            if best is None or criterion > best[0]:
+                best = (criterion, k, reg, model)
+    criterion, k, reg, model = best
+    assert fitted.selection["val_criterion"] == pytest.approx(criterion, abs=1e-3)
+    assert (fitted.selection["n_components"], fitted.selection["reg"]) == (k, reg)
+    np.testing.assert_allclose(fitted.model.correlations_, model.correlations_, atol=1e-8)
+
+
+def test_zero_shot_needs_one_space_and_is_scored_as_given():
+    corpus, X, Y = paired(dy=8)
+    fitted = fit_joint_space({"method": "none"}, X, np.arange(len(X)), Y, corpus)
+    assert fitted.table == [] and fitted.selection["grid_points"] == 0
+    val = corpus.split_view("val")
+    norm = np.linalg.norm
+    images = X[val.image_rows] / norm(X[val.image_rows], axis=1, keepdims=True)
+    captions = Y[val.caption_rows] / norm(Y[val.caption_rows], axis=1, keepdims=True)
+    metrics = published_score(images, captions, val.caption_image_index)
+    expected = sum(metrics[d][f"R_at_{k}"] for d in metrics for k in (1, 5, 10))
+    assert fitted.selection["val_criterion"] == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(TieError, match="8 and 6 dimensions"):
+        fit_joint_space({"method": "none"}, X, np.arange(len(X)), Y[:, :6], corpus)
+
+
+def test_score_is_the_protocol_with_counts_and_intervals():
+    corpus, X, Y = paired(dy=8)  # as if embedded in one space
+    view = corpus.split_view("test")
+    split = SplitEmbeddings(view, X[view.image_rows], Y[view.caption_rows])
+    params = {
+        "dataset": "demo",
+        "eval": {
+            "split": "test",
+            "ks": [1, 5],
+            "memory_budget_mb": 1,
+            "bootstrap": {"n": 50, "seed": 0},
+        },
+    }
+    metrics, query_ranks = score(split, corpus, params)
+    direct = published_score(split.images, split.captions, view.caption_image_index, ks=(1, 5))
+    for direction, values in direct.items():
+        assert {k: metrics[direction][k] for k in values} == values
+    assert (
+        metrics["image_search"] | {"n_queries": 20, "n_candidates": 10} == metrics["image_search"]
+    )
+    search = metrics["image_search"]
+    assert search["R_at_5_low"] <= search["R_at_5"] <= search["R_at_5_high"]
+    assert list(query_ranks.image_ids) == [corpus.images[r] for r in view.image_rows]
+
+
+def test_extract_images_writes_what_the_encoder_gives(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    paths.append(tmp_path / "broken.png")
+    names = [p.name for p in paths]
+    out = tmp_path / "features.npy"
+    report = extract_images(
+        {"image": "colorgrid", "image_decode": {"max_pixels": 10**6}}, paths, out, names
+    )
+    rows = load_features(out, names)[:]
+    expected = np.zeros_like(rows)
+    for position, row in ColorGrid().feature_batches(paths):
+        expected[position] = row
+    np.testing.assert_array_equal(rows, expected)
+    assert report["dim"] == rows.shape[1] and list(report["unreadable"]) == ["broken.png"]
+    assert not rows[5].any()
