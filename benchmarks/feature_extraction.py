@@ -50,11 +50,12 @@ def pipeline_alone(encoder: KerasBackbone, paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
-def bare_forward(encoder: KerasBackbone, batch, repeats: int) -> float:
+def bare_forward(encoder: KerasBackbone, batch, n_images: int, repeats: int) -> float:
+    """`batch` holds the crops of `n_images` images (one crop each with `crops: 1`)."""
     start = time.perf_counter()
     for _ in range(repeats):
         encoder.forward(batch).numpy()
-    return repeats * len(batch) / (time.perf_counter() - start)
+    return repeats * n_images / (time.perf_counter() - start)
 
 
 def full_stage(encoder: KerasBackbone, paths: list[Path], out: Path) -> float:
@@ -70,13 +71,15 @@ def measure(name: str, paths: list[Path], folder: Path, batch_size: int, rounds:
     size = encoder.input_size
     warm = paths[:batch_size]
     extract_features(encoder, warm, folder / "warm.npy", [p.name for p in warm])
-    _, images = next(iter(encoder.dataset(warm)))
-    batch = tf.reshape(images, (-1, size, size, 3))
+    # The dataset yields one image at a time: stack a whole batch, as feature_batches does
+    # (taking only its first element would time the network at batch 1).
+    crops = [images for _, images in encoder.dataset(warm).as_numpy_iterator()]
+    batch = tf.constant(np.concatenate(crops).reshape(-1, size, size, 3))
     pipeline = max(pipeline_alone(encoder, paths) for _ in range(rounds))
     repeats = max(1, len(paths) // batch_size)
     bare, full = [], []
     for _ in range(rounds):
-        bare.append(bare_forward(encoder, batch, repeats))
+        bare.append(bare_forward(encoder, batch, len(crops), repeats))
         full.append(full_stage(encoder, paths, folder / "features.npy"))
     return encoder, max(full), max(bare), pipeline
 
