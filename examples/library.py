@@ -4,9 +4,10 @@ Run it in a project after `make demo` (or `dvc repro`, or `dvc pull` of a shared
 
     python examples/library.py "red circle"
 
-It reads the run that `params.yaml` names (dataset, image and text encoders), the files
-the pipeline wrote: the splits (corpus), the feature files, the word vectors and the CCA
-model. Only public names of `tie` are used.
+It reads the run that `params.yaml` names (dataset, image and text encoders, pooling,
+`cca.method`), the files the pipeline wrote: the splits (corpus), the feature files, the
+word vectors (and the Fisher-vector mixture) and the joint model (a CCA, or the towers'
+own space with `cca.method: none`).
 """
 
 import sys
@@ -17,8 +18,9 @@ import yaml
 
 from tie.config.paths import (
     IMAGE_FEATURES,
+    MIXTURE_DIR,
     MODEL_DIR,
-    SPLITS,
+    SPLITS_FILE,
     TEXT_FEATURES,
     VOCAB,
     output_path,
@@ -26,18 +28,18 @@ from tie.config.paths import (
 )
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.evaluation.retrieval import score
-from tie.joint.cca import CCA
-from tie.text.captions import CaptionEncoder
+from tie.joint.space import load_joint_model
+from tie.retrieval import score
+from tie.text.features import caption_encoder
 
 query = sys.argv[1] if len(sys.argv) > 1 else "red circle"
 params = yaml.safe_load(Path("params.yaml").read_text())
 dataset = params["dataset"]
 choice = path_choices(params)  # where the pipeline wrote this run's files (tie.config.paths)
 
-# The run's outputs: every caption and image of the dataset, and the fitted CCA.
-corpus = Corpus.load(output_path(SPLITS, **choice))
-model = CCA.load(output_path(MODEL_DIR, **choice))
+# The run's outputs: every caption and image of the dataset, and the joint model.
+corpus = Corpus.load(output_path(SPLITS_FILE, **choice))
+model = load_joint_model(output_path(MODEL_DIR, **choice))
 
 # The test split in the joint space, scored both ways: what `metrics/retrieval.json` holds.
 test = load_split_embeddings(
@@ -53,7 +55,9 @@ for direction in ("image_search", "image_annotation"):
     print(f"  {direction}: R@1 {metrics[direction]['R_at_1']:.1f}")
 
 # A query embedded as the pipeline embeds captions, then the closest test image by cosine.
-encoder = CaptionEncoder.from_params(params, output_path(VOCAB, **choice), corpus)
+encoder = caption_encoder(
+    params, output_path(VOCAB, **choice), corpus, output_path(MIXTURE_DIR, **choice)
+)
 query_embedding = model.transform_captions(encoder.encode([query]))[0]
 similarities = test.images @ query_embedding
 similarities /= np.linalg.norm(test.images, axis=1) * np.linalg.norm(query_embedding) + 1e-12

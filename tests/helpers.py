@@ -1,6 +1,8 @@
 """Helpers shared by the end-to-end tests: run a command, make a tiny project copy."""
 
+import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -130,3 +132,13 @@ def _relocate_mlflow_store(db, old_uri, new_uri):
             (old_uri + "/", new_uri + "/"),
         )
     store.close()
+
+
+def check_library_example(project, query):
+    """examples/library.py in a finished `project`: its R@1 are the run's; the image it
+    finds closest to `query` (returned)."""
+    _, out = run([sys.executable, str(REPO / "examples/library.py"), query], project)
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    for direction in ("image_search", "image_annotation"):
+        assert f"{direction}: R@1 {metrics[direction]['R_at_1']:.1f}\n" in out, out
+    return re.search(r"closest test image to .*: (\S+)", out).group(1)

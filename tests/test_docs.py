@@ -5,6 +5,8 @@ The docs mark commands that run on the demo: lines starting with `$ ` inside a
 reader would run them, on a private copy of the demo project after `dvc repro`.
 """
 
+import re
+
 import pytest
 from helpers import REPO, copy_project, run
 
@@ -39,3 +41,26 @@ def test_console_commands_run_on_the_demo(doc, demo_project, tmp_path):
     for command in console_commands(doc.read_text()):
         code, out = run(["bash", "-c", command], project, check=False)
         assert code == 0, f"{doc.name}: `{command}` failed ({code}):\n{out}"
+
+
+def layout_modules(text: str) -> set[str]:
+    """The library files docs/layout.md lists: `pkg/` lines, then `  module.py` under them."""
+    block = text.split("## The library")[1].split("```")[1]
+    files, package = set(), ""
+    for line in block.splitlines():
+        top = re.match(r"^(\w+(?:\.py|/))\s", line)
+        inner = re.match(r"^  (\w+\.py)\s", line)
+        if top:
+            name = top.group(1)
+            package = name if name.endswith("/") else ""
+            files.add(f"{name}__init__.py" if package else name)
+        elif inner:
+            assert package, f"docs/layout.md: {inner.group(1)} is under no package"
+            files.add(package + inner.group(1))
+    return files
+
+
+def test_layout_lists_every_module_of_the_library_and_nothing_else():
+    tree = {p.relative_to(REPO / "src/tie").as_posix() for p in (REPO / "src/tie").rglob("*.py")}
+    listed = layout_modules((REPO / "docs" / "layout.md").read_text())
+    assert listed == tree, f"missing: {sorted(tree - listed)}; gone: {sorted(listed - tree)}"

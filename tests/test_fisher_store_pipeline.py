@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from helpers import copy_project, run
+from helpers import check_library_example, copy_project, run
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +55,4 @@ def test_compact_fisher_vectors_give_the_dense_results(demo_project, tmp_path):
                 compact[name], expected, rtol=1e-10, atol=1e-10, err_msg=f"{mixture}: {name}"
             )
         assert compact_size < dense_size / 4
+    check_library_example(project, "red circle")  # the example on Fisher-vector pooling

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import copy_project, run
+from helpers import check_library_example, copy_project, run
 from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.corpus.corpus import Corpus
@@ -71,6 +71,9 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
     best = corpus.images[test.image_rows[int(np.argmax(similarity))]]
     _, out = run(["tie", "search", corpus.flat_captions[query_row], "--top", "1"], project)
     assert "1. " in out and best in out
+
+    # The library example on this run: the towers' own space and the text tower's query.
+    check_library_example(project, corpus.flat_captions[query_row])
 
     # What `tie show` says produced the numbers: the preset, and no CCA.
     _, out = run(["tie", "show"], project)

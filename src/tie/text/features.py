@@ -97,3 +97,17 @@ def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) 
             features = encoder.encode(captions, progress=bar.update)
         save_features(out, features, corpus.caption_ids)
     return {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}
+
+
+def caption_encoder(params: dict, vocab_file: Path, corpus: Corpus, mixture_dir: Path):
+    """The text_features stage's encoder of `params`, for new captions (a query).
+
+    `.encode(captions)` gives one row per caption, as the stage wrote the corpus's: a
+    text tower for a sentence encoder; else the word vectors of `vocab_file`, pooled by
+    mean or by the Fisher-vector encoder of `mixture_dir`.
+    """
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+        from tie.text.tower import TowerTextEncoder
+
+        return TowerTextEncoder(params["text"], **params[params["text"]])
+    return CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
