@@ -34,6 +34,7 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
         "caption_vectors.pooling",
         "tokenizer",
         "fisher.mixture",
+        "fisher.normalize",
         "fisher.n_components",
         "fisher.reduce",
         "fisher.reduced_dim",

@@ -39,7 +39,6 @@ def main(
         "text",
         "tokenizer",
         "caption_vectors",
-        "fisher.normalize",
         "fisher.store",
         "clip",
         "siglip",

@@ -1,8 +1,10 @@
 """Where the pipeline writes each output: the one place these paths are spelled out.
 
-Paths carry the choices (`dataset`, `image`, `text`), so the results of every choice
-coexist in DVC's cache. `dvc.yaml` writes the same templates with `${...}` (a test
-checks that both agree); `tie search`, the stages' defaults and the tests use these.
+Paths carry the choices (`dataset`, `image`, `text`, the pooling), so the results of
+different choices sit side by side in the workspace. `dvc.yaml` writes the same
+templates with `${...}` and hands each stage its paths on the command line
+(tests/test_paths.py checks both agree); `tie fetch`, `tie search`, examples/library.py
+and the tests use these.
 """
 
 from __future__ import annotations
@@ -23,13 +25,8 @@ IMAGE_FEATURES = "features/{dataset}/image/{image}.npy"
 IMAGE_IDS = "features/{dataset}/image/{image}.ids.txt"
 IMAGE_REPORT = "features/{dataset}/image/{image}.report.json"
 VOCAB = "features/{dataset}/vocab/{text}.npz"
-# The Fisher-vector encoder (a note with mean pooling): every param it is fitted from.
-# Dotted names are params of a section, as dvc.yaml writes them (${fisher.mixture}).
-MIXTURE_DIR = (
-    "models/{dataset}/mixture/{text}-{caption_vectors.pooling}-{fisher.mixture}"
-    "-k{fisher.n_components}-{fisher.reduce}{fisher.reduced_dim}-{fisher.fit_on}"
-    "-iter{fisher.max_iter}-seed{fisher.seed}"
-)
+# The Fisher-vector encoder (a note with mean pooling), fitted from section `fisher`.
+MIXTURE_DIR = "models/{dataset}/mixture/{text}-{caption_vectors.pooling}"
 TEXT_FEATURES = "features/{dataset}/text/{text}-{caption_vectors.pooling}.npy"
 TEXT_IDS = "features/{dataset}/text/{text}-{caption_vectors.pooling}.ids.txt"
 TEXT_COVERAGE = "features/{dataset}/text/{text}-{caption_vectors.pooling}.coverage.json"
@@ -54,12 +51,12 @@ def output_path(template: str, root: Path | str = ".", **choices: str) -> Path:
 
 
 def path_choices(params: dict) -> dict:
-    """The choices the templates name, from params.yaml: sections as namespaces, so that
-    `{fisher.mixture}` reads `params["fisher"]["mixture"]`, as dvc.yaml's ${fisher.mixture}."""
+    """The choices the templates name, from params.yaml: a section as a namespace, so that
+    `{caption_vectors.pooling}` reads `params["caption_vectors"]["pooling"]`, as dvc.yaml's
+    ${caption_vectors.pooling}."""
     return {
         "dataset": params["dataset"],
         "text": params["text"],
         "image": params["image"],
         "caption_vectors": SimpleNamespace(**params["caption_vectors"]),
-        "fisher": SimpleNamespace(**params["fisher"]),
     }

@@ -47,9 +47,7 @@ class CaptionEncoder:
         settings = params["caption_vectors"]
         word_vectors = WordVectors.load(vocab_file)
         if settings["pooling"] == "fisher":
-            fisher = FisherVectors.load(mixture_dir)
-            fisher.normalize = params["fisher"]["normalize"]
-            return cls(tokenizer, word_vectors, fisher=fisher)
+            return cls(tokenizer, word_vectors, fisher=FisherVectors.load(mixture_dir))
         idf = None
         if settings["idf"]:
             train_rows = corpus.split_view("train").caption_rows
