@@ -28,22 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from tie.evaluation.retrieval import DIRECTIONS
+from tie.evaluation.retrieval import DIRECTIONS, RSUM_KS, rsum
 from tie.evaluation.retrieval import rounded as _rounded
 
 CONFIDENCE = 0.95
-RSUM_KS = (1, 5, 10)  # rsum: R@1 + R@5 + R@10 of both directions (0-600)
 BLOCK = 100  # resamples drawn and scored at once
-
-
-def rsum(search_ranks, annotation_ranks) -> float:
-    """R@1 + R@5 + R@10 of image search and image annotation, in percent (0-600)."""
-    total = sum(
-        100.0 * np.mean(np.asarray(r) <= k)
-        for r in (search_ranks, annotation_ranks)
-        for k in RSUM_KS
-    )
-    return _rounded(total)
 
 
 @dataclass(frozen=True)

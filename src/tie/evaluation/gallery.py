@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.features.rows import unit_rows
+
 SAMPLE_SEED = 0
 THUMBNAIL_PX = 160
 TRUE_COLOUR = "#1a9641"
@@ -23,8 +25,8 @@ def top_k(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarr
 
     A zero vector has similarity 0 with everything, as in `tie.evaluation.retrieval`.
     """
-    q = _unit_rows(queries)
-    c = _unit_rows(candidates)
+    q = unit_rows(queries)
+    c = unit_rows(candidates)
     scores = q @ c.T
     k = min(k, c.shape[0])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -132,9 +134,3 @@ def _text(ax, text: str, width: int) -> None:
     )
     ax.text(0, 0.5, wrapped, va="center", ha="left", fontsize=9, family="monospace")
     ax.axis("off")
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from tie.corpus.pairs import check_image_index
+from tie.features.rows import unit_rows
 
 # Decimals of every metric written or shown (metrics files, MLflow, reports). R@K is a
 # percentage of queries, 100 c / n: for fewer than 10^6 queries two different counts c
@@ -32,6 +33,19 @@ DIRECTIONS = ("image_search", "image_annotation")
 # Bytes per element of a block of similarities: the float64 score and at most three
 # boolean comparison results alive at once.
 _BYTES_PER_SCORE = np.dtype(np.float64).itemsize + 3 * np.dtype(np.bool_).itemsize
+
+
+RSUM_KS = (1, 5, 10)  # rsum: R@1 + R@5 + R@10 of both directions (0-600)
+
+
+def rsum(search_ranks, annotation_ranks) -> float:
+    """R@1 + R@5 + R@10 of image search and image annotation, in percent (0-600)."""
+    total = sum(
+        100.0 * np.mean(np.asarray(r) <= k)
+        for r in (search_ranks, annotation_ranks)
+        for k in RSUM_KS
+    )
+    return rounded(total)
 
 
 def score(
@@ -192,8 +206,7 @@ def _as_unit_rows(embeddings, name):
         raise ValueError(f"{name} is empty: there is nothing to retrieve")
     if not np.isfinite(matrix).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return unit_rows(matrix)
 
 
 def _as_caption_image_index(caption_image_index, n_captions, n_images):

@@ -21,14 +21,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tie.config.registry import CCA_PARAMS
-from tie.evaluation.retrieval import DIRECTIONS, metrics_from_ranks, ranks, rounded
+from tie.evaluation.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.cca import CCA, InvalidParam
 from tie.joint.space import embed
 
-CRITERION_KS = (1, 5, 10)
 TABLE_COLUMNS = (
     *CCA_PARAMS,
-    *(f"{direction}_R_at_{k}" for direction in DIRECTIONS for k in CRITERION_KS),
+    *(f"{direction}_R_at_{k}" for direction in DIRECTIONS for k in RSUM_KS),
     "criterion",
 )
 
@@ -98,8 +97,8 @@ def grid_search(
                 search, annotation = ranks(
                     images[:, :k] * scale, captions[:, :k] * scale, val_image_index
                 )
-                metrics = metrics_from_ranks(search, annotation, CRITERION_KS)
-                table.append(_table_row(k, ridge, power, metrics))
+                metrics = metrics_from_ranks(search, annotation, RSUM_KS)
+                table.append(_table_row(k, ridge, power, metrics, rsum(search, annotation)))
                 progress.update()
     progress.close()
     best = max(
@@ -118,13 +117,13 @@ def write_table(path: Path, table: list[dict]) -> None:
         writer.writerows(table)
 
 
-def _table_row(n_components, reg, scale_power, metrics) -> dict:
+def _table_row(n_components, reg, scale_power, metrics, criterion) -> dict:
     row = {"n_components": int(n_components), "reg": reg, "scale_power": scale_power}
     recalls = {
         f"{direction}_R_at_{k}": metrics[direction][f"R_at_{k}"]
         for direction in DIRECTIONS
-        for k in CRITERION_KS
+        for k in RSUM_KS
     }
     row |= {name: rounded(value) for name, value in recalls.items()}
-    row["criterion"] = rounded(sum(recalls.values()))
+    row["criterion"] = criterion
     return row

@@ -28,7 +28,7 @@ import click
 
 from tie.config.registry import CCA_PARAMS
 from tie.errors import TieError
-from tie.evaluation.bootstrap import RSUM_KS, difference, replicate_metrics
+from tie.evaluation.bootstrap import difference, replicate_metrics
 from tie.evaluation.query_ranks import (
     QueryRanks,
     check_same_queries,
@@ -36,7 +36,7 @@ from tie.evaluation.query_ranks import (
     ranks_at,
     workspace_ranks,
 )
-from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS
+from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS, RSUM_KS
 from tie.redact import redact
 from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (

@@ -35,6 +35,7 @@ import scipy.sparse
 from tie.config.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.features.fisher_rows import expand
 from tie.features.precision import stored_precision
+from tie.features.rows import unit_rows
 from tie.text.mixtures import MIXTURES
 
 MIXTURE_CHOICES = FISHER_MIXTURES
@@ -175,7 +176,7 @@ class FisherVectors:
             raise ValueError(f"unknown mixture {self.mixture!r}; valid: {MIXTURE_CHOICES}")
         if self.reduce not in REDUCTIONS:
             raise ValueError(f"unknown reduction {self.reduce!r}; valid: {REDUCTIONS}")
-        X = _unit_rows(word_vectors)
+        X = unit_rows(word_vectors)
         X = X[np.linalg.norm(X, axis=1) > 0]
         self.dim_ = min(self.reduced_dim, X.shape[1]) if self.reduce != "none" else X.shape[1]
         self.center_ = self.projection_ = None
@@ -276,7 +277,7 @@ class FisherVectors:
 
     def preprocess(self, word_vectors) -> np.ndarray:
         """L2-normalised word vectors, reduced as fitted."""
-        X = _unit_rows(word_vectors)
+        X = unit_rows(word_vectors)
         if self.projection_ is not None:
             X = (X - self.center_) @ self.projection_
         return X
@@ -372,9 +373,3 @@ def fitting_rows(token_lists, word_vectors, fit_on: str) -> np.ndarray:
         (r for caption in known_rows(token_lists, word_vectors) for r in caption), dtype=np.int64
     )
     return np.unique(rows) if fit_on == "train_words" else rows
-
-
-def _unit_rows(X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
