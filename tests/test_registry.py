@@ -3,6 +3,9 @@ params check and the cca stage's imports load no encoder (no TensorFlow, Keras, 
 
 import subprocess
 import sys
+from math import inf
+
+import pytest
 
 from tie.config import registry
 from tie.corpus.read import DATASETS
@@ -78,3 +81,23 @@ def test_params_and_the_cca_stage_import_no_encoder():
 
 def test_the_library_error_does_not_depend_on_click():
     assert "click" not in modules_loaded_by("import tie.errors, tie.config.params")
+
+
+@pytest.mark.parametrize(
+    "name, bad", [("n_components", 0), ("n_components", 2.5), ("reg", -0.5), ("scale_power", inf)]
+)
+def test_the_cca_constraints_are_declared_once_for_the_schema_and_the_estimator(name, bad):
+    import pydantic
+
+    from tie.config.registry import CCA_PARAM_CONSTRAINTS
+    from tie.config.schema import Cca
+    from tie.joint.cca import CCA, InvalidParam
+
+    good = {"n_components": 4, "reg": 0.001, "scale_power": 1.0}
+    assert all(CCA_PARAM_CONSTRAINTS[key].admits(value) for key, value in good.items())
+    assert not CCA_PARAM_CONSTRAINTS[name].admits(bad)
+    with pytest.raises(InvalidParam, match=f"^{name}="):
+        CCA(**good | {name: bad}).check_params(10, 10)
+    with pytest.raises(pydantic.ValidationError):
+        Cca.model_validate(good | {name: bad})
+    Cca.model_validate(good)

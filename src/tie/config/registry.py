@@ -9,6 +9,8 @@ agree. Adding an encoder or a dataset: an entry here, and its implementation the
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 
@@ -40,9 +42,43 @@ class ImageEncoderInfo:
     sections: tuple[str, ...] = ()  # the params.yaml sections that configure it
 
 
+_NUMBER_TYPES = {int: numbers.Integral, float: numbers.Real}
 SPLIT_NAMES = ("official", "karpathy")
-# The CCA params chosen on val (section `cca`: each a value or a list of values to try).
-CCA_PARAMS = ("n_components", "reg", "scale_power")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a numeric param allows: its type, and its bounds (inclusive; None: open)."""
+
+    kind: type  # int or float; a float param takes ints, never bools or non-finite values
+    low: float | None = None
+    high: float | None = None
+
+    def admits(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, self.kind | _NUMBER_TYPES[self.kind]):
+            return False
+        if not math.isfinite(value):
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        """What is allowed, as the error messages say it ("a number >= 0")."""
+        what = "an integer" if self.kind is int else "a number"
+        if self.kind is int and self.low == 1 and self.high is None:
+            return "a positive integer"
+        bounds = [f">= {self.low:g}"] if self.low is not None else []
+        bounds += [f"<= {self.high:g}"] if self.high is not None else []
+        return " ".join([what, *bounds])  # finite, always
+
+
+# The CCA's params (tie.joint.cca.CCA, section `cca`: each a value or a list of values to
+# try on val), declared once: CCA.check_params and the schema both read these.
+CCA_PARAM_CONSTRAINTS = {
+    "n_components": Interval(int, low=1),  # and at most min(dx, dy), known at fit time
+    "reg": Interval(float, low=0),
+    "scale_power": Interval(float),
+}
+CCA_PARAMS = tuple(CCA_PARAM_CONSTRAINTS)
 # Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
 FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
 FISHER_REDUCTIONS = ("none", "pca", "ica")

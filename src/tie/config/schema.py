@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tie.config.registry import (
+    CCA_PARAM_CONSTRAINTS,
     DATASETS,
     FISHER_FIT_ON,
     FISHER_MIXTURES,
@@ -243,6 +244,16 @@ class Fisher(Section):
     )
 
 
+def _cca_param(name: str, **bounds):
+    """The pydantic type of CCA param `name`, from its declared interval (and `bounds`)."""
+    interval = CCA_PARAM_CONSTRAINTS[name]
+    limits = {"ge": interval.low, "le": interval.high} | bounds
+    limits = {key: value for key, value in limits.items() if value is not None}
+    if interval.kind is int:
+        return Annotated[int, Field(**limits)]
+    return Annotated[float, Field(allow_inf_nan=False, **limits)]
+
+
 def _value_or_list(item):
     """A value, or a non-empty list of values (a grid the cca stage chooses from on val)."""
     return item | Annotated[list[item], Field(min_length=1, max_length=MAX_GRID)]
@@ -252,13 +263,15 @@ class Cca(Section):
     method: Literal["cca", "none"] = allowed(
         "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
     )
-    n_components: _value_or_list(Annotated[int, Field(ge=1, le=MAX_DIM)]) = allowed(
+    # The CCA's own constraints (CCA_PARAM_CONSTRAINTS), with MAX_DIM as the upper bound
+    # of n_components here: the features' dimension is checked when they are read.
+    n_components: _value_or_list(_cca_param("n_components", le=MAX_DIM)) = allowed(
         f"an integer from 1 to {MAX_DIM}, or a non-empty list of them (e.g. 50 or [32, 64])"
     )
-    reg: _value_or_list(NonNegativeFloat) = allowed(
+    reg: _value_or_list(_cca_param("reg")) = allowed(
         "a number >= 0 (e.g. 0.001), or a non-empty list of them"
     )
-    scale_power: _value_or_list(FiniteFloat) = allowed(
+    scale_power: _value_or_list(_cca_param("scale_power")) = allowed(
         "a finite number (e.g. 1.0), or a non-empty list of them"
     )
 

@@ -47,6 +47,7 @@ import scipy.sparse.linalg
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from tie.config.registry import CCA_PARAM_CONSTRAINTS
 from tie.corpus.pairs import check_image_index
 from tie.features.precision import stored_precision
 
@@ -313,13 +314,13 @@ class CCA:
 
     Parameters
     ----------
-    n_components : int
+    n_components : int, default=128
         Number of canonical components to keep, at most min(dx, dy).
-    reg : float
+    reg : float, default=1e-3
         Ridge added to each view's covariance, relative to its largest eigenvalue:
         Cxx + reg * lambda_max(Cxx) * I. 0 means no ridge, which needs full-rank
         covariances.
-    scale_power : float
+    scale_power : float, default=1.0
         `transform` multiplies each component by its canonical correlation to this
         power, so that strongly correlated components weigh more in cosine similarity
         (Gong et al. 2014 use 4; 0 leaves the components unscaled).
@@ -526,7 +527,8 @@ class CCA:
         return model
 
     def check_params(self, n_features_x, n_features_y):
-        """Check the params against the feature dimensions, before any work.
+        """Check the params (`tie.config.registry.CCA_PARAM_CONSTRAINTS`) and the
+        feature dimensions, before any work.
 
         Raises
         ------
@@ -534,19 +536,18 @@ class CCA:
             Naming the argument (`n_components`, `reg` or `scale_power`) and its value
             first, then what is allowed.
         """
+        for name, allowed in CCA_PARAM_CONSTRAINTS.items():
+            value = getattr(self, name)
+            if not allowed.admits(value):
+                raise InvalidParam(name, value, f"must be {allowed.describe()}")
         limit = min(n_features_x, n_features_y)
         side = "image features (X)" if n_features_x <= n_features_y else "caption features (Y)"
-        k = self.n_components
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InvalidParam("n_components", k, "must be a positive integer")
-        if k > limit:
+        if self.n_components > limit:
             raise InvalidParam(
-                "n_components", k, f"exceeds {limit}, the dimension of the {side}: at most {limit}"
+                "n_components",
+                self.n_components,
+                f"exceeds {limit}, the dimension of the {side}: at most {limit}",
             )
-        if not _is_real(self.reg) or not self.reg >= 0:
-            raise InvalidParam("reg", self.reg, "must be a number >= 0")
-        if not _is_real(self.scale_power):
-            raise InvalidParam("scale_power", self.scale_power, "must be a number")
 
     def _check_fitted(self):
         if not all(hasattr(self, name) for name, _ in FITTED_ATTRIBUTES):
@@ -577,14 +578,6 @@ class InvalidParam(ValueError):
 def _array_name(attribute):
     """The key of a fitted attribute in cca.npz: its name without the trailing `_`."""
     return attribute.rstrip("_")
-
-
-def _is_real(value):
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float | np.number)
-        and (np.isfinite(value))
-    )
 
 
 def _rank_deficient_error(view, reg):
