@@ -53,7 +53,7 @@ def test_clip_zero_shot_then_cca_on_the_same_features(project, tiny_clip_preset)
         project / "features/demo/text/clip-mean.npy"
     )  # tie.config.paths.TEXT_FEATURES
     some = [0, 7, len(corpus.images) - 1]
-    folder = image_dir("demo", project / "data/raw/demo")
+    folder = image_dir(project / "data/raw/demo")
     files = [folder / corpus.images[i] for i in some]
     np.testing.assert_allclose(
         images[some], np.stack(direct_image_rows(tiny_clip_preset, files)), rtol=1e-4, atol=1e-5

@@ -19,6 +19,7 @@ from tie.raw.captions_file import (
     hash_split,
     read_caption_rows,
 )
+from tie.raw.layout import image_dir as images_folder
 from tie.raw.names import name_problem
 
 
@@ -31,7 +32,7 @@ def read_custom(
     if len(found) != 1:
         raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
     rows, n_rows = read_caption_rows(found[0])
-    image_dir = raw_dir / "images"
+    image_dir = images_folder(raw_dir)
     problems = Problems()
     captions: dict[str, list[str]] = {}
     given_split: dict[str, str] = {}

@@ -56,6 +56,6 @@ def read_dataset(
     if name == "webdataset":
         return read_webdataset(raw_dir, params["webdataset"])
     if split == "karpathy":
-        return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(name, raw_dir), name)
+        return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(raw_dir), name)
     layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
     return read_flickr8k_layout(layout, dataset=name)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tie.errors import TieError, shorten
 from tie.raw.captions_file import CAPTIONS_STEM, read_caption_rows
+from tie.raw.layout import image_dir as images_folder
 from tie.raw.names import name_problem, through_link
 
 EXAMPLE_IMAGES = 150
@@ -43,7 +44,7 @@ def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
     rows, _ = read_caption_rows(captions_file)
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
-    (raw_dir / "images").mkdir(parents=True)
+    images_folder(raw_dir).mkdir(parents=True)
     suffix = Path(captions_file).suffix.lower()
     shutil.copyfile(captions_file, raw_dir / f"{CAPTIONS_STEM}{suffix}")
     named = sorted({image for _, image, _, _ in rows if image})
@@ -66,7 +67,7 @@ def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
             label = shorten(image) if name_problem(image) else image  # a file's name is short
             unreadable.append(f"{label}: {problem}")
             continue
-        target = raw_dir / "images" / image
+        target = images_folder(raw_dir) / image
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         copied += 1

@@ -38,6 +38,7 @@ from tie.datasets.sources import (
 from tie.download import fetch
 from tie.errors import TieError
 from tie.raw.layout import FLICKR8K_TEXT_FILES, KARPATHY_FILE
+from tie.raw.layout import image_dir as images_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 REPORT_FILE = "extraction_report.json"
@@ -92,7 +93,7 @@ def prepare_real_dataset(
     archives = obtain_archives(name, sources, downloads_dir, splits)
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
-    image_dir = raw_dir / "images"
+    image_dir = images_folder(raw_dir)
     image_dir.mkdir(parents=True)
 
     if "karpathy" in splits:

@@ -17,6 +17,7 @@ from tie.raw.webdataset import image_sources as tar_members
 
 CAPTIONS_PER_IMAGE = 5
 KARPATHY_FILE = "karpathy.json"  # a real dataset's split file, beside its images
+IMAGES_DIR = "images"  # every dataset's images (or a webdataset's index), in its raw folder
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def demo_layout(raw_dir: Path) -> Flickr8kLayout:
     """Where `generate_demo(raw_dir)` writes the demo dataset's files."""
     raw_dir = Path(raw_dir)
     return Flickr8kLayout(
-        image_dir=raw_dir / "images",
+        image_dir=raw_dir / IMAGES_DIR,
         token_file=raw_dir / "demo.token.txt",
         split_files={
             "train": raw_dir / "demo.trainImages.txt",
@@ -63,7 +64,7 @@ FLICKR8K_TEXT_FILES = {
 def flickr8k_official_layout(raw_dir: Path) -> Flickr8kLayout:
     raw_dir = Path(raw_dir)
     return Flickr8kLayout(
-        image_dir=raw_dir / "images",
+        image_dir=raw_dir / IMAGES_DIR,
         token_file=raw_dir / FLICKR8K_TEXT_FILES["token"],
         split_files={
             split: raw_dir / FLICKR8K_TEXT_FILES[split] for split in ("train", "val", "test")
@@ -71,18 +72,16 @@ def flickr8k_official_layout(raw_dir: Path) -> Flickr8kLayout:
     )
 
 
-def image_dir(name: str, raw_dir: Path) -> Path:
-    """The folder of dataset `name`'s images inside its raw folder."""
-    if name == "demo":
-        return demo_layout(Path(raw_dir)).image_dir
-    return flickr8k_official_layout(Path(raw_dir)).image_dir
+def image_dir(raw_dir: Path) -> Path:
+    """The folder of a dataset's images inside its raw folder (every dataset has one)."""
+    return Path(raw_dir) / IMAGES_DIR
 
 
 def image_sources(name: str, raw_dir: Path, ids: list[str]) -> list:
     """What an image encoder reads for each image id: a file, or a member of a tar shard."""
     if name == "webdataset":
         return tar_members(raw_dir, ids)
-    images = image_dir(name, raw_dir)
+    images = image_dir(raw_dir)
     paths = [inside(images, image_id) for image_id in ids]
     if None in paths:
         bad = ids[paths.index(None)]
