@@ -15,11 +15,7 @@ import click
 from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
-from tie.errors import TieError
-from tie.text.encoders import VOCABULARY_SAMPLES
-from tie.text.fisher_vectors import FisherVectors, fitting_rows
-from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import WordVectors
+from tie.text.fit import fit_fisher_encoder
 
 UNUSED_NOTE = "unused.txt"
 
@@ -48,26 +44,13 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
         (out / UNUSED_NOTE).write_text("caption_vectors.pooling is not fisher: no mixture\n")
         click.echo("caption_vectors.pooling is not fisher: no mixture to fit")
         return
-    settings = dict(params["fisher"])
-    fit_on = settings.pop("fit_on")
-    sample_size = settings.pop("sample_size")
-    if fit_on == "pretrained_sample":
-        vectors = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"]).vectors
-    else:
-        corpus = Corpus.load(splits_file)
-        train_rows = corpus.split_view("train").caption_rows
-        captions = (corpus.flat_captions[i] for i in train_rows)
-        tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
-        word_vectors = WordVectors.load(vocab_file)
-        vectors = word_vectors.vectors[fitting_rows(tokens, word_vectors, fit_on)]
-    try:
-        encoder = FisherVectors(**settings).fit(vectors)
-    except ValueError as error:  # e.g. more components than train words
-        raise TieError(f"{error} (params.yaml, section `fisher`)") from error
+    fit_on = params["fisher"]["fit_on"]
+    corpus = None if fit_on == "pretrained_sample" else Corpus.load(splits_file)
+    encoder, n_vectors = fit_fisher_encoder(params, corpus, vocab_file)
     encoder.save(out)
     for fitted in encoder.summary():
         click.echo(
-            f"{fitted['mixture']}: K={encoder.n_components} on {len(vectors)} {fit_on} vectors"
+            f"{fitted['mixture']}: K={encoder.n_components} on {n_vectors} {fit_on} vectors"
             f" ({encoder.dim_}-d), mean log-likelihood {fitted['log_likelihood']:.3f} after"
             f" {fitted['n_iter']} EM iterations, {fitted['gaussian_share']:.0%} Gaussian dims"
         )

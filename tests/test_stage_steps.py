@@ -14,6 +14,9 @@ from tie.image.features import extract_images
 from tie.joint.cca import CCA
 from tie.joint.fit import fit_joint_space
 from tie.retrieval import score as published_score
+from tie.text.fisher_vectors import FisherVectors
+from tie.text.fit import fit_fisher_encoder
+from tie.text.word_vectors import WordVectors
 
 SPLIT_OF = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
 
@@ -113,3 +116,26 @@ def test_extract_images_writes_what_the_encoder_gives(tmp_path):
     np.testing.assert_array_equal(rows, expected)
     assert report["dim"] == rows.shape[1] and list(report["unreadable"]) == ["broken.png"]
     assert not rows[5].any()
+
+
+def test_the_mixture_is_fitted_on_the_train_captions_words_only(tmp_path):
+    words = ["red", "blue", "circle", "square", "green", "big"]
+    vectors = np.random.default_rng(1).normal(size=(len(words), 4)).astype(np.float32)
+    WordVectors(words, vectors).save(tmp_path / "vocab.npz")
+    splits = ["train", "train", "val", "test"]
+    captions = [["red circle"], ["blue circle", "red square"], ["green big"], ["big"]]
+    corpus = Corpus("demo", ["a", "b", "c", "d"], splits, captions)
+    fisher = {"mixture": "gmm", "n_components": 2, "reduce": "none", "reduced_dim": 4}
+    fisher |= {"normalize": True, "fit_on": "train_words", "sample_size": 10}
+    fisher |= {"max_iter": 20, "seed": 0}
+    params = {"text": "glove", "tokenizer": {"stop_words": "none"}, "fisher": fisher}
+    encoder, n_vectors = fit_fisher_encoder(params, corpus, tmp_path / "vocab.npz")
+    train_words = [words.index(w) for w in ("red", "blue", "circle", "square")]
+    settings = {k: v for k, v in fisher.items() if k not in ("fit_on", "sample_size")}
+    direct = FisherVectors(**settings).fit(vectors[sorted(train_words)])
+    assert n_vectors == 4
+    np.testing.assert_array_equal(encoder.mixtures_[0].means_, direct.mixtures_[0].means_)
+    with pytest.raises(TieError, match=r"\(params.yaml, section `fisher`\)"):
+        fit_fisher_encoder(
+            params | {"fisher": fisher | {"n_components": 9}}, corpus, tmp_path / "vocab.npz"
+        )

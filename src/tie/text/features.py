@@ -22,7 +22,11 @@ from tie.engine.engine import LOCAL, Engine
 from tie.features.fisher_rows import save_codes
 from tie.features.store import create_features, save_features, write_ids
 from tie.text.captions import CaptionEncoder
-from tie.text.fisher_vectors import FisherWordCodes, caption_words, known_rows
+from tie.text.fisher_vectors import (
+    FisherWordCodes,
+    caption_words,
+    known_rows,
+)
 from tie.text.word_vectors import coverage
 
 

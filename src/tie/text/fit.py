@@ -1,0 +1,40 @@
+"""The mixture stage's work: the Fisher-vector encoder of section `fisher`, fitted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tie.corpus.corpus import Corpus
+from tie.errors import TieError
+from tie.text.encoders import VOCABULARY_SAMPLES
+from tie.text.fisher_vectors import FisherVectors, fitting_rows
+from tie.text.tokenize import Tokenizer
+from tie.text.word_vectors import WordVectors
+
+
+def fit_fisher_encoder(
+    params: dict, corpus: Corpus | None, vocab_file: Path
+) -> tuple[FisherVectors, int]:
+    """The mixture stage's work: the encoder of section `fisher`, fitted; and on how many
+    word vectors.
+
+    Fitted on the word vectors of the train captions (`fisher.fit_on`: each distinct word
+    once, or every token) or on a seeded sample of `fisher.sample_size` words of the
+    `text` encoder's whole pretrained table (`pretrained_sample`, as Klein et al.: no
+    caption is read, `corpus` may be None); never on val or test.
+    """
+    settings = dict(params["fisher"])
+    fit_on = settings.pop("fit_on")
+    sample_size = settings.pop("sample_size")
+    if fit_on == "pretrained_sample":
+        vectors = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"]).vectors
+    else:
+        train_rows = corpus.split_view("train").caption_rows
+        captions = (corpus.flat_captions[i] for i in train_rows)
+        tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
+        word_vectors = WordVectors.load(vocab_file)
+        vectors = word_vectors.vectors[fitting_rows(tokens, word_vectors, fit_on)]
+    try:
+        return FisherVectors(**settings).fit(vectors), len(vectors)
+    except ValueError as error:  # e.g. more components than train words
+        raise TieError(f"{error} (params.yaml, section `fisher`)") from error
