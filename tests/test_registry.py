@@ -101,3 +101,20 @@ def test_the_cca_constraints_are_declared_once_for_the_schema_and_the_estimator(
     with pytest.raises(pydantic.ValidationError):
         Cca.model_validate(good | {name: bad})
     Cca.model_validate(good)
+
+
+@pytest.mark.parametrize(
+    "module, not_loaded",
+    [
+        ("tie.image.decode", ("tie.image.encoders", "tie.image.keras_backbone", "tie.towers.")),
+        ("tie.raw.layout", ("tie.datasets.", "tie.corpus.", "tie.download")),
+        ("tie.text.tokenize", ("tie.text.encoders", "tie.text.glove", "tie.towers.")),
+        ("tie.joint.cca", ("tie.evaluation.", "tie.image.", "tie.text.")),
+    ],
+)
+def test_a_package_import_runs_only_what_it_names(module, not_loaded):
+    """`__init__.py` files name things and import nothing: importing one module of a
+    package does not load its siblings' registries."""
+    loaded = modules_loaded_by(f"import {module}")
+    assert module in loaded
+    assert not [name for name in loaded if name.startswith(not_loaded)], sorted(loaded)
