@@ -252,9 +252,7 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project
     _, out = run(["dvc", "exp", "run", *(w for s in settings for w in ("-S", s))], project)
     assert "Running stage 'mixture'" in out and "gmm: K=4 on 2000 pretrained_sample" in out
     assert "Running stage 'evaluate'" in out
-    fitted = FisherVectors.load(
-        project / "models/demo/mixture/glove-fisher"
-    )
+    fitted = FisherVectors.load(project / "models/demo/mixture/glove-fisher")
 
     sample = VOCABULARY_SAMPLES["glove"](2000, 0)
     corpus = Corpus.load(project / "data/splits/demo.json")

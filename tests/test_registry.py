@@ -28,23 +28,30 @@ def test_the_registry_names_what_the_heavy_modules_implement():
         assert set(info.eval_images) <= set(info.splits), name
 
 
-def test_allowed_values_of_the_schema_are_the_implementations_own():
-    from tie.config.schema import Backbone, CaptionVectors, Cca, Tokenizer, Tower
-    from tie.image.keras_backbone import CROPS, VGG_LAYERS
-    from tie.joint.space import METHODS
-    from tie.text.tokenize import STOP_WORD_LISTS
-    from tie.text.word_vectors import WORD_SCALINGS
-    from tie.towers.models import DTYPES
+def test_allowed_values_are_defined_once_for_the_schema_and_the_implementations():
+    from tie.config import schema
+    from tie.image import keras_backbone
+    from tie.text import tokenize, word_vectors
+    from tie.towers import load
 
     def literal(model, field):
-        return set(model.model_fields[field].annotation.__args__)
+        return model.model_fields[field].annotation.__args__
 
-    assert literal(CaptionVectors, "word_scaling") == set(WORD_SCALINGS)
-    assert literal(Tokenizer, "stop_words") == set(STOP_WORD_LISTS)
-    assert literal(Backbone, "vgg_layer") == set(VGG_LAYERS)
-    assert literal(Backbone, "crops") == set(CROPS)
-    assert literal(Tower, "dtype") == set(DTYPES)
-    assert literal(Cca, "method") == set(METHODS)
+    # (section, field) -> the registry's tuple, and the implementation's own name for it
+    checks = [
+        (schema.CaptionVectors, "word_scaling", registry.WORD_SCALINGS, word_vectors.WORD_SCALINGS),
+        (schema.Tokenizer, "stop_words", registry.STOP_WORD_LISTS, tokenize.STOP_WORD_LISTS),
+        (schema.Backbone, "vgg_layer", registry.VGG_LAYERS, keras_backbone.VGG_LAYERS),
+        (schema.Backbone, "crops", registry.CROPS, keras_backbone.CROPS),
+        (schema.Tower, "dtype", registry.TOWER_DTYPES, load.DTYPES),
+        (schema.Cca, "method", registry.CCA_METHODS, registry.CCA_METHODS),
+        (schema.CaptionVectors, "pooling", registry.POOLINGS, registry.POOLINGS),
+        (schema.Fisher, "store", registry.FISHER_STORES, registry.FISHER_STORES),
+        (schema.Compute, "engine", registry.ENGINES, registry.ENGINES),
+    ]
+    for section, field, values, implementation in checks:
+        assert literal(section, field) == values, field
+        assert implementation is values, field
 
 
 HEAVY = (

@@ -44,6 +44,17 @@ class ImageEncoderInfo:
 
 _NUMBER_TYPES = {int: numbers.Integral, float: numbers.Real}
 SPLIT_NAMES = ("official", "karpathy")
+# The allowed values of the other choices of params.yaml, each read by the schema and by
+# the code that implements it.
+ENGINES = ("local", "ray")  # compute.engine (tie.engine)
+STOP_WORD_LISTS = ("english", "none")  # tokenizer.stop_words (tie.text.tokenize)
+POOLINGS = ("mean", "fisher")  # caption_vectors.pooling (tie.text.captions)
+WORD_SCALINGS = ("none", "inverse_squared_norm")  # caption_vectors.word_scaling
+FISHER_STORES = ("codes", "dense")  # fisher.store (tie.text.features)
+VGG_LAYERS = ("fc2", "fc1")  # backbone.vgg_layer (tie.image.keras_backbone)
+CROPS = (1, 10)  # backbone.crops: the whole image, or corners + centre, flipped
+TOWER_DTYPES = ("float32", "bfloat16")  # clip.dtype, siglip.dtype (tie.towers)
+CCA_METHODS = ("cca", "none")  # cca.method (tie.joint.space)
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,25 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tie.config.registry import (
+    CCA_METHODS,
     CCA_PARAM_CONSTRAINTS,
+    CROPS,
     DATASETS,
+    ENGINES,
     FISHER_FIT_ON,
     FISHER_MIXTURES,
     FISHER_REDUCTIONS,
+    FISHER_STORES,
     IMAGE_ENCODERS,
+    POOLINGS,
     SPLIT_NAMES,
     SPLITS,
+    STOP_WORD_LISTS,
     TEXT_ENCODERS,
+    TOWER_DTYPES,
     TOWER_MODEL_NAMES,
+    VGG_LAYERS,
+    WORD_SCALINGS,
 )
 from tie.errors import shorten
 
@@ -121,7 +130,7 @@ class Webdataset(Section):
 class Compute(Section):
     """How the heavy stages compute, never what: no stage declares it to DVC."""
 
-    engine: Literal["local", "ray"] = allowed("local or ray")
+    engine: Literal[ENGINES] = allowed(" or ".join(ENGINES))
     address: str = allowed('"" (start Ray here), auto, or a ray:// URL', max_length=MAX_PATH)
     num_cpus: float = allowed(
         "a number from 0 (excluded) to 1024 (CPUs per encoder actor)",
@@ -178,8 +187,8 @@ class Backbone(Section):
     weights: str = allowed(
         "imagenet, none, or the path of a weights file", min_length=1, max_length=MAX_PATH
     )
-    vgg_layer: Literal["fc2", "fc1"] = allowed("one of: fc2, fc1")
-    crops: Literal[1, 10] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
+    vgg_layer: Literal[VGG_LAYERS] = allowed(f"one of: {', '.join(VGG_LAYERS)}")
+    crops: Literal[CROPS] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
     batch_size: int = allowed(f"an integer from 1 to {MAX_BATCH}", ge=1, le=MAX_BATCH)
     input_size: int | None = allowed(
         "null (the model's own) or an integer from 32 to 2048 (pixels)", ge=32, le=2048
@@ -199,21 +208,19 @@ class Tower(Section):
         ge=1,
         le=MAX_BATCH,
     )
-    dtype: Literal["float32", "bfloat16"] = allowed("one of: float32, bfloat16")
+    dtype: Literal[TOWER_DTYPES] = allowed(f"one of: {', '.join(TOWER_DTYPES)}")
 
 
 class Tokenizer(Section):
     lowercase: bool = allowed("true or false")
-    stop_words: Literal["english", "none"] = allowed("one of: english, none")
+    stop_words: Literal[STOP_WORD_LISTS] = allowed(f"one of: {', '.join(STOP_WORD_LISTS)}")
     keep_digits: bool = allowed("true or false")
 
 
 class CaptionVectors(Section):
-    pooling: Literal["mean", "fisher"] = allowed("one of: mean, fisher")
+    pooling: Literal[POOLINGS] = allowed(f"one of: {', '.join(POOLINGS)}")
     idf: bool = allowed("true or false")
-    word_scaling: Literal["none", "inverse_squared_norm"] = allowed(
-        "one of: none, inverse_squared_norm"
-    )
+    word_scaling: Literal[WORD_SCALINGS] = allowed("one of: none, inverse_squared_norm")
 
 
 class Fisher(Section):
@@ -239,7 +246,7 @@ class Fisher(Section):
     max_iter: int = allowed("an integer from 1 to 100000 (EM iterations at most)", ge=1, le=100_000)
     seed: Seed = allowed(SEED_TEXT)
     normalize: bool = allowed("true or false")
-    store: Literal["codes", "dense"] = allowed(
+    store: Literal[FISHER_STORES] = allowed(
         "one of: codes (each caption's words and the words' codes), dense (every row)"
     )
 
@@ -260,7 +267,7 @@ def _value_or_list(item):
 
 
 class Cca(Section):
-    method: Literal["cca", "none"] = allowed(
+    method: Literal[CCA_METHODS] = allowed(
         "one of: cca (fit on train), none (zero-shot: the model's own space)", default="cca"
     )
     # The CCA's own constraints (CCA_PARAM_CONSTRAINTS), with MAX_DIM as the upper bound

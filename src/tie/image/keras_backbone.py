@@ -32,13 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.config.registry import CROPS, VGG_LAYERS
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
 from tie.image.tensorflow_logs import import_tensorflow
 from tie.image.tf_sources import image_bytes
 
-VGG_LAYERS = ("fc2", "fc1")
-CROPS = (1, 10)
 # Keras downloads weights with no timeout of its own; an unreachable server must not hang
 # the stage, only a download that makes progress may take long.
 DOWNLOAD_SOCKET_TIMEOUT_S = 10

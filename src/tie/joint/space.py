@@ -16,7 +16,6 @@ import numpy as np
 
 from tie.joint.cca import CCA, PARAMS_FILE
 
-METHODS = ("cca", "none")
 # Caption rows projected at once by `embed`: their float64 copies stay small whatever the
 # number of captions or their width (1,024 rows of an 18,000-d Fisher vector: 147 MB).
 EMBED_BLOCK_ROWS = 1024

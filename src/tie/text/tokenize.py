@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from tie.config.registry import STOP_WORD_LISTS
 from tie.errors import TieError
 
-STOP_WORD_LISTS = ("english", "none")
 _WORD = re.compile(r"[^\W\d_]+")
 _WORD_OR_NUMBER = re.compile(r"[^\W_]+")
 

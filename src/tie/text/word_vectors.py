@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-WORD_SCALINGS = ("none", "inverse_squared_norm")
+from tie.config.registry import WORD_SCALINGS
 
 
 @dataclass

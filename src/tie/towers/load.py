@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from tie.config.registry import TOWER_DTYPES as DTYPES
 from tie.errors import TieError
 from tie.towers.models import (
-    DTYPES,
     TOWER_MODELS,
     check_local_preset,
     is_local_preset,

@@ -20,8 +20,6 @@ from pathlib import Path
 
 from tie.errors import TieError
 
-DTYPES = ("float32", "bfloat16")
-
 
 @dataclass(frozen=True)
 class TowerModel:
