@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse
 
 from tie.errors import TieError
+from tie.features.rows import RowReader
 
 # Captions expanded at once: their dense rows and temporaries stay small (float32, ~10 MB
 # at 18,000-d). Ray chunks of captions are whole blocks (tie.text.ray).
@@ -93,7 +94,7 @@ def is_codes_file(path: Path) -> bool:
         return f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
 
 
-class FisherRows:
+class FisherRows(RowReader):
     """The dense Fisher vectors of a compact file, computed when they are indexed.
 
     A row source as `tie.features.store.FeatureRows` is: `shape`, `dtype` (float32), `len`, and
@@ -113,20 +114,10 @@ class FisherRows:
             self.captions = _sparse_matrix(arrays, "captions")
             self.codes = _sparse_matrix(arrays, "codes")
         self.shape = (self.captions.shape[0], self.codes.shape[1])
-        self.dtype, self.ndim = np.dtype(np.float32), 2
+        self.dtype = np.dtype(np.float32)
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, int | np.integer):
-            return self[np.array([index])][0]
-        rows = np.arange(self.shape[0])[index]
+    def _read(self, rows: np.ndarray) -> np.ndarray:
         return expand(self.captions[rows], self.codes, self.part, self.normalize)
-
-    def __array__(self, dtype=None, copy=None):
-        rows = self[:]
-        return rows if dtype is None else rows.astype(dtype, copy=False)
 
 
 def _sparse_arrays(name: str, matrix) -> dict:

@@ -32,6 +32,7 @@ import yaml
 
 from tie.errors import TieError
 from tie.features.fisher_rows import FisherRows, is_codes_file
+from tie.features.rows import RowReader
 
 LOCK_FILE = Path("dvc.lock")  # stages run at the repository root
 # No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
@@ -89,13 +90,10 @@ def create_features(path: Path, ids: list[str], n_columns: int) -> np.ndarray:
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(ids), n_columns))
 
 
-class FeatureRows:
-    """The rows of a 2-D C-ordered `.npy` file, read from disk each time they are indexed.
-
-    `rows[index]` (an int, a slice, or an array of row numbers) is a new in-memory array,
-    as indexing a memory map would give; `shape`, `dtype`, `ndim` and `len` are those of
-    the stored matrix, and `np.asarray(rows)` reads all of it.
-    """
+class FeatureRows(RowReader):
+    """The rows of a 2-D C-ordered `.npy` file, read from disk each time they are indexed
+    (`tie.features.rows.RowReader`), not memory-mapped: the pages of a file larger than
+    RAM stay in the page cache, out of the process's resident memory."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -113,16 +111,10 @@ class FeatureRows:
                 f"{self.path} is not a feature matrix (a 2-D C-ordered numeric .npy):"
                 " re-run `dvc repro` to compute it"
             )
-        self.shape, self.dtype, self.ndim = tuple(shape), dtype, 2
+        self.shape, self.dtype = tuple(shape), dtype
         self._row_bytes = shape[1] * dtype.itemsize
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        if isinstance(index, int | np.integer):
-            return self[np.array([index])][0]
-        rows = np.arange(self.shape[0])[index]
+    def _read(self, rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         if len(rows) == 0:
             return out
@@ -142,13 +134,9 @@ class FeatureRows:
                     target, position = target[n_read:], position + n_read
         return out
 
-    def __array__(self, dtype=None, copy=None):
-        rows = self[:]
-        return rows if dtype is None else rows.astype(dtype, copy=False)
 
-
-class RowSubset:
-    """Rows `rows` of `matrix` (an array or `FeatureRows`), read only when indexed.
+class RowSubset(RowReader):
+    """Rows `rows` of `matrix` (an array or a `RowReader`), read only when indexed.
 
     `RowSubset(Y, rows)[i]` is `Y[rows[i]]`: a pass over `Y[rows]` chunk by chunk without
     first copying all of it.
@@ -156,17 +144,10 @@ class RowSubset:
 
     def __init__(self, matrix, rows):
         self.matrix, self.rows = matrix, np.asarray(rows)
-        self.shape, self.dtype, self.ndim = (len(self.rows), matrix.shape[1]), matrix.dtype, 2
+        self.shape, self.dtype = (len(self.rows), matrix.shape[1]), matrix.dtype
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        return np.asarray(self.matrix[self.rows[index]])
-
-    def __array__(self, dtype=None, copy=None):
-        rows = self[:]
-        return rows if dtype is None else rows.astype(dtype, copy=False)
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.matrix[self.rows[rows]])
 
 
 def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRows:
@@ -176,12 +157,7 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRo
     (`fisher.store: codes`) give `tie.features.fisher_rows.FisherRows`, which computes the rows.
     """
     path = Path(path)
-    for needed in (path, ids_path(path)):
-        if not needed.exists():
-            raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
-    check_recorded(path)
-    check_recorded(ids_path(path))
-    ids = ids_path(path).read_text().splitlines()
+    ids = _checked_ids(path)
     if ids != expected_ids:
         raise TieError(
             f"{path} has rows for a different list of items than the current splits"
@@ -195,12 +171,7 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRo
 def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.ndarray]:
     """The image feature matrix at `path` (`FeatureRows`) and the row of each of `images`."""
     path = Path(path)
-    for needed in (path, ids_path(path)):
-        if not needed.exists():
-            raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
-    check_recorded(path)
-    check_recorded(ids_path(path))
-    row_of = {image: row for row, image in enumerate(ids_path(path).read_text().splitlines())}
+    row_of = {image: row for row, image in enumerate(_checked_ids(path))}
     missing = [image for image in images if image not in row_of]
     if missing:
         raise TieError(
@@ -209,6 +180,16 @@ def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.
         )
     matrix = check_values(path, FeatureRows(path))
     return matrix, np.array([row_of[i] for i in images], dtype=np.int64)
+
+
+def _checked_ids(path: Path) -> list[str]:
+    """The ids of feature file `path`, both files present and as dvc.lock records them."""
+    for needed in (path, ids_path(path)):
+        if not needed.exists():
+            raise TieError(f"{needed} does not exist: run `dvc repro` to compute the features")
+    check_recorded(path)
+    check_recorded(ids_path(path))
+    return ids_path(path).read_text().splitlines()
 
 
 def recorded_md5(path: Path, lock_file: Path = LOCK_FILE) -> tuple[str, str] | None:
