@@ -24,47 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.towers.models import preset_fingerprint
+from tie.towers.models import TowerEncoder
 
 
-class TowerImageEncoder:
-    """The vision tower of `model` (`clip` | `siglip`) loaded from `preset`.
+class TowerImageEncoder(TowerEncoder):
+    """The vision tower of `model` (`clip` | `siglip`) loaded from `preset`: one row per
+    image (parameters: `tie.towers.models.TowerEncoder`)."""
 
-    Parameters
-    ----------
-    model : str
-        `clip` or `siglip` (the params section that configures it).
-    preset : str
-        A KerasHub preset name or a local preset directory.
-    batch_size : int
-        Images per forward pass.
-    dtype : str
-        `float32` (default) or `bfloat16`: the tower's weights and computation. Rows
-        are written as float32 either way.
-    """
-
-    def __init__(self, model: str, *, preset: str, batch_size: int = 32, dtype: str = "float32"):
-        self.name = model
-        self.preset = preset
-        self.batch_size = batch_size
-        self.dtype = dtype
-        self._forward = None
-        self._fingerprint = None
-
-    def fingerprint(self) -> dict:
-        if self._fingerprint is None:
-            self._fingerprint = {
-                "image": self.name,
-                "preset": preset_fingerprint(self.name, self.preset),
-                "dtype": self.dtype,
-            }
-        return self._fingerprint
-
-    @cached_property
-    def backbone(self):
-        from tie.towers.load import load_backbone
-
-        return load_backbone(self.name, self.preset, self.dtype)
+    side = "image"
 
     @cached_property
     def converter(self):

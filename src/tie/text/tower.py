@@ -14,23 +14,12 @@ from functools import cached_property
 
 import numpy as np
 
-from tie.towers.models import preset_fingerprint
+from tie.towers.models import TowerEncoder
 
 
-class TowerTextEncoder:
-    """The text tower of `model` (`clip` | `siglip`) loaded from `preset`.
-
-    Parameters
-    ----------
-    model : str
-        `clip` or `siglip` (the params section that configures it).
-    preset : str
-        A KerasHub preset name or a local preset directory.
-    batch_size : int
-        Captions per forward pass.
-    dtype : str
-        `float32` (default) or `bfloat16`: the tower's weights and computation. Rows
-        are returned as float32 either way.
+class TowerTextEncoder(TowerEncoder):
+    """The text tower of `model` (`clip` | `siglip`) loaded from `preset`: one row per
+    caption (parameters: `tie.towers.models.TowerEncoder`).
 
     Examples
     --------
@@ -39,25 +28,7 @@ class TowerTextEncoder:
     (1, 512)
     """
 
-    def __init__(self, model: str, *, preset: str, batch_size: int = 32, dtype: str = "float32"):
-        self.name = model
-        self.preset = preset
-        self.batch_size = batch_size
-        self.dtype = dtype
-        self._forward = None
-
-    def fingerprint(self) -> dict:
-        return {
-            "text": self.name,
-            "preset": preset_fingerprint(self.name, self.preset),
-            "dtype": self.dtype,
-        }
-
-    @cached_property
-    def backbone(self):
-        from tie.towers.load import load_backbone
-
-        return load_backbone(self.name, self.preset, self.dtype)
+    side = "text"
 
     @cached_property
     def preprocessor(self):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from tie.errors import TieError
@@ -32,6 +33,50 @@ TOWER_MODELS: dict[str, TowerModel] = {
     "clip": TowerModel("CLIPBackbone", "CLIPPreprocessor", "CLIPImageConverter"),
     "siglip": TowerModel("SigLIPBackbone", "SigLIPPreprocessor", "SigLIPImageConverter"),
 }
+
+
+class TowerEncoder:
+    """What the image and the text tower of `model` (`clip` | `siglip`) share: the preset,
+    the batch size, the dtype, the backbone (loaded on first use) and the fingerprint.
+
+    Parameters
+    ----------
+    model : str
+        `clip` or `siglip` (the params section that configures it).
+    preset : str
+        A KerasHub preset name or a local preset directory.
+    batch_size : int, default=32
+        Inputs per forward pass.
+    dtype : str, default="float32"
+        `float32` or `bfloat16`: the tower's weights and computation. Rows are float32
+        either way.
+    """
+
+    side = ""  # "image" or "text": the fingerprint's key for the model's name
+
+    def __init__(self, model: str, *, preset: str, batch_size: int = 32, dtype: str = "float32"):
+        self.name = model
+        self.preset = preset
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self._forward = None
+        self._fingerprint = None
+
+    def fingerprint(self) -> dict:
+        """What the rows depend on: the model, the preset (its files' hash if local), dtype."""
+        if self._fingerprint is None:
+            self._fingerprint = {
+                self.side: self.name,
+                "preset": preset_fingerprint(self.name, self.preset),
+                "dtype": self.dtype,
+            }
+        return self._fingerprint
+
+    @cached_property
+    def backbone(self):
+        from tie.towers.load import load_backbone
+
+        return load_backbone(self.name, self.preset, self.dtype)
 
 
 def is_local_preset(preset: str) -> bool:
