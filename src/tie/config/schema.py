@@ -63,6 +63,12 @@ def allowed(text: str, **constraints):
     return Field(description=text, **constraints)
 
 
+def integer(low: int, high: int, note: str = ""):
+    """An integer field from `low` to `high`; its errors say so, with `note` after."""
+    text = f"an integer from {low} to {high}" + (f" ({note})" if note else "")
+    return allowed(text, ge=low, le=high)
+
+
 class ParamError(ValueError):
     """A rule across params broken: names the param, its value and what is wrong."""
 
@@ -76,22 +82,10 @@ class Section(BaseModel):
 
 
 class Demo(Section):
-    n_train: int = allowed(
-        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the train split; generated here)",
-        ge=2,
-        le=MAX_DEMO_IMAGES,
-    )
-    n_val: int = allowed(
-        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the val split; generated here)",
-        ge=2,
-        le=MAX_DEMO_IMAGES,
-    )
-    n_test: int = allowed(
-        f"an integer from 2 to {MAX_DEMO_IMAGES} (images of the test split; ranking needs 2)",
-        ge=2,
-        le=MAX_DEMO_IMAGES,
-    )
-    image_size: int = allowed("an integer from 32 to 1024 (pixels)", ge=32, le=1024)
+    n_train: int = integer(2, MAX_DEMO_IMAGES, "images of the train split; generated here")
+    n_val: int = integer(2, MAX_DEMO_IMAGES, "images of the val split; generated here")
+    n_test: int = integer(2, MAX_DEMO_IMAGES, "images of the test split; ranking needs 2")
+    image_size: int = integer(32, 1024, "pixels")
     seed: Seed = allowed(SEED_TEXT)
 
 
@@ -105,12 +99,8 @@ class Webdataset(Section):
         "the extension of each sample's caption member, e.g. txt",
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
     )
-    test_size: int = allowed(
-        f"an integer from 2 to {MAX_SAMPLES} (held-out test images)", ge=2, le=MAX_SAMPLES
-    )
-    val_size: int = allowed(
-        f"an integer from 2 to {MAX_SAMPLES} (val images)", ge=2, le=MAX_SAMPLES
-    )
+    test_size: int = integer(2, MAX_SAMPLES, "held-out test images")
+    val_size: int = integer(2, MAX_SAMPLES, "val images")
     seed: Seed = allowed(SEED_TEXT)
 
     @field_validator("shards")
@@ -141,7 +131,7 @@ class Compute(Section):
     num_gpus: float = allowed(
         "a number from 0 to 64 (GPUs per encoder actor)", ge=0, le=64, allow_inf_nan=False
     )
-    concurrency: int = allowed("an integer from 1 to 1024 (encoder actors at once)", ge=1, le=1024)
+    concurrency: int = integer(1, 1024, "encoder actors at once")
 
 
 class Raw(Section):
@@ -152,11 +142,7 @@ PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.
 
 
 class ImageDecode(Section):
-    max_pixels: int = allowed(
-        f"an integer from 1 to {PILLOW_HARD_LIMIT} (pixels; Pillow refuses more)",
-        ge=1,
-        le=PILLOW_HARD_LIMIT,
-    )
+    max_pixels: int = integer(1, PILLOW_HARD_LIMIT, "pixels; Pillow refuses more")
 
 
 class Custom(Section):
@@ -189,7 +175,7 @@ class Backbone(Section):
     )
     vgg_layer: Literal[VGG_LAYERS] = allowed(f"one of: {', '.join(VGG_LAYERS)}")
     crops: Literal[CROPS] = allowed("1 (whole image) or 10 (corners + centre, flipped)")
-    batch_size: int = allowed(f"an integer from 1 to {MAX_BATCH}", ge=1, le=MAX_BATCH)
+    batch_size: int = integer(1, MAX_BATCH)
     input_size: int | None = allowed(
         "null (the model's own) or an integer from 32 to 2048 (pixels)", ge=32, le=2048
     )
@@ -203,11 +189,7 @@ class Tower(Section):
         min_length=1,
         max_length=MAX_PATH,
     )
-    batch_size: int = allowed(
-        f"an integer from 1 to {MAX_BATCH} (images or captions per forward pass)",
-        ge=1,
-        le=MAX_BATCH,
-    )
+    batch_size: int = integer(1, MAX_BATCH, "images or captions per forward pass")
     dtype: Literal[TOWER_DTYPES] = allowed(f"one of: {', '.join(TOWER_DTYPES)}")
 
 
@@ -225,17 +207,9 @@ class CaptionVectors(Section):
 
 class Fisher(Section):
     mixture: Literal[FISHER_MIXTURES] = allowed(f"one of: {', '.join(FISHER_MIXTURES)}")
-    n_components: int = allowed(
-        f"an integer from 1 to {MAX_MIXTURE} (components per mixture, e.g. 30)",
-        ge=1,
-        le=MAX_MIXTURE,
-    )
+    n_components: int = integer(1, MAX_MIXTURE, "components per mixture, e.g. 30")
     reduce: Literal[FISHER_REDUCTIONS] = allowed(f"one of: {', '.join(FISHER_REDUCTIONS)}")
-    reduced_dim: int = allowed(
-        f"an integer from 1 to {MAX_DIM} (capped at the word-vector dimension, e.g. 300)",
-        ge=1,
-        le=MAX_DIM,
-    )
+    reduced_dim: int = integer(1, MAX_DIM, "capped at the word-vector dimension, e.g. 300")
     fit_on: Literal[FISHER_FIT_ON] = allowed(f"one of: {', '.join(FISHER_FIT_ON)}")
     sample_size: int = allowed(
         f"an integer from 1 to {MAX_SAMPLES} (pretrained words sampled with fit_on"
@@ -243,7 +217,7 @@ class Fisher(Section):
         ge=1,
         le=MAX_SAMPLES,
     )
-    max_iter: int = allowed("an integer from 1 to 100000 (EM iterations at most)", ge=1, le=100_000)
+    max_iter: int = integer(1, 100_000, "EM iterations at most")
     seed: Seed = allowed(SEED_TEXT)
     normalize: bool = allowed("true or false")
     store: Literal[FISHER_STORES] = allowed(
@@ -285,7 +259,7 @@ class Cca(Section):
 
 class Bootstrap(Section):
     # 100,000 resamples put a 95% interval's ends within ~0.1% of their limit; more only cost
-    n: int = allowed("an integer from 0 to 100000 (resamples; 0: no intervals)", ge=0, le=100_000)
+    n: int = integer(0, 100_000, "resamples; 0: no intervals")
     seed: Seed = allowed(SEED_TEXT)
 
 
@@ -294,11 +268,7 @@ class Eval(Section):
     ks: Annotated[list[PositiveInt], Field(min_length=1, max_length=MAX_GRID)] = allowed(
         "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
     )
-    curve_max_k: int = allowed(
-        f"an integer from 1 to {MAX_SAMPLES} (the curve stops at the number of images scored)",
-        ge=1,
-        le=MAX_SAMPLES,
-    )
+    curve_max_k: int = integer(1, MAX_SAMPLES, "the curve stops at the number of images scored")
     memory_budget_mb: float = allowed(
         "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
     )
