@@ -170,6 +170,26 @@ def _relocate_mlflow_store(db, old_uri, new_uri):
     store.close()
 
 
+class Interrupted:
+    """An image encoder with Ctrl-C pressed after `after` batches in all: it raises
+    KeyboardInterrupt mid-run, as a real interruption of the extraction does."""
+
+    def __init__(self, encoder, after):
+        self.encoder, self.after = encoder, after
+        self.name, self.dim = encoder.name, encoder.dim
+        self.batches = 0  # over every call: the extraction calls once per shard
+
+    def fingerprint(self):
+        return self.encoder.fingerprint()
+
+    def feature_batches(self, paths):
+        for batch in self.encoder.feature_batches(paths):
+            if self.batches == self.after:
+                raise KeyboardInterrupt
+            self.batches += 1
+            yield batch
+
+
 def check_library_example(project, query):
     """examples/library.py in a finished `project`: its R@1 are the run's; the image it
     finds closest to `query` (returned)."""
