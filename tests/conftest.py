@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import pytest
@@ -32,3 +33,30 @@ def tiny_siglip_preset(tmp_path_factory):
     from tower_presets import make_tiny_siglip
 
     return make_tiny_siglip(tmp_path_factory.mktemp("presets") / "siglip_tiny")
+
+
+@pytest.fixture
+def serve(tmp_path, monkeypatch):
+    """serve(folder, mirror=True): `folder` on a real HTTP server on 127.0.0.1 for this test
+    (tests/local_http_server.py), returned; stopped after the test.
+
+    With `mirror`, every download is pointed at it (TIE_DOWNLOAD_MIRROR); without, at no
+    mirror whatever the environment says. Word vectors are cached in `tmp_path / "cache"`,
+    empty at first.
+    """
+    from local_http_server import LocalServer
+
+    from tie.download import MIRROR_ENV
+    from tie.text.pretrained import WORD_VECTORS_DIR_ENV
+
+    monkeypatch.setenv(WORD_VECTORS_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    with contextlib.ExitStack() as servers:
+
+        def start(folder, mirror=True):
+            server = servers.enter_context(LocalServer(folder))
+            if mirror:
+                monkeypatch.setenv(MIRROR_ENV, server.url)
+            return server
+
+        yield start

@@ -1,4 +1,5 @@
-"""Helpers shared by the end-to-end tests: run a command, make a tiny project copy."""
+"""Helpers shared by the tests: run a command, make a project (or a private copy of one),
+wait for a condition with a deadline."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,22 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(condition, timeout_s, what, interval_s=0.05):
+    """Poll `condition()` until it is true (returned); fail the test after `timeout_s`.
+
+    `what` says what was waited for, in the failure's message. `condition` may itself
+    fail the test (an assert) to stop waiting at once, e.g. when a process died.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout_s:g} s for {what}")
+        time.sleep(interval_s)
 
 
 def run(args, cwd, check=True, env=None):
@@ -72,6 +90,28 @@ def copy_repo(root):
         (root / stale).unlink(missing_ok=True)
 
 
+def new_project(root, params=None, commit=True):
+    """A clone-like copy of the repo in `root`, a git repo of its own, no stage run yet.
+
+    `params` are set in its params.yaml first: {name: value}, a dict value merged into the
+    section of that name. With `commit`, the copy is committed as a fresh clone would be.
+    """
+    copy_repo(root)
+    if params:
+        settings = yaml.safe_load((root / "params.yaml").read_text())
+        for name, value in params.items():
+            if isinstance(value, dict) and isinstance(settings.get(name), dict):
+                settings[name] = settings[name] | value
+            else:
+                settings[name] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], root)
+    if commit:
+        run(["git", "add", "-A"], root)
+        run(["git", "commit", "-q", "-m", "clone"], root)
+    return root
+
+
 def build_demo_project(root, env=None):
     """A fresh clone-like copy of the repo in `root` with a tiny demo, after `dvc repro`.
 
@@ -79,12 +119,8 @@ def build_demo_project(root, env=None):
     workspace, cache or MLflow store. Tests get it once per session (the `demo_project`
     fixture) and work on copies of it (`copy_project`).
     """
-    copy_repo(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "demo", "text": "glove", "image": "colorgrid", "demo": TINY_DEMO}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    run(["git", "init", "-q", "-b", "main"], root)
+    demo = {"dataset": "demo", "text": "glove", "image": "colorgrid", "demo": TINY_DEMO}
+    new_project(root, demo, commit=False)
     run(["dvc", "repro"], root, env=env)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-q", "-m", "baseline"], root)
@@ -132,6 +168,26 @@ def _relocate_mlflow_store(db, old_uri, new_uri):
             (old_uri + "/", new_uri + "/"),
         )
     store.close()
+
+
+class Interrupted:
+    """An image encoder with Ctrl-C pressed after `after` batches in all: it raises
+    KeyboardInterrupt mid-run, as a real interruption of the extraction does."""
+
+    def __init__(self, encoder, after):
+        self.encoder, self.after = encoder, after
+        self.name, self.dim = encoder.name, encoder.dim
+        self.batches = 0  # over every call: the extraction calls once per shard
+
+    def fingerprint(self):
+        return self.encoder.fingerprint()
+
+    def feature_batches(self, paths):
+        for batch in self.encoder.feature_batches(paths):
+            if self.batches == self.after:
+                raise KeyboardInterrupt
+            self.batches += 1
+            yield batch
 
 
 def check_library_example(project, query):

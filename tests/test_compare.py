@@ -366,6 +366,7 @@ def test_search_says_which_words_are_stop_words_and_which_have_no_vector(demo_pr
     assert "dropped, no word vector in this dataset's captions: qqqzz\n" in out
 
 
+@pytest.mark.e2e
 def test_compare_two_experiments_with_intervals_and_verdicts(project):
     """`tie compare` on two experiments: the paired bootstrap of their per-query ranks (the
     evaluate stage's DVC output), the numbers `tie.evaluation.bootstrap` gives on those files; `tie

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from helpers import REPO, copy_repo, run
+from helpers import REPO, new_project, run
 
 from tie.corpus.read import read_dataset
 from tie.datasets.custom import copy_custom, write_example
@@ -111,14 +111,10 @@ def test_bad_captions_files_are_named(tmp_path):
 def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     folder = tmp_path / "mine"
     images, captions = build_folder(folder)
-    root = tmp_path / "project"
-    copy_repo(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "custom", "text": "glove", "image": "colorgrid"}
-    params["custom"] |= {"images": str(images), "captions": str(captions)}
-    params["cca"]["n_components"] = 40  # as many as the train images: degenerate, and said
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q", "-b", "main"], root)
+    params = {"dataset": "custom", "text": "glove", "image": "colorgrid"}
+    params["custom"] = {"images": str(images), "captions": str(captions)}
+    params["cca"] = {"n_components": 40}  # as many as the train images: degenerate, and said
+    root = new_project(tmp_path / "project", params, commit=False)
     _, output = run(["dvc", "repro"], root)
 
     assert "Warning: cca.n_components = 40 is not below the 40 train images" in output
@@ -204,11 +200,7 @@ def custom_example_commands():
 def test_the_documented_example_runs_as_printed_on_a_folder_of_100_images(tmp_path):
     home = tmp_path / "home"
     write_photos(home / "my-photos", 100)
-    root = tmp_path / "project"
-    copy_repo(root)
-    run(["git", "init", "-q", "-b", "main"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "clone"], root)
+    root = new_project(tmp_path / "project")
 
     for command in custom_example_commands():
         _, output = run(["bash", "-c", command], root, env={"HOME": str(home)})

@@ -28,12 +28,11 @@ SHA256 = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(serve, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     (served / "archive.zip").write_bytes(PAYLOAD)
-    with LocalServer(served) as running:
-        yield running
+    return serve(served, mirror=False)
 
 
 def remote(server, checksum=MD5, size=SIZE, name="archive.zip"):

@@ -7,6 +7,7 @@ raises KeyboardInterrupt (as Ctrl-C does) after some batches, mid-run.
 import shutil
 
 import pytest
+from helpers import Interrupted
 
 from tie.datasets.demo import generate_demo
 from tie.image.colorgrid import ColorGrid
@@ -14,25 +15,6 @@ from tie.image.extract import extract_features, work_dir
 from tie.raw.layout import demo_layout
 
 N_IMAGES, SHARD_SIZE = 40, 8  # five shards
-
-
-class Interrupted:
-    """The same encoder, interrupted after `after` batches in all (one image per batch here)."""
-
-    def __init__(self, encoder, after):
-        self.encoder, self.after = encoder, after
-        self.name, self.dim = encoder.name, encoder.dim
-        self.batches = 0  # over every call: the extraction calls once per shard
-
-    def fingerprint(self):
-        return self.encoder.fingerprint()
-
-    def feature_batches(self, paths):
-        for batch in self.encoder.feature_batches(paths):
-            if self.batches == self.after:
-                raise KeyboardInterrupt
-            self.batches += 1
-            yield batch
 
 
 def demo_images(folder, seed):

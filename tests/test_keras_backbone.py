@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import Interrupted
 from PIL import Image
 
 from tie.errors import TieError
@@ -113,25 +114,6 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     features, _ = extract(ten, [path], tmp_path / "ten.npy")
     by_crop = vgg19_fc2.forward(tf.constant(crops)).numpy()
     np.testing.assert_allclose(features[0], by_crop.mean(axis=0), rtol=1e-4, atol=1e-5)
-
-
-class Interrupted:
-    """The real encoder, with Ctrl-C pressed after `after` batches in all."""
-
-    def __init__(self, encoder, after):
-        self.encoder, self.after = encoder, after
-        self.name, self.dim = encoder.name, encoder.dim
-        self.batches = 0  # over every call: the extraction calls once per shard
-
-    def fingerprint(self):
-        return self.encoder.fingerprint()
-
-    def feature_batches(self, paths):
-        for batch in self.encoder.feature_batches(paths):
-            if self.batches == self.after:
-                raise KeyboardInterrupt
-            self.batches += 1
-            yield batch
 
 
 def test_an_interrupted_run_resumes_from_its_last_shard_with_the_same_result(

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from helpers import copy_repo, run
+from helpers import new_project, run
 from test_custom_dataset import build_folder
 
 from tie.datasets.demo import make_demo_example
@@ -32,13 +32,9 @@ def test_the_manifest_lists_every_file_with_its_size_and_md5(tmp_path):
 @pytest.mark.e2e
 def test_splits_re_run_when_an_image_is_added_or_changed_and_not_otherwise(tmp_path):
     images, captions = build_folder(tmp_path / "mine")
-    root = tmp_path / "project"
-    copy_repo(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "custom", "text": "glove", "image": "colorgrid"}
-    params["custom"] |= {"images": str(images), "captions": str(captions)}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q", "-b", "main"], root)
+    params = {"dataset": "custom", "text": "glove", "image": "colorgrid"}
+    params["custom"] = {"images": str(images), "captions": str(captions)}
+    root = new_project(tmp_path / "project", params, commit=False)
     run(["dvc", "repro", "splits"], root)
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     deps = {dep["path"] for dep in lock["splits"]["deps"]}

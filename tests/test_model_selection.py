@@ -10,17 +10,19 @@ from tie.joint.model_selection import TABLE_COLUMNS, grid_search, param_grid, wr
 N_LATENT = 3  # the right n_components of `planted_split`
 
 
-def planted_split(rng, n_images, mixing_x, mixing_y):
+def planted_split(rng, n_images, mixing_x, mixing_y, signal=1.0, caption_noise=0.3):
     """Images and 5 captions each that share exactly N_LATENT dimensions of signal.
 
     Every other dimension of either view is independent noise, so components beyond
     N_LATENT only add noise to the cosine similarity, and fewer miss part of the signal.
+    `signal` scales the shared dimensions, `caption_noise` is each caption's own share.
     """
-    latent = rng.normal(size=(n_images, N_LATENT))
+    latent = signal * rng.normal(size=(n_images, N_LATENT))
     x_sources = np.hstack([latent, rng.normal(size=(n_images, 7))])
     X = x_sources @ mixing_x
     image_index = np.repeat(np.arange(n_images), 5)
-    caption_latent = latent[image_index] + 0.3 * rng.normal(size=(len(image_index), N_LATENT))
+    own = caption_noise * rng.normal(size=(len(image_index), N_LATENT))
+    caption_latent = latent[image_index] + own
     y_sources = np.hstack([caption_latent, rng.normal(size=(len(image_index), 5))])
     return X, y_sources @ mixing_y, image_index
 
@@ -68,12 +70,26 @@ def test_grid_points_score_like_a_direct_fit_on_train():
 
 
 def test_ties_go_to_the_simpler_model():
+    """Equal criteria go to fewer components, then more ridge, then the smaller scale_power
+    (the rule of tie.joint.model_selection), whatever order the values are listed in."""
+    rng = np.random.default_rng(0)
+    mixing_x, mixing_y = rng.normal(size=(10, 10)), rng.normal(size=(8, 8))
+    train = planted_split(rng, 2000, mixing_x, mixing_y)
+    # Two val images far apart: every grid point retrieves both perfectly, all tie at 600.
+    val = planted_split(rng, 2, mixing_x, mixing_y, signal=10.0, caption_noise=0.1)
+    grid = {"n_components": [6, 3, 4], "reg": [1e-4, 1e-2], "scale_power": [1.0, 0.0]}
+    result = grid_search(covariances(*train), *val, **grid)
+    assert len(result.table) == 12 and {row["criterion"] for row in result.table} == {600.0}
+    best = result.best
+    assert (best["n_components"], best["reg"], best["scale_power"]) == (3, 1e-2, 0.0)
+    assert result.model.n_components == 3
+
+    # One component: scaling it by its correlation ** 2 or ** 0 leaves every rank as it
+    # is, so two different points tie at a criterion below 600; the power listed second wins.
     (X, Y, index), (X_val, Y_val, val_index) = planted_problem(seed=2)
-    # Scaling by correlations ** 0 or ** 0 again: identical scores, the first power wins;
-    # for n_components, the smaller of two equal scores would win likewise.
-    result = grid_search(covariances(X, Y, index), X_val, Y_val, val_index, [3], [1e-3], [0, 0.0])
-    assert result.table[0]["criterion"] == result.table[1]["criterion"]
-    assert result.best is result.table[0]
+    result = grid_search(covariances(X, Y, index), X_val, Y_val, val_index, [1], [1e-3], [2, 0])
+    assert result.table[0]["criterion"] == result.table[1]["criterion"] < 600
+    assert result.best is result.table[1]
 
 
 def test_write_table(tmp_path):

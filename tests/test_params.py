@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import copy_repo, run
+from helpers import new_project, run
 
 from tie.config.params import check_params, flatten, load_params, read_params
 from tie.errors import TieError
@@ -231,14 +231,10 @@ def test_flatten_joins_sections_with_dots():
 @pytest.fixture(scope="module")
 def fresh_project(tmp_path_factory):
     """A clone-like copy, committed, with no stage ever run."""
-    root = tmp_path_factory.mktemp("project")
-    copy_repo(root)
-    run(["git", "init", "-q", "-b", "main"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "start"], root)
-    return root
+    return new_project(tmp_path_factory.mktemp("project"))
 
 
+@pytest.mark.slow  # four `dvc exp run`, a few seconds each
 @pytest.mark.parametrize(
     ("setting", "message"),
     [

@@ -1,7 +1,8 @@
 """End to end: the real pipeline, real DVC and real MLflow, on a tiny demo dataset.
 
 The repository is copied into a temporary folder (a git repo of its own) so the test
-never touches the developer's workspace, cache or MLflow store.
+never touches the developer's workspace, cache or MLflow store; every test works on a
+copy of its own of that demo, so that any test runs alone, in any order.
 """
 
 import json
@@ -17,10 +18,11 @@ INTERVAL_NAMES = METRIC_NAMES | {
 }
 
 
-@pytest.fixture(scope="module")
-def project(demo_project, tmp_path_factory):
-    """A fresh clone-like copy of the repo with a tiny demo, after one `dvc repro`."""
-    return copy_project(demo_project, tmp_path_factory.mktemp("project"))
+@pytest.fixture
+def project(demo_project, tmp_path):
+    """This test's own copy of the session's demo (after one `dvc repro`, one MLflow run):
+    what it changes reaches no other test, and it finds what no other test left."""
+    return copy_project(demo_project, tmp_path / "project")
 
 
 def mlflow_runs(root):
@@ -31,7 +33,8 @@ def mlflow_runs(root):
     return client.search_runs([experiment.experiment_id])
 
 
-def test_repro_writes_metrics_far_above_chance(project):
+def test_repro_writes_metrics_far_above_chance(demo_project):
+    project = demo_project  # read only
     metrics = json.loads((project / "metrics/retrieval.json").read_text())
     assert set(metrics) == {"image_search", "image_annotation", "rsum", "rsum_low", "rsum_high"}
     chance_at_10 = 100 * 10 / TINY_DEMO["n_test"]
@@ -56,10 +59,9 @@ def test_repro_writes_metrics_far_above_chance(project):
     assert len(curves) == 1 + 50
 
 
-def test_no_bootstrap_gives_the_point_values_and_rsum_only(demo_project, tmp_path):
+def test_no_bootstrap_gives_the_point_values_and_rsum_only(project):
     """`eval.bootstrap.n: 0`: the metrics file of old (five metrics and the protocol counts
     per direction), plus `rsum`; the point values do not depend on the intervals."""
-    project = copy_project(demo_project, tmp_path / "project")
     with_intervals = json.loads((project / "metrics/retrieval.json").read_text())
     _, out = run(["dvc", "exp", "run", "-S", "eval.bootstrap.n=0"], project)
     assert "Stage 'cca' didn't change, skipping" in out
@@ -107,7 +109,7 @@ def test_experiment_reruns_only_the_text_side_and_logs_both_runs(project):
     assert w2v.data.tags["git.revision"] == run(["git", "rev-parse", "HEAD"], project)[1].strip()
 
     # Changing back restores every stage from DVC's run cache, cca and evaluate included,
-    # and adds no MLflow run: the glove result is logged already.
+    # and adds no MLflow run: the glove result is logged already (the demo's one run).
     _, out = run(["dvc", "exp", "run", "-S", "text=glove"], project)
     for stage in ("vocab", "text_features", "cca", "evaluate"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in out
@@ -129,7 +131,6 @@ def test_temp_experiment_logs_into_the_repo_store(project):
 
 def test_unknown_name_fails_at_once_with_the_valid_names(project):
     code, out = run(["dvc", "exp", "run", "-S", "text=nope"], project, check=False)
-    run(["git", "checkout", "params.yaml"], project)
     assert code != 0
     assert "params.yaml: text = 'nope': must be one of: glove, word2vec_local" in out
     assert "Running stage 'cca'" not in out
@@ -235,10 +236,9 @@ def test_fisher_pooling_experiment_runs_beside_mean_pooling(project):
     assert "Running stage 'cca'" in out
 
 
-def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project, tmp_path):
+def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(project):
     """fit_on pretrained_sample: the mixture is the one fitted on the seeded sample of
-    GloVe's 400k words alone, whatever the dataset's captions. On a copy of its own, so
-    that the params it leaves in the workspace reach no other test."""
+    GloVe's 400k words alone, whatever the dataset's captions."""
     import numpy as np
 
     from tie.corpus.corpus import Corpus
@@ -248,7 +248,6 @@ def test_the_mixture_fitted_on_a_pretrained_sample_reads_no_caption(demo_project
 
     settings = ["caption_vectors.pooling=fisher", "fisher.mixture=gmm", "fisher.n_components=4"]
     settings += ["fisher.fit_on=pretrained_sample", "fisher.sample_size=2000"]
-    project = copy_project(demo_project, tmp_path / "project")
     _, out = run(["dvc", "exp", "run", *(w for s in settings for w in ("-S", s))], project)
     assert "Running stage 'mixture'" in out and "gmm: K=4 on 2000 pretrained_sample" in out
     assert "Running stage 'evaluate'" in out

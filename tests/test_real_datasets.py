@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
-from local_http_server import LocalServer
 from real_fixtures import (
     QUIRK_IMAGE,
     build_coco,
@@ -34,7 +33,6 @@ from tie.datasets.sources import (
     SOURCES_FILE_ENV,
     sources_for,
 )
-from tie.download import MIRROR_ENV
 from tie.errors import TieError
 from tie.results.cli import main as tie_cli
 
@@ -42,13 +40,10 @@ FLICKR8K_COUNTS = {"train": 6, "val": 2, "test": 2}  # the real 6,000 / 1,000 / 
 
 
 @pytest.fixture
-def served(tmp_path, monkeypatch):
+def served(serve, tmp_path):
     """A folder served on 127.0.0.1, every download pointed at it."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    with LocalServer(folder) as server:
-        monkeypatch.setenv(MIRROR_ENV, server.url)
-        yield server
+    (tmp_path / "served").mkdir()
+    return serve(tmp_path / "served")
 
 
 def flickr8k_sources(folder, n_images):

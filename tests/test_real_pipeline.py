@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers import copy_repo, run
+from helpers import new_project, run
 from local_http_server import LocalServer
 from real_fixtures import build_coco, build_flickr8k, build_karpathy, md5
 
@@ -58,21 +57,13 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def project(served, tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    copy_repo(root)
+    params = {"dataset": "demo", "split": "official", "text": "glove", "image": "colorgrid"}
+    root = new_project(tmp_path_factory.mktemp("project"), params | {"cca": {"n_components": 10}})
     sources_file = fixture_sources_file(
         served.folder, tmp_path_factory.mktemp("sources") / "sources.json"
     )
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "demo", "split": "official", "text": "glove", "image": "colorgrid"}
-    params["cca"]["n_components"] = 10
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
     # Downloads go to the local server, and are checked against the fixture archives.
     env = {MIRROR_ENV: served.url, SOURCES_FILE_ENV: str(sources_file)}
-    run(["git", "init", "-q", "-b", "main"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-q", "-m", "baseline"], root)
     return root, env
 
 

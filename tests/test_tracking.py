@@ -12,9 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from helpers import wait_until
 
 from tie.evaluation.tracking import fingerprint, log_evaluation, tag_experiments
 
@@ -79,12 +79,14 @@ def test_a_run_left_running_by_a_killed_process_is_failed_by_the_next_logging(st
     os.mkfifo(store / "blocking")  # copying it as an artifact blocks until it is written
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
     logger = subprocess.Popen([sys.executable, "-c", KILLED_LOGGER], cwd=store, env=env)
+
+    def blocked_on_the_artifact():
+        assert logger.poll() is None, "the logger exited before it was killed"
+        logged = runs(store, "demo")
+        return logged and logged[0].data.metrics  # metrics logged: the artifact is next
+
     try:
-        deadline = time.monotonic() + 120
-        while not runs(store, "demo"):
-            assert logger.poll() is None and time.monotonic() < deadline
-            time.sleep(0.5)
-        time.sleep(1)  # metrics logged, blocked on the artifact
+        wait_until(blocked_on_the_artifact, 120, "the logger's run and its metrics")
         assert logger.poll() is None
     finally:
         logger.send_signal(signal.SIGKILL)
@@ -161,6 +163,7 @@ print(log_evaluation("together", {"dataset": "demo"}, metrics, [Path("curve.csv"
 """
 
 
+@pytest.mark.slow
 def test_pipelines_creating_a_new_store_at_once_all_log(tmp_path):
     """Two `dvc exp run` or pipelines starting together: MLflow's migration of a new store
     must not run twice at once (an Alembic CommandError for one of them)."""
@@ -177,9 +180,13 @@ def test_pipelines_creating_a_new_store_at_once_all_log(tmp_path):
         )
         for i in range(4)
     ]
-    deadline = time.monotonic() + 120  # every process has imported MLflow: start together
-    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    try:  # every process has imported MLflow: start together
+        wait_until(lambda: len(list(tmp_path.glob("ready-*"))) == 4, 120, "4 processes ready")
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.communicate()
+        raise
     (tmp_path / "go").touch()
     results = [p.communicate(timeout=300) for p in processes]
     for process, (_, err) in zip(processes, results, strict=True):

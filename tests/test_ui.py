@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from browser import offline_page
-from helpers import copy_project, free_port, run
+from helpers import copy_project, free_port, run, wait_until
 
 STARTUP_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 60
@@ -71,10 +71,11 @@ def start_ui(root, port, stderr, links=0):
 def assert_stopped_quietly(ui, processes, port, stderr_file):
     """Exit 0, none of its processes left (those alive before), the port free, no traceback."""
     assert ui.wait(timeout=STOP_TIMEOUT_S) == 0
-    deadline = time.monotonic() + 10
-    while [p for p in processes if Path(f"/proc/{p}").exists()] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [p for p in processes if Path(f"/proc/{p}").exists()], processes
+    wait_until(
+        lambda: not [p for p in processes if Path(f"/proc/{p}").exists()],
+        10,
+        f"the processes of `tie ui` to end: {processes}",
+    )
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
         s.bind(("127.0.0.1", port))  # nothing listens on the port

@@ -8,12 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
-from local_http_server import LocalServer
 
-from tie.download import MIRROR_ENV
 from tie.text import vector_files
 from tie.text.encoders import VOCABULARY_SAMPLES
-from tie.text.pretrained import PRETRAINED, WORD_VECTORS_DIR_ENV
+from tie.text.pretrained import PRETRAINED
 from tie.text.vector_files import sample_word_vectors
 from tie.text.vocabulary_sample import SeededSample
 
@@ -56,12 +54,9 @@ def sample_word2vec(files, size, seed):
 
 
 @pytest.fixture
-def served(files, tmp_path, monkeypatch):
+def served(files, serve):
     """The downloader fetches from the loopback server into an empty cache."""
-    monkeypatch.setenv(WORD_VECTORS_DIR_ENV, str(tmp_path / "cache"))
-    with LocalServer(files) as server:
-        monkeypatch.setenv(MIRROR_ENV, server.url)
-        yield server
+    return serve(files)
 
 
 def smallest_keys(size, seed):

@@ -9,13 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
-from local_http_server import LocalServer
 
 from tie.download import MIRROR_ENV, RemoteFile
 from tie.errors import TieError
 from tie.text import vector_files
 from tie.text.encoders import BUILDERS as TEXT_BUILDERS
-from tie.text.pretrained import PRETRAINED, WORD_VECTORS_DIR_ENV, read_pretrained
+from tie.text.pretrained import PRETRAINED, read_pretrained
 from tie.text.tokenize import Tokenizer, word_forms
 from tie.text.vector_files import read_word_vectors
 from tie.text.word_vectors import Idf, WordVectors, coverage, mean_vectors
@@ -65,11 +64,9 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture
-def served(files, tmp_path, monkeypatch):
-    monkeypatch.setenv(WORD_VECTORS_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(MIRROR_ENV, raising=False)
-    with LocalServer(files) as server:
-        yield server
+def served(files, serve):
+    """The files on 127.0.0.1, no mirror: each source names the server (`local_source`)."""
+    return serve(files, mirror=False)
 
 
 def local_source(name, server, files):

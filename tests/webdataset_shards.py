@@ -11,8 +11,7 @@ import json
 import tarfile
 from pathlib import Path
 
-import yaml
-from helpers import copy_repo, run
+from helpers import new_project, run
 
 from tie.datasets.demo import make_demo_example
 
@@ -51,13 +50,9 @@ def write_shards(folder: Path) -> list[Path]:
 
 def make_webdataset_project(root: Path, env=None) -> tuple[Path, str]:
     """A copy of the repo choosing the test collection, and the output of its `dvc repro`."""
-    copy_repo(root)
+    params = {"dataset": "webdataset", "text": "glove", "image": "colorgrid"}
+    params |= {"webdataset": SECTION, "cca": {"n_components": 8, "reg": 0.01}}
+    new_project(root, params, commit=False)
     write_shards(root / "shards")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params |= {"dataset": "webdataset", "text": "glove", "image": "colorgrid"}
-    params["webdataset"] = dict(SECTION)
-    params["cca"] |= {"n_components": 8, "reg": 0.01}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q", "-b", "main"], root)
     _, output = run(["dvc", "repro"], root, env=env)
     return root, output
