@@ -661,9 +661,12 @@ def _largest_eigenvalue(cov):
     if n <= _LANCZOS_MIN_DIMENSION:
         return scipy.linalg.eigvalsh(cov, subset_by_index=[n - 1, n - 1])[0]
     start = np.random.default_rng(0).standard_normal(n)  # fixed: the same result every run
-    # cov.T is cov, laid out as Fortran wants it: scipy's BLAS multiplies without a copy.
+    # BLAS reads Fortran order: a C-ordered cov is passed as cov.T (the same symmetric
+    # matrix), a Fortran-ordered one as it is; either way scipy multiplies without a copy
+    # (passing cov.T of a Fortran-ordered cov copied all of it at every product).
+    fortran = cov if cov.flags.f_contiguous else cov.T
     operator = scipy.sparse.linalg.LinearOperator(
-        (n, n), matvec=lambda v: scipy.linalg.blas.dsymv(1.0, cov.T, v), dtype=np.float64
+        (n, n), matvec=lambda v: scipy.linalg.blas.dsymv(1.0, fortran, v), dtype=np.float64
     )
     return scipy.sparse.linalg.eigsh(
         operator, k=1, which="LA", v0=start, tol=0, return_eigenvectors=False
