@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--du-interval", type=float, default=5.0)
     parser.add_argument("--stop-rss-gb", type=float, default=20.0)
+    parser.add_argument(
+        "--timeline", action="store_true", help="keep every sample (s, stage, RSS, anon GiB)"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -107,6 +110,7 @@ def main() -> None:
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=args.project, stdout=log, stderr=subprocess.STDOUT)
     stages: dict[int, dict] = {}
+    timeline = []
     killed = None
     while process.poll() is None:
         now = time.perf_counter() - started
@@ -125,6 +129,9 @@ def main() -> None:
             for field in ("VmRSS", "RssAnon", "RssFile"):
                 record[field] = max(record[field], fields.get(field, 0))
             record["VmHWM"] = fields.get("VmHWM", record["VmHWM"])
+            if args.timeline:
+                rss, anon = (fields.get(f, 0) / 2**20 for f in ("VmRSS", "RssAnon"))
+                timeline.append([round(now, 2), name, round(rss, 3), round(anon, 3)])
             if fields.get("VmRSS", 0) > args.stop_rss_gb * 2**20:
                 killed = f"{name} above {args.stop_rss_gb} GB RSS: killed"
                 os.kill(pid, signal.SIGKILL)
@@ -151,6 +158,8 @@ def main() -> None:
         "stages": rows,
         "killed": killed,
     }
+    if args.timeline:
+        profile["timeline"] = timeline
     print(
         f"{' '.join(command)}: rc {process.returncode}, {wall:.1f} s wall, stages"
         f" {in_stages:.1f} s, DVC's own {wall - in_stages:.1f} s"
