@@ -11,6 +11,7 @@ and an MLflow artifact of the evaluation), and SELECTION_FILE, the chosen values
 val criterion (a DVC metrics file). Both are small and kept in git, like the other metrics,
 so `dvc metrics diff` and `dvc plots diff` work in a fresh clone; dvc.yaml declares them
 as the stage's metrics and plots (`cache: false`), which DVC's run-cache still restores.
+The work is `tie.joint.fit.fit_joint_space`, here or on Ray (section `compute`).
 """
 
 import json
