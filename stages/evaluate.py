@@ -17,7 +17,7 @@ from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.evaluation.evaluate import log_run, score, write_metrics, write_plots
+from tie.evaluation.evaluate import log_run, score_split, write_metrics, write_plots
 from tie.evaluation.tracking import tracking_uri
 from tie.joint.space import load_joint_model
 from tie.redact import redact
@@ -55,7 +55,7 @@ def main(
     split = load_split_embeddings(
         corpus, params["eval"]["split"], image_features, text_features, model
     )
-    metrics, query_ranks = score(split, corpus, params)
+    metrics, query_ranks = score_split(split, corpus, params)
     click.echo(
         f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"

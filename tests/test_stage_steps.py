@@ -7,7 +7,7 @@ from PIL import Image
 from tie.corpus.corpus import Corpus
 from tie.errors import TieError
 from tie.evaluation.embeddings import SplitEmbeddings
-from tie.evaluation.evaluate import score
+from tie.evaluation.evaluate import score_split
 from tie.features.store import load_features
 from tie.image.colorgrid import ColorGrid
 from tie.image.features import extract_images
@@ -83,7 +83,7 @@ def test_score_is_the_protocol_with_counts_and_intervals():
             "bootstrap": {"n": 50, "seed": 0},
         },
     }
-    metrics, query_ranks = score(split, corpus, params)
+    metrics, query_ranks = score_split(split, corpus, params)
     direct = published_score(split.images, split.captions, view.caption_image_index, ks=(1, 5))
     for direction, values in direct.items():
         assert {k: metrics[direction][k] for k in values} == values

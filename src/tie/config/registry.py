@@ -66,8 +66,8 @@ class Interval:
     high: float | None = None
 
     def admits(self, value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, self.kind | _NUMBER_TYPES[self.kind]):
-            return False
+        if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES[self.kind]):
+            return False  # numpy's numbers count (np.int64 is Integral, np.float32 Real)
         if not math.isfinite(value):
             return False
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)

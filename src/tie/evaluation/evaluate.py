@@ -41,7 +41,7 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
     return metrics
 
 
-def score(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[dict, QueryRanks]:
+def score_split(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[dict, QueryRanks]:
     """The metrics file's content, and the per-query ranks of both directions.
 
     Beside the five metrics, each direction records its bootstrap intervals (with

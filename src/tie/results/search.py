@@ -33,7 +33,7 @@ from tie.evaluation.embeddings import load_split_embeddings
 from tie.evaluation.gallery import top_k
 from tie.joint.space import load_joint_model
 from tie.raw.layout import image_sources
-from tie.text.captions import CaptionEncoder
+from tie.text.features import caption_encoder
 
 MAX_ECHOED_CHARS = 80  # of a query quoted back in a message
 MAX_ECHOED_WORDS = 12
@@ -78,17 +78,16 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
             raise TieError(f"{needed} does not exist: run `dvc repro` (or `dvc pull`) first")
     corpus = Corpus.load(splits_file)
 
-    if TEXT_ENCODERS[text].kind == "sentence":
-        from tie.text.tower import TowerTextEncoder
-
-        query_vector = TowerTextEncoder(text, **params[text]).encode([query])
+    mixture_dir = output_path(MIXTURE_DIR, **choice)
+    sentence = TEXT_ENCODERS[text].kind == "sentence"
+    if not sentence and params["caption_vectors"]["pooling"] == "fisher":
+        if not mixture_dir.exists():
+            raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
+    encoder = caption_encoder(params, vocab_file, corpus, mixture_dir)
+    if sentence:
+        query_vector = encoder.encode([query])
         used, unknown, stop_words = query.split(), [], []  # a sentence encoder reads all
     else:
-        pooling = params["caption_vectors"]["pooling"]
-        mixture_dir = output_path(MIXTURE_DIR, **path_choices(params))
-        if pooling == "fisher" and not mixture_dir.exists():
-            raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
-        encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
         (tokens,) = encoder.tokenize([query])
         stop_words = encoder.tokenizer.stop_words_in(query)
         used, unknown = encoder.known(tokens)
