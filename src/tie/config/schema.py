@@ -202,7 +202,20 @@ class Tokenizer(Section):
 class CaptionVectors(Section):
     pooling: Literal[POOLINGS] = allowed(f"one of: {', '.join(POOLINGS)}")
     idf: bool = allowed("true or false")
-    word_scaling: Literal[WORD_SCALINGS] = allowed("one of: none, inverse_squared_norm")
+    sif: bool = allowed("true or false (not with idf: true)")
+    word_scaling: Literal[WORD_SCALINGS] = allowed(f"one of: {', '.join(WORD_SCALINGS)}")
+    common_components: int = integer(0, 10, "principal components removed, e.g. 0 or 1")
+
+    @model_validator(mode="after")
+    def _one_weighting(self) -> CaptionVectors:
+        if self.idf and self.sif:
+            raise ParamError(
+                "caption_vectors.sif",
+                True,
+                "with caption_vectors.idf = true: a mean has one weighting, IDF or SIF;"
+                " set one of the two to false",
+            )
+        return self
 
 
 class Fisher(Section):
@@ -445,16 +458,17 @@ def advice(params: Params) -> list[str]:
             f" {params.image} (only Keras backbones read section `backbone`)"
         )
     vectors = params.caption_vectors
-    if TEXT_ENCODERS[params.text].kind == "sentence" and (
-        vectors.idf or vectors.word_scaling != "none"
-    ):
+    weighs_the_mean = (
+        vectors.idf or vectors.sif or vectors.word_scaling != "none" or vectors.common_components
+    )
+    if TEXT_ENCODERS[params.text].kind == "sentence" and weighs_the_mean:
         notes.append(
             f"caption_vectors has no effect with text {params.text} (a sentence encoder"
             " embeds whole captions: no word vectors to pool)"
         )
-    elif vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
+    elif vectors.pooling == "fisher" and weighs_the_mean:
         notes.append(
-            "caption_vectors.idf and caption_vectors.word_scaling have no effect with"
-            " caption_vectors.pooling = fisher (they weigh the mean)"
+            "caption_vectors.idf, sif, word_scaling and common_components have no effect"
+            " with caption_vectors.pooling = fisher (they shape the mean)"
         )
     return notes
