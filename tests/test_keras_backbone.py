@@ -221,3 +221,58 @@ def test_a_local_weights_file_is_loaded_and_a_wrong_value_is_refused(tmp_path):
     assert not np.allclose(seeded.forward(batch).numpy(), expected)
     with pytest.raises(TieError, match="neither `imagenet`, `none` nor a weights file"):
         KerasBackbone("mobilenetv2", weights=str(tmp_path / "missing.h5"))
+
+
+@pytest.mark.slow
+def test_the_weights_are_recorded_by_their_content(tmp_path):
+    """A weights file by its SHA-256 (a copy elsewhere, or a new date, is the same; other
+    bytes are not), and `imagenet` by the SHA-256 of the file Keras' cache holds."""
+    import hashlib
+    import shutil
+
+    source = KerasBackbone("mobilenet", weights="none", input_size=224)
+    path = tmp_path / "mine.weights.h5"
+    source.model.save_weights(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert KerasBackbone("mobilenet", weights=str(path)).fingerprint()["weights"] == (
+        f"sha256:{digest}"
+    )
+    copy = tmp_path / "elsewhere" / "copy.weights.h5"
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    os.utime(copy, (1, 1))
+    assert KerasBackbone("mobilenet", weights=str(copy)).fingerprint()["weights"] == (
+        f"sha256:{digest}"
+    )
+
+    # Keras' cache, as `imagenet` reads it: MobileNet's no-top file in Keras' legacy h5
+    # format, here random weights.
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    cache = tmp_path / "keras" / "models"
+    cache.mkdir(parents=True)
+    cached = cache / "mobilenet_1_0_224_tf_no_top.h5"
+
+    def save_cached(model):
+        with h5py.File(cached, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+    save_cached(source.model)
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras"))  # Keras reads it at import
+    code = (
+        "from tie.image.keras_backbone import KerasBackbone\n"
+        "print(KerasBackbone('mobilenet', weights='imagenet').fingerprint()['weights'])\n"
+    )
+
+    def recorded():
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    first = recorded()
+    assert first == f"imagenet sha256:{hashlib.sha256(cached.read_bytes()).hexdigest()}"
+    source.model.set_weights([w * 1.5 for w in source.model.get_weights()])
+    save_cached(source.model)
+    assert recorded() not in (first, "imagenet sha256:unknown")

@@ -23,6 +23,8 @@ that cannot be decoded is dropped from the stream and its position reported miss
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -61,6 +63,33 @@ def missing_weights_message(name: str, url: str, reason: str) -> str:
     )
 
 
+def file_sha256(path: Path | None) -> str:
+    if path is None:
+        return "unknown"
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def _weights_files_read(found: list[Path]):
+    """Record the files keras.applications fetches its weights from (its cache's path, after
+    a download if one was needed): the models call `keras.src.utils.file_utils.get_file`."""
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+
+    def recording(*args, **kwargs):
+        path = original(*args, **kwargs)
+        found.append(Path(path))
+        return path
+
+    file_utils.get_file = recording
+    try:
+        yield
+    finally:
+        file_utils.get_file = original
+
+
 class KerasBackbone:
     def __init__(
         self,
@@ -91,16 +120,22 @@ class KerasBackbone:
         self.input_size = input_size or self.spec.input_size
         self._model = None
         self._forward = None
+        self._weights_file: Path | None = None  # the file `imagenet` was read from
 
     @property
     def is_vgg(self) -> bool:
         return self.name in ("vgg16", "vgg19")
 
     def fingerprint(self) -> dict:
+        """What the features depend on; the weights by their content: a file's SHA-256, and
+        for `imagenet` the SHA-256 of the file Keras reads them from (its cache), so that
+        replacing that file is a change (the model is built to find it)."""
         weights = self.weights
-        if weights not in ("imagenet", "none"):
-            stat = Path(weights).expanduser().stat()
-            weights = f"{Path(weights).expanduser().resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        if weights == "imagenet":
+            self.model  # noqa: B018 (built: Keras names the file it reads)
+            weights = f"imagenet sha256:{file_sha256(self._weights_file)}"
+        elif weights != "none":
+            weights = f"sha256:{file_sha256(Path(weights).expanduser())}"
         return {
             "image": self.name,
             "weights": weights,
@@ -135,11 +170,18 @@ class KerasBackbone:
             weights = str(Path(self.weights).expanduser())
         previous_timeout = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
+        read: list[Path] = []
         try:
-            if self.is_vgg:
-                full = constructor(include_top=True, weights=weights, input_shape=shape)
-                return keras.Model(full.input, full.get_layer(self.layer).output)
-            return constructor(include_top=False, weights=weights, input_shape=shape, pooling="avg")
+            with _weights_files_read(read):
+                if self.is_vgg:
+                    full = constructor(include_top=True, weights=weights, input_shape=shape)
+                    model = keras.Model(full.input, full.get_layer(self.layer).output)
+                else:
+                    model = constructor(
+                        include_top=False, weights=weights, input_shape=shape, pooling="avg"
+                    )
+            self._weights_file = read[-1] if read else None
+            return model
         except Exception as error:
             failure = re.search(r"URL fetch failure on (\S+): (.*)", str(error))
             if failure is None:
