@@ -2,8 +2,8 @@
 
 A caption is tokenized (`tokenizer` params), and its known words' vectors (the `vocab`
 stage's file) are averaged (`caption_vectors` params: IDF or SIF weights fitted on the
-train captions, word scaling, common components removed). `tie search` embeds a query with the very same encoder, so that
-it lands where a caption with those words would.
+train captions, word scaling, common components removed). `tie search` embeds a query
+with the very same encoder, so that it lands where a caption with those words would.
 """
 
 from __future__ import annotations
