@@ -5,8 +5,11 @@ matrices (no log-sum-exp, no blocks), and rank with a plain loop over queries: t
 under test computes log scores from per-candidate offsets, block by block.
 """
 
+import json
+
 import numpy as np
 import pytest
+from helpers import copy_project, run
 
 from tie.evaluation.retrieval import ranks as cosine_ranks
 from tie.evaluation.scoring import (
@@ -219,3 +222,40 @@ def test_grid_points_cover_only_the_rules_params():
         {"beta": 20, "activation_k": 1},
         {"beta": 20, "activation_k": 2},
     ]
+
+
+@pytest.mark.e2e
+def test_qb_norm_reruns_only_evaluate_records_its_choice_and_tie_report_shows_it(
+    demo_project, tmp_path
+):
+    import mlflow
+
+    project = copy_project(demo_project, tmp_path / "project")
+    cosine = json.loads((project / "metrics/scoring_selection.json").read_text())
+    assert cosine == {"scoring": "cosine", "grid_points": 0}
+
+    _, out = run(["dvc", "exp", "run", "-n", "qb", "-S", "eval.scoring=qb_norm"], project)
+    for stage in ("data", "splits", "image_features", "vocab", "mixture", "text_features", "cca"):
+        assert f"Stage '{stage}' didn't change, skipping" in out
+    assert "Running stage 'evaluate'" in out
+    chosen = json.loads((project / "metrics/scoring_selection.json").read_text())
+    # params.yaml's grid: beta [10, 20, 40] x activation_k [1], each scored on val
+    assert chosen["scoring"] == "qb_norm" and chosen["grid_points"] == 3
+    assert set(chosen["val_grid"]) == {f"beta={b} activation_k=1" for b in (10, 20, 40)}
+    assert chosen["val_criterion"] == max(chosen["val_grid"].values())
+    assert chosen["val_grid"][f"beta={chosen['beta']} activation_k=1"] == chosen["val_criterion"]
+    assert 0 < chosen["cosine_val_criterion"] <= 600
+    assert f"scoring chosen on val: qb_norm (beta={chosen['beta']}, activation_k=1)" in out
+
+    _, report = run(["tie", "report"], project)
+    described = f"scoring qb_norm (beta={float(chosen['beta'])}, activation_k=1)"
+    assert "- qb: " in report and described in report.split("- qb: ")[1].splitlines()[0]
+    assert "scoring cosine" in report  # the baseline commit's row
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    qb = next(r for r in runs if r.data.params.get("eval.scoring") == "qb_norm")
+    assert float(qb.data.params["scoring_selected.beta"]) == chosen["beta"]
+    assert qb.data.params["scoring_selected.activation_k"] == "1"
+    _, mlflow_report = run(["tie", "report", "--runs", "mlflow"], project)
+    assert described in mlflow_report

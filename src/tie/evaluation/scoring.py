@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tie.config.registry import HUBNESS_PARAMS, SCORING_PARAMS
+from tie.evaluation.retrieval import RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.features.rows import unit_rows
 
 # Bank rows added up per step of a log-sum-exp: the order of additions does not depend on
@@ -161,11 +162,11 @@ def direction_ranks(
         stop = min(start + step, n_queries)
         raw = direction.queries[start:stop] @ direction.gallery.T
         own = direction.gallery_owner[None, :] == direction.query_owner[start:stop, None]
-        for ranks, point in zip(out, points, strict=True):
+        for point_ranks, point in zip(out, points, strict=True):
             scores = rule_scores(rule, point, raw, stats, zero_queries[start:stop], zero_gallery)
             best_own = np.where(own, scores, -np.inf).max(axis=1)
             at_least = (scores >= best_own[:, None]) & ~own
-            ranks[start:stop] = 1 + np.count_nonzero(at_least, axis=1)
+            point_ranks[start:stop] = 1 + np.count_nonzero(at_least, axis=1)
     return out
 
 
@@ -217,6 +218,8 @@ def _stream_bank(bank, gallery, betas, top_k, neighbours_k, zero_gallery, budget
 
 def top_items(scores: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns, best first; equal scores: the lower column first."""
+    if k == 1:
+        return np.argmax(scores, axis=1)[:, None]  # the first of equal maxima
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # each row's k-th largest value
     above, tied = scores > kth, scores == kth
     need = k - np.count_nonzero(above, axis=1, keepdims=True)
@@ -238,3 +241,86 @@ def _bank(rows) -> np.ndarray:
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+@dataclass
+class ScoringChoice:
+    """A rule and its params chosen on val, with the val numbers of every point tried."""
+
+    rule: str
+    params: dict  # the chosen point: {} for cosine
+    table: list[dict] = field(default_factory=list)  # per point: its params and val numbers
+    cosine_criterion: float | None = None  # val rsum by cosine, for comparison
+
+    def selection(self) -> dict:
+        """The selection file's content (numbers, and the rule's name)."""
+        chosen = next((row for row in self.table if _point_of(row) == self.params), None)
+        out = {"scoring": self.rule, **self.params}
+        if chosen is not None:
+            out["val_criterion"] = chosen["criterion"]
+            out["cosine_val_criterion"] = self.cosine_criterion
+        out["grid_points"] = len(self.table)
+        if self.table:
+            out["val_grid"] = {_point_name(_point_of(row)): row["criterion"] for row in self.table}
+        return out
+
+    def describe(self) -> str:
+        return describe_scoring(self.rule, self.params)
+
+
+def describe_scoring(rule: str, params: dict) -> str:
+    """`qb_norm (beta=20, activation_k=1)`; `cosine`."""
+    details = ", ".join(f"{name}={value}" for name, value in params.items())
+    return f"{rule} ({details})" if details else rule
+
+
+def choose_on_val(rule, hubness, images, captions, caption_image_index, bank, memory_budget_mb):
+    """The point of `rule`'s grid (`eval.hubness`) with the best rsum on val.
+
+    `images`, `captions`, `caption_image_index`: the val split in the joint space, its
+    queries ranked against its own candidates; `bank`: (train image rows, train caption
+    rows). Each bank is read once for the whole grid. Ties go to the first point in the
+    order the values are listed.
+    """
+    if rule == "cosine":
+        return ScoringChoice(rule, {})
+    budget_bytes = memory_budget_mb * 2**20
+    points = grid_points(rule, hubness)
+    search, annotation = directions(images, captions, caption_image_index, *bank)
+    search_ranks = direction_ranks(search, rule, points, budget_bytes)
+    annotation_ranks = direction_ranks(annotation, rule, points, budget_bytes)
+    table = []
+    for point, s, a in zip(points, search_ranks, annotation_ranks, strict=True):
+        metrics = metrics_from_ranks(s, a, RSUM_KS)
+        recalls = {
+            f"{direction}_R_at_{k}": rounded(values[f"R_at_{k}"])
+            for direction, values in metrics.items()
+            for k in RSUM_KS
+        }
+        table.append({**point, **recalls, "criterion": rsum(s, a)})
+    best = max(table, key=lambda row: row["criterion"])  # max keeps the first of equals
+    cosine = rsum(*ranks(images, captions, caption_image_index, memory_budget_mb))
+    return ScoringChoice(rule, _point_of(best), table, cosine)
+
+
+def ranks_function(choice: ScoringChoice, bank, memory_budget_mb):
+    """(images, captions, caption_image_index) -> (search ranks, annotation ranks) by the
+    rule chosen; `cosine` is the protocol's own `tie.evaluation.retrieval.ranks`."""
+    if choice.rule == "cosine":
+        return lambda images, captions, index: ranks(images, captions, index, memory_budget_mb)
+    budget_bytes = memory_budget_mb * 2**20
+
+    def rank(images, captions, index):
+        return hubness_ranks(
+            choice.rule, choice.params, images, captions, index, bank, budget_bytes
+        )
+
+    return rank
+
+
+def _point_of(row: dict) -> dict:
+    return {name: row[name] for name in HUBNESS_PARAMS if name in row}
+
+
+def _point_name(point: dict) -> str:
+    return " ".join(f"{name}={value}" for name, value in point.items())

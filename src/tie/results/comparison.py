@@ -60,7 +60,7 @@ SHORT_COLUMNS = {
     "mean_rank": "mean rank",
 }
 # What made a run, in the order the columns show it.
-CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS)
+CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS, "scoring")
 PUBLISHED_SPLIT = "test"  # every published row scores the test split
 
 
@@ -372,6 +372,7 @@ def choices(row: Row) -> dict[str, str]:
     values = {"dataset": p.dataset, "split": p.split, "text": p.text}
     values |= {"pooling": pooling_text(p.pooling), "image": p.image}
     values |= {name: p.cca.get(name) for name in CCA_PARAMS}
+    values["scoring"] = p.scoring_text()
     return {name: _number(v) for name, v in values.items()}
 
 
