@@ -297,7 +297,9 @@ class Eval(Section):
     )
     bootstrap: Bootstrap
     scoring: Literal[SCORINGS] = allowed(f"one of: {', '.join(SCORINGS)}", default="cosine")
-    hubness: Hubness | None = None  # required by a scoring other than cosine
+    # Required by a scoring other than cosine (check_scoring); absent from older files. The
+    # default is never validated, so a given section's errors name its own fields.
+    hubness: Hubness = None
 
     @field_validator("ks")
     @classmethod
