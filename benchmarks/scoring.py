@@ -75,22 +75,25 @@ def main() -> None:
         f" {len(bank_images):,} train images; d={args.dim}; eval.memory_budget_mb={budget:g};"
         f" embeddings and banks held: {held:.0f} MiB (float64)"
     )
-    rows = [("cosine", *measure(lambda: ranks(images, captions, index, budget)))]
-    for rule in args.rules:
-        call = lambda rule=rule: hubness_ranks(  # noqa: E731
-            rule, POINTS[rule], images, captions, index, bank, budget * 2**20
-        )
-        rows.append((rule, *measure(call)))
-    base_cpu, base_peak = rows[0][2], rows[0][3]
     print("\n| rule (params) | wall s | CPU s | peak MiB | x cosine CPU | x cosine memory | R@1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for rule, seconds, cpu, peak, (search, annotation) in rows:
+    print("|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    base = None
+    for rule in ["cosine", *args.rules]:
+        if rule == "cosine":
+            call = lambda: ranks(images, captions, index, budget)  # noqa: E731
+        else:
+            call = lambda rule=rule: hubness_ranks(  # noqa: E731
+                rule, POINTS[rule], images, captions, index, bank, budget * 2**20
+            )
+        seconds, cpu, peak, (search, annotation) = measure(call)
+        base = base or (cpu, peak)
         params = ", ".join(f"{k}={v:g}" for k, v in POINTS.get(rule, {}).items())
         name = f"`{rule}` ({params})" if params else f"`{rule}`"
         recall = f"{100 * np.mean(search <= 1):.1f} / {100 * np.mean(annotation <= 1):.1f}"
         print(
-            f"| {name} | {seconds:.1f} | {cpu:.1f} | {peak:.0f} | {cpu / base_cpu:.1f}"
-            f" | {peak / base_peak:.1f} | {recall} |"
+            f"| {name} | {seconds:.1f} | {cpu:.1f} | {peak:.0f} | {cpu / base[0]:.1f}"
+            f" | {peak / base[1]:.1f} | {recall} |",
+            flush=True,
         )
     print("\nR@1: image search / image annotation (random data: a check, not a result)")
 
