@@ -12,6 +12,7 @@ from tie.results.comparison import (
     group_rows,
     mark_significance,
     sort_rows,
+    to_csv,
     to_json,
     to_markdown,
 )
@@ -127,6 +128,8 @@ def test_the_scoring_is_a_choice_of_the_table_and_of_each_rows_description():
     )
     assert "- b: " in markdown and "; scoring qb_norm (beta=20.0)" in markdown
     assert "; scoring csls (params not recorded)" in markdown  # never a guess
+    header, *lines = to_csv(group_rows([a, b, c], [])[0]).splitlines()
+    assert header.split(",")[9] == "scoring" and lines[1].split(",")[9] == "qb_norm (beta=20.0)"
 
 
 def test_a_custom_dataset_says_its_split_is_its_own():
