@@ -11,15 +11,20 @@ import numpy as np
 import pytest
 from helpers import copy_project, run
 
+from tie.evaluation.folds import score_folds
+from tie.evaluation.retrieval import metrics_from_ranks, rounded, rsum
 from tie.evaluation.retrieval import ranks as cosine_ranks
 from tie.evaluation.scoring import (
     BANK_STEP,
     Direction,
+    ScoringChoice,
     bank_statistics,
+    choose_on_val,
     direction_ranks,
     directions,
     grid_points,
     hubness_ranks,
+    ranks_function,
     top_items,
 )
 
@@ -259,3 +264,50 @@ def test_qb_norm_reruns_only_evaluate_records_its_choice_and_tie_report_shows_it
     assert qb.data.params["scoring_selected.activation_k"] == "1"
     _, mlflow_report = run(["tie", "report", "--runs", "mlflow"], project)
     assert described in mlflow_report
+
+
+def test_the_choice_on_val_is_the_grid_point_of_best_rsum_first_of_equals():
+    images, captions, index, train_images, train_captions = corpus(7, n_images=30)
+    bank = (train_images, train_captions)
+    hubness = {"beta": [5, 60, 5.0], "gallery_beta": 3, "activation_k": [1, 2], "neighbours_k": 10}
+    choice = choose_on_val("qb_norm", hubness, images, captions, index, bank, 1)
+    assert len(choice.table) == 6  # beta x activation_k, in the order listed
+    expected = {}
+    for point in grid_points("qb_norm", hubness):
+        search, annotation = hubness_ranks("qb_norm", point, images, captions, index, bank, BIG)
+        expected.setdefault(rsum(search, annotation), point)  # the first of equals
+    best = max(expected)
+    assert choice.params == expected[best]
+    assert [row["criterion"] for row in choice.table[:2]] == [
+        row["criterion"] for row in choice.table[4:]
+    ]
+    selection = choice.selection()
+    assert selection["val_criterion"] == best and selection["grid_points"] == 6
+    assert selection["cosine_val_criterion"] == rsum(*cosine_ranks(images, captions, index))
+    assert choose_on_val("cosine", hubness, images, captions, index, bank, 1).selection() == {
+        "scoring": "cosine",
+        "grid_points": 0,
+    }
+
+
+def test_folds_are_each_scored_by_the_rule_with_their_own_candidates():
+    images, captions, index, train_images, train_captions = corpus(8, n_images=20, zeros=False)
+    bank = (train_images, train_captions)
+    choice = ScoringChoice("qb_norm", {"beta": 20.0, "activation_k": 1})
+    folds = score_folds(images, captions, index, 2, (1, 5), 1, ranks_function(choice, bank, 1))
+    per_fold = []
+    for fold in range(2):
+        in_fold = (index >= 10 * fold) & (index < 10 * fold + 10)
+        fold_ranks = hubness_ranks(
+            "qb_norm",
+            choice.params,
+            images[10 * fold : 10 * fold + 10],
+            captions[in_fold],
+            index[in_fold] - 10 * fold,
+            bank,
+            BIG,
+        )
+        per_fold.append(metrics_from_ranks(*fold_ranks, (1, 5)))
+    for direction in ("image_search", "image_annotation"):
+        for name, value in folds[direction].items():
+            assert value == rounded(np.mean([m[direction][name] for m in per_fold]))
