@@ -28,6 +28,8 @@ from tie.config.registry import (
     FISHER_STORES,
     IMAGE_ENCODERS,
     POOLINGS,
+    SCORING_PARAMS,
+    SCORINGS,
     SPLIT_NAMES,
     SPLITS,
     STOP_WORD_LISTS,
@@ -276,6 +278,27 @@ class Bootstrap(Section):
     seed: Seed = allowed(SEED_TEXT)
 
 
+MAX_BETA = 1000  # a softmax's inverse temperature: cosines x 1000 leave one candidate
+MAX_NEIGHBOURS = 1000  # qb_norm / csls k: k values or indices are kept per bank row or candidate
+
+
+class Hubness(Section):
+    """The params of the hubness-aware rules (`eval.scoring`), each tried on val."""
+
+    beta: _value_or_list(Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = allowed(
+        f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them"
+    )
+    gallery_beta: _value_or_list(
+        Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
+    ) = allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 3), or a non-empty list of them")
+    activation_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
+        f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 1), or a non-empty list of them"
+    )
+    neighbours_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
+        f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 10), or a non-empty list of them"
+    )
+
+
 class Eval(Section):
     split: Literal[SPLITS] = allowed(f"one of: {', '.join(SPLITS)}")
     ks: Annotated[list[PositiveInt], Field(min_length=1, max_length=MAX_GRID)] = allowed(
@@ -286,6 +309,10 @@ class Eval(Section):
         "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
     )
     bootstrap: Bootstrap
+    scoring: Literal[SCORINGS] = allowed(f"one of: {', '.join(SCORINGS)}", default="cosine")
+    # Required by a scoring other than cosine (check_scoring); absent from older files. The
+    # default is never validated, so a given section's errors name its own fields.
+    hubness: Hubness = None
 
     @field_validator("ks")
     @classmethod
@@ -341,6 +368,7 @@ class Params(Section):
             )
         if self.caption_vectors.pooling == "fisher":
             check_fisher_text(self)
+        check_scoring(self)
         n_images, source = eval_images(self)
         if n_images is not None and max(self.eval.ks) > n_images:
             raise ParamError(
@@ -390,6 +418,25 @@ def check_fisher_text(params: Params) -> None:
             f"text {params.text} has no pretrained vocabulary to sample (its word vectors"
             " are trained on the train captions); use fisher.fit_on train_words or"
             " train_tokens, or a pretrained text such as glove or word2vec",
+        )
+
+
+def check_scoring(params: Params) -> None:
+    """A hubness-aware rule needs its params, and banks from a split other than the one scored."""
+    scoring = params.eval.scoring
+    if scoring == "cosine":
+        return
+    if params.eval.split == "train":
+        raise ParamError(
+            "eval.scoring",
+            scoring,
+            "its banks come from the train split, which eval.split = train scores: use"
+            " eval.split test (or val), or eval.scoring cosine",
+        )
+    if params.eval.hubness is None:
+        names = ", ".join(f"eval.hubness.{name}" for name in SCORING_PARAMS[scoring])
+        raise ParamError(
+            "eval.scoring", scoring, f"needs section eval.hubness (its params: {names})"
         )
 
 
