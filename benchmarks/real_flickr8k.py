@@ -57,7 +57,7 @@ class Row:
 
 
 ROWS = [
-    Row("defaults", "the repository's defaults, nothing else set", (), "mean"),
+    Row("defaults", "the defaults (Fisher vectors, HGLMM, K 30; the CCA grid), nothing else set"),
     Row("old-defaults", "the defaults before: mean, one CCA point 50 / 1e-4 / 2", OLD_DEFAULTS),
     Row("mean", "plain mean of GloVe 50-d, the CCA grid on val", MEAN, "old-defaults"),
     Row("idf", "mean weighted by IDF", (*MEAN, "caption_vectors.idf=true")),
@@ -68,14 +68,43 @@ ROWS = [
         (*MEAN, "caption_vectors.sif=true", "caption_vectors.common_components=1"),
     ),
     Row("no-stop-words", "mean, stop words kept", (*MEAN, "tokenizer.stop_words=none")),
-    Row("word2vec_local", "mean of word2vec trained on the train captions",
-        (*MEAN, "text=word2vec_local")),
-    *(
-        Row(f"fisher-{m}", f"Fisher vectors, {m}",
-            ("caption_vectors.pooling=fisher", f"fisher.mixture={m}"))
-        for m in ("gmm", "lmm", "hglmm", "gmm+hglmm")
+    Row(
+        "word2vec_local",
+        "mean of word2vec trained on the train captions",
+        (*MEAN, "text=word2vec_local"),
     ),
-    Row("crops10", "mean, 10 crops of each photo", (*MEAN, "backbone.crops=10")),
+    *(
+        Row(f"fisher-{m}", f"Fisher vectors, {m}", (f"fisher.mixture={m}",), "defaults")
+        for m in ("gmm", "lmm", "gmm+hglmm")
+    ),
+    Row("fisher-k64", "Fisher vectors, HGLMM, K 64", ("fisher.n_components=64",), "defaults"),
+    Row(
+        "fisher-ica",
+        "Fisher vectors, HGLMM on ICA-rotated words",
+        ("fisher.reduce=ica",),
+        "defaults",
+    ),
+    Row(
+        "fisher-pretrained",
+        "Fisher vectors, HGLMM fitted on 100,000 words sampled from GloVe's table",
+        ("fisher.fit_on=pretrained_sample",),
+        "defaults",
+    ),
+    Row(
+        "fisher-power-1-4",
+        "Fisher vectors, the CCA grid with scale_power 1, 2, 3, 4",
+        ("cca.scale_power=[1.0,2.0,3.0,4.0]",),
+        "defaults",
+    ),
+    *(
+        Row(
+            f"scoring-{rule}",
+            f"the defaults, scored by {rule} (banks from train)",
+            (f"eval.scoring={rule}",),
+            "defaults",
+        )
+        for rule in ("inverted_softmax", "qb_norm", "csls", "dual_bank")
+    ),
 ]
 
 
@@ -216,8 +245,9 @@ def write_results(output: Path, rows: list[Row], best: Row, verdicts, report: st
     ]
     for row in rows:
         against_base, against_best = verdicts[row.name]
-        lines.append(f"| {row.name} | {row.baseline}: {against_base} | {best.name}:"
-                     f" {against_best} |")
+        lines.append(
+            f"| {row.name} | {row.baseline}: {against_base} | {best.name}: {against_best} |"
+        )
     lines += [
         "",
         "## Stages",
