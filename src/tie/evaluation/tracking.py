@@ -14,7 +14,8 @@ deadline, `TIE_MLFLOW_DEADLINE_S` (default 120 s), after which the stage fails i
 line (a run it had started is marked FAILED by the next logging, as a killed one is).
 
 One run per distinct computed result: each run carries a fingerprint tag (`tie.fingerprint`,
-see `fingerprint`), a hash of everything the numbers were computed from. Logging the same
+see `fingerprint`), a hash of the evaluate stage's lock entry (what DVC records the numbers
+were computed from). Logging the same
 fingerprint again (a forced re-run, a run-cache miss) adds nothing; the existing run's id
 is returned. A process killed while logging leaves its run `RUNNING`; the next logging
 marks such runs `FAILED` (runs of this pipeline whose process, on this host, is gone).
@@ -46,7 +47,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -132,30 +132,14 @@ EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_
 PID_TAG, HOST_TAG = "tie.pid", "tie.host"
 
 
-def fingerprint(inputs: list[Path], params: dict) -> str:
-    """A hash of what an evaluation's numbers come from: input files, params and code.
+def fingerprint(entry: dict) -> str:
+    """A hash of what an evaluation's numbers come from: the evaluate stage's lock entry.
 
-    `inputs` are files or folders (every file below them, in sorted order); their
-    contents count, not their names or dates. The code is every module of the `tie`
-    package this process has loaded, plus the running script (the stage).
+    `entry` is what DVC records for the run (`tie.config.lock.running_entry`): its command,
+    every dep it declares with its content hash, the params it declares. Any change DVC
+    re-runs the stage for is another fingerprint, so another MLflow run; nothing else is.
     """
-    package = Path(__file__).resolve().parent
-    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
-    code = {script} if script and script.is_file() else set()  # not after a chdir
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(package):
-            code.add(Path(file).resolve())
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    for kind, paths in (("input", [Path(p) for p in inputs]), ("code", sorted(code))):
-        for path in paths:
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in files:
-                name = file.name if kind == "code" else file.relative_to(path.parent)
-                with open(file, "rb") as f:
-                    content = hashlib.file_digest(f, "sha256").hexdigest()
-                digest.update(f"\n{kind}\t{name}\t{content}".encode())
-    return digest.hexdigest()
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _process_is_gone(tags: dict) -> bool:
@@ -231,13 +215,14 @@ def run_name(params: dict) -> str:
     """
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
+    params = flatten(params)  # nested or already flat (`section.key`), read alike
     text = params.get("text")
     name = f"{params.get('dataset')} {params.get('image')}+{text}"
     if text in TEXT_ENCODERS and TEXT_ENCODERS[text].kind == "sentence":
         return name
-    pooling = params.get("caption_vectors", {}).get("pooling", "mean")
+    pooling = params.get("caption_vectors.pooling", "mean")
     if pooling == "fisher":
-        pooling = f"fisher-{params.get('fisher', {}).get('mixture')}"
+        pooling = f"fisher-{params.get('fisher.mixture')}"
     return f"{name} {pooling}"
 
 
