@@ -129,3 +129,48 @@ def test_running_entry_of_a_stage_dvc_yaml_lacks_is_one_line(tmp_path):
     (tmp_path / "dvc.yaml").write_text(DVC_YAML)
     with pytest.raises(TieError, match="could not read stage `missing` of dvc.yaml"):
         running_entry("missing", tmp_path)
+
+
+def test_a_project_without_a_lock_does_not_borrow_the_one_above(tmp_path):
+    """A queued experiment's copy (.dvc/tmp/exps/...) has a dvc.yaml and maybe no lock yet:
+    the lock of the repository that holds it is not its record."""
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(LOCK))
+    copy = tmp_path / ".dvc/tmp/exps/tmp1"
+    (copy / "metrics").mkdir(parents=True)
+    (copy / "dvc.yaml").write_text(DVC_YAML)
+    assert lock_above(copy / "metrics/cca_selection.json") is None
+
+
+def test_a_feature_file_given_by_its_absolute_path_is_checked_against_the_lock(
+    tmp_path, monkeypatch
+):
+    """The store's check finds the project's lock from the file, not the working folder:
+    an absolute path (a script run elsewhere) is checked too, not silently passed."""
+    import hashlib
+
+    import numpy as np
+
+    from tie.features.store import load_features, save_features
+
+    features = tmp_path / "features/x.npy"
+    features.parent.mkdir()
+    save_features(features, np.ones((2, 3)), ["a", "b"])
+    ids_md5 = hashlib.md5((tmp_path / "features/x.ids.txt").read_bytes()).hexdigest()
+    outs = [
+        {"path": "features/x.npy", "md5": "0" * 32},  # not the file's: it was altered
+        {"path": "features/x.ids.txt", "md5": ids_md5},
+    ]
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"stages": {"feats": {"outs": outs}}}))
+    monkeypatch.chdir(tmp_path.parent)  # another working folder
+    with pytest.raises(TieError, match=r"x.npy is not what dvc.lock records .* -f feats`"):
+        load_features(features, ["a", "b"])
+
+
+def test_the_ranks_of_a_damaged_workspace_lock_are_one_line(tmp_path):
+    from tie.evaluation.query_ranks import workspace_ranks
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/ranks.csv").write_text("kind,query,rank\n")
+    (tmp_path / "dvc.lock").write_text("stages: [\n  evaluate: {")
+    with pytest.raises(TieError, match=r"^dvc.lock of the workspace is not valid YAML"):
+        workspace_ranks(tmp_path)

@@ -51,12 +51,10 @@ class Lock:
         return cls({name: stage or {} for name, stage in stages.items()}, where)
 
     @classmethod
-    def of_workspace(cls, root: Path = Path(".")) -> Lock | None:
+    def of_workspace(cls, root: Path = Path("."), where: str = "the workspace") -> Lock | None:
         """The workspace's lock (`root`/dvc.lock); None if there is none."""
         file = Path(root) / LOCK_FILE
-        if not file.is_file():
-            return None
-        return cls.parse(file.read_text(), "the workspace" if root == Path(".") else str(root))
+        return cls.parse(file.read_text(), where) if file.is_file() else None
 
     @classmethod
     def at_revision(cls, rev: str, where: str, root: Path = Path(".")) -> Lock | None:
@@ -99,14 +97,20 @@ class Lock:
 
 
 def lock_above(path: Path) -> tuple[Lock, Path] | None:
-    """The lock of the project that file `path` lies in (the nearest dvc.lock in a folder
-    above it) and `path` relative to that folder; None if no folder above has one."""
+    """The lock of the project that file `path` lies in, and `path` relative to the
+    project's folder; None if that project has no lock yet.
+
+    The project is the nearest folder above `path` with a dvc.yaml or a dvc.lock (a queued
+    experiment's copy in `.dvc/tmp/exps/` is a project of its own: the lock of the one that
+    holds it is not its record).
+    """
     path = Path(path).resolve()
     for folder in path.parents:
-        if (folder / LOCK_FILE).is_file():
-            return Lock.parse((folder / LOCK_FILE).read_text(), str(folder)), path.relative_to(
-                folder
-            )
+        if (folder / "dvc.yaml").is_file() or (folder / LOCK_FILE).is_file():
+            if not (folder / LOCK_FILE).is_file():
+                return None
+            lock = Lock.parse((folder / LOCK_FILE).read_text(), str(folder))
+            return lock, path.relative_to(folder)
     return None
 
 
