@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from tie.config.registry import CCA_PARAM_CONSTRAINTS
 from tie.corpus.pairs import check_image_index
+from tie.errors import TieError
 from tie.features.precision import stored_precision
 
 ARRAYS_FILE = "cca.npz"
@@ -74,8 +75,26 @@ BLOCK_ROWS = 1024
 # least one): reads of 16 MB run at disk speed, and the budget stays small next to the
 # covariances of real features (134 MB for a 4,096-d side), whatever the other side. The
 # environment variable TIE_CCA_CHUNK_MB sets another (a machine with little memory, and
-# the test that the saved model does not depend on it).
-CHUNK_BYTES = int(float(os.environ.get("TIE_CCA_CHUNK_MB", 16)) * 2**20)
+# the test that the saved model does not depend on it), read when a fit starts
+# (`chunk_bytes`).
+CHUNK_BYTES = 16 * 2**20
+CHUNK_MB_ENV = "TIE_CCA_CHUNK_MB"
+
+
+def chunk_bytes() -> int:
+    """The caption rows' memory budget: `TIE_CCA_CHUNK_MB` megabytes if set, else CHUNK_BYTES."""
+    value = os.environ.get(CHUNK_MB_ENV)
+    if value is None:
+        return CHUNK_BYTES
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = 0.0
+    if not megabytes > 0:
+        raise TieError(f"{CHUNK_MB_ENV}={value!r}: a number of megabytes above 0, e.g. 16")
+    return int(megabytes * 2**20)
+
+
 # Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
 # Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
 _LANCZOS_MIN_DIMENSION = 256
@@ -127,7 +146,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
         As in `CCA.fit`.
     chunk_rows : int, optional
         Rows of Y read at once, rounded down to a whole number of blocks (at least one);
-        by default as many as fit in `CHUNK_BYTES` as stored.
+        by default as many as fit in `chunk_bytes()` as stored.
     block_rows : int
         Rows of Y per block of the sums (`BLOCK_ROWS`; tests make it small).
     """
@@ -146,7 +165,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
     if n_pairs < 2:
         raise ValueError(f"CCA needs at least 2 pairs to estimate covariances, got {n_pairs}")
     if chunk_rows is None:
-        chunk_rows = CHUNK_BYTES // (Y.shape[1] * Y.dtype.itemsize)
+        chunk_rows = chunk_bytes() // (Y.shape[1] * Y.dtype.itemsize)
     chunk_rows = block_rows * max(1, chunk_rows // block_rows)  # whole blocks, at least one
     is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
     # Captions grouped by image: slices of Y when already so, gathered rows otherwise.

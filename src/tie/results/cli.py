@@ -175,10 +175,11 @@ def report(
     the 95% interval of every value, and ≈ where a value is not significantly different
     from its column's best (or `--reference`).
     """
-    from tie.evaluation.tracking import tracking_uri
+    from tie.evaluation.tracking import mlflow_settings, tracking_uri
     from tie.results import comparison
 
-    ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+    with mlflow_settings():
+        ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
@@ -219,12 +220,13 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
     name, or a published row (klein2015/flickr8k). Both must be of the same dataset and
     protocol.
     """
-    from tie.evaluation.tracking import tracking_uri
+    from tie.evaluation.tracking import mlflow_settings, tracking_uri
     from tie.results.compare import compare as compare_results
     from tie.results.compare import find_result
 
     uri = tracking_uri()
-    first, second = find_result(a, uri), find_result(b, uri)
+    with mlflow_settings():  # MLflow's run ids and names are looked up too
+        first, second = find_result(a, uri), find_result(b, uri)
     run = first if first.kind != "published" else second
     keys = run.metrics["image_search"]
     ks = [int(k[len("R_at_") :]) for k in keys if re.fullmatch(r"R_at_\d+", k)]
