@@ -399,13 +399,8 @@ class CCA:
         self.check_params(X.shape[1], Y.shape[1])
         self.fit_covariances(covariances(X, Y, image_index))
         n_images = len(X) if image_index is None else len(np.unique(image_index))
-        if self.n_components >= n_images:
-            warnings.warn(
-                f"CCA n_components = {self.n_components} is not below the number of images"
-                f" fitted ({n_images}): the fit is degenerate ({n_images} images span at most"
-                f" {n_images - 1} directions); use fewer components or more images",
-                stacklevel=2,
-            )
+        if (degenerate := degenerate_fit(self.n_components, n_images)) is not None:
+            warnings.warn(f"CCA {degenerate}", stacklevel=2)
         return self
 
     def fit_covariances(self, cov):
@@ -580,6 +575,21 @@ def _project(matrix, mean, weights, scale):
     embeddings = (matrix - mean) @ weights * scale
     embeddings[~matrix.any(axis=1)] = 0.0
     return embeddings
+
+
+def degenerate_fit(n_components: int, n_images: int, images: str = "images fitted"):
+    """What is wrong with fitting `n_components` from `n_images` images, or None if nothing:
+    n centred images span at most n - 1 directions, so the last components are noise.
+
+    The one wording of this warning (`CCA.fit`, and the `cca` stage for the model it chose).
+    """
+    if n_components < n_images:
+        return None
+    return (
+        f"n_components = {n_components} is not below the number of {images} ({n_images}): the"
+        f" fit is degenerate ({n_images} images span at most {n_images - 1} directions); use"
+        " fewer components or more images"
+    )
 
 
 class InvalidParam(ValueError):
