@@ -3,9 +3,9 @@ import csv
 import numpy as np
 import pytest
 
-from tie.evaluation.retrieval import score
 from tie.joint.cca import CCA, covariances
 from tie.joint.model_selection import TABLE_COLUMNS, grid_search, param_grid, write_table
+from tie.joint.retrieval import score
 
 N_LATENT = 3  # the right n_components of `planted_split`
 

@@ -1,3 +1,3 @@
-"""Scoring a joint space: ranks and recall (`retrieval`), bootstrap intervals
+"""Scoring a joint space (its ranks and recall: `tie.joint.retrieval`), bootstrap intervals
 (`bootstrap`), per-query ranks (`query_ranks`), fold protocols (`folds`), the split's
 embeddings (`embeddings`), the plots (`report`, `gallery`) and MLflow (`tracking`)."""

@@ -17,8 +17,8 @@ from tie.evaluation.folds import FOLD_PROTOCOLS, score_folds
 from tie.evaluation.gallery import write_gallery
 from tie.evaluation.query_ranks import QueryRanks
 from tie.evaluation.report import plot_recall_curves, write_recall_curves
-from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names
+from tie.joint.retrieval import metrics_from_ranks, protocol_counts, ranks
 from tie.joint.space import ZeroShot
 from tie.raw.layout import image_sources
 

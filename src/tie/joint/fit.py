@@ -16,10 +16,10 @@ from tie.config.registry import CCA_PARAMS
 from tie.corpus.corpus import Corpus
 from tie.engine.engine import LOCAL, Engine
 from tie.errors import DataError, TieError
-from tie.evaluation.retrieval import ranks, rsum
 from tie.features.store import RowSubset
 from tie.joint.cca import InvalidParam, covariances
 from tie.joint.model_selection import grid_search, param_grid
+from tie.joint.retrieval import ranks, rsum
 from tie.joint.space import ZeroShot
 
 

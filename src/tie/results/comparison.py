@@ -36,7 +36,7 @@ from tie.evaluation.query_ranks import (
     ranks_at,
     workspace_ranks,
 )
-from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS, RSUM_KS
+from tie.joint.retrieval import DIRECTIONS, METRIC_DECIMALS, RSUM_KS
 from tie.redact import redact
 from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (
