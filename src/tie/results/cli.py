@@ -101,9 +101,9 @@ def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) 
 
     Set TIE_DOWNLOAD_MIRROR=<url> to fetch every file from <url>/<file name> instead.
     """
-    from tie.corpus.read import DATASETS, check_split
+    from tie.corpus.read import DATASET_SPLITS, check_split
 
-    split = split or DATASETS[dataset][0]
+    split = split or DATASET_SPLITS[dataset][0]
     check_split(dataset, split)
     if accept_local:
         from tie.datasets.accept import accept_local_copy
