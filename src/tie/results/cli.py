@@ -247,7 +247,7 @@ def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
     from tie.config.params import load_params
     from tie.evaluation.gallery import write_contact_sheet
-    from tie.results.search import search_images, shorten
+    from tie.results.search import echoed, search_images
 
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
         # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
@@ -257,17 +257,17 @@ def search(query: str, top: int, output: Path) -> None:
         )
     result = search_images(load_params(), query, top)
     hits = result.hits
-    click.echo(f"query words used: {shorten(' '.join(result.used))}")
+    click.echo(f"query words used: {echoed(' '.join(result.used))}")
     if result.stop_words:
-        stop_words = shorten(" ".join(result.stop_words))
+        stop_words = echoed(" ".join(result.stop_words))
         click.echo(f"dropped as stop words (tokenizer.stop_words): {stop_words}")
     if result.unknown:
-        unknown = shorten(" ".join(result.unknown))
+        unknown = echoed(" ".join(result.unknown))
         click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     drawn = hits[:MAX_DRAWN]
-    write_contact_sheet(output, shorten(query), [h.path for h in drawn], [h.score for h in drawn])
+    write_contact_sheet(output, echoed(query), [h.path for h in drawn], [h.score for h in drawn])
     more = f" (the first {len(drawn)} of {len(hits)})" if len(drawn) < len(hits) else ""
     click.echo(f"contact sheet{more}: {output}")
 
