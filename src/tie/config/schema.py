@@ -30,7 +30,7 @@ from tie.config.registry import (
     POOLINGS,
     SCORING_PARAMS,
     SCORINGS,
-    SPLIT_NAMES,
+    SPLIT_LISTS,
     SPLITS,
     STOP_WORD_LISTS,
     TEXT_ENCODERS,
@@ -326,7 +326,7 @@ class Params(Section):
     """The whole params.yaml."""
 
     dataset: Literal[tuple(DATASETS)] = allowed(f"one of: {', '.join(DATASETS)}")
-    split: Literal[SPLIT_NAMES] = allowed(f"one of: {', '.join(SPLIT_NAMES)}")
+    split: Literal[SPLIT_LISTS] = allowed(f"one of: {', '.join(SPLIT_LISTS)}")
     text: Literal[tuple(TEXT_ENCODERS)] = allowed(f"one of: {', '.join(TEXT_ENCODERS)}")
     image: Literal[tuple(IMAGE_ENCODERS)] = allowed(
         f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
