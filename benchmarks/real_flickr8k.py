@@ -112,6 +112,8 @@ def run(args: list[str], cwd: Path, log=None) -> tuple[str, dict[str, float]]:
     """Run a command, its output to `log` as it comes; (output, seconds per DVC stage)."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1", DO_NOT_TRACK="true")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    if (cwd / "src" / "tie").is_dir():  # the clone's own library, not the venv's install
+        env["PYTHONPATH"] = str(cwd / "src")
     process = subprocess.Popen(
         args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
