@@ -64,3 +64,18 @@ def test_layout_lists_every_module_of_the_library_and_nothing_else():
     tree = {p.relative_to(REPO / "src/tie").as_posix() for p in (REPO / "src/tie").rglob("*.py")}
     listed = layout_modules((REPO / "docs" / "layout.md").read_text())
     assert listed == tree, f"missing: {sorted(tree - listed)}; gone: {sorted(listed - tree)}"
+
+
+@pytest.mark.e2e
+def test_mlflow_recovery_command_logs_the_missing_run_running_evaluate_only(demo_project, tmp_path):
+    """docs/mlflow.md's command for a store that lacks a result: evaluate alone runs."""
+    import mlflow
+
+    text = " ".join((REPO / "docs/mlflow.md").read_text().split())
+    command = re.search(r"deleted `mlflow.db`\) gets it with `([^`]+)`", text).group(1)
+    project = copy_project(demo_project, tmp_path / "project", mlflow_store=False)
+    _, out = run(command.split(), project)
+    assert re.findall(r"Running stage '(\w+)'", out) == ["evaluate"], out
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment is not None and client.search_runs([experiment.experiment_id]), out
