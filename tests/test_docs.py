@@ -2,7 +2,8 @@
 
 The docs mark commands that run on the demo: lines starting with `$ ` inside a
 ```` ```console ```` block (see docs/README.md). Each file's commands run in order, as a
-reader would run them, on a private copy of the demo project after `dvc repro`.
+reader would run them, on a private copy of the demo project after `dvc repro`, in a
+200-column terminal: a `dvc exp show` the docs print must fit it (no column cut off).
 """
 
 import re
@@ -39,8 +40,11 @@ def test_console_commands_are_found_only_in_console_blocks():
 def test_console_commands_run_on_the_demo(doc, demo_project, tmp_path):
     project = copy_project(demo_project, tmp_path / "project")
     for command in console_commands(doc.read_text()):
-        code, out = run(["bash", "-c", command], project, check=False)
+        code, out = run(["bash", "-c", command], project, check=False, env={"COLUMNS": "200"})
         assert code == 0, f"{doc.name}: `{command}` failed ({code}):\n{out}"
+        if command.startswith("dvc exp show"):
+            too_wide = [line for line in out.splitlines() if len(line) > 200 or "…" in line]
+            assert not too_wide, f"{doc.name}: `{command}` does not fit 200 columns:\n{out}"
 
 
 def layout_modules(text: str) -> set[str]:
