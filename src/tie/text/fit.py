@@ -11,7 +11,6 @@ from tie.text.fisher_vectors import FisherVectors, fitting_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import WordVectors
 
-
 # Fewer word vectors than this per mixture component: the mixture learns its few words
 # by heart (on the demo, K=30 on 62 words: EM stops after 1 iteration).
 MIN_WORDS_PER_COMPONENT = 5
