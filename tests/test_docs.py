@@ -83,3 +83,14 @@ def test_mlflow_recovery_command_logs_the_missing_run_running_evaluate_only(demo
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("demo")
     assert experiment is not None and client.search_runs([experiment.experiment_id]), out
+
+
+def test_readme_shows_the_table_make_demo_prints():
+    """README's table is `tie show`'s of the committed demo run (metrics/retrieval.json)."""
+    import json
+
+    from tie.evaluation.report import format_table
+
+    table = format_table(json.loads((REPO / "metrics/retrieval.json").read_text()))
+    assert "[" in table and "rsum" in table  # intervals and the rsum line
+    assert f"```\n{table.rstrip()}\n```" in (REPO / "README.md").read_text()
