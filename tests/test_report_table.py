@@ -255,19 +255,17 @@ def test_the_reference_row_is_named_and_labelled():
     ]
 
 
-def test_the_workspace_is_left_out_where_it_is_an_applied_experiment(capsys):
+def test_the_workspace_is_left_out_where_it_is_an_applied_experiment():
     from tie.results.comparison import without_applied_workspace
 
     applied = fisher_row("fv-gmm", 20.0, "gmm")
     workspace = Row("workspace", "workspace", applied.metrics, PROTOCOL, applied.provenance)
     other = fisher_row("fv-lmm", 10.0, "lmm")
-    rows = without_applied_workspace([workspace, applied, other])
-    assert [r.label for r in rows] == ["fv-gmm", "fv-lmm"]
-    assert "workspace: the run of experiment fv-gmm" in capsys.readouterr().err
-    changed = Row(
-        "workspace", "workspace", other.metrics | {"rsum": 1.0}, PROTOCOL, other.provenance
-    )
-    assert [r.label for r in without_applied_workspace([changed, other])] == [
-        "workspace",
-        "fv-lmm",
-    ]
+    rows, name = without_applied_workspace([workspace, applied, other])
+    assert ([r.label for r in rows], name) == (["fv-gmm", "fv-lmm"], "fv-gmm")
+    markdown = to_markdown(*group_rows(rows, []), applied=name)
+    assert "The workspace holds the run of experiment fv-gmm: its row." in markdown
+    metrics = other.metrics | {"rsum": 1.0}
+    changed = Row("workspace", "workspace", metrics, PROTOCOL, other.provenance)
+    rows, name = without_applied_workspace([changed, other])
+    assert ([r.label for r in rows], name) == (["workspace", "fv-lmm"], None)

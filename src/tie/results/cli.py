@@ -225,7 +225,11 @@ def report(
     from tie.evaluation.tracking import tracking_uri
     from tie.results import comparison
 
-    ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+    applied = None
+    if runs == "dvc":
+        ours, applied = comparison.without_applied_workspace(comparison.dvc_rows())
+    else:
+        ours = comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
@@ -234,7 +238,7 @@ def report(
             f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
         )
     groups = comparison.mark_significance(groups, reference)
-    markdown = comparison.to_markdown(groups, apart, reference)
+    markdown = comparison.to_markdown(groups, apart, reference, applied)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(markdown)

@@ -142,12 +142,13 @@ def dvc_rows() -> list[Row]:
                 continue
             if recorded:
                 rows += _rows_of_run(label, kind, *recorded, ranks())
-    return without_applied_workspace(rows)
+    return rows
 
 
-def without_applied_workspace(rows: list[Row]) -> list[Row]:
+def without_applied_workspace(rows: list[Row]) -> tuple[list[Row], str | None]:
     """The rows without the workspace's when it is an experiment's run (`dvc exp run` and
-    `dvc exp apply` leave it there): the same metrics, made the same way. Says so."""
+    `dvc exp apply` leave it there: the same metrics, made the same way), and the name of
+    that experiment (None: the workspace kept)."""
     for row in rows:
         if row.kind != "workspace":
             continue
@@ -159,9 +160,8 @@ def without_applied_workspace(rows: list[Row]) -> list[Row]:
             and r.provenance == row.provenance
         ]
         if same:
-            click.echo(f"workspace: the run of experiment {same[0]}, shown as its row", err=True)
-            return [r for r in rows if r.kind != "workspace"]
-    return rows
+            return [r for r in rows if r.kind != "workspace"], same[0]
+    return rows, None
 
 
 def _recorded_at(rev: str, where: str) -> tuple:
@@ -454,8 +454,14 @@ def _table(rows: list[Row], marked: set, reference: str | None = None) -> list[s
     return lines
 
 
-def to_markdown(groups: list[Group], apart: list[Row], reference: str | None = None) -> str:
-    """One section per protocol: its table, then what produced each row."""
+def to_markdown(
+    groups: list[Group],
+    apart: list[Row],
+    reference: str | None = None,
+    applied: str | None = None,
+) -> str:
+    """One section per protocol: its table, then what produced each row; `applied`: the
+    experiment whose run the workspace holds (its row stands for the workspace)."""
     lines = [
         "## Retrieval results",
         "",
@@ -465,6 +471,8 @@ def to_markdown(groups: list[Group], apart: list[Row], reference: str | None = N
         " significantly different from the column's best row, or the reference row (paired"
         " bootstrap, p >= 0.05; a published value: inside the run's interval).",
     ]
+    if applied is not None:
+        lines += ["", f"The workspace holds the run of experiment {applied}: its row."]
     if not groups:
         lines += ["", "No run with metrics yet: run `dvc repro`."]
     for group in groups:

@@ -32,6 +32,14 @@ def _check(model: str, preset: str, dtype: str) -> str:
     return preset
 
 
+def whole_words(text: str, limit: int = 200) -> str:
+    """`text`, or its first words within `limit` characters then ` ...`: never cut mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return f"{cut.rstrip()} ..."
+
+
 @contextmanager
 def _preset_errors(model: str, preset: str):
     """KerasHub's errors about a preset, as one line that says what to do."""
@@ -44,7 +52,7 @@ def _preset_errors(model: str, preset: str):
         if isinstance(error, FileNotFoundError) and is_local_preset(preset):
             raise TieError(f"{model}.preset {preset!r} is incomplete: {error}") from None
         handle = backbone_cls.presets.get(preset, {}).get("kaggle_handle", preset)
-        reason = str(error).splitlines()[0][:200]
+        reason = whole_words(str(error).splitlines()[0] if str(error) else repr(error))
         raise TieError(unreachable_preset_message(model, preset, handle, reason)) from None
     except ValueError as error:
         if "Unknown preset identifier" not in str(error):
