@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.image.tensorflow_logs import import_tensorflow
+from tie.tensorflow_logs import import_tensorflow
 
 
 def image_bytes(paths: list):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.tensorflow_logs import import_tensorflow
 from tie.towers.models import TowerEncoder
 
 
@@ -45,6 +46,7 @@ class TowerImageEncoder(TowerEncoder):
 
     @property
     def dim(self) -> int:
+        import_tensorflow()
         import keras
 
         symbolic = self.backbone.get_vision_embeddings(keras.Input(self.image_shape))
@@ -53,7 +55,7 @@ class TowerImageEncoder(TowerEncoder):
     def forward(self, images):
         """Embeddings (float32) of a batch of images already through the image converter."""
         if self._forward is None:
-            import tensorflow as tf
+            tf = import_tensorflow()
 
             backbone = self.backbone
 
@@ -66,14 +68,14 @@ class TowerImageEncoder(TowerEncoder):
 
     def _convert(self, data):
         """An image file's bytes -> the converter's output for it (a tf.data map function)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         return self.converter(tf.cast(image, tf.float32))
 
     def dataset(self, paths: list):
         """(positions, images) batches of decoded, converted images (files or tar members)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         from tie.image.tf_sources import image_bytes  # here: tie.image.encoders imports this module
 
