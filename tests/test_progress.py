@@ -63,6 +63,7 @@ def test_every_long_stage_writes_progress_lines_into_a_log_file(demo_project, tm
     text = log.read_text()
     assert "\r" not in text
     for stage, line in {
+        "data": r"demo images: 220/220 img \(100%\), \d+ s, ",
         "image_features": r"colorgrid: 220/220 img \(100%\), \d+ s, ",
         "mixture": r"gaussian mixture EM: \d+/100 iteration \(\d+%\), ",
         "text_features": r"tokenize: 1100/1100 caption \(100%\), ",
