@@ -1,6 +1,7 @@
 """Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
 
-`main` reads as its steps: load the split's embeddings, score (with bootstrap intervals),
+`main` reads as its steps: load the split's embeddings, choose the scoring's params on val
+(`eval.scoring` other than cosine: banks from train), score (with bootstrap intervals),
 write the per-query ranks and the plots, log the run, write the metrics file (the steps:
 `tie.evaluation.evaluate`).
 
@@ -17,7 +18,13 @@ from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.evaluation.evaluate import log_run, score_split, write_metrics, write_plots
+from tie.evaluation.evaluate import (
+    choose_scoring,
+    log_run,
+    score_split,
+    write_metrics,
+    write_plots,
+)
 from tie.evaluation.tracking import tracking_uri
 from tie.joint.space import load_joint_model
 from tie.redact import redact
@@ -36,6 +43,7 @@ from tie.redact import redact
 @click.option(
     "--cca-grid", "grid_file", required=True, type=click.Path(exists=True, path_type=Path)
 )
+@click.option("--scoring-selection", "scoring_file", required=True, type=click.Path(path_type=Path))
 def main(
     splits_file: Path,
     image_features: Path,
@@ -47,6 +55,7 @@ def main(
     raw_dir: Path,
     gallery_file: Path,
     grid_file: Path,
+    scoring_file: Path,
 ) -> None:
     metrics_file.unlink(missing_ok=True)  # present only once the run is logged
     params = load_params("dataset", "image", "text", "eval")
@@ -55,9 +64,18 @@ def main(
     split = load_split_embeddings(
         corpus, params["eval"]["split"], image_features, text_features, model
     )
-    metrics, query_ranks = score_split(split, corpus, params)
+    scoring, bank = choose_scoring(corpus, params, image_features, text_features, model)
+    if scoring.rule != "cosine":
+        selection = scoring.selection()
+        click.echo(
+            f"scoring chosen on val: {scoring.describe()}, rsum {selection['val_criterion']}"
+            f" (cosine: {selection['cosine_val_criterion']})"
+        )
+    write_metrics(scoring_file, scoring.selection())
+    metrics, query_ranks = score_split(split, corpus, params, scoring, bank)
     click.echo(
-        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']}:"
+        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']},"
+        f" scoring {scoring.rule}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
         f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"
     )
@@ -78,7 +96,8 @@ def main(
         inputs=[splits_file, image_features, text_features, model_dir, grid_file],
         text_features=text_features,
         curves_file=curves_file,
-        artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file],
+        artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file, scoring_file],
+        scoring=scoring,
     )
     where = redact(tracking_uri())
     if logged:

@@ -15,7 +15,7 @@ import click
 from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
-from tie.text.fit import few_words_warning, fit_fisher_encoder
+from tie.text.fit import few_words_warning, fit_fisher_encoder, mixture_warnings
 
 UNUSED_NOTE = "unused.txt"
 
@@ -58,6 +58,8 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
             f" {fitted['n_iter']} EM iteration{'' if fitted['n_iter'] == 1 else 's'},"
             f" {fitted['gaussian_share']:.0%} Gaussian dims"
         )
+    for warning in mixture_warnings(encoder.summary()):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"Fisher vectors of {encoder.n_features_out} dimensions -> {out}")
 
 
