@@ -51,7 +51,8 @@ def test_every_long_stage_writes_progress_lines_into_a_log_file(demo_project, tm
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["caption_vectors"]["pooling"] = "fisher"
     params["fisher"] |= {"n_components": 2, "mixture": "gmm"}
-    params["cca"]["reg"] = [0.0001, 0.001]  # a grid: the grid search reports too
+    # a grid of two points: the grid search reports too
+    params["cca"] |= {"n_components": 20, "reg": [0.0001, 0.001], "scale_power": 2.0}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     log = tmp_path / "repro.log"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
