@@ -267,7 +267,7 @@ def test_the_mixture_stage_warns_when_there_are_few_words_per_component(demo_pro
     params["caption_vectors"]["pooling"] = "fisher"
     params["fisher"]["n_components"] = 30
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _, out = run(["dvc", "repro", "--single-item", "mixture"], project)
+    _, out = run(["dvc", "repro", "--single-item", "--force", "mixture"], project)
     words = int(re.search(r"K=30 on (\d+) train_words vectors", out).group(1))
     assert words < 5 * 30, out
     assert (
@@ -278,7 +278,7 @@ def test_the_mixture_stage_warns_when_there_are_few_words_per_component(demo_pro
 
     params["fisher"]["n_components"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _, out = run(["dvc", "repro", "--single-item", "mixture"], project)
+    _, out = run(["dvc", "repro", "--single-item", "--force", "mixture"], project)
     assert "WARNING: fisher.n_components" not in out, out
 
 
