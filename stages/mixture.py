@@ -17,7 +17,7 @@ from tie.commands import Command
 from tie.config.params import load_params
 from tie.config.registry import TEXT_ENCODERS
 from tie.corpus.corpus import Corpus
-from tie.text.fit import fit_fisher_encoder, mixture_warnings
+from tie.text.fit import few_words_warning, fit_fisher_encoder, mixture_warnings
 
 UNUSED_NOTE = "unused.txt"
 
@@ -55,11 +55,15 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
     corpus = None if fit_on == "pretrained_sample" else Corpus.load(splits_file)
     encoder, n_vectors = fit_fisher_encoder(params, corpus, vocab_file)
     encoder.save(out)
+    warning = few_words_warning(encoder.n_components, n_vectors, fit_on)
+    if warning:
+        click.echo(warning, err=True)
     for fitted in encoder.summary():
         click.echo(
             f"{fitted['mixture']}: K={encoder.n_components} on {n_vectors} {fit_on} vectors"
             f" ({encoder.dim_}-d), mean log-likelihood {fitted['log_likelihood']:.3f} after"
-            f" {fitted['n_iter']} EM iterations, {fitted['gaussian_share']:.0%} Gaussian dims"
+            f" {fitted['n_iter']} EM iteration{'' if fitted['n_iter'] == 1 else 's'},"
+            f" {fitted['gaussian_share']:.0%} Gaussian dims"
         )
     for warning in mixture_warnings(encoder.summary()):
         click.echo(f"warning: {warning}", err=True)

@@ -138,6 +138,28 @@ def test_baseline_needs_a_commit(tmp_path):
         create_tags(tmp_path, load_baselines(BASELINES))
 
 
+def test_baseline_says_how_many_tags_it_writes_and_removes_only_its_own(tmp_path):
+    (tmp_path / "metrics/baselines").mkdir(parents=True)
+    (tmp_path / "metrics/baselines/published.csv").write_bytes(BASELINES.read_bytes())
+    run(["git", "init", "-q"], tmp_path)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-q", "-m", "first"], tmp_path)
+    run(["git", "tag", "mine"], tmp_path)
+    n = len(load_baselines(BASELINES))
+
+    _, out = run(["tie", "baseline"], tmp_path)
+    first = out.splitlines()[0]
+    assert first.startswith(f"writing {n} git tags <baseline>/<dataset> into this repository")
+    assert "`git push --tags` would publish them; `tie baseline --remove` deletes them" in first
+    assert len(git(["tag"], tmp_path).split()) == n + 1
+    _, out = run(["tie", "baseline"], tmp_path)
+    assert "writing" not in out  # nothing new
+
+    _, out = run(["tie", "baseline", "--remove"], tmp_path)
+    assert out.startswith(f"deleted {n} baseline tags: klein2015/flickr8k, ")
+    assert git(["tag"], tmp_path) == "mine"
+
+
 @pytest.mark.e2e
 def test_metrics_diff_of_a_baseline_and_an_experiment(project):
     run(["tie", "baseline"], project)
@@ -155,15 +177,16 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     assert (group["dataset"], group["eval_split"]) == ("demo", "test")
     assert (group["n_test_images"], group["n_test_captions"]) == (50, 250)
     rows = group["rows"]
-    assert [r["run"] for r in rows if r["kind"] == "workspace"] == ["workspace"]
+    assert not [r for r in rows if r["kind"] == "workspace"]
     assert [r["run"] for r in rows if r["kind"] == "commit"] == ["main"]  # the committed run
     assert sorted(r["run"] for r in rows if r["kind"] == "experiment") == sorted(EXPERIMENTS)
     assert not [r for r in rows if r["kind"] == "published"]
     workspace = json.loads((project / "metrics/retrieval.json").read_text())
-    assert rows[0]["metrics"] == json.loads(
+    unscaled = next(r for r in rows if r["run"] == "unscaled")
+    assert unscaled["metrics"] == json.loads(
         json.dumps(workspace), parse_float=lambda x: round(float(x), 4)
     )
-    assert rows[0]["provenance"]["text"] == "glove"
+    assert unscaled["provenance"]["text"] == "glove"
     fewer = next(r for r in rows if r["run"] == "fewer-dims")
     assert fewer["provenance"]["cca"]["n_components"] == 20
     r1 = [r["metrics"]["image_search"]["R_at_1"] for r in rows]
@@ -173,6 +196,9 @@ def test_report_lists_the_workspace_and_every_experiment(project):
 
     markdown = (project / "metrics/report.md").read_text()
     assert "| fewer-dims |" in markdown and "| unscaled |" in markdown
+    # The workspace holds the last experiment's run: said once, not a second row.
+    assert "The workspace holds the run of experiment unscaled: its row." in markdown
+    assert "| workspace |" not in markdown
     header = next(line for line in markdown.splitlines() if line.startswith("| run |"))
     assert "| scale_power |" in header and "| text |" not in header  # only what differs
 
@@ -189,6 +215,22 @@ def test_report_lists_the_workspace_and_every_experiment(project):
     assert lines[0].startswith("run,kind,dataset,eval_split,n_test_images,n_test_captions,")
     assert len(lines) == 1 + 1 + len(EXPERIMENTS)  # header, dvc repro's run, experiments
     assert all(",demo,test,50,250," in line for line in lines[1:])  # counts: integers
+
+
+@pytest.mark.e2e
+def test_show_an_experiment_or_a_revision(project):
+    _, out = run(["tie", "show", "fewer-dims"], project)
+    first, second = out.splitlines()[:2]
+    assert first.startswith("demo (official split), test split: 50 images")
+    assert "CCA chosen: n_components=20," in first
+    assert second.startswith("(from fewer-dims's dvc.lock and metrics files, commit ")
+    assert "R@1" in out
+    _, out = run(["tie", "show", "HEAD"], project)
+    assert "(from HEAD's dvc.lock" in out
+    code, out = run(["tie", "show", "no-such-run"], project, check=False)
+    assert code == 1 and out.strip() == (
+        "Error: 'no-such-run' is neither a DVC experiment (`dvc exp list`) nor a git revision"
+    )
 
 
 @pytest.mark.e2e

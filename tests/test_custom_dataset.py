@@ -8,6 +8,7 @@ import pytest
 import yaml
 from helpers import REPO, new_project, run
 
+from tie.corpus.flickr8k import format_report
 from tie.corpus.read import read_dataset
 from tie.datasets.custom import copy_custom, write_example
 from tie.datasets.demo import make_demo_example
@@ -55,9 +56,15 @@ def test_jsonl_with_splits_is_read_with_every_problem_named(tmp_path):
     assert len(corpus.captions[corpus.images.index("img004.png")]) == 5
     assert len(corpus.captions[corpus.images.index("img005.png")]) == 1
     problems = corpus.report
-    assert problems["dropped_lines_missing_image"]["examples"] == ["gone.png", "notes.png"]
+    assert problems["dropped_lines_missing_image"]["examples"] == [
+        "gone.png",
+        "notes.png (unreadable)",
+    ]
     assert problems["dropped_lines_empty_caption"]["count"] == 1
     assert problems["dropped_lines_duplicate"]["count"] == 1
+    text = format_report(problems | {"caption_lines": 1, "captions_kept": 1, "images_kept": 1})
+    assert "  1 caption line dropped as a repeat of an earlier (image, k): " in text
+    assert "  1 caption line dropped because the caption is empty: " in text
 
 
 def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
@@ -120,7 +127,11 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     assert "Warning: cca.n_components = 40 is not below the number of train images (40)" in output
 
     assert "60 of the 62 images named by custom.captions copied; 1 missing, 1 unreadable" in output
-    assert "1 caption lines dropped because the caption is empty" in output
+    assert "1 caption line dropped because the caption is empty" in output
+    assert (
+        "2 caption lines dropped because their image file is missing or unreadable:"
+        " gone.png, notes.png (unreadable)" in output
+    )
     metrics = json.loads((root / "metrics/retrieval.json").read_text())
     assert 0 <= metrics["image_search"]["R_at_1"] <= metrics["image_search"]["R_at_10"] <= 100
     lock = yaml.safe_load((root / "dvc.lock").read_text())

@@ -2,7 +2,8 @@
 
 The docs mark commands that run on the demo: lines starting with `$ ` inside a
 ```` ```console ```` block (see docs/README.md). Each file's commands run in order, as a
-reader would run them, on a private copy of the demo project after `dvc repro`.
+reader would run them, on a private copy of the demo project after `dvc repro`, in a
+200-column terminal: a `dvc exp show` the docs print must fit it (no column cut off).
 """
 
 import re
@@ -39,8 +40,11 @@ def test_console_commands_are_found_only_in_console_blocks():
 def test_console_commands_run_on_the_demo(doc, demo_project, tmp_path):
     project = copy_project(demo_project, tmp_path / "project")
     for command in console_commands(doc.read_text()):
-        code, out = run(["bash", "-c", command], project, check=False)
+        code, out = run(["bash", "-c", command], project, check=False, env={"COLUMNS": "200"})
         assert code == 0, f"{doc.name}: `{command}` failed ({code}):\n{out}"
+        if command.startswith("dvc exp show"):
+            too_wide = [line for line in out.splitlines() if len(line) > 200 or "…" in line]
+            assert not too_wide, f"{doc.name}: `{command}` does not fit 200 columns:\n{out}"
 
 
 def layout_modules(text: str) -> set[str]:
@@ -64,3 +68,29 @@ def test_layout_lists_every_module_of_the_library_and_nothing_else():
     tree = {p.relative_to(REPO / "src/tie").as_posix() for p in (REPO / "src/tie").rglob("*.py")}
     listed = layout_modules((REPO / "docs" / "layout.md").read_text())
     assert listed == tree, f"missing: {sorted(tree - listed)}; gone: {sorted(listed - tree)}"
+
+
+@pytest.mark.e2e
+def test_mlflow_recovery_command_logs_the_missing_run_running_evaluate_only(demo_project, tmp_path):
+    """docs/mlflow.md's command for a store that lacks a result: evaluate alone runs."""
+    import mlflow
+
+    text = " ".join((REPO / "docs/mlflow.md").read_text().split())
+    command = re.search(r"deleted `mlflow.db`\) gets it with `([^`]+)`", text).group(1)
+    project = copy_project(demo_project, tmp_path / "project", mlflow_store=False)
+    _, out = run(command.split(), project)
+    assert re.findall(r"Running stage '(\w+)'", out) == ["evaluate"], out
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment is not None and client.search_runs([experiment.experiment_id]), out
+
+
+def test_readme_shows_the_table_make_demo_prints():
+    """README's table is `tie show`'s of the committed demo run (metrics/retrieval.json)."""
+    import json
+
+    from tie.evaluation.report import format_table
+
+    table = format_table(json.loads((REPO / "metrics/retrieval.json").read_text()))
+    assert "[" in table and "rsum" in table  # intervals and the rsum line
+    assert f"```\n{table.rstrip()}\n```" in (REPO / "README.md").read_text()

@@ -1,5 +1,7 @@
 """Mixtures (GMM, LMM, HGLMM) and Fisher vectors, against the mathematics they implement."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -253,6 +255,31 @@ def test_the_provenance_read_from_dvc_lock_leaves_fisher_params_out_of_a_mean_ru
     mixture = {"fisher.mixture": "hglmm"}
     assert _pooling(recorded, mixture)["fisher.store"] == "codes"
     assert _pooling(recorded, mixture)["fisher.mixture"] == "hglmm"
+
+
+@pytest.mark.e2e
+def test_the_mixture_stage_warns_when_there_are_few_words_per_component(demo_project, tmp_path):
+    import yaml
+    from helpers import copy_project, run
+
+    project = copy_project(demo_project, tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["caption_vectors"]["pooling"] = "fisher"
+    params["fisher"]["n_components"] = 30
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _, out = run(["dvc", "repro", "--single-item", "--force", "mixture"], project)
+    words = int(re.search(r"K=30 on (\d+) train_words vectors", out).group(1))
+    assert words < 5 * 30, out
+    assert (
+        f"WARNING: fisher.n_components 30 is large for the {words} train_words vectors it is"
+        " fitted on (fewer than 5 per component): lower it (e.g. -S fisher.n_components="
+        f"{words // 5}) or fit on more words" in out
+    ), out
+
+    params["fisher"]["n_components"] = 2
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _, out = run(["dvc", "repro", "--single-item", "--force", "mixture"], project)
+    assert "WARNING: fisher.n_components" not in out, out
 
 
 def test_an_hglmm_that_chose_the_gaussian_everywhere_is_reported():

@@ -151,8 +151,11 @@ def test_format_report_summarises_the_problems(flickr8k):
     assert text.splitlines()[0] == (
         f"read {N_NONBLANK_LINES} caption lines; kept 19 captions of 4 images"
     )
-    assert f"3 caption lines dropped because their image file does not exist: {NO_FILE}" in text
-    assert f"1 split images kept with fewer than 5 captions: {FOUR}" in text
+    assert (
+        f"3 caption lines dropped because their image file is missing or unreadable: {NO_FILE}"
+        in (text)
+    )
+    assert f"1 split image kept with fewer than 5 captions: {FOUR}" in text
     assert len(text.splitlines()) == 9
 
 

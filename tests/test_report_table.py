@@ -1,6 +1,7 @@
 """`tie report`'s table: the choices that tell runs apart beside the metrics, sorted, bold
 only where a row is best among comparable rows (the same dataset and protocol)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -219,3 +220,74 @@ def test_compare_a_run_with_a_published_row_by_its_interval_and_refuse_another_p
     message = str(error.value)
     assert "\n" not in message and "not scored on the same protocol" in message
     assert "200 images / 1000 captions" in message and "100 images / 500 captions" in message
+
+
+def fisher_row(label, r1, mixture, rsum=None):
+    fisher = {f"fisher.{k}": v for k, v in FISHER_SETTINGS.items()} | {"fisher.mixture": mixture}
+    row = run_row(label, r1, 9.0, 50)
+    pooling = {"caption_vectors.pooling": "fisher"} | fisher
+    row.provenance = dataclasses.replace(row.provenance, pooling=pooling)
+    if rsum is not None:
+        row.metrics["rsum"] = rsum
+    return row
+
+
+FISHER_SETTINGS = {
+    "store": "codes",
+    "fit_on": "train_words",
+    "max_iter": 100,
+    "n_components": 8,
+    "normalize": True,
+    "reduce": "none",
+    "reduced_dim": 300,
+    "sample_size": 100000,
+    "seed": 0,
+}
+
+
+def test_the_pooling_column_names_only_the_fisher_settings_that_differ():
+    mean = run_row("mean", 20.0, 9.0, 50)
+    pooling = {"caption_vectors.pooling": "mean", "caption_vectors.idf": False}
+    mean.provenance = dataclasses.replace(mean.provenance, pooling=pooling)
+    rows = [mean, fisher_row("gmm", 26.2, "gmm"), fisher_row("lmm", 26.7, "lmm")]
+    markdown = to_markdown(*group_rows(rows, []))
+    header, _, *body = table_lines(markdown)
+    assert [c.strip() for c in header.strip("|").split("|")][:2] == ["run", "pooling"]
+    assert body[0].startswith("| mean | mean | ")
+    assert body[1].startswith("| gmm | fisher (mixture=gmm) | ")
+    assert body[2].startswith("| lmm | fisher (mixture=lmm) | ")
+    assert "n_components=8" in markdown.split("What produced each row")[1]  # said there
+
+
+def test_sort_by_rsum():
+    rows = [fisher_row("a", 20.0, "gmm", 300.0), fisher_row("b", 10.0, "lmm", 350.0)]
+    groups, _ = group_rows(rows, [])
+    (by_rsum,) = sort_rows(groups, "rsum", None)
+    assert [r.label for r in by_rsum.rows] == ["b", "a"]
+
+
+def test_the_reference_row_is_named_and_labelled():
+    rows = [fisher_row("a", 20.0, "gmm"), fisher_row("b", 10.0, "lmm")]
+    groups, apart = group_rows(rows, [])
+    markdown = to_markdown(mark_significance(groups, "b"), apart, "b")
+    assert "≈ here: not significantly different from the reference row, b." in markdown
+    assert [line.split("|")[1].strip() for line in table_lines(markdown)[2:]] == [
+        "a",
+        "b (reference)",
+    ]
+
+
+def test_the_workspace_is_left_out_where_it_is_an_applied_experiment():
+    from tie.results.comparison import without_applied_workspace
+
+    applied = fisher_row("fv-gmm", 20.0, "gmm")
+    workspace = Row("workspace", "workspace", applied.metrics, PROTOCOL, applied.provenance)
+    other = fisher_row("fv-lmm", 10.0, "lmm")
+    rows, name = without_applied_workspace([workspace, applied, other])
+    assert ([r.label for r in rows], name) == (["fv-gmm", "fv-lmm"], "fv-gmm")
+    markdown = to_markdown(*group_rows(rows, []), applied=name)
+    assert "The workspace holds the run of experiment fv-gmm: its row." in markdown
+    metrics = other.metrics | {"rsum": 1.0}
+    changed = Row("workspace", "workspace", metrics, PROTOCOL, other.provenance)
+    rows, name = without_applied_workspace([changed, other])
+    assert ([r.label for r in rows], name) == (["workspace", "fv-lmm"], None)

@@ -21,6 +21,8 @@ NEVER_CHANGE_OUTPUTS = (
     "src/tie/errors.py",  # the exception class of user errors
     "src/tie/commands.py",  # prints a TieError as one line
     "src/tie/redact.py",  # strips credentials from messages
+    "src/tie/progress.py",  # progress lines on stderr
+    "src/tie/tensorflow_logs.py",  # TensorFlow's start-up lines held back from stderr
     # params.yaml read and checked (values returned as written), the valid names, the
     # output paths (the stages get theirs from dvc.yaml's cmd)
     "src/tie/config",

@@ -19,7 +19,7 @@ def run_python(code, **env):
 def test_held_stderr_keeps_warnings_and_errors_and_everything_on_failure():
     code = """
 import os, sys
-from tie.image.tensorflow_logs import _stderr_held
+from tie.tensorflow_logs import _stderr_held
 with _stderr_held():
     os.write(2, b"I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on.\\n")
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are")
@@ -45,12 +45,22 @@ except ImportError:
 
 @pytest.mark.e2e
 def test_importing_tensorflow_is_quiet_unless_asked_for():
-    code = (
-        "from tie.image.tensorflow_logs import import_tensorflow; import_tensorflow(); print('ok')"
-    )
+    code = "from tie.tensorflow_logs import import_tensorflow; import_tensorflow(); print('ok')"
     quiet = run_python(code)
     assert quiet.stdout == "ok\n"
     assert not any(marker in quiet.stderr for marker in NOISE_MARKERS), quiet.stderr
     asked = run_python(code, TF_CPP_MIN_LOG_LEVEL="0")
     assert asked.stdout == "ok\n"
     assert any(marker in asked.stderr for marker in NOISE_MARKERS)  # the noise exists here
+
+
+@pytest.mark.e2e
+def test_loading_a_clip_tower_is_quiet_too(tiny_clip_preset):
+    """`image: clip` / `text: clip` reach TensorFlow through KerasHub (tie.towers.load)."""
+    code = (
+        "from tie.image.tower import TowerImageEncoder;"
+        f" print(TowerImageEncoder('clip', preset={str(tiny_clip_preset)!r}).dim > 0)"
+    )
+    quiet = run_python(code)
+    assert quiet.returncode == 0 and quiet.stdout == "True\n", quiet.stderr
+    assert not any(marker in quiet.stderr for marker in NOISE_MARKERS), quiet.stderr

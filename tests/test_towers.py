@@ -4,6 +4,7 @@ The presets are tiny random models saved with `save_to_preset` (tests/tower_pres
 and loaded through the preset param, as a downloaded preset would be.
 """
 
+import re
 import subprocess
 import sys
 
@@ -144,6 +145,8 @@ def test_a_preset_name_that_cannot_be_downloaded_says_where_to_put_it(monkeypatc
     assert "clip.preset 'clip_vit_base_patch32'" in message
     assert str(tmp_path / "cache" / "models" / "keras" / "clip" / "keras") in message
     assert "clip.preset=/" in message and "\n" not in message
+    reason = re.search(r"could not be downloaded \((.*)\)\. KerasHub looks", message).group(1)
+    assert len(reason) < 200 or reason.endswith(" ..."), reason  # never cut mid-word
 
 
 def test_a_wrong_preset_fails_in_one_line(tmp_path):

@@ -63,8 +63,9 @@ def start_ui(root, port, stderr, links=0):
     while line and not line.startswith("MLflow UI:") and time.monotonic() < deadline:
         line = ui.stdout.readline()
     line += "".join(ui.stdout.readline() for _ in range(links) if line)
-    # The server's access log follows on the same pipe: read on, or a full pipe blocks it.
-    threading.Thread(target=ui.stdout.read, daemon=True).start()
+    # Whatever follows on the pipe is kept in `ui.rest` (read on: a full pipe would block).
+    ui.rest = []
+    threading.Thread(target=lambda: ui.rest.append(ui.stdout.read()), daemon=True).start()
     return ui, line
 
 
@@ -102,7 +103,7 @@ def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path)
         ui, line = start_ui(tmp_path, port, err)
     processes = {}
     try:
-        assert line == f"MLflow UI: {url} (Ctrl-C to stop)\n"
+        assert line == f"MLflow UI: {url} (Ctrl-C to stop; the server's log: mlflow-ui.log)\n"
         with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
             assert response.status == 200  # up when announced, not later
         assert (tmp_path / "mlflow.db").is_file()  # the project's own store
@@ -116,6 +117,11 @@ def test_ui_answers_when_announced_with_one_worker_and_stops_on_ctrl_c(tmp_path)
 
         os.killpg(ui.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         assert_stopped_quietly(ui, processes, port, stderr)
+        # The server's start-up and access log went to its file, not the terminal.
+        assert "/health" in (tmp_path / "mlflow-ui.log").read_text()
+        wait_until(lambda: ui.rest, 10, "the end of the output of `tie ui`")
+        assert ui.rest == [""], ui.rest
+        assert not stderr.read_text().strip(), stderr.read_text()
     finally:
         kill_all(ui, processes)
 

@@ -6,6 +6,7 @@ column where it has one, else a seeded hash of each image name (`custom.split_se
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tie.config.registry import SPLITS
@@ -22,6 +23,17 @@ from tie.raw.captions_file import (
 from tie.raw.layout import image_dir as images_folder
 from tie.raw.names import name_problem
 
+DATA_REPORT = "extraction_report.json"  # the data stage's (tie.datasets.real.REPORT_FILE)
+
+
+def _unreadable_images(raw_dir: Path) -> set[str]:
+    """The images the data stage left out as unreadable (its report's `name: problem`)."""
+    report = raw_dir / DATA_REPORT
+    if not report.is_file():
+        return set()
+    entries = json.loads(report.read_text()).get("unreadable", [])
+    return {entry.split(": ", 1)[0] for entry in entries}
+
 
 def read_custom(
     raw_dir: Path, *, val_fraction: float, test_fraction: float, split_seed: int
@@ -33,6 +45,7 @@ def read_custom(
         raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
     rows, n_rows = read_caption_rows(found[0])
     image_dir = images_folder(raw_dir)
+    unreadable = _unreadable_images(raw_dir)
     problems = Problems()
     captions: dict[str, list[str]] = {}
     given_split: dict[str, str] = {}
@@ -42,7 +55,8 @@ def read_custom(
             problems.add("dropped_lines_malformed", f"line {number}: {shorten(image)}: {problem}")
             continue
         if not (image_dir / image).is_file():
-            problems.add("dropped_lines_missing_image", image)
+            label = f"{image} (unreadable)" if image in unreadable else image
+            problems.add("dropped_lines_missing_image", label)
             continue
         if not caption:
             problems.add("dropped_lines_empty_caption", f"line {number}: {image}")

@@ -21,7 +21,8 @@ MAX_REPORT_EXAMPLES = 20
 # The report's problem entries, in the order `format_report` prints them.
 REPORT_PROBLEMS = {
     "dropped_lines_malformed": "caption lines dropped as malformed",
-    "dropped_lines_missing_image": "caption lines dropped because their image file does not exist",
+    "dropped_lines_missing_image": "caption lines dropped because their image file is missing or"
+    " unreadable",
     "dropped_lines_duplicate": "caption lines dropped as repeats of an earlier (image, k)",
     "dropped_lines_empty_caption": "caption lines dropped because the caption is empty",
     "dropped_split_repeats": "split entries dropped as repeats within one split file",
@@ -113,10 +114,30 @@ def format_report(report: dict) -> str:
             continue
         examples = report[key]["examples"][:5]
         more = ", ..." if count > len(examples) else ""
-        lines.append(f"  {count} {description}: {', '.join(examples)}{more}")
+        lines.append(f"  {count} {counted(count, description)}: {', '.join(examples)}{more}")
     if len(lines) == 1:
         lines.append("  nothing dropped, every image has all its captions")
     return "\n".join(lines)
+
+
+_SINGULAR = {"lines": "line", "entries": "entry", "images": "image", "captions": "caption"}
+
+
+def counted(count: int, description: str) -> str:
+    """A REPORT_PROBLEMS description for `count` items: `1 caption line dropped ...`."""
+    if count != 1:
+        return description
+    words = description.split(" ")
+    first = next(i for i, word in enumerate(words) if word in _SINGULAR)
+    words[first] = _SINGULAR[words[first]]
+    text = " ".join(words)
+    for plural, singular in (
+        (" their ", " its "),
+        (" they have ", " it has "),
+        (" as repeats ", " as a repeat "),
+    ):
+        text = text.replace(plural, singular)
+    return text
 
 
 def _require_file(path: Path, dataset: str, what: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tie.progress import progress
 from tie.raw.layout import CAPTIONS_PER_IMAGE, demo_layout
 
 MIN_IMAGE_SIZE = 32
@@ -124,7 +125,7 @@ def generate_demo(
 
     names = [demo_image_name(index) for index in range(sum(split_sizes.values()))]
     token_lines = []
-    for index, name in enumerate(names):
+    for index, name in enumerate(progress(names, desc="demo images", unit="img")):
         example = make_demo_example(seed, index, image_size)
         example.image.save(layout.image_dir / name, format="PNG")
         token_lines += [f"{name}#{k}\t{caption}\n" for k, caption in enumerate(example.captions)]

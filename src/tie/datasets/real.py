@@ -27,7 +27,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from PIL import Image
-from tqdm import tqdm
 
 from tie.datasets.sources import (
     FLICKR8K_TEXT,
@@ -37,6 +36,7 @@ from tie.datasets.sources import (
 )
 from tie.download import fetch
 from tie.errors import TieError
+from tie.progress import progress
 from tie.raw.layout import FLICKR8K_TEXT_FILES, KARPATHY_FILE
 from tie.raw.layout import image_dir as images_folder
 
@@ -106,7 +106,7 @@ def prepare_real_dataset(
     in_archives, duplicates, unreadable = 0, [], []
     for archive in sources.image_archives:
         with _open_archive(archives[archive]) as members:
-            for member_name, read in tqdm(members, desc=f"extracting {archive}", unit=" files"):
+            for member_name, read in progress(members, desc=f"extracting {archive}", unit="file"):
                 if not is_image_member(member_name):
                     continue
                 in_archives += 1
@@ -117,7 +117,7 @@ def prepare_real_dataset(
                     continue
                 with read() as stream, target.open("wb") as out:
                     shutil.copyfileobj(stream, out)
-    for target in tqdm(sorted(image_dir.iterdir()), desc="checking images", unit=" images"):
+    for target in progress(sorted(image_dir.iterdir()), desc="checking images", unit="img"):
         problem = image_problem(target)
         if problem:
             unreadable.append(f"{target.name}: {problem}")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from tie.image.decode import ImageDecodeError, open_rgb
+from tie.progress import progress
 
 
 class ColorGrid:
@@ -63,7 +63,7 @@ class ColorGrid:
 
     def encode(self, paths: list[Path]) -> np.ndarray:
         out = np.empty((len(paths), self.dim), dtype=np.float32)
-        for row, path in enumerate(tqdm(paths, desc="colorgrid", unit="img")):
+        for row, path in enumerate(progress(paths, desc="colorgrid", unit="img")):
             out[row] = self.describe(np.asarray(self._resized(path)))
         return out
 

@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from tqdm import tqdm
 
 from tie.features.store import ensure_free_space, write_ids
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, image_size
+from tie.progress import progress
 
 SHARD_SIZE = 512
 
@@ -208,7 +208,7 @@ def extract_features(
         print(f"{encoder.name}: resuming after {done} of {n_shards} shards ({start} images)")
     refused = _refused_before_decoding(paths, range(start, n_images), max_pixels)
     sent = _with_refused_as_missing(paths, refused, folder)
-    bar = tqdm(total=n_images, initial=start, desc=encoder.name, unit="img", smoothing=0.1)
+    bar = progress(total=n_images, initial=start, desc=encoder.name, unit="img")
     for k in range(done, n_shards):
         first = k * shard_size
         features, readable = encode_shard(encoder, sent[first : first + shard_size], bar.update)
@@ -279,7 +279,7 @@ def _encode_missing_shards(
         refused |= _refused_before_decoding(paths, positions, max_pixels)
     sent = _with_refused_as_missing(paths, refused, folder)
     shards = [(k, sent[k * shard_size : (k + 1) * shard_size]) for k in missing]
-    bar = tqdm(total=len(missing), desc=encoder.name, unit="shard")
+    bar = progress(total=len(missing), desc=encoder.name, unit="shard")
     for k, features, unreadable in encode_shards(shards, shard_size):
         bad = k * shard_size + np.asarray(unreadable, dtype=np.int64)
         reasons = [_why_unreadable(encoder, paths[p], refused, int(p)) for p in bad]

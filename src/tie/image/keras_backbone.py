@@ -38,8 +38,8 @@ import numpy as np
 from tie.config.registry import CROPS, VGG_LAYERS
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
-from tie.image.tensorflow_logs import import_tensorflow
 from tie.image.tf_sources import decoded_images
+from tie.tensorflow_logs import import_tensorflow
 
 # Keras downloads weights with no timeout of its own; an unreachable server must not hang
 # the stage, only a download that makes progress may take long.

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from tie.image.decode import ImageDecodeError, open_rgb
-from tie.image.tensorflow_logs import import_tensorflow
+from tie.tensorflow_logs import import_tensorflow
 
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.tensorflow_logs import import_tensorflow
 from tie.towers.models import TowerEncoder
 
 
@@ -46,6 +47,7 @@ class TowerImageEncoder(TowerEncoder):
 
     @property
     def dim(self) -> int:
+        import_tensorflow()
         import keras
 
         symbolic = self.backbone.get_vision_embeddings(keras.Input(self.image_shape))
@@ -54,7 +56,7 @@ class TowerImageEncoder(TowerEncoder):
     def forward(self, images):
         """Embeddings (float32) of a batch of images already through the image converter."""
         if self._forward is None:
-            import tensorflow as tf
+            tf = import_tensorflow()
 
             backbone = self.backbone
 
@@ -67,13 +69,13 @@ class TowerImageEncoder(TowerEncoder):
 
     def _convert(self, image):
         """A decoded uint8 RGB image -> the converter's output for it (a tf.data map function)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         return self.converter(tf.cast(image, tf.float32))
 
     def dataset(self, paths: list):
         """(positions, images) batches of decoded, converted images (files or tar members)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         from tie.image.tf_sources import decoded_images  # here: tie.image.encoders imports this
 

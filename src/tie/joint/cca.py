@@ -45,12 +45,12 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from tie.config.registry import CCA_PARAM_CONSTRAINTS
 from tie.corpus.pairs import check_image_index
 from tie.errors import TieError
 from tie.features.precision import stored_precision
+from tie.progress import progress as progress_of
 
 ARRAYS_FILE = "cca.npz"
 PARAMS_FILE = "cca.json"
@@ -184,7 +184,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
     yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")
     xy = np.zeros((X.shape[1], Y.shape[1]), order="F")
     n_blocks = -(-n_pairs // block_rows)
-    progress = tqdm(total=n_blocks, desc="CCA covariances", unit="block", disable=None)
+    progress = progress_of(total=n_blocks, desc="CCA covariances", unit="block")
     for x, y, counts, first in blocks(check=False):
         y = np.subtract(y, y_mean, dtype=np.float64)  # centred float64, in one pass
         x = np.subtract(x, x_mean, dtype=np.float64)

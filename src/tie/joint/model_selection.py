@@ -18,12 +18,11 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from tie.config.registry import CCA_PARAMS
 from tie.joint.cca import CCA, InvalidParam
 from tie.joint.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.space import embed
+from tie.progress import progress as progress_of
 
 TABLE_COLUMNS = (
     *CCA_PARAMS,
@@ -102,7 +101,7 @@ def grid_search(
     max_components = max(n_components)
     table, models = [], {}
     points = len(n_components) * len(reg) * len(scale_power)
-    progress = tqdm(total=points, desc="CCA grid search", unit="point", disable=None)
+    progress = progress_of(total=points, desc="CCA grid search", unit="point")
     for ridge in reg:
         full = CCA(n_components=max_components, reg=ridge, scale_power=0)
         full.fit_covariances(train_covariances)

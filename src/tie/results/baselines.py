@@ -191,3 +191,16 @@ def create_tags(repo: Path, baselines: list[Baseline], force: bool = False) -> d
             _git(["update-ref", f"refs/tags/{baseline.tag}", commit], repo)
             outcome[baseline.tag] = "updated" if exists else "created"
     return outcome
+
+
+def existing_tags(repo: Path, baselines: list[Baseline]) -> list[str]:
+    """The tags of `baselines` that exist in `repo`."""
+    return [b.tag for b in baselines if _tag_exists(Path(repo), b.tag)]
+
+
+def remove_tags(repo: Path, baselines: list[Baseline]) -> list[str]:
+    """Delete the tags of `baselines` that exist (never another tag); the deleted ones."""
+    tags = existing_tags(repo, baselines)
+    if tags:
+        _git(["tag", "-d", *tags], Path(repo))
+    return tags

@@ -29,15 +29,38 @@ def main() -> None:
 
 
 @main.command()
-def show() -> None:
-    """Print the workspace's retrieval table, labelled with the run that produced it.
+@click.argument("revision", required=False)
+def show(revision: str | None) -> None:
+    """Print the retrieval table of the workspace, or of REVISION (a DVC experiment's name,
+    a commit, branch or tag), labelled with the run that produced it.
 
     The labels (dataset, splits, protocol counts, encoders, CCA chosen) come from dvc.lock
     and the metrics files it records, never from the current params.yaml.
     """
-    metrics, provenance = workspace_provenance()
+    if not Path("dvc.yaml").is_file():
+        raise TieError(
+            f"{Path.cwd()} is not a tie project (no dvc.yaml here): run `tie show` in the"
+            " repository's root folder"
+        )
+    if revision is None:
+        metrics, provenance = workspace_provenance()
+        where = "dvc.lock and the metrics files it records"
+    else:
+        from tie.results.compare import experiment_rev, git_rev
+        from tie.results.provenance import provenance_at
+
+        rev = experiment_rev(revision, Path(".")) or git_rev(revision, Path("."))
+        if rev is None:
+            raise TieError(
+                f"{revision!r} is neither a DVC experiment (`dvc exp list`) nor a git revision"
+            )
+        recorded = provenance_at(rev, f"{revision} ({rev[:7]})")
+        if recorded is None:
+            raise TieError(f"{revision} ({rev[:7]}) has no metrics/retrieval.json: no run there")
+        metrics, provenance = recorded
+        where = f"{revision}'s dvc.lock and metrics files, commit {rev[:7]}"
     click.echo(provenance.describe())
-    click.echo("(from dvc.lock and the metrics files it records)\n")
+    click.echo(f"(from {where})\n")
     click.echo(format_table(metrics))
     for name, values in metrics.items():  # extra protocols, e.g. COCO's 1K folds
         if isinstance(values, dict) and "image_search" in values:
@@ -117,16 +140,34 @@ def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) 
 
 @main.command()
 @click.option("--force", is_flag=True, help="Re-create tags that already exist.")
-def baseline(force: bool) -> None:
+@click.option(
+    "--remove", is_flag=True, help="Delete the tags `tie baseline` creates, and only them."
+)
+def baseline(force: bool, remove: bool) -> None:
     """Tag the published baselines (e.g. klein2015/flickr8k) for `dvc metrics diff`.
 
     Each tag is a commit whose tree is HEAD's with metrics/retrieval.json holding the
     published numbers (metrics/baselines/published.csv); the working tree, the index
-    and the current branch are not touched.
+    and the current branch are not touched. The tags stay local unless you push them
+    (`git push --tags` would); `tie baseline --remove` deletes them.
     """
-    from tie.results.baselines import create_tags, load_baselines
+    from tie.results.baselines import create_tags, existing_tags, load_baselines, remove_tags
 
-    outcome = create_tags(Path.cwd(), load_baselines(), force=force)
+    baselines = load_baselines()
+    if remove:
+        removed = remove_tags(Path.cwd(), baselines)
+        click.echo(
+            f"deleted {len(removed)} baseline tags" + (f": {', '.join(removed)}" if removed else "")
+        )
+        return
+    existing = existing_tags(Path.cwd(), baselines)
+    new = len(baselines) - (0 if force else len(existing))
+    if new:
+        click.echo(
+            f"writing {new} git tags <baseline>/<dataset> into this repository (local: `git"
+            " push --tags` would publish them; `tie baseline --remove` deletes them)"
+        )
+    outcome = create_tags(Path.cwd(), baselines, force=force)
     for tag, what in outcome.items():
         click.echo(f"{what:8} {tag}")
     click.echo("compare with: dvc metrics diff klein2015/<dataset> [<experiment>]")
@@ -134,7 +175,12 @@ def baseline(force: bool) -> None:
 
 @main.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "json"]),
+    default="md",
+    show_default=True,
+    help="What is printed: the markdown tables, or one CSV or JSON record per row.",
 )
 @click.option(
     "--runs",
@@ -153,7 +199,8 @@ def baseline(force: bool) -> None:
 @click.option(
     "--sort-by",
     type=click.Choice(SORT_KEYS),
-    help="Order each table's runs by this metric, best first (published rows stay on top).",
+    help="Order each table's runs by this metric, best first (published rows stay on top);"
+    " rsum: R@1+R@5+R@10 of both directions.",
 )
 @click.option(
     "--best",
@@ -178,8 +225,12 @@ def report(
     from tie.evaluation.tracking import mlflow_settings, tracking_uri
     from tie.results import comparison
 
+    applied = None
     with mlflow_settings():
-        ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+        if runs == "dvc":
+            ours, applied = comparison.without_applied_workspace(comparison.dvc_rows())
+        else:
+            ours = comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
@@ -188,7 +239,7 @@ def report(
             f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
         )
     groups = comparison.mark_significance(groups, reference)
-    markdown = comparison.to_markdown(groups, apart)
+    markdown = comparison.to_markdown(groups, apart, reference, applied)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(markdown)
@@ -212,7 +263,13 @@ def report(
     type=click.IntRange(min=100),
     help="Bootstrap resamples of the test images (as eval.bootstrap.n).",
 )
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the bootstrap resamples: the same seed gives the same verdicts.",
+)
 def compare(a: str, b: str, resamples: int, seed: int) -> None:
     """Is the difference between results A and B real? The paired bootstrap of every metric.
 
@@ -235,7 +292,13 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--top",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many images to list, closest first.",
+)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -273,8 +336,19 @@ def search(query: str, top: int, output: Path) -> None:
 
 
 @main.command()
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="The port the UI listens on.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address the UI listens on (0.0.0.0: every interface of this machine).",
+)
 def ui(port: int, host: str) -> None:
     """The MLflow UI on this project's runs (mlflow.db), until Ctrl-C."""
     from tie.evaluation.tracking import repo_root

@@ -54,7 +54,7 @@ def find_result(name: str, tracking_uri: str, root: Path = Path(".")) -> Row:
         return dataclasses.replace(published[0], label=name)
     if MLFLOW_RUN_ID.fullmatch(name):
         return _mlflow_result(name, tracking_uri)
-    rev = _experiment_rev(name, root) or _git_rev(name, root)
+    rev = experiment_rev(name, root) or git_rev(name, root)
     if rev is None:
         run_id = _mlflow_run_named(name, tracking_uri)
         if run_id is None:
@@ -107,7 +107,7 @@ def _mlflow_run_named(name: str, tracking_uri: str) -> str | None:
     return named[0] if named else None
 
 
-def _experiment_rev(name: str, root: Path) -> str | None:
+def experiment_rev(name: str, root: Path) -> str | None:
     """The commit of the DVC experiment `name` (its ref is refs/exps/.../<name>)."""
     refs = subprocess.run(
         ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
@@ -120,7 +120,7 @@ def _experiment_rev(name: str, root: Path) -> str | None:
     return found[-1] if found else None
 
 
-def _git_rev(name: str, root: Path) -> str | None:
+def git_rev(name: str, root: Path) -> str | None:
     result = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
         cwd=root,

@@ -50,7 +50,8 @@ from tie.results.provenance import (
 )
 
 COLUMNS = [(d, k) for d in DIRECTIONS for k in METRIC_KEYS]
-SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS]  # as `dvc exp show --sort-by` names them
+# As `dvc exp show --sort-by` names them; rsum: R@1+R@5+R@10 of both directions.
+SORT_KEYS = [f"{d}.{k}" for d, k in COLUMNS] + ["rsum"]
 SHORT_DIRECTIONS = {"image_search": "search", "image_annotation": "annotation"}
 SHORT_COLUMNS = {
     "R_at_1": "R@1",
@@ -76,6 +77,12 @@ class Row:
 
     def value(self, direction: str, key: str) -> float | None:
         return self.metrics.get(direction, {}).get(key)
+
+    def sort_value(self, sort_key: str) -> float | None:
+        """The value of a SORT_KEYS entry: `<direction>.<metric>` or `rsum`."""
+        if sort_key == "rsum":
+            return self.metrics.get("rsum")
+        return self.value(*sort_key.split("."))
 
 
 def published_rows(dataset: str | None = None) -> list[Row]:
@@ -136,6 +143,25 @@ def dvc_rows() -> list[Row]:
             if recorded:
                 rows += _rows_of_run(label, kind, *recorded, ranks())
     return rows
+
+
+def without_applied_workspace(rows: list[Row]) -> tuple[list[Row], str | None]:
+    """The rows without the workspace's when it is an experiment's run (`dvc exp run` and
+    `dvc exp apply` leave it there: the same metrics, made the same way), and the name of
+    that experiment (None: the workspace kept)."""
+    for row in rows:
+        if row.kind != "workspace":
+            continue
+        same = [
+            r.label
+            for r in rows
+            if r.kind == "experiment"
+            and r.metrics == row.metrics
+            and r.provenance == row.provenance
+        ]
+        if same:
+            return [r for r in rows if r.kind != "workspace"], same[0]
+    return rows, None
 
 
 def _recorded_at(rev: str, where: str) -> tuple:
@@ -232,14 +258,14 @@ def sort_rows(groups: list[Group], sort_by: str | None, best: int | None) -> lis
     """
     if sort_by is None and best is None:
         return groups
-    direction, key = (sort_by or "image_search.R_at_1").split(".")
-    sign = 1 if key.endswith("rank") else -1
+    sort_by = sort_by or "image_search.R_at_1"
+    sign = 1 if sort_by.endswith("rank") else -1
     sorted_groups = []
     for group in groups:
         published = [r for r in group.rows if r.kind == "published"]
         runs = [r for r in group.rows if r.kind != "published"]
         runs.sort(
-            key=lambda r: (r.value(direction, key) is None, sign * (r.value(direction, key) or 0))
+            key=lambda r: (r.sort_value(sort_by) is None, sign * (r.sort_value(sort_by) or 0))
         )
         sorted_groups.append(Group(group.protocol, published + runs[:best]))
     return sorted_groups
@@ -348,14 +374,16 @@ def _number(value) -> str:
     return "" if value is None else str(value)
 
 
-def pooling_text(pooling: dict) -> str:
-    """How word vectors became a caption vector: `mean (idf=False, word_scaling=none)`."""
+def pooling_text(pooling: dict, keys: set[str] | None = None) -> str:
+    """How word vectors became a caption vector: `mean (idf=False, word_scaling=none)`;
+    with `keys`, only those settings (the ones that tell the table's rows apart)."""
     method = pooling.get("caption_vectors.pooling")
     settings = {
         key.rsplit(".", 1)[-1]: value
         for key, value in pooling.items()
         if key != "caption_vectors.pooling"
         and (method == "fisher" or not key.startswith("fisher."))
+        and (keys is None or key in keys)
     }
     details = ", ".join(f"{k}={_number(v)}" for k, v in settings.items())
     if method is None:
@@ -363,13 +391,14 @@ def pooling_text(pooling: dict) -> str:
     return f"{method} ({details})" if details else str(method)
 
 
-def choices(row: Row) -> dict[str, str]:
-    """What made a run, as table cells (published rows: nothing)."""
+def choices(row: Row, pooling_keys: set[str] | None = None) -> dict[str, str]:
+    """What made a run, as table cells (published rows: nothing); the pooling's settings
+    all, or only `pooling_keys`."""
     p = row.provenance
     if p is None:
         return {}
     values = {"dataset": p.dataset, "split": p.split, "text": p.text}
-    values |= {"pooling": pooling_text(p.pooling), "image": p.image}
+    values |= {"pooling": pooling_text(p.pooling, pooling_keys), "image": p.image}
     values |= {name: p.cca.get(name) for name in CCA_PARAMS}
     values["scoring"] = p.scoring_text()
     return {name: _number(v) for name, v in values.items()}
@@ -383,10 +412,21 @@ def varying_choices(rows: list[Row]) -> tuple[list[str], dict[str, str]]:
     return varying, {name: value for name, value in shared.items() if value}
 
 
-def _table(rows: list[Row], marked: set) -> list[str]:
-    """One markdown table: a row per run, its distinguishing choices, both directions."""
+def differing_pooling_settings(rows: list[Row]) -> set[str]:
+    """The pooling settings (e.g. `fisher.mixture`) whose values differ among the runs."""
+    poolings = [row.provenance.pooling for row in rows if row.provenance is not None]
+    keys = {key for pooling in poolings for key in pooling}
+    return {k for k in keys if len({_number(p[k]) for p in poolings if k in p}) > 1}
+
+
+def _table(rows: list[Row], marked: set, reference: str | None = None) -> list[str]:
+    """One markdown table: a row per run, its distinguishing choices, both directions.
+
+    The pooling column, where pooling differs, names only the settings that differ (the
+    rest are in each row's line under the table)."""
     best = best_values(rows)
     varying, shared = varying_choices(rows)
+    pooling_keys = differing_pooling_settings(rows)
     lines = []
     if shared:
         lines += ["", "Every run here: " + ", ".join(f"{k} {v}" for k, v in shared.items()) + "."]
@@ -397,8 +437,9 @@ def _table(rows: list[Row], marked: set) -> list[str]:
         "|---|" + "---|" * len(varying) + "---:|" * len(COLUMNS),
     ]
     for row in rows:
-        made = choices(row)
-        cells = [row.label] + [made.get(name, "") for name in varying]
+        made = choices(row, pooling_keys)
+        label = f"{row.label} (reference)" if row.label == reference else row.label
+        cells = [label] + [made.get(name, "") for name in varying]
         for direction, key in COLUMNS:
             value = row.value(direction, key)
             cell = _cell(value, key)
@@ -413,8 +454,14 @@ def _table(rows: list[Row], marked: set) -> list[str]:
     return lines
 
 
-def to_markdown(groups: list[Group], apart: list[Row]) -> str:
-    """One section per protocol: its table, then what produced each row."""
+def to_markdown(
+    groups: list[Group],
+    apart: list[Row],
+    reference: str | None = None,
+    applied: str | None = None,
+) -> str:
+    """One section per protocol: its table, then what produced each row; `applied`: the
+    experiment whose run the workspace holds (its row stands for the workspace)."""
     lines = [
         "## Retrieval results",
         "",
@@ -424,13 +471,20 @@ def to_markdown(groups: list[Group], apart: list[Row]) -> str:
         " significantly different from the column's best row, or the reference row (paired"
         " bootstrap, p >= 0.05; a published value: inside the run's interval).",
     ]
+    if applied is not None:
+        lines += ["", f"The workspace holds the run of experiment {applied}: its row."]
     if not groups:
         lines += ["", "No run with metrics yet: run `dvc repro`."]
     for group in groups:
         lines += ["", f"### {group.title}"]
         if not any(r.kind == "published" for r in group.rows):
             lines += ["", "No published row has this dataset and protocol: compared with none."]
-        lines += _table(group.rows, group.marked)
+        if reference is not None and any(r.label == reference for r in group.rows):
+            lines += [
+                "",
+                f"≈ here: not significantly different from the reference row, {reference}.",
+            ]
+        lines += _table(group.rows, group.marked, reference)
         lines += ["", "What produced each row:", ""]
         for row in group.rows:
             what = row.source if row.kind == "published" else row.provenance.describe()

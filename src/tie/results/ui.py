@@ -5,6 +5,9 @@ more processes; a UI on one laptop needs neither, and together they take tens of
 to answer. Here it runs with one worker and no job runner, and the URL is printed once
 the server answers, with a link to each experiment's runs (`RUNS_PAGE`).
 
+The server's start-up and access log go to `LOG_FILE` in the repository (git-ignored),
+not the terminal, so the URL stays in sight; an error names the file and shows its end.
+
 The server runs in a process group of its own, so a Ctrl-C in the terminal reaches only
 `tie ui`, not the server (which would print a traceback of its own). SIGINT and SIGTERM
 to `tie ui` stop the whole group (the server and its web worker), then `tie ui` exits 0,
@@ -36,6 +39,8 @@ STARTUP_TIMEOUT_S = 120
 # read the experiment's kind tag instead (tie.evaluation.tracking).
 RUNS_PAGE = "/#/experiments/{id}/runs?workflowType=machine_learning"
 STOP_TIMEOUT_S = 20  # a server still up after SIGTERM for this long gets SIGKILL
+LOG_FILE = "mlflow-ui.log"  # the server's output, in the repository's root
+LOG_TAIL_LINES = 5  # of it in an error
 
 
 def server_command(root: Path, host: str, port: int) -> list[str]:
@@ -63,11 +68,19 @@ def serve(root: Path, host: str, port: int, announce=print) -> None:
     if (root / "mlflow.db").exists():  # and experiments logged before they were tagged
         experiments = tag_experiments(default_tracking_uri(root))
     env = MLFLOW_DEFAULTS | os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(server_command(root, host, port), env=env, start_new_session=True)
+    log_path = root / LOG_FILE
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            server_command(root, host, port),
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _wait_until_up(server, url)
-        announce(f"MLflow UI: {url} (Ctrl-C to stop)")
+        _wait_until_up(server, url, log_path)
+        announce(f"MLflow UI: {url} (Ctrl-C to stop; the server's log: {LOG_FILE})")
         for name, experiment_id in experiments.items():
             announce(f"  runs of {name}: {url}{RUNS_PAGE.format(id=experiment_id)}")
         server.wait()
@@ -114,7 +127,12 @@ def _group_alive(server: subprocess.Popen) -> bool:
     return True
 
 
-def _wait_until_up(server: subprocess.Popen, url: str) -> None:
+def _log_tail(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").strip().splitlines()[-LOG_TAIL_LINES:]
+    return " | ".join(line.strip() for line in lines) or "(empty)"
+
+
+def _wait_until_up(server: subprocess.Popen, url: str, log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         try:
@@ -124,7 +142,10 @@ def _wait_until_up(server: subprocess.Popen, url: str) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if server.poll() is not None:
-            raise TieError(f"mlflow server stopped (exit code {server.returncode}): see above")
+            raise TieError(
+                f"mlflow server stopped (exit code {server.returncode}); the end of its log"
+                f" {log_path}: {_log_tail(log_path)}"
+            )
         if time.monotonic() > deadline:
             raise TieError(f"mlflow server did not answer on {url} in {STARTUP_TIMEOUT_S} s")
         time.sleep(0.2)

@@ -21,6 +21,7 @@ from tie.corpus.corpus import Corpus
 from tie.engine.engine import LOCAL, Engine
 from tie.features.fisher_rows import save_codes
 from tie.features.store import create_features, save_features, write_ids
+from tie.progress import progress
 from tie.text.captions import CaptionEncoder
 from tie.text.fisher_vectors import (
     FisherWordCodes,
@@ -47,10 +48,11 @@ def write_caption_features(
     if TEXT_ENCODERS[params["text"]].kind == "sentence":
         return _sentence_features(params, corpus, out, engine)
     encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
-    tokens = encoder.tokenize(corpus.flat_captions)
+    captions = corpus.flat_captions
+    tokens = encoder.tokenize(progress(captions, desc="tokenize", unit="caption"))
     word_vectors = encoder.word_vectors
     if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
-        save_features(out, encoder.encode_tokens(tokens), corpus.caption_ids)
+        save_features(out, _mean_rows(encoder, tokens), corpus.caption_ids)
     elif params["fisher"]["store"] == "codes":  # compact: the readers compute the rows
         captions, words = caption_words(known_rows(tokens, word_vectors), word_vectors.vectors)
         codes = FisherWordCodes(encoder.fisher, words).codes
@@ -78,10 +80,24 @@ def write_caption_features(
     return report
 
 
+MEAN_CHUNK = 10_000  # captions pooled at once, between two progress updates
+
+
+def _mean_rows(encoder: CaptionEncoder, tokens: list[list[str]]):
+    """Mean-pooled rows, chunk by chunk (each caption's row is its own: the same bytes)."""
+    import numpy as np
+
+    rows = np.empty((len(tokens), encoder.word_vectors.dim), dtype=np.float32)
+    with progress(total=len(tokens), desc="mean pooling", unit="caption") as bar:
+        for start in range(0, len(tokens), MEAN_CHUNK):
+            chunk = tokens[start : start + MEAN_CHUNK]
+            rows[start : start + len(chunk)] = encoder.encode_tokens(chunk)
+            bar.update(len(chunk))
+    return rows
+
+
 def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) -> dict:
     """The text tower of `params["text"]` on every caption, batched."""
-    from tqdm import tqdm
-
     from tie.text.tower import TowerTextEncoder
 
     name = params["text"]
@@ -97,7 +113,7 @@ def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) 
         matrix.flush()
         del matrix
     else:
-        with tqdm(total=len(captions), desc=name, unit="caption") as bar:
+        with progress(total=len(captions), desc=name, unit="caption") as bar:
             features = encoder.encode(captions, progress=bar.update)
         save_features(out, features, corpus.caption_ids)
     return {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}

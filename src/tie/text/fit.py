@@ -11,6 +11,23 @@ from tie.text.fisher_vectors import FisherVectors, fitting_rows
 from tie.text.tokenize import Tokenizer
 from tie.text.word_vectors import WordVectors
 
+# Fewer word vectors than this per mixture component: the mixture learns its few words
+# by heart (on the demo, K=30 on 62 words: EM stops after 1 iteration).
+MIN_WORDS_PER_COMPONENT = 5
+
+
+def few_words_warning(n_components: int, n_vectors: int, fit_on: str) -> str | None:
+    """A one-line warning when `fisher.n_components` is large for the words it is fitted on."""
+    if n_vectors >= MIN_WORDS_PER_COMPONENT * n_components:
+        return None
+    suggested = max(1, n_vectors // MIN_WORDS_PER_COMPONENT)
+    return (
+        f"WARNING: fisher.n_components {n_components} is large for the {n_vectors} {fit_on}"
+        f" vectors it is fitted on (fewer than {MIN_WORDS_PER_COMPONENT} per component):"
+        f" lower it (e.g. -S fisher.n_components={suggested}) or fit on more words"
+        " (fisher.fit_on: train_tokens | pretrained_sample)"
+    )
+
 
 def fit_fisher_encoder(
     params: dict, corpus: Corpus | None, vocab_file: Path

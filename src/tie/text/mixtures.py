@@ -31,6 +31,8 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.cluster import kmeans_plusplus
 
+from tie.progress import progress
+
 _LOG_2PI = np.log(2 * np.pi)
 _LOG_2 = np.log(2.0)
 # A component whose total responsibility falls below this many points is re-seeded.
@@ -68,6 +70,7 @@ class _DiagonalMixture:
         previous = -np.inf
         self.converged_ = False
         self.n_iter_ = 0
+        bar = progress(total=self.max_iter, desc=f"{self._family} mixture EM", unit="iteration")
         while True:
             log_likelihood, resp = self._e_step(X)
             if log_likelihood - previous < self.tol:
@@ -78,6 +81,8 @@ class _DiagonalMixture:
             previous = log_likelihood
             self._m_step(X, resp)
             self.n_iter_ += 1
+            bar.update()
+        bar.close()
         self.log_likelihood_ = log_likelihood
         del self._floor
         return self

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from tie.tensorflow_logs import import_tensorflow
 from tie.towers.models import TowerEncoder
 
 
@@ -38,6 +39,7 @@ class TowerTextEncoder(TowerEncoder):
 
     @property
     def dim(self) -> int:
+        import_tensorflow()
         import keras
 
         symbolic = self.backbone.get_text_embeddings(keras.Input((None,), dtype="int32"))
@@ -50,7 +52,7 @@ class TowerTextEncoder(TowerEncoder):
     def forward(self, token_ids):
         """Embeddings (float32) of a batch of token ids."""
         if self._forward is None:
-            import tensorflow as tf
+            tf = import_tensorflow()
 
             backbone = self.backbone
 

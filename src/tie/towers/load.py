@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from tie.config.registry import TOWER_DTYPES as DTYPES
 from tie.errors import TieError
+from tie.tensorflow_logs import import_tensorflow
 from tie.towers.models import (
     TOWER_MODELS,
     check_local_preset,
@@ -32,10 +33,26 @@ def _check(model: str, preset: str, dtype: str) -> str:
     return preset
 
 
+def whole_words(text: str, limit: int = 200) -> str:
+    """`text`, or its first words within `limit` characters then ` ...`: never cut mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return f"{cut.rstrip()} ..."
+
+
+def _keras_hub():
+    """`keras_hub`, TensorFlow imported first without its start-up log (tie.tensorflow_logs)."""
+    import_tensorflow()
+    import keras_hub
+
+    return keras_hub
+
+
 @contextmanager
 def _preset_errors(model: str, preset: str):
     """KerasHub's errors about a preset, as one line that says what to do."""
-    import keras_hub
+    keras_hub = _keras_hub()
 
     backbone_cls = getattr(keras_hub.models, TOWER_MODELS[model].backbone)
     try:
@@ -44,7 +61,7 @@ def _preset_errors(model: str, preset: str):
         if isinstance(error, FileNotFoundError) and is_local_preset(preset):
             raise TieError(f"{model}.preset {preset!r} is incomplete: {error}") from None
         handle = backbone_cls.presets.get(preset, {}).get("kaggle_handle", preset)
-        reason = str(error).splitlines()[0][:200]
+        reason = whole_words(str(error).splitlines()[0] if str(error) else repr(error))
         raise TieError(unreachable_preset_message(model, preset, handle, reason)) from None
     except ValueError as error:
         if "Unknown preset identifier" not in str(error):
@@ -76,7 +93,7 @@ def load_backbone(model: str, preset: str, dtype: str = "float32"):
     and its weights copied (cast on assignment).
     """
     preset = _check(model, preset, dtype)
-    import keras_hub
+    keras_hub = _keras_hub()
 
     backbone_cls = getattr(keras_hub.models, TOWER_MODELS[model].backbone)
     with _preset_errors(model, preset):
@@ -91,7 +108,7 @@ def load_backbone(model: str, preset: str, dtype: str = "float32"):
 def load_image_converter(model: str, preset: str):
     """The preset's own image preprocessing layer (float32; it runs inside tf.data)."""
     preset = _check(model, preset, "float32")
-    import keras_hub
+    keras_hub = _keras_hub()
 
     converter_cls = getattr(keras_hub.layers, TOWER_MODELS[model].image_converter)
     with _preset_errors(model, preset):
@@ -101,7 +118,7 @@ def load_image_converter(model: str, preset: str):
 def load_text_preprocessor(model: str, preset: str):
     """The preset's preprocessor for captions only: its tokenizer, lowercasing, packing."""
     preset = _check(model, preset, "float32")
-    import keras_hub
+    keras_hub = _keras_hub()
 
     preprocessor_cls = getattr(keras_hub.models, TOWER_MODELS[model].preprocessor)
     with _preset_errors(model, preset):
