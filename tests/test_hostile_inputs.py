@@ -544,6 +544,7 @@ def test_a_broken_dvc_lock_is_one_line_from_tie_show(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("metrics").mkdir()
     Path("metrics/retrieval.json").write_text("{}")
+    Path("dvc.yaml").write_text("stages: {}\n")  # a project (`tie show` says when it is not)
     Path("dvc.lock").write_text("stages: [\n  evaluate: {")
     result = CliRunner().invoke(main, ["show"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
