@@ -17,7 +17,13 @@ from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.evaluation.evaluate import log_run, score_split, write_metrics, write_plots
+from tie.evaluation.evaluate import (
+    log_run,
+    run_contents,
+    score_split,
+    write_metrics,
+    write_plots,
+)
 from tie.evaluation.tracking import tracking_uri
 from tie.joint.space import load_joint_model
 from tie.redact import redact
@@ -36,6 +42,10 @@ from tie.redact import redact
 @click.option(
     "--cca-grid", "grid_file", required=True, type=click.Path(exists=True, path_type=Path)
 )
+@click.option("--vocab", "vocab_file", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mixture", "mixture_dir", required=True, type=click.Path(exists=True, path_type=Path)
+)
 def main(
     splits_file: Path,
     image_features: Path,
@@ -47,9 +57,23 @@ def main(
     raw_dir: Path,
     gallery_file: Path,
     grid_file: Path,
+    vocab_file: Path,
+    mixture_dir: Path,
 ) -> None:
     metrics_file.unlink(missing_ok=True)  # present only once the run is logged
-    params = load_params("dataset", "image", "text", "eval")
+    params = load_params(
+        "dataset",
+        "image",
+        "text",
+        "eval",
+        # what the logged MLflow model embeds new captions and images with
+        "tokenizer",
+        "caption_vectors",
+        "image_decode",
+        "backbone",
+        "clip",
+        "siglip",
+    )
     corpus = Corpus.load(splits_file)
     model = load_joint_model(model_dir)
     split = load_split_embeddings(
@@ -75,10 +99,20 @@ def main(
         params,
         model,
         metrics,
-        inputs=[splits_file, image_features, text_features, model_dir, grid_file],
+        inputs=[splits_file, image_features, text_features, model_dir, grid_file]
+        + [vocab_file, mixture_dir],
         text_features=text_features,
         curves_file=curves_file,
         artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file],
+        in_run=run_contents(
+            params,
+            corpus,
+            split,
+            model_dir=model_dir,
+            vocab_file=vocab_file,
+            mixture_dir=mixture_dir,
+            manifest_file=raw_dir / "manifest.json",
+        ),
     )
     where = redact(tracking_uri())
     if logged:

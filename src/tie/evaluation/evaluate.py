@@ -111,8 +111,10 @@ def log_run(
     text_features: Path,
     curves_file: Path,
     artifacts: list[Path],
+    in_run=None,
 ) -> tuple[str, bool]:
-    """One MLflow run: every param, the joint model chosen, the metrics, the plots.
+    """One MLflow run: every param, the joint model chosen, the metrics, the plots, and
+    what `in_run()` logs inside it (`run_contents`: the model and the datasets).
 
     A result already logged (the same fingerprint: the params read and the inputs'
     content) is not logged twice. Returns the run's id and whether it was logged now.
@@ -144,8 +146,40 @@ def log_run(
             [curves_file, png, *artifacts],
             extra_metrics,
             result,
+            in_run,
         )
     return run_id, logged
+
+
+def run_contents(
+    params: dict,
+    corpus: Corpus,
+    split: SplitEmbeddings,
+    *,
+    model_dir: Path,
+    vocab_file: Path,
+    mixture_dir: Path,
+    manifest_file: Path,
+):
+    """What a new run logs beside its numbers: the joint model as an MLflow model
+    (`tie.evaluation.mlflow_model`) and the train/val/test corpora as its inputs
+    (`tie.evaluation.run_inputs`); called inside the run."""
+
+    def log() -> None:
+        from tie.evaluation.mlflow_model import log_joint_model
+        from tie.evaluation.run_inputs import log_split_datasets
+
+        log_split_datasets(corpus, params["dataset"], manifest_file)
+        log_joint_model(
+            params,
+            corpus=corpus,
+            split=split,
+            model_dir=model_dir,
+            vocab_file=vocab_file,
+            mixture_dir=mixture_dir,
+        )
+
+    return log
 
 
 def write_metrics(metrics_file: Path, metrics: dict) -> None:
