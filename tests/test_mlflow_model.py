@@ -1,0 +1,280 @@
+"""The joint model each evaluate run logs (tie.evaluation.mlflow_model), end to end.
+
+A demo run's model is registered (`tie register`), the project's checkout is deleted, and
+the model, loaded by `models:/NAME@champion` in a fresh process whose `sys.path` holds no
+`tie` package, embeds captions and images exactly where the pipeline put them; `mlflow
+models serve` answers the same over HTTP, R@K of the served vectors on the test split is
+the run's metrics/retrieval.json, and bad input gets a 400 with a message. The same with
+Fisher-vector pooling and with a (tiny, random) CLIP's own space.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import copy_project, free_port, run, wait_until
+
+from tie.corpus.corpus import Corpus
+from tie.evaluation.embeddings import load_split_embeddings
+from tie.evaluation.retrieval import score
+from tie.features.rows import unit_rows
+from tie.joint.space import load_joint_model
+from tie.raw.layout import image_dir
+
+pytestmark = pytest.mark.e2e
+N = 20  # captions and images compared one by one
+
+# Run in a fresh process: no `tie` on sys.path (the editable install's entry removed), so
+# that the package can only come from the model's own code.
+LOAD = """
+import json, sys, time
+from pathlib import Path
+sys.path = [p for p in sys.path if not (Path(p or ".") / "tie").is_dir()]
+import mlflow, numpy as np, pandas as pd
+inputs = json.loads(Path(sys.argv[2]).read_text())
+start = time.perf_counter()
+model = mlflow.pyfunc.load_model(sys.argv[1])
+load_s = time.perf_counter() - start
+import tie
+captions = model.predict(pd.DataFrame({"caption": inputs["captions"]}))
+by_path = model.predict(pd.DataFrame({"image": inputs["images"]}))
+by_bytes = model.predict(pd.DataFrame({"image": [Path(p).read_bytes() for p in inputs["images"]]}))
+mixed = model.predict(pd.DataFrame({"caption": [inputs["captions"][0], None],
+                                    "image": [None, Path(inputs["images"][0]).read_bytes()]}))
+found = model.predict(pd.DataFrame({"caption": inputs["captions"][:1]}), params={"top_k": 3})
+np.savez(sys.argv[3], captions=captions, by_path=by_path, by_bytes=by_bytes, mixed=mixed)
+print(json.dumps({"tie": tie.__file__, "load_s": load_s, "matches": found["matches"][0]}))
+"""
+
+
+def newest_run_id(project):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo")
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].info.run_id
+
+
+def pipeline_vectors(project):
+    """The test split in the joint space, as the evaluate stage computed it: unit rows."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    dataset, image, text = params["dataset"], params["image"], params["text"]
+    pooling = params["caption_vectors"]["pooling"]
+    corpus = Corpus.load(project / f"data/splits/{dataset}.json")
+    split = load_split_embeddings(
+        corpus,
+        "test",
+        project / f"features/{dataset}/image/{image}.npy",
+        project / f"features/{dataset}/text/{text}-{pooling}.npy",
+        load_joint_model(project / f"models/{dataset}/{image}-{text}"),
+    )
+    ks = tuple(params["eval"]["ks"])
+    return corpus, split, unit_rows(split.images), unit_rows(split.captions), ks
+
+
+def post(url, body):
+    """(status, parsed JSON answer) of a POST of `body` as JSON."""
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def ping(url, server):
+    assert server.poll() is None, server.stdout.read().decode(errors="replace")
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def images_b64(paths):
+    return [base64.b64encode(Path(p).read_bytes()).decode() for p in paths]
+
+
+def check_the_logged_model(project, tmp_path, name):
+    """Register the newest run's model, delete the checkout, load and serve the model."""
+    _, out = run(["tie", "register", newest_run_id(project), "--name", name], project)
+    assert f"alias @champion: mlflow.pyfunc.load_model('models:/{name}@champion')" in out, out
+    metrics = json.loads((project / "metrics/retrieval.json").read_text())
+    corpus, split, images, captions, ks = pipeline_vectors(project)
+    view = split.view
+    inputs = tmp_path / "inputs"  # outside the project: the images the model is given
+    inputs.mkdir()
+    test_images = []
+    for row in view.image_rows:
+        source = image_dir(project / "data/raw/demo") / corpus.images[row]
+        test_images.append(shutil.copy2(source, inputs / corpus.images[row]))
+    test_captions = [corpus.flat_captions[r] for r in view.caption_rows]
+    (tmp_path / "inputs.json").write_text(
+        json.dumps({"captions": test_captions[:N], "images": [str(p) for p in test_images[:N]]})
+    )
+    # The project is gone but its MLflow store (mlflow.db, mlartifacts/).
+    for entry in project.iterdir():
+        if entry.name not in ("mlflow.db", "mlartifacts"):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+    uri = f"models:/{name}@champion"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    out_file = tmp_path / "vectors.npz"
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD, uri, str(tmp_path / "inputs.json"), str(out_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(report["tie"]).is_relative_to(project / "mlartifacts"), report  # its own code
+    with np.load(out_file) as loaded:
+        assert loaded["captions"].dtype == np.float32
+        assert np.abs(loaded["captions"] - captions[:N]).max() <= 1e-6
+        assert np.abs(loaded["by_path"] - images[:N]).max() <= 1e-6
+        assert np.abs(loaded["by_bytes"] - images[:N]).max() <= 1e-6
+        # a batch of one caption and one image: a tower's round-off depends on its batch
+        both = np.stack([loaded["captions"][0], loaded["by_bytes"][0]])
+        assert np.abs(loaded["mixed"] - both).max() <= 1e-6
+        known = np.abs(np.linalg.norm(loaded["captions"], axis=1) - 1) <= 1e-5
+        assert known.sum() >= N - 2  # unit length but for a caption with no known word
+    best = corpus.images[view.image_rows[int(np.argmax(images @ captions[0]))]]
+    assert report["matches"][0] == best
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path,
+        env=env | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the server and its uvicorn worker: one group to stop
+    )
+    try:
+        wait_until(lambda: ping(url, server), 180, "mlflow models serve to answer /ping", 0.5)
+        invocations = f"{url}/invocations"
+        status, served = post(
+            invocations, {"dataframe_records": [{"caption": c} for c in test_captions]}
+        )
+        assert status == 200, served
+        served_captions = np.asarray(served["predictions"], dtype=np.float32)
+        body = {
+            "dataframe_split": {
+                "columns": ["image"],
+                "data": [[b] for b in images_b64(test_images)],
+            }
+        }
+        status, served = post(invocations, body)
+        assert status == 200, served
+        served_images = np.asarray(served["predictions"], dtype=np.float32)
+        assert np.abs(served_captions - captions).max() <= 1e-6
+        assert np.abs(served_images - images).max() <= 1e-6
+        # R@K of the served vectors is the run's.
+        again = score(served_images, served_captions, view.caption_image_index, ks=ks)
+        for direction in ("image_search", "image_annotation"):
+            for key in (*(f"R_at_{k}" for k in ks), "median_rank", "mean_rank"):
+                assert again[direction][key] == pytest.approx(metrics[direction][key]), key
+
+        timings = {}
+        for what, body in (
+            ("caption", {"dataframe_records": [{"caption": test_captions[0]}]}),
+            (
+                "image",
+                {"dataframe_split": {"columns": ["image"], "data": [images_b64(test_images[:1])]}},
+            ),
+        ):
+            start = time.perf_counter()
+            status, _ = post(invocations, body)
+            timings[what] = time.perf_counter() - start
+            assert status == 200
+        # Bad input: a 400 that says what is wrong, no traceback.
+        for body, says in (
+            ({"dataframe_records": [{"caption": "   "}]}, "row 0: the caption is empty"),
+            (
+                {
+                    "dataframe_split": {
+                        "columns": ["image"],
+                        "data": [[base64.b64encode(b"not an image").decode()]],
+                    }
+                },
+                "row 0: the image cannot be read",
+            ),
+            ({"dataframe_records": [{"text": "a red circle"}]}, "needs a `caption` column"),
+        ):
+            status, answer = post(invocations, body)
+            assert status == 400, answer
+            assert answer["error_code"] == "INVALID_PARAMETER_VALUE" and says in answer["message"]
+            assert "Traceback" not in json.dumps(answer) and "stack_trace" not in answer
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    size = sum(
+        f.stat().st_size
+        for f in (project / "mlartifacts").rglob("*")
+        if "models" in f.parts and f.is_file()
+    )
+    print(f"{name}: load {report['load_s']:.2f} s, serve {timings}, logged models {size} bytes")
+
+
+def test_a_demo_runs_model_loads_and_serves_without_the_project(demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
+    check_the_logged_model(project, tmp_path, "demo-glove")
+
+
+def test_a_fisher_vector_runs_model(demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
+    fisher = ["-S", "caption_vectors.pooling=fisher", "-S", "fisher.n_components=4"]
+    run(["dvc", "exp", "run", *fisher], project)
+    check_the_logged_model(project, tmp_path, "demo-fisher")
+
+
+def test_a_clip_runs_model_in_the_towers_own_space(demo_project, tmp_path, tiny_clip_preset):
+    pytest.importorskip("keras_hub")
+    project = copy_project(demo_project, tmp_path / "project")
+    clip = ["-S", "image=clip", "-S", "text=clip", "-S", f"clip.preset={tiny_clip_preset}"]
+    run(["dvc", "exp", "run", *clip, "-S", "cca.method=none"], project)
+    check_the_logged_model(project, tmp_path, "demo-clip")
+
+
+def test_each_split_is_an_input_of_the_run(demo_project):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{demo_project / 'mlflow.db'}")
+    logged = client.get_run(newest_run_id(demo_project)).inputs.dataset_inputs
+    corpus = Corpus.load(demo_project / "data/splits/demo.json")
+    by_split = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d for d in logged}
+    assert sorted(by_split) == ["test", "train", "val"]
+    for split, entry in by_split.items():
+        view = corpus.split_view(split)
+        tags = {t.key: t.value for t in entry.tags}
+        assert entry.dataset.name == f"demo/{split}"
+        assert tags["images"] == str(len(view.image_rows))
+        assert tags["captions"] == str(len(view.caption_rows))
+        assert json.loads(entry.dataset.source) == {"uri": "data/raw/demo"}
+        assert len(entry.dataset.digest) == 32
+    assert len({d.dataset.digest for d in logged}) == 3
