@@ -1,5 +1,7 @@
 """`tie register RUN_ID --name NAME`: a run's joint model into MLflow's model registry.
 
+RUN_ID may be `latest`: the newest finished run of the store that logged a joint model.
+
 Every evaluate run logs its joint model (`tie.evaluation.mlflow_model`, `runs:/<run
 id>/joint_model`). Registering it makes a new version of the registered model NAME and
 points an alias at it (`champion` by default: MLflow 3 aliases, not stages), so that
@@ -11,7 +13,6 @@ project's (`tie.evaluation.tracking.tracking_uri`: `<repo>/mlflow.db` or
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ VALID_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 @dataclass(frozen=True)
 class Registered:
+    run_id: str
     name: str
     version: str
     alias: str
@@ -46,6 +48,8 @@ def register_run(run_id: str, name: str, alias: str = "champion") -> Registered:
         )
     uri = tracking_uri()
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if run_id == "latest":
+        run_id = latest_run_id(client, uri)
     try:
         run = client.get_run(run_id)
     except mlflow.exceptions.MlflowException:
@@ -63,11 +67,20 @@ def register_run(run_id: str, name: str, alias: str = "champion") -> Registered:
             " models were; re-run its evaluation (`dvc repro -f -s evaluate`) to log one"
         )
     mlflow.set_registry_uri(uri)
-    quiet = logging.getLogger("mlflow.tracking._model_registry.fluent")
-    level, quiet.level = quiet.level, logging.WARNING
-    try:
-        version = mlflow.register_model(f"models:/{models[0].model_id}", name)
-    finally:
-        quiet.setLevel(level)
+    version = mlflow.register_model(f"models:/{models[0].model_id}", name)
     client.set_registered_model_alias(name, alias, version.version)
-    return Registered(name, str(version.version), alias, f"models:/{name}@{alias}")
+    return Registered(run_id, name, str(version.version), alias, f"models:/{name}@{alias}")
+
+
+def latest_run_id(client, uri: str) -> str:
+    """The newest finished run of the store that logged a joint model."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    models = client.search_logged_models(
+        experiment_ids=experiments,
+        filter_string=f"name = '{MODEL_NAME}'",
+        order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+    )
+    for model in models:
+        if model.source_run_id and client.get_run(model.source_run_id).info.status == "FINISHED":
+            return model.source_run_id
+    raise TieError(f"no run of the MLflow store {redact(uri)} has a joint model: run `dvc repro`")
