@@ -33,7 +33,6 @@ from tie.features.rows import unit_rows
 from tie.joint.space import load_joint_model
 from tie.raw.layout import image_dir
 
-pytestmark = pytest.mark.e2e
 N = 20  # captions and images compared one by one
 
 # Run in a fresh process: no `tie` on sys.path (the editable install's entry removed), so
@@ -274,11 +273,13 @@ def check_the_logged_model(project, tmp_path, name, tower=False):
     )
 
 
+@pytest.mark.e2e
 def test_a_demo_runs_model_loads_and_serves_without_the_project(demo_project, tmp_path):
     project = copy_project(demo_project, tmp_path / "project")
     check_the_logged_model(project, tmp_path, "demo-glove")
 
 
+@pytest.mark.e2e
 def test_a_fisher_vector_runs_model(demo_project, tmp_path):
     project = copy_project(demo_project, tmp_path / "project")
     fisher = ["-S", "caption_vectors.pooling=fisher", "-S", "fisher.n_components=4"]
@@ -286,6 +287,7 @@ def test_a_fisher_vector_runs_model(demo_project, tmp_path):
     check_the_logged_model(project, tmp_path, "demo-fisher")
 
 
+@pytest.mark.e2e
 def test_a_clip_runs_model_in_the_towers_own_space(demo_project, tmp_path, tiny_clip_preset):
     pytest.importorskip("keras_hub")
     project = copy_project(demo_project, tmp_path / "project")
@@ -294,6 +296,7 @@ def test_a_clip_runs_model_in_the_towers_own_space(demo_project, tmp_path, tiny_
     check_the_logged_model(project, tmp_path, "demo-clip", tower=True)
 
 
+@pytest.mark.e2e
 def test_each_split_is_an_input_of_the_run(demo_project):
     import mlflow
 
@@ -318,6 +321,7 @@ def fenced_blocks(text, kind):
     return re.findall(rf"^```{kind}\n(.*?)^```", text, flags=re.M | re.S)
 
 
+@pytest.mark.e2e
 def test_the_calls_of_docs_mlflow_md_print_what_it_shows(demo_project, tmp_path):
     project = copy_project(demo_project, tmp_path / "project")
     section = (REPO / "docs/mlflow.md").read_text().split("## The run's model")[1]
@@ -331,3 +335,38 @@ def test_the_calls_of_docs_mlflow_md_print_what_it_shows(demo_project, tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == shown
+
+
+@pytest.mark.e2e
+def test_a_result_logged_already_logs_no_second_model(demo_project, tmp_path):
+    import mlflow
+
+    project = copy_project(demo_project, tmp_path / "project")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("demo").experiment_id
+    before = client.search_logged_models(experiment_ids=[experiment])
+    assert [m.name for m in before] == ["joint_model"]
+    assert before[0].source_run_id == newest_run_id(project)
+    _, out = run(["dvc", "repro", "--force", "--single-item", "evaluate"], project)
+    assert "already holds this result" in out
+    after = client.search_logged_models(experiment_ids=[experiment])
+    assert [m.model_id for m in after] == [before[0].model_id]
+
+
+def test_a_weights_file_or_a_preset_given_relative_to_the_project_is_referenced_absolute(
+    tmp_path, monkeypatch
+):
+    from tie.config.params import read_params
+    from tie.evaluation.mlflow_model import model_spec
+
+    monkeypatch.chdir(tmp_path)
+    params = read_params(REPO / "params.yaml")
+    keras = model_spec(params | {"image": "mobilenet", "backbone": {"weights": "w.h5"}}, 8)
+    assert keras["image_params"]["weights"] == str(tmp_path / "w.h5")
+    assert model_spec(params | {"image": "mobilenet"}, 8)["image_params"]["weights"] == "imagenet"
+    clip = params | {"image": "clip", "text": "clip", "clip": {"preset": "./presets/tiny"}}
+    spec = model_spec(clip, 8)
+    assert spec["image_params"]["preset"] == spec["text_params"]["preset"]
+    assert spec["text_params"]["preset"] == str(tmp_path / "presets/tiny")
+    named = model_spec(params | {"image": "clip", "text": "clip"}, 8)
+    assert named["image_params"]["preset"] == "clip_vit_base_patch32"  # KerasHub's name

@@ -47,22 +47,28 @@ def model_spec(params: dict, dim: int) -> dict:
     """What the model is, from the params the run read: encoders, tokenizer, pooling, scoring."""
     from tie.config.registry import TEXT_ENCODERS
     from tie.image.keras_models import KERAS_MODELS
-    from tie.towers.models import TOWER_MODELS
+    from tie.towers.models import TOWER_MODELS, is_local_preset
 
     text, image = params["text"], params["image"]
     sentence = TEXT_ENCODERS[text].kind == "sentence"
+    text_params = dict(params[text]) if sentence else {}
+    image_params = {}
     if image in KERAS_MODELS:
-        image_params = params["backbone"]
+        image_params = dict(params["backbone"])
+        if str(image_params["weights"]) not in ("imagenet", "none"):  # a weights file
+            image_params["weights"] = _absolute(image_params["weights"])
     elif image in TOWER_MODELS:
-        image_params = params[image]
-    else:
-        image_params = {}
+        image_params = dict(params[image])
+    # Referenced, not copied: a path given relative to the project is made absolute.
+    for section in (text_params, image_params):
+        if "preset" in section and is_local_preset(section["preset"]):
+            section["preset"] = _absolute(section["preset"])
     return {
         "format": FORMAT,
         "dataset": params["dataset"],
         "text": text,
         "text_kind": "sentence" if sentence else "word_vectors",
-        "text_params": params[text] if sentence else {},
+        "text_params": text_params,
         "tokenizer": params["tokenizer"],
         "caption_vectors": params["caption_vectors"],
         "image": image,
@@ -72,6 +78,10 @@ def model_spec(params: dict, dim: int) -> dict:
         "dim": dim,
         "gallery_split": params["eval"]["split"],
     }
+
+
+def _absolute(path) -> str:
+    return str(Path(path).expanduser().resolve())
 
 
 def _requirements(spec: dict) -> list[str]:
@@ -165,7 +175,6 @@ def gallery_of(split, corpus) -> dict[str, np.ndarray]:
         "image_ids": np.array([corpus.images[r] for r in view.image_rows], dtype=str),
         "image_vectors": unit_rows(split.images).astype(np.float32),
         "caption_ids": np.array([corpus.caption_ids[r] for r in view.caption_rows], dtype=str),
-        "caption_texts": np.array([corpus.flat_captions[r] for r in view.caption_rows], dtype=str),
         "caption_vectors": unit_rows(split.captions).astype(np.float32),
     }
 
