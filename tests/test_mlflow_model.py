@@ -214,9 +214,8 @@ def check_the_logged_model(project, tmp_path, name, tower=False):
         keys = (*(f"R_at_{k}" for k in ks), "median_rank", "mean_rank")
 
         def shown(metrics):
-            return {
-                d: {k: metrics[d][k] for k in keys} for d in ("image_search", "image_annotation")
-            }
+            directions = ("image_search", "image_annotation")
+            return {f"{d}/{k}": metrics[d][k] for d in directions for k in keys}
 
         index = view.caption_image_index
         assert shown(score(images, captions, index, ks=ks)) == pytest.approx(shown(metrics))
