@@ -369,3 +369,35 @@ def test_a_weights_file_or_a_preset_given_relative_to_the_project_is_referenced_
     assert spec["text_params"]["preset"] == str(tmp_path / "presets/tiny")
     named = model_spec(params | {"image": "clip", "text": "clip"}, 8)
     assert named["image_params"]["preset"] == "clip_vit_base_patch32"  # KerasHub's name
+
+
+def test_idf_weighted_captions_are_embedded_with_the_train_captions_weights(tmp_path):
+    from tie.config.params import read_params
+    from tie.evaluation.mlflow_model import _text_encoder, _write_idf
+    from tie.text.captions import CaptionEncoder
+    from tie.text.word_vectors import WordVectors
+
+    corpus = Corpus(
+        "demo",
+        ["a.png", "b.png", "c.png"],
+        ["train", "train", "test"],
+        [["a red circle", "red square"], ["blue circle", "a blue circle left"], ["red red"]],
+    )
+    words = ["red", "circle", "square", "blue", "left"]
+    vectors = np.random.default_rng(0).normal(size=(len(words), 4)).astype(np.float32)
+    WordVectors(words, vectors).save(tmp_path / "vocab.npz")
+    params = read_params(REPO / "params.yaml")
+    params["caption_vectors"] = params["caption_vectors"] | {"idf": True}
+    _write_idf(tmp_path / "idf.json", params, tmp_path / "vocab.npz", corpus)
+    spec = {"text_kind": "word_vectors"} | {k: params[k] for k in ("tokenizer", "caption_vectors")}
+    artifacts = {"vocab": tmp_path / "vocab.npz", "idf": tmp_path / "idf.json"}
+    logged = _text_encoder(spec, artifacts)
+    library = CaptionEncoder.from_params(params, tmp_path / "vocab.npz", corpus)
+    captions = ["a red circle and a blue square", "left red", "blue"]
+    np.testing.assert_array_equal(logged.encode(captions), library.encode(captions))
+    plain = CaptionEncoder.from_params(
+        params | {"caption_vectors": params["caption_vectors"] | {"idf": False}},
+        tmp_path / "vocab.npz",
+        corpus,
+    )
+    assert not np.array_equal(logged.encode(captions[:1]), plain.encode(captions[:1]))
