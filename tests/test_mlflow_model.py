@@ -261,13 +261,10 @@ def check_the_logged_model(project, tmp_path, name, tower=False):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-    size = sum(
-        f.stat().st_size
-        for f in (project / "mlartifacts").rglob("*")
-        if "models" in f.parts and f.is_file()
-    )
+    logged = Path(report["tie"]).parents[2]  # the model's folder: <it>/code/tie/__init__.py
+    size = sum(f.stat().st_size for f in logged.rglob("*") if f.is_file())
     print(
-        f"{name}: load {report['load_s']:.2f} s, serve {timings}, logged models {size} bytes,"
+        f"{name}: load {report['load_s']:.2f} s, serve {timings}, logged model {size} bytes,"
         f" {flipped} near ties flipped"
     )
 
