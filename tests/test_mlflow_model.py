@@ -347,6 +347,10 @@ def test_a_result_logged_already_logs_no_second_model(demo_project, tmp_path):
     assert "already holds this result" in out
     after = client.search_logged_models(experiment_ids=[experiment])
     assert [m.model_id for m in after] == [before[0].model_id]
+    # A run id that is not in the store: one line, no traceback.
+    code, out = run(["tie", "register", "0123abcd", "--name", "demo-joint"], project, check=False)
+    assert code == 1 and "Error: no run '0123abcd' in the MLflow store" in out, out
+    assert "Traceback" not in out
 
 
 def test_a_weights_file_or_a_preset_given_relative_to_the_project_is_referenced_absolute(
