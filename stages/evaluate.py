@@ -1,8 +1,9 @@
 """Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
 
 `main` reads as its steps: load the split's embeddings, score (with bootstrap intervals),
-write the per-query ranks and the plots, log the run, write the metrics file (the steps:
-`tie.evaluation.evaluate`).
+write the per-query ranks and the plots, log the run (with the joint model as an MLflow
+model, embedding with VOCAB and MIXTURE, and the splits as its inputs), write the metrics
+file (the steps: `tie.evaluation.evaluate`).
 
 The metrics file is written last, once the MLflow run is logged (or found already
 logged, by its fingerprint), so that DVC never records this stage as done while its
