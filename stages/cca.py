@@ -54,6 +54,8 @@ def main(
     write_table(grid_file, fitted.table)
     selection_file.write_text(json.dumps(fitted.selection, indent=2) + "\n")
 
+    for note in fitted.notes:
+        click.echo(f"note: {note}")
     model, n_train = fitted.model, len(corpus.split_view("train").image_rows)
     criterion = fitted.selection["val_criterion"]
     if not fitted.table:  # cca.method none

@@ -1,6 +1,7 @@
 """Stage `evaluate`: score the eval split both ways, write plots, log to MLflow, write metrics.
 
-`main` reads as its steps: load the split's embeddings, score (with bootstrap intervals),
+`main` reads as its steps: load the split's embeddings, choose the scoring's params on val
+(`eval.scoring` other than cosine: banks from train), score (with bootstrap intervals),
 write the per-query ranks and the plots, log the run (with the joint model as an MLflow
 model, embedding with VOCAB and MIXTURE, and the splits as its inputs), write the metrics
 file (the steps: `tie.evaluation.evaluate`).
@@ -19,6 +20,7 @@ from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
 from tie.evaluation.evaluate import (
+    choose_scoring,
     log_run,
     run_contents,
     score_split,
@@ -43,6 +45,7 @@ from tie.redact import redact
 @click.option(
     "--cca-grid", "grid_file", required=True, type=click.Path(exists=True, path_type=Path)
 )
+@click.option("--scoring-selection", "scoring_file", required=True, type=click.Path(path_type=Path))
 @click.option("--vocab", "vocab_file", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--mixture", "mixture_dir", required=True, type=click.Path(exists=True, path_type=Path)
@@ -58,6 +61,7 @@ def main(
     raw_dir: Path,
     gallery_file: Path,
     grid_file: Path,
+    scoring_file: Path,
     vocab_file: Path,
     mixture_dir: Path,
 ) -> None:
@@ -80,9 +84,18 @@ def main(
     split = load_split_embeddings(
         corpus, params["eval"]["split"], image_features, text_features, model
     )
-    metrics, query_ranks = score_split(split, corpus, params)
+    scoring, bank = choose_scoring(corpus, params, image_features, text_features, model)
+    if scoring.rule != "cosine":
+        selection = scoring.selection()
+        click.echo(
+            f"scoring chosen on val: {scoring.describe()}, rsum {selection['val_criterion']}"
+            f" (cosine: {selection['cosine_val_criterion']})"
+        )
+    write_metrics(scoring_file, scoring.selection())
+    metrics, query_ranks = score_split(split, corpus, params, scoring, bank)
     click.echo(
-        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']}:"
+        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']},"
+        f" scoring {scoring.rule}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
         f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"
     )
@@ -104,7 +117,8 @@ def main(
         + [vocab_file, mixture_dir],
         text_features=text_features,
         curves_file=curves_file,
-        artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file],
+        artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file, scoring_file],
+        scoring=scoring,
         in_run=run_contents(
             params,
             corpus,
@@ -113,6 +127,7 @@ def main(
             vocab_file=vocab_file,
             mixture_dir=mixture_dir,
             manifest_file=raw_dir / "manifest.json",
+            scoring=scoring,
         ),
     )
     where = redact(tracking_uri())

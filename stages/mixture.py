@@ -15,7 +15,7 @@ import click
 from tie.commands import Command
 from tie.config.params import load_params
 from tie.corpus.corpus import Corpus
-from tie.text.fit import fit_fisher_encoder
+from tie.text.fit import fit_fisher_encoder, mixture_warnings
 
 UNUSED_NOTE = "unused.txt"
 
@@ -54,6 +54,8 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
             f" ({encoder.dim_}-d), mean log-likelihood {fitted['log_likelihood']:.3f} after"
             f" {fitted['n_iter']} EM iterations, {fitted['gaussian_share']:.0%} Gaussian dims"
         )
+    for warning in mixture_warnings(encoder.summary()):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"Fisher vectors of {encoder.n_features_out} dimensions -> {out}")
 
 

@@ -85,7 +85,10 @@ def copy_repo(root):
     # What `make install` adds to the checkout: the page `dvc plots show` draws offline with.
     if (REPO / PLOTS_PAGE).is_file():
         shutil.copy2(REPO / PLOTS_PAGE, root / PLOTS_PAGE)
-    results = ("retrieval.json", "recall_at_k.csv", "cca_grid.csv", "cca_selection.json")
+    results = (
+        *("retrieval.json", "recall_at_k.csv", "cca_grid.csv", "cca_selection.json"),
+        "scoring_selection.json",
+    )
     for stale in ("dvc.lock", *(f"metrics/{name}" for name in results)):
         (root / stale).unlink(missing_ok=True)
 

@@ -76,6 +76,23 @@ def test_same_seed_same_intervals_and_no_resamples_adds_only_rsum():
     assert with_intervals["rsum_low"] <= with_intervals["rsum"] <= with_intervals["rsum_high"]
 
 
+def test_interval_bounds_are_values_the_metric_can_take():
+    """A median rank is a whole or half rank, an R@K a multiple of 100 / queries: so are the
+    bounds of their intervals (not a point between two replicates, e.g. 17.4875)."""
+    rng = np.random.default_rng(2)
+    for n_images in (40, 41):
+        search, annotation = simulate(rng, rng.standard_normal(n_images))
+        found = intervals(search, annotation, caption_images(n_images), KS, 999, seed=0)
+        for direction, queries in (("image_search", 5 * n_images), ("image_annotation", n_images)):
+            values = found[direction]
+            for bound in (values["median_rank_low"], values["median_rank_high"]):
+                assert (2 * bound) == pytest.approx(round(2 * bound), abs=1e-9), values
+            for k in KS:
+                for bound in (values[f"R_at_{k}_low"], values[f"R_at_{k}_high"]):
+                    share = bound * queries / 100
+                    assert share == pytest.approx(round(share), abs=1e-3), (k, values)
+
+
 @pytest.mark.slow
 def test_intervals_cover_the_true_recall_95_percent_of_the_time_and_the_unit_matters():
     """Images resampled with their captions: 95% +- 3% coverage of the population's R@K on

@@ -95,9 +95,11 @@ def test_baseline_tags_compare_with_dvc_metrics_diff_in_a_fresh_clone(project, t
         "D\tmetrics/cca_grid.csv",
         "M\tmetrics/cca_selection.json",
         "M\tmetrics/retrieval.json",
+        "M\tmetrics/scoring_selection.json",
     ]
     assert git(["rev-parse", f"{tag}^"], clone) == head
     assert git(["show", f"{tag}:metrics/cca_selection.json"], clone) == "{}"
+    assert git(["show", f"{tag}:metrics/scoring_selection.json"], clone) == "{}"
 
     _, out = run(["dvc", "metrics", "diff", tag, "--all", "--json"], clone)
     diff = json.loads(out)

@@ -17,6 +17,7 @@ RESULTS = [
     "metrics/recall_at_k.csv",
     "metrics/cca_grid.csv",
     "metrics/cca_selection.json",
+    "metrics/scoring_selection.json",
 ]
 
 

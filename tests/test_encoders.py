@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,7 +113,13 @@ def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
     )
     params = {
         "tokenizer": {"lowercase": True, "stop_words": "english"},
-        "caption_vectors": {"idf": True, "word_scaling": "none", "pooling": "mean"},
+        "caption_vectors": {
+            "idf": True,
+            "sif": False,
+            "word_scaling": "none",
+            "common_components": 0,
+            "pooling": "mean",
+        },
     }
     encoder = CaptionEncoder.from_params(params, vocab, corpus)
     assert encoder.known(["red", "zebra", "circle"]) == (["red", "circle"], ["zebra"])
@@ -123,3 +130,69 @@ def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
     vectors = encoder.encode(["A RED circle", "zebra"])
     np.testing.assert_allclose(vectors[0], expected, rtol=1e-6)
     assert not vectors[1].any()  # no known word: a zero row
+
+
+def test_sif_weights_and_the_common_component_follow_arora_et_al(tmp_path):
+    """SIF: a / (a + p(w)) with p the train tokens' frequencies; then the first singular
+    vector of the train caption vectors (uncentred) is projected out of every caption."""
+    from tie.corpus.corpus import Corpus
+    from tie.text.captions import CaptionEncoder
+
+    rng = np.random.default_rng(0)
+    words = ["red", "circle", "blue", "square", "big"]
+    table = rng.normal(size=(5, 4)).astype(np.float32)
+    vocab = tmp_path / "vocab.npz"
+    WordVectors(words, table).save(vocab)
+    train = ["red circle", "red square big", "blue circle", "big red", "red"]
+    corpus = Corpus(
+        dataset="tiny",
+        images=[f"{i}.png" for i in range(len(train) + 1)],
+        splits=["train"] * len(train) + ["test"],
+        captions=[[c] for c in train] + [["blue square"]],
+    )
+    params = {
+        "tokenizer": {"lowercase": True, "stop_words": "none"},
+        "caption_vectors": {
+            "idf": False,
+            "sif": True,
+            "word_scaling": "none",
+            "common_components": 1,
+            "pooling": "mean",
+        },
+    }
+    encoder = CaptionEncoder.from_params(params, vocab, corpus)
+
+    tokens = [c.split() for c in train]
+    counts = {w: sum(t.count(w) for t in tokens) for w in words}
+    total = sum(counts.values())
+    weight = {w: 1e-3 / (1e-3 + counts[w] / total) for w in words}
+
+    def weighted_mean(caption):
+        ws = caption.split()
+        return sum(weight[w] * table[words.index(w)] for w in ws) / sum(weight[w] for w in ws)
+
+    train_vectors = np.array([weighted_mean(c) for c in train], dtype=np.float64)
+    u = np.linalg.svd(train_vectors, full_matrices=False)[2][0]  # first right singular vector
+    expected = weighted_mean("blue square")
+    expected = expected - (expected @ u) * u
+    got = encoder.encode(["blue square", "zebra"])
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5, atol=1e-6)
+    assert abs(got[0] @ u) < 1e-5
+    assert not got[1].any()  # no known word: still a zero row
+
+
+def test_unit_word_scaling_averages_unit_length_word_vectors():
+    from tie.text.word_vectors import mean_vectors
+
+    wv = WordVectors(["a", "b"], np.array([[3, 4], [0, 2]], dtype=np.float32))
+    np.testing.assert_allclose(mean_vectors([["a", "b"]], wv, word_scaling="unit")[0], [0.3, 0.9])
+
+
+def test_idf_and_sif_together_are_refused_in_one_line(tmp_path):
+    from tie.config.params import check_params, read_params
+    from tie.errors import TieError
+
+    params = read_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    params["caption_vectors"] |= {"idf": True, "sif": True}
+    with pytest.raises(TieError, match=r"caption_vectors.sif = True: with caption_vectors.idf"):
+        check_params(params)

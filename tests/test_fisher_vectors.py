@@ -253,3 +253,24 @@ def test_the_provenance_read_from_dvc_lock_leaves_fisher_params_out_of_a_mean_ru
     mixture = {"fisher.mixture": "hglmm"}
     assert _pooling(recorded, mixture)["fisher.store"] == "codes"
     assert _pooling(recorded, mixture)["fisher.mixture"] == "hglmm"
+
+
+def test_an_hglmm_that_chose_the_gaussian_everywhere_is_reported():
+    """On Gaussian word vectors HGLMM picks the Gaussian for (nearly) every dimension, and
+    gmm+hglmm then holds the same Fisher vector twice: said; on heavy-tailed vectors (a
+    Laplacian in every dimension) nothing is said."""
+    from tie.text.fisher_vectors import FisherVectors
+    from tie.text.fit import mixture_warnings
+
+    rng = np.random.default_rng(0)
+    gaussian = rng.normal(size=(3000, 50))
+    fitted = FisherVectors(mixture="gmm+hglmm", n_components=2, max_iter=20).fit(gaussian)
+    summary = fitted.summary()
+    assert summary[1]["mixture"] == "hglmm" and summary[1]["gaussian_share"] >= 0.95
+    (warning,) = mixture_warnings(summary)
+    assert "gmm+hglmm holds nearly the same Fisher vector twice" in warning
+
+    heavy = rng.laplace(size=(3000, 50))
+    fitted = FisherVectors(mixture="gmm+hglmm", n_components=2, max_iter=20).fit(heavy)
+    assert fitted.summary()[1]["gaussian_share"] < 0.95
+    assert mixture_warnings(fitted.summary()) == []

@@ -105,7 +105,7 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     path = tmp_path / "tiny.png"
     Image.fromarray(rgb).save(path)
     ten = KerasBackbone("vgg19", weights="none", input_size=32, crops=10)
-    crops = ten._decode(tf.constant(path.read_bytes())).numpy()
+    crops = ten._crops(tf.constant(rgb)).numpy()
     assert crops.shape == (10, 32, 32, 3)
     expected = [rgb[:32, :32], rgb[:32, 24:], rgb[5:, :32], rgb[5:, 24:], rgb[2:34, 12:44]]
     np.testing.assert_allclose(crops[:5], np.stack(expected), atol=0.5)
@@ -114,6 +114,24 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     features, _ = extract(ten, [path], tmp_path / "ten.npy")
     by_crop = vgg19_fc2.forward(tf.constant(crops)).numpy()
     np.testing.assert_allclose(features[0], by_crop.mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_keras_decodes_as_every_encoder_does_orientation_and_depth_by_value(vgg19_fc2, tmp_path):
+    """A 16-bit PNG and a photo stored sideways with an EXIF orientation tag give the rows of
+    the 8-bit upright picture: the model called directly on Pillow's conversion of it."""
+    upright = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    grey = upright[..., 0]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(tmp_path / "s.png", exif=exif)
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    features, unreadable = extract(
+        vgg19_fc2, [tmp_path / "s.png", tmp_path / "deep.png"], tmp_path / "f.npy"
+    )
+    assert unreadable == {}
+    pictures = np.stack([upright, np.asarray(Image.fromarray(grey).convert("RGB"))])
+    direct = vgg19_fc2.forward(tf.constant(pictures.astype(np.float32))).numpy()
+    np.testing.assert_allclose(features, direct, rtol=1e-4, atol=1e-5)
 
 
 def test_an_interrupted_run_resumes_from_its_last_shard_with_the_same_result(
@@ -221,3 +239,58 @@ def test_a_local_weights_file_is_loaded_and_a_wrong_value_is_refused(tmp_path):
     assert not np.allclose(seeded.forward(batch).numpy(), expected)
     with pytest.raises(TieError, match="neither `imagenet`, `none` nor a weights file"):
         KerasBackbone("mobilenetv2", weights=str(tmp_path / "missing.h5"))
+
+
+@pytest.mark.slow
+def test_the_weights_are_recorded_by_their_content(tmp_path):
+    """A weights file by its SHA-256 (a copy elsewhere, or a new date, is the same; other
+    bytes are not), and `imagenet` by the SHA-256 of the file Keras' cache holds."""
+    import hashlib
+    import shutil
+
+    source = KerasBackbone("mobilenet", weights="none", input_size=224)
+    path = tmp_path / "mine.weights.h5"
+    source.model.save_weights(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert KerasBackbone("mobilenet", weights=str(path)).fingerprint()["weights"] == (
+        f"sha256:{digest}"
+    )
+    copy = tmp_path / "elsewhere" / "copy.weights.h5"
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    os.utime(copy, (1, 1))
+    assert KerasBackbone("mobilenet", weights=str(copy)).fingerprint()["weights"] == (
+        f"sha256:{digest}"
+    )
+
+    # Keras' cache, as `imagenet` reads it: MobileNet's no-top file in Keras' legacy h5
+    # format, here random weights.
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    cache = tmp_path / "keras" / "models"
+    cache.mkdir(parents=True)
+    cached = cache / "mobilenet_1_0_224_tf_no_top.h5"
+
+    def save_cached(model):
+        with h5py.File(cached, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+    save_cached(source.model)
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras"))  # Keras reads it at import
+    code = (
+        "from tie.image.keras_backbone import KerasBackbone\n"
+        "print(KerasBackbone('mobilenet', weights='imagenet').fingerprint()['weights'])\n"
+    )
+
+    def recorded():
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    first = recorded()
+    assert first == f"imagenet sha256:{hashlib.sha256(cached.read_bytes()).hexdigest()}"
+    source.model.set_weights([w * 1.5 for w in source.model.get_weights()])
+    save_cached(source.model)
+    assert recorded() not in (first, "imagenet sha256:unknown")

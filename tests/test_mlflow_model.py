@@ -276,11 +276,18 @@ def test_a_demo_runs_model_loads_and_serves_without_the_project(demo_project, tm
 
 
 @pytest.mark.e2e
-def test_a_fisher_vector_runs_model(demo_project, tmp_path):
+def test_the_other_poolings_runs_model(demo_project, tmp_path):
+    """Fisher vectors if the demo pools by mean, else the mean (with SIF weights and a
+    common component removed: what mean pooling fits on train travels with the model)."""
     project = copy_project(demo_project, tmp_path / "project")
-    fisher = ["-S", "caption_vectors.pooling=fisher", "-S", "fisher.n_components=4"]
-    run(["dvc", "exp", "run", *fisher], project)
-    check_the_logged_model(project, tmp_path, "demo-fisher")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    if params["caption_vectors"]["pooling"] == "mean":
+        other = ["-S", "caption_vectors.pooling=fisher", "-S", "fisher.n_components=4"]
+    else:
+        other = ["-S", "caption_vectors.pooling=mean", "-S", "caption_vectors.sif=true"]
+        other += ["-S", "caption_vectors.common_components=1"]
+    run(["dvc", "exp", "run", *other], project)
+    check_the_logged_model(project, tmp_path, "demo-other-pooling")
 
 
 @pytest.mark.e2e
@@ -372,9 +379,14 @@ def test_a_weights_file_or_a_preset_given_relative_to_the_project_is_referenced_
     assert named["image_params"]["preset"] == "clip_vit_base_patch32"  # KerasHub's name
 
 
-def test_idf_weighted_captions_are_embedded_with_the_train_captions_weights(tmp_path):
+@pytest.mark.parametrize(
+    "fitted",
+    [{"idf": True}, {"sif": True, "common_components": 1}, {"common_components": 2}],
+    ids=["idf", "sif+common", "common"],
+)
+def test_what_mean_pooling_fits_on_train_travels_with_the_model(tmp_path, fitted):
     from tie.config.params import read_params
-    from tie.evaluation.mlflow_model import _text_encoder, _write_idf
+    from tie.evaluation.mlflow_model import _text_encoder, _write_fitted
     from tie.text.captions import CaptionEncoder
     from tie.text.word_vectors import WordVectors
 
@@ -388,17 +400,18 @@ def test_idf_weighted_captions_are_embedded_with_the_train_captions_weights(tmp_
     vectors = np.random.default_rng(0).normal(size=(len(words), 4)).astype(np.float32)
     WordVectors(words, vectors).save(tmp_path / "vocab.npz")
     params = read_params(REPO / "params.yaml")
-    params["caption_vectors"] = params["caption_vectors"] | {"idf": True}
-    _write_idf(tmp_path / "idf.json", params, tmp_path / "vocab.npz", corpus)
+    params["caption_vectors"] = params["caption_vectors"] | {"pooling": "mean"} | fitted
+    artifacts = _write_fitted(tmp_path, params, tmp_path / "vocab.npz", corpus)
+    assert sorted(artifacts) == sorted(
+        (["weights"] if "idf" in fitted or "sif" in fitted else [])
+        + (["common"] if "common_components" in fitted else [])
+    )
     spec = {"text_kind": "word_vectors"} | {k: params[k] for k in ("tokenizer", "caption_vectors")}
-    artifacts = {"vocab": tmp_path / "vocab.npz", "idf": tmp_path / "idf.json"}
-    logged = _text_encoder(spec, artifacts)
+    logged = _text_encoder(spec, artifacts | {"vocab": tmp_path / "vocab.npz"})
     library = CaptionEncoder.from_params(params, tmp_path / "vocab.npz", corpus)
     captions = ["a red circle and a blue square", "left red", "blue"]
     np.testing.assert_array_equal(logged.encode(captions), library.encode(captions))
-    plain = CaptionEncoder.from_params(
-        params | {"caption_vectors": params["caption_vectors"] | {"idf": False}},
-        tmp_path / "vocab.npz",
-        corpus,
-    )
-    assert not np.array_equal(logged.encode(captions[:1]), plain.encode(captions[:1]))
+    plain = {"pooling": "mean", "idf": False, "sif": False, "common_components": 0}
+    unfitted = params | {"caption_vectors": params["caption_vectors"] | plain}
+    unfitted = CaptionEncoder.from_params(unfitted, tmp_path / "vocab.npz", corpus)
+    assert not np.array_equal(logged.encode(captions), unfitted.encode(captions))

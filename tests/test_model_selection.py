@@ -5,7 +5,13 @@ import pytest
 
 from tie.evaluation.retrieval import score
 from tie.joint.cca import CCA, covariances
-from tie.joint.model_selection import TABLE_COLUMNS, grid_search, param_grid, write_table
+from tie.joint.model_selection import (
+    TABLE_COLUMNS,
+    capped_components,
+    grid_search,
+    param_grid,
+    write_table,
+)
 
 N_LATENT = 3  # the right n_components of `planted_split`
 
@@ -110,11 +116,26 @@ def test_param_grid_takes_values_or_lists():
     assert grid == {"n_components": [8, 16], "reg": [1e-3], "scale_power": [1, 4]}
 
 
+def test_a_grid_of_components_is_capped_at_the_features_dimension():
+    """One default grid serves 50-d mean vectors and 3,000-d Fisher vectors: the values of a
+    list above min(dx, dy) become min(dx, dy), once, and the note says so."""
+    grid = param_grid({"n_components": [8, 16, 40, 64], "reg": 0.1, "scale_power": 1}, 20, 30)
+    assert grid["n_components"] == [8, 16, 20]
+    values, note = capped_components([8, 16, 40, 64], 20)
+    assert values == [8, 16, 20]
+    assert note == (
+        "cca.n_components [40, 64] exceed the features' dimension 20: tried 20 instead"
+        " (at most min(image dim, text dim) components)"
+    )
+    assert capped_components([8, 16], 20) == ([8, 16], None)
+
+
 @pytest.mark.parametrize(
     ("cca_params", "message"),
     [
         ({"n_components": [], "reg": 0.1, "scale_power": 1}, "cca.n_components is an empty list"),
-        ({"n_components": [8, 40], "reg": 0.1, "scale_power": 1}, "n_components=40 exceeds 20"),
+        ({"n_components": 40, "reg": 0.1, "scale_power": 1}, "n_components=40 exceeds 20"),
+        ({"n_components": [40], "reg": 0.1, "scale_power": 1}, "n_components=40 exceeds 20"),
         ({"n_components": 8, "reg": [0.1, -1], "scale_power": 1}, r"cca\.reg=-1 must be a number"),
         ({"n_components": 8, "reg": 0.1, "scale_power": ["x"]}, "cca.scale_power=.x. must be"),
         ({"n_components": 8, "reg": 0.1}, "cca.scale_power is missing"),

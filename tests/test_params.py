@@ -94,6 +94,14 @@ BAD = [
     ("siglip.batch_size", 0, "siglip.batch_size = 0: must be an integer from 1 to 4096"),
     ("clip.preset", "", "clip.preset = '': must be a KerasHub preset name"),
     ("cca", 3, "cca = 3: must be a section of `key: value` lines"),
+    (
+        "eval.scoring",
+        "softmax",
+        "eval.scoring = 'softmax': must be one of: cosine, inverted_softmax",
+    ),
+    ("eval.hubness.beta", 0, "eval.hubness.beta = 0: must be a number > 0 and <= 1000"),
+    ("eval.hubness.beta", [], "eval.hubness.beta = []: must be a number > 0 and <= 1000"),
+    ("eval.hubness.activation_k", 0.5, "eval.hubness.activation_k = 0.5: must be an integer"),
 ]
 
 
@@ -103,6 +111,24 @@ def test_tie_check_names_the_param_its_value_and_what_is_allowed(tmp_path, name,
     assert code == 1
     assert output.startswith(f"Error: params.yaml: {message}"), output
     assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
+
+
+def test_a_hubness_aware_scoring_needs_its_params_and_banks_from_another_split(tmp_path):
+    assert tie_check(tmp_path, with_value("eval.scoring", "csls"))[0] == 0
+    code, output = tie_check(
+        tmp_path, with_value("eval.scoring", "csls", **{"eval.split": "train"})
+    )
+    assert code == 1 and "eval.scoring = 'csls': its banks come from the train split" in output
+    params = with_value("eval.scoring", "qb_norm")
+    del params["eval"]["hubness"]
+    code, output = tie_check(tmp_path, params)
+    assert code == 1 and output.strip().endswith(
+        "eval.scoring = 'qb_norm': needs section eval.hubness (its params: eval.hubness.beta,"
+        " eval.hubness.activation_k)"
+    )
+    params = with_value("eval.split", "test")  # a params file from before eval.scoring: cosine
+    del params["eval"]["scoring"], params["eval"]["hubness"]
+    assert tie_check(tmp_path, params)[0] == 0
 
 
 def test_limits_come_from_the_dataset_protocol(tmp_path):

@@ -274,6 +274,12 @@ def test_accept_local_checks_the_content_of_your_copy_and_records_it(
         accepted.output
     )
     assert "your copy is accepted as sha256:" in accepted.output
+    # What was checked, as docs/datasets.md says: every image, the split's caption file.
+    assert (
+        f"flickr8k: the archives read to their end and hold the {sources.n_images} expected"
+        " images, each readable; the official split's caption file gives 10 images, each with"
+        " its file (50 captions), as expected"
+    ) in accepted.output
     record = json.loads((downloads / "accepted-checksums.json").read_text())
     assert set(record) == {FLICKR8K_IMAGES.name}
     assert served.requested(FLICKR8K_IMAGES.name) == []  # your copy, not the server's

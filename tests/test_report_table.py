@@ -12,6 +12,7 @@ from tie.results.comparison import (
     group_rows,
     mark_significance,
     sort_rows,
+    to_csv,
     to_json,
     to_markdown,
 )
@@ -104,10 +105,31 @@ def test_choices_are_written_one_way_and_ranks_with_one_decimal():
         row.provenance.cca["scale_power"] = 2.0
     markdown = to_markdown(*group_rows([a, b], []))
     assert "pooling mean (idf=False)," in markdown and "pooling=" not in markdown.split("|")[0]
-    assert "scale_power 2.0." in markdown and "scale_power=2.0" in markdown  # shared; described
+    assert "scale_power 2.0, scoring cosine." in markdown  # shared
+    assert "scale_power=2.0; scoring cosine" in markdown  # described
     assert "fisher" not in markdown.split("What produced")[0]  # not a mean pooling setting
     body = table_lines(markdown)[2:]
     assert "| **8.0** |" in body[0] and "| 14.4 |" in body[1]
+
+
+def test_the_scoring_is_a_choice_of_the_table_and_of_each_rows_description():
+    a, b, c = run_row("a", 20.0, 8.0, 50), run_row("b", 30.0, 14.4, 50), run_row("c", 31, 9, 50)
+    b.provenance = Provenance(
+        **(b.provenance.as_dict() | {"scoring": "qb_norm", "scoring_params": {"beta": 20.0}})
+    )
+    c.provenance = Provenance(
+        **(c.provenance.as_dict() | {"scoring": "csls", "scoring_params": None})
+    )
+    markdown = to_markdown(*group_rows([a, b, c], []))
+    header, _, *body = table_lines(markdown)
+    assert [cell.strip() for cell in header.strip("|").split("|")][:2] == ["run", "scoring"]
+    assert body[0].startswith("| a | cosine |") and body[1].startswith(
+        "| b | qb_norm (beta=20.0) |"
+    )
+    assert "- b: " in markdown and "; scoring qb_norm (beta=20.0)" in markdown
+    assert "; scoring csls (params not recorded)" in markdown  # never a guess
+    header, *lines = to_csv(group_rows([a, b, c], [])[0]).splitlines()
+    assert header.split(",")[9] == "scoring" and lines[1].split(",")[9] == "qb_norm (beta=20.0)"
 
 
 def test_a_custom_dataset_says_its_split_is_its_own():

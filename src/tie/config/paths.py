@@ -34,6 +34,7 @@ MODEL_DIR = "models/{dataset}/{image}-{text}"
 CCA_GRID = "metrics/cca_grid.csv"
 CCA_SELECTION = "metrics/cca_selection.json"
 RETRIEVAL = "metrics/retrieval.json"
+SCORING_SELECTION = "metrics/scoring_selection.json"  # eval.scoring's params chosen on val
 RECALL_CURVES = "metrics/recall_at_k.csv"
 RANKS = "metrics/ranks.csv"  # every test query's rank, both directions (tie.evaluation.query_ranks)
 GALLERY = "metrics/gallery.png"

@@ -49,12 +49,22 @@ SPLIT_NAMES = ("official", "karpathy")
 ENGINES = ("local", "ray")  # compute.engine (tie.engine)
 STOP_WORD_LISTS = ("english", "none")  # tokenizer.stop_words (tie.text.tokenize)
 POOLINGS = ("mean", "fisher")  # caption_vectors.pooling (tie.text.captions)
-WORD_SCALINGS = ("none", "inverse_squared_norm")  # caption_vectors.word_scaling
+WORD_SCALINGS = ("none", "inverse_squared_norm", "unit")  # caption_vectors.word_scaling
 FISHER_STORES = ("codes", "dense")  # fisher.store (tie.text.features)
 VGG_LAYERS = ("fc2", "fc1")  # backbone.vgg_layer (tie.image.keras_backbone)
 CROPS = (1, 10)  # backbone.crops: the whole image, or corners + centre, flipped
 TOWER_DTYPES = ("float32", "bfloat16")  # clip.dtype, siglip.dtype (tie.towers)
 CCA_METHODS = ("cca", "none")  # cca.method (tie.joint.space)
+# eval.scoring: how a query and a candidate are compared in the joint space
+# (tie.evaluation.scoring); each rule's params, from section eval.hubness, chosen on val.
+SCORING_PARAMS = {
+    "cosine": (),
+    "inverted_softmax": ("beta",),
+    "qb_norm": ("beta", "activation_k"),
+    "csls": ("neighbours_k",),
+    "dual_bank": ("beta", "gallery_beta"),
+}
+SCORINGS = tuple(SCORING_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,11 @@ CCA_PARAM_CONSTRAINTS = {
     "scale_power": Interval(float),
 }
 CCA_PARAMS = tuple(CCA_PARAM_CONSTRAINTS)
+# The hubness-aware rules' params (section eval.hubness: each a value or a list tried on
+# val): beta, the inverse temperature of a softmax over the query bank; gallery_beta, that
+# of dual_bank's gallery bank; activation_k, qb_norm's top-k of each bank query;
+# neighbours_k, the nearest bank queries csls averages.
+HUBNESS_PARAMS = ("beta", "gallery_beta", "activation_k", "neighbours_k")
 # Fisher-vector pooling (tie.text.fisher_vectors): section `fisher` of params.yaml.
 FISHER_MIXTURES = ("gmm", "lmm", "hglmm", "gmm+hglmm")
 FISHER_REDUCTIONS = ("none", "pca", "ica")

@@ -28,6 +28,8 @@ from tie.config.registry import (
     FISHER_STORES,
     IMAGE_ENCODERS,
     POOLINGS,
+    SCORING_PARAMS,
+    SCORINGS,
     SPLIT_NAMES,
     SPLITS,
     STOP_WORD_LISTS,
@@ -202,7 +204,20 @@ class Tokenizer(Section):
 class CaptionVectors(Section):
     pooling: Literal[POOLINGS] = allowed(f"one of: {', '.join(POOLINGS)}")
     idf: bool = allowed("true or false")
-    word_scaling: Literal[WORD_SCALINGS] = allowed("one of: none, inverse_squared_norm")
+    sif: bool = allowed("true or false (not with idf: true)")
+    word_scaling: Literal[WORD_SCALINGS] = allowed(f"one of: {', '.join(WORD_SCALINGS)}")
+    common_components: int = integer(0, 10, "principal components removed, e.g. 0 or 1")
+
+    @model_validator(mode="after")
+    def _one_weighting(self) -> CaptionVectors:
+        if self.idf and self.sif:
+            raise ParamError(
+                "caption_vectors.sif",
+                True,
+                "with caption_vectors.idf = true: a mean has one weighting, IDF or SIF;"
+                " set one of the two to false",
+            )
+        return self
 
 
 class Fisher(Section):
@@ -263,6 +278,27 @@ class Bootstrap(Section):
     seed: Seed = allowed(SEED_TEXT)
 
 
+MAX_BETA = 1000  # a softmax's inverse temperature: cosines x 1000 leave one candidate
+MAX_NEIGHBOURS = 1000  # qb_norm / csls k: k values or indices are kept per bank row or candidate
+
+
+class Hubness(Section):
+    """The params of the hubness-aware rules (`eval.scoring`), each tried on val."""
+
+    beta: _value_or_list(Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = allowed(
+        f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them"
+    )
+    gallery_beta: _value_or_list(
+        Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
+    ) = allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 3), or a non-empty list of them")
+    activation_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
+        f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 1), or a non-empty list of them"
+    )
+    neighbours_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
+        f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 10), or a non-empty list of them"
+    )
+
+
 class Eval(Section):
     split: Literal[SPLITS] = allowed(f"one of: {', '.join(SPLITS)}")
     ks: Annotated[list[PositiveInt], Field(min_length=1, max_length=MAX_GRID)] = allowed(
@@ -273,6 +309,10 @@ class Eval(Section):
         "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
     )
     bootstrap: Bootstrap
+    scoring: Literal[SCORINGS] = allowed(f"one of: {', '.join(SCORINGS)}", default="cosine")
+    # Required by a scoring other than cosine (check_scoring); absent from older files. The
+    # default is never validated, so a given section's errors name its own fields.
+    hubness: Hubness = None
 
     @field_validator("ks")
     @classmethod
@@ -328,6 +368,7 @@ class Params(Section):
             )
         if self.caption_vectors.pooling == "fisher":
             check_fisher_text(self)
+        check_scoring(self)
         n_images, source = eval_images(self)
         if n_images is not None and max(self.eval.ks) > n_images:
             raise ParamError(
@@ -377,6 +418,25 @@ def check_fisher_text(params: Params) -> None:
             f"text {params.text} has no pretrained vocabulary to sample (its word vectors"
             " are trained on the train captions); use fisher.fit_on train_words or"
             " train_tokens, or a pretrained text such as glove or word2vec",
+        )
+
+
+def check_scoring(params: Params) -> None:
+    """A hubness-aware rule needs its params, and banks from a split other than the one scored."""
+    scoring = params.eval.scoring
+    if scoring == "cosine":
+        return
+    if params.eval.split == "train":
+        raise ParamError(
+            "eval.scoring",
+            scoring,
+            "its banks come from the train split, which eval.split = train scores: use"
+            " eval.split test (or val), or eval.scoring cosine",
+        )
+    if params.eval.hubness is None:
+        names = ", ".join(f"eval.hubness.{name}" for name in SCORING_PARAMS[scoring])
+        raise ParamError(
+            "eval.scoring", scoring, f"needs section eval.hubness (its params: {names})"
         )
 
 
@@ -445,16 +505,17 @@ def advice(params: Params) -> list[str]:
             f" {params.image} (only Keras backbones read section `backbone`)"
         )
     vectors = params.caption_vectors
-    if TEXT_ENCODERS[params.text].kind == "sentence" and (
-        vectors.idf or vectors.word_scaling != "none"
-    ):
+    weighs_the_mean = (
+        vectors.idf or vectors.sif or vectors.word_scaling != "none" or vectors.common_components
+    )
+    if TEXT_ENCODERS[params.text].kind == "sentence" and weighs_the_mean:
         notes.append(
             f"caption_vectors has no effect with text {params.text} (a sentence encoder"
             " embeds whole captions: no word vectors to pool)"
         )
-    elif vectors.pooling == "fisher" and (vectors.idf or vectors.word_scaling != "none"):
+    elif vectors.pooling == "fisher" and weighs_the_mean:
         notes.append(
-            "caption_vectors.idf and caption_vectors.word_scaling have no effect with"
-            " caption_vectors.pooling = fisher (they weigh the mean)"
+            "caption_vectors.idf, sif, word_scaling and common_components have no effect"
+            " with caption_vectors.pooling = fisher (they shape the mean)"
         )
     return notes

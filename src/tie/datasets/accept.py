@@ -53,8 +53,7 @@ def accept_local_copy(
     if not differing:
         return [f"{remote.name}: the published file, nothing to accept" for remote in remotes]
 
-    _check_content(name, sources, downloads_dir, split, set(differing))
-    lines = []
+    lines = [_check_content(name, sources, downloads_dir, split, set(differing))]
     for remote in remotes:
         if remote.name not in differing:
             lines.append(f"{remote.name}: the published file")
@@ -95,3 +94,9 @@ def _check_content(
             f"your copy of {name} cannot be accepted: its {split} caption file gives "
             f"{len(corpus.images)} images with files and captions, expected {expected}"
         )
+    n_captions = sum(len(captions) for captions in corpus.captions)
+    return (
+        f"{name}: the archives read to their end and hold the {sources.n_images} expected"
+        f" images, each readable; the {split} split's caption file gives {len(corpus.images)}"
+        f" images, each with its file ({n_captions} captions), as expected"
+    )

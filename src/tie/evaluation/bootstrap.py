@@ -218,6 +218,11 @@ def _block_metrics(search, annotation, counts, ks):
 
 
 def _percentiles(values, confidence):
+    """The interval's bounds: values the statistic took in a resample, never between two
+    (the median rank's bounds are whole or half ranks, as the median itself; an R@K's are
+    multiples of 100 / the number of queries), taken outwards, so the interval holds at
+    least `confidence` of the replicates."""
     tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
+    low = np.percentile(values, tail, method="lower")
+    high = np.percentile(values, 100 - tail, method="higher")
     return _rounded(low), _rounded(high)

@@ -11,12 +11,13 @@ from tie.config.params import read_params
 from tie.config.registry import CCA_PARAMS, SPLITS
 from tie.corpus.corpus import Corpus
 from tie.evaluation.bootstrap import add_uncertainty
-from tie.evaluation.embeddings import SplitEmbeddings
+from tie.evaluation.embeddings import SplitEmbeddings, load_split_embeddings
 from tie.evaluation.folds import FOLD_PROTOCOLS, score_folds
 from tie.evaluation.gallery import write_gallery
 from tie.evaluation.query_ranks import QueryRanks
 from tie.evaluation.report import plot_recall_curves, write_recall_curves
-from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts, ranks
+from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts
+from tie.evaluation.scoring import ScoringChoice, choose_on_val, ranks_function
 from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names
 from tie.joint.space import ZeroShot
 from tie.raw.layout import image_sources
@@ -41,18 +42,51 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
     return metrics
 
 
-def score_split(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[dict, QueryRanks]:
+def choose_scoring(
+    corpus: Corpus, params: dict, image_features: Path, text_features: Path, model
+) -> tuple[ScoringChoice, tuple | None]:
+    """`eval.scoring` and its params chosen on val, and the banks (train rows in the joint
+    space: images, captions); cosine needs neither val nor banks."""
+    settings = params["eval"]
+    rule = settings.get("scoring", "cosine")  # absent from a record made before it existed
+    if rule == "cosine":
+        return ScoringChoice(rule, {}), None
+    train = load_split_embeddings(corpus, "train", image_features, text_features, model)
+    val = load_split_embeddings(corpus, "val", image_features, text_features, model)
+    bank = (train.images, train.captions)
+    choice = choose_on_val(
+        rule,
+        settings["hubness"],
+        val.images,
+        val.captions,
+        val.view.caption_image_index,
+        bank,
+        settings["memory_budget_mb"],
+    )
+    return choice, bank
+
+
+def score_split(
+    split: SplitEmbeddings,
+    corpus: Corpus,
+    params: dict,
+    scoring: ScoringChoice | None = None,
+    bank: tuple | None = None,
+) -> tuple[dict, QueryRanks]:
     """The metrics file's content, and the per-query ranks of both directions.
 
     Beside the five metrics, each direction records its bootstrap intervals (with
     `eval.bootstrap.n` > 0) and its protocol counts, and `rsum` sums both directions'
     R@1, R@5 and R@10; a dataset with a fold protocol (COCO's 1K) adds its averaged
-    metrics under their own key.
+    metrics under their own key. Ranks are by `scoring` (`choose_scoring`; cosine if None),
+    whose banks are `bank`.
     """
     settings = params["eval"]
     budget, ks = settings["memory_budget_mb"], settings["ks"]
     index = split.view.caption_image_index
-    search, annotation = ranks(split.images, split.captions, index, budget)
+    scoring = ScoringChoice("cosine", {}) if scoring is None else scoring
+    rank = ranks_function(scoring, bank, budget)
+    search, annotation = rank(split.images, split.captions, index)
     query_ranks = QueryRanks.of(
         [corpus.images[r] for r in split.view.image_rows],
         [corpus.caption_ids[r] for r in split.view.caption_rows],
@@ -74,7 +108,8 @@ def score_split(split: SplitEmbeddings, corpus: Corpus, params: dict) -> tuple[d
         metrics[direction] |= counts
     if settings["split"] == "test" and params["dataset"] in FOLD_PROTOCOLS:
         name, n_folds = FOLD_PROTOCOLS[params["dataset"]]
-        folds = score_folds(split.images, split.captions, index, n_folds, ks, budget)
+        by = None if scoring.rule == "cosine" else rank
+        folds = score_folds(split.images, split.captions, index, n_folds, ks, budget, by)
         per_fold = protocol_counts(n_images // n_folds, round(n_captions / n_folds))
         for direction, counts in per_fold.items():
             folds[direction] |= counts
@@ -111,10 +146,12 @@ def log_run(
     text_features: Path,
     curves_file: Path,
     artifacts: list[Path],
+    scoring: ScoringChoice | None = None,
     in_run=None,
 ) -> tuple[str, bool]:
-    """One MLflow run: every param, the joint model chosen, the metrics, the plots, and
-    what `in_run()` logs inside it (`run_contents`: the model and the datasets).
+    """One MLflow run: every param, the joint model and the scoring chosen, the metrics,
+    the plots, and what `in_run()` logs inside it (`run_contents`: the model and the
+    datasets).
 
     A result already logged (the same fingerprint: the params read and the inputs'
     content) is not logged twice. Returns the run's id and whether it was logged now.
@@ -133,9 +170,12 @@ def log_run(
         chosen = {name: getattr(model, name) for name in CCA_PARAMS}
     # The run records every param (provenance), not only the ones evaluate reads; the
     # fingerprint covers what the numbers depend on: the params read and the inputs.
-    logged_params = read_params() | {"cca_selected": chosen}
+    selected = {"cca_selected": chosen}
+    if scoring is not None and scoring.rule != "cosine":  # the rule's params chosen on val
+        selected["scoring_selected"] = scoring.params
+    logged_params = read_params() | selected
     inputs = [*inputs, text_features.with_suffix(".coverage.json")]
-    result = fingerprint(inputs, params | {"cca_selected": chosen})
+    result = fingerprint(inputs, params | selected)
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"  # the curves as a picture, for the MLflow UI
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
@@ -160,6 +200,7 @@ def run_contents(
     vocab_file: Path,
     mixture_dir: Path,
     manifest_file: Path,
+    scoring: ScoringChoice | None = None,
 ):
     """What a new run logs beside its numbers: the joint model as an MLflow model
     (`tie.evaluation.mlflow_model`) and the train/val/test corpora as its inputs
@@ -177,6 +218,7 @@ def run_contents(
             model_dir=model_dir,
             vocab_file=vocab_file,
             mixture_dir=mixture_dir,
+            scoring_params=scoring.params if scoring is not None else {},
         )
 
     return log

@@ -5,7 +5,8 @@ new image where the run's own were (`log_joint_model`): the spec (`spec.json`: t
 and image encoders by name with their params section, the tokenizer, the pooling, the
 scoring rule, the joint space's dimension), the `vocab` stage's word vectors (the
 dataset's vocabulary only, never a pretrained table), the Fisher-vector encoder (with
-`caption_vectors.pooling: fisher`), the IDF weights (with `caption_vectors.idf`), the
+`caption_vectors.pooling: fisher`), the word weights (IDF or SIF) and common components
+fitted on the train captions (`caption_vectors.idf`, `sif`, `common_components`), the
 joint model (the cca stage's folder: a CCA or the towers' identity), and the gallery (the
 eval split's images and captions in the joint space, for search). The `tie` package's own
 code goes with it (`code_paths`), so that it loads in a process without the project: the
@@ -122,17 +123,26 @@ def signature(dim: int):
 
 
 def log_joint_model(
-    params: dict, *, corpus, split, model_dir: Path, vocab_file: Path, mixture_dir: Path
+    params: dict,
+    *,
+    corpus,
+    split,
+    model_dir: Path,
+    vocab_file: Path,
+    mixture_dir: Path,
+    scoring_params: dict | None = None,
 ) -> str:
     """Log the run's joint model in the active MLflow run; its model URI.
 
     `split` is the eval split in the joint space (`SplitEmbeddings`): the search gallery.
+    `scoring_params`: those of `eval.scoring` chosen on val, recorded in the spec (the
+    vectors are the joint space's; `top_k` search ranks by cosine).
     """
     import mlflow
 
     gallery = gallery_of(split, corpus)
     dim = int(split.images.shape[1])
-    spec = model_spec(params, dim)
+    spec = model_spec(params, dim) | {"scoring_params": scoring_params or {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2, default=str) + "\n")
@@ -143,8 +153,8 @@ def log_joint_model(
             settings = params["caption_vectors"]
             if settings["pooling"] == "fisher":
                 artifacts["mixture"] = mixture_dir
-            elif settings["idf"]:
-                artifacts["idf"] = _write_idf(tmp / "idf.json", params, vocab_file, corpus)
+            else:  # what mean pooling fitted on the train captions, if anything
+                artifacts |= _write_fitted(tmp, params, vocab_file, corpus)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=JointModel(),
@@ -157,13 +167,24 @@ def log_joint_model(
     return info.model_uri
 
 
-def _write_idf(path: Path, params: dict, vocab_file: Path, corpus) -> Path:
-    """The IDF weights of the train captions (the text_features stage's), as JSON."""
+def _write_fitted(folder: Path, params: dict, vocab_file: Path, corpus) -> dict[str, Path]:
+    """What mean pooling fitted on the train captions (the text_features stage's own fit):
+    the words' weights (`weights.json`: IDF or SIF) and the common components removed
+    (`common.npy`); {artifact name: file} of those it has."""
     from tie.text.captions import CaptionEncoder
 
-    idf = CaptionEncoder.from_params(params, vocab_file, corpus).idf
-    path.write_text(json.dumps({"weights": idf.weights, "unseen": idf.unseen}) + "\n")
-    return path
+    encoder = CaptionEncoder.from_params(params, vocab_file, corpus)
+    files = {}
+    if encoder.weights is not None:
+        weights = encoder.weights
+        stored = {"kind": type(weights).__name__, "weights": weights.weights}
+        stored |= {"unseen": weights.unseen} | ({"a": weights.a} if hasattr(weights, "a") else {})
+        files["weights"] = folder / "weights.json"
+        files["weights"].write_text(json.dumps(stored) + "\n")
+    if encoder.common is not None:
+        files["common"] = folder / "common.npy"
+        np.save(files["common"], encoder.common.directions)
+    return files
 
 
 def gallery_of(split, corpus) -> dict[str, np.ndarray]:
@@ -310,7 +331,7 @@ def _text_encoder(spec: dict, artifacts: dict):
     from tie.text.captions import CaptionEncoder
     from tie.text.fisher_vectors import FisherVectors
     from tie.text.tokenize import Tokenizer
-    from tie.text.word_vectors import Idf, WordVectors
+    from tie.text.word_vectors import CommonComponents, Idf, Sif, WordVectors
 
     tokenizer = Tokenizer(**spec["tokenizer"])
     word_vectors = WordVectors.load(Path(artifacts["vocab"]))
@@ -319,11 +340,14 @@ def _text_encoder(spec: dict, artifacts: dict):
         return CaptionEncoder(
             tokenizer, word_vectors, fisher=FisherVectors.load(artifacts["mixture"])
         )
-    idf = None
-    if "idf" in artifacts:
-        stored = json.loads(Path(artifacts["idf"]).read_text())
-        idf = Idf(stored["weights"], stored["unseen"])
-    return CaptionEncoder(tokenizer, word_vectors, idf, settings["word_scaling"])
+    weights = common = None
+    if "weights" in artifacts:
+        stored = json.loads(Path(artifacts["weights"]).read_text())
+        kind = {"Idf": Idf, "Sif": Sif}[stored.pop("kind")]
+        weights = kind(**stored)
+    if "common" in artifacts:
+        common = CommonComponents(np.load(artifacts["common"]))
+    return CaptionEncoder(tokenizer, word_vectors, weights, settings["word_scaling"], common)
 
 
 def _image_encoder(spec: dict):

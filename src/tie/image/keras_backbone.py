@@ -15,14 +15,17 @@ so the demo path (`image: colorgrid`) stays free of it.
   downloaded by Keras on first use), `none` (random, seeded, for tests and timing only;
   recorded in the stage's report), or a path to a weights file of that model.
 
-The input pipeline is `tf.data`: files are read, decoded (JPEG, PNG, GIF, BMP) and
-resized in parallel, batched and prefetched, so the network does not wait on I/O. A file
-that cannot be decoded is dropped from the stream and its position reported missing
-(see `tie.image.extract` for the policy).
+The input pipeline is `tf.data`: images come decoded by `tie.image.tf_sources` (the one
+decode path of every encoder, `tie.image.decode`: EXIF orientation applied, 16-bit and
+float pixels mapped by value), a few ahead, and are resized in parallel, batched and
+prefetched, so the network does not wait on I/O. A file that cannot be decoded is dropped
+from the stream and its position reported missing (see `tie.image.extract` for the policy).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -36,7 +39,7 @@ from tie.config.registry import CROPS, VGG_LAYERS
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
 from tie.image.tensorflow_logs import import_tensorflow
-from tie.image.tf_sources import image_bytes
+from tie.image.tf_sources import decoded_images
 
 # Keras downloads weights with no timeout of its own; an unreachable server must not hang
 # the stage, only a download that makes progress may take long.
@@ -59,6 +62,33 @@ def missing_weights_message(name: str, url: str, reason: str) -> str:
         f" $KERAS_HOME/models/), or set backbone.weights in params.yaml to the path of"
         " a weights file for this model"
     )
+
+
+def file_sha256(path: Path | None) -> str:
+    if path is None:
+        return "unknown"
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def _weights_files_read(found: list[Path]):
+    """Record the files keras.applications fetches its weights from (its cache's path, after
+    a download if one was needed): the models call `keras.src.utils.file_utils.get_file`."""
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+
+    def recording(*args, **kwargs):
+        path = original(*args, **kwargs)
+        found.append(Path(path))
+        return path
+
+    file_utils.get_file = recording
+    try:
+        yield
+    finally:
+        file_utils.get_file = original
 
 
 class KerasBackbone:
@@ -91,16 +121,22 @@ class KerasBackbone:
         self.input_size = input_size or self.spec.input_size
         self._model = None
         self._forward = None
+        self._weights_file: Path | None = None  # the file `imagenet` was read from
 
     @property
     def is_vgg(self) -> bool:
         return self.name in ("vgg16", "vgg19")
 
     def fingerprint(self) -> dict:
+        """What the features depend on; the weights by their content: a file's SHA-256, and
+        for `imagenet` the SHA-256 of the file Keras reads them from (its cache), so that
+        replacing that file is a change (the model is built to find it)."""
         weights = self.weights
-        if weights not in ("imagenet", "none"):
-            stat = Path(weights).expanduser().stat()
-            weights = f"{Path(weights).expanduser().resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        if weights == "imagenet":
+            self.model  # noqa: B018 (built: Keras names the file it reads)
+            weights = f"imagenet sha256:{file_sha256(self._weights_file)}"
+        elif weights != "none":
+            weights = f"sha256:{file_sha256(Path(weights).expanduser())}"
         return {
             "image": self.name,
             "weights": weights,
@@ -135,11 +171,18 @@ class KerasBackbone:
             weights = str(Path(self.weights).expanduser())
         previous_timeout = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
+        read: list[Path] = []
         try:
-            if self.is_vgg:
-                full = constructor(include_top=True, weights=weights, input_shape=shape)
-                return keras.Model(full.input, full.get_layer(self.layer).output)
-            return constructor(include_top=False, weights=weights, input_shape=shape, pooling="avg")
+            with _weights_files_read(read):
+                if self.is_vgg:
+                    full = constructor(include_top=True, weights=weights, input_shape=shape)
+                    model = keras.Model(full.input, full.get_layer(self.layer).output)
+                else:
+                    model = constructor(
+                        include_top=False, weights=weights, input_shape=shape, pooling="avg"
+                    )
+            self._weights_file = read[-1] if read else None
+            return model
         except Exception as error:
             failure = re.search(r"URL fetch failure on (\S+): (.*)", str(error))
             if failure is None:
@@ -166,12 +209,11 @@ class KerasBackbone:
             self._forward = forward
         return self._forward(images)
 
-    def _decode(self, data):
-        """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
+    def _crops(self, image):
+        """A decoded uint8 RGB image -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
         tf = import_tensorflow()
 
         size = self.input_size
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image = tf.cast(image, tf.float32)
         if self.crops == 1:
             return tf.image.resize(image, (size, size), antialias=True)[None]
@@ -192,13 +234,12 @@ class KerasBackbone:
         tf = import_tensorflow()
 
         autotune = tf.data.AUTOTUNE
-        ds = image_bytes(paths)
+        ds = decoded_images(paths)
 
-        def decode(position, data):
-            return position, self._decode(data)
+        def crops(position, image):
+            return position, self._crops(image)
 
-        ds = ds.map(decode, num_parallel_calls=autotune)
-        ds = ds.ignore_errors()
+        ds = ds.map(crops, num_parallel_calls=autotune)
         return ds.prefetch(2 * self.batch_size)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -19,7 +19,7 @@ from tie.errors import TieError
 from tie.evaluation.retrieval import ranks, rsum
 from tie.features.store import RowSubset
 from tie.joint.cca import InvalidParam, covariances
-from tie.joint.model_selection import grid_search, param_grid
+from tie.joint.model_selection import capped_components, grid_search, param_grid
 from tie.joint.space import ZeroShot
 
 
@@ -30,6 +30,7 @@ class Fitted:
     model: object  # a CCA, or ZeroShot
     table: list[dict]  # one row per grid point (empty for `cca.method: none`)
     selection: dict  # the chosen values, their val criterion, the grid's size
+    notes: tuple[str, ...] = ()  # what the stage should say about the grid (values capped)
 
 
 def fit_joint_space(
@@ -74,7 +75,11 @@ def fit_joint_space(
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
     selection = {name: result.best[name] for name in CCA_PARAMS}
     selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
-    return Fitted(result.model, result.table, selection)
+    components = settings["n_components"]
+    note = None
+    if isinstance(components, list) and len(components) > 1:
+        note = capped_components(components, min(X.shape[1], Y.shape[1]))[1]
+    return Fitted(result.model, result.table, selection, (note,) if note else ())
 
 
 def _zero_shot(images, captions, caption_image_index) -> Fitted:

@@ -42,8 +42,11 @@ class GridSearchResult:
 def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
     """The values to try for each of CCA_PARAMS: a scalar param is a list of one value.
 
-    Checks every value against the feature dimensions, so that a bad one fails before any
-    heavy work.
+    A list of n_components is a search space: its values above the features' dimension
+    min(dx, dy) are capped at it (`capped_components` says so), so that one default grid
+    serves 50-d mean vectors and 3,000-d Fisher vectors alike; a single value above it is
+    refused. Checks every value against the feature dimensions, so that a bad one fails
+    before any heavy work.
     """
     grid = {}
     for name in CCA_PARAMS:
@@ -54,6 +57,8 @@ def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
         if not values:
             raise ValueError(f"cca.{name} is an empty list: give one value or a list of them")
         grid[name] = values
+    if len(grid["n_components"]) > 1:
+        grid["n_components"] = capped_components(grid["n_components"], min(dx, dy))[0]
     for values in itertools.product(*(grid[name] for name in CCA_PARAMS)):
         try:
             CCA(**dict(zip(CCA_PARAMS, values, strict=True))).check_params(dx, dy)
@@ -63,6 +68,19 @@ def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
     if unknown:
         raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(CCA_PARAMS)}")
     return grid
+
+
+def capped_components(values: list, limit: int) -> tuple[list, str | None]:
+    """A list of n_components with every value above `limit` replaced by `limit` (once), in
+    order; and a note saying so, or None."""
+    capped = list(dict.fromkeys(min(v, limit) if isinstance(v, int) else v for v in values))
+    if capped == list(values):
+        return capped, None
+    above = [v for v in values if isinstance(v, int) and v > limit]
+    return capped, (
+        f"cca.n_components {above} exceed the features' dimension {limit}: tried {limit}"
+        " instead (at most min(image dim, text dim) components)"
+    )
 
 
 def grid_search(

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tie.config.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL
+from tie.config.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL, SCORING_SELECTION
 from tie.errors import TieError
 from tie.evaluation.retrieval import DIRECTIONS
 
@@ -38,7 +38,7 @@ METRICS_FILE = RETRIEVAL
 # otherwise show as the baseline's values: left out of its commit, or (metrics files
 # DVC expects at every revision) emptied.
 RUN_RECORD_FILES = ("dvc.lock", CCA_GRID)
-EMPTIED_METRICS_FILES = (CCA_SELECTION,)
+EMPTIED_METRICS_FILES = (CCA_SELECTION, SCORING_SELECTION)
 METRIC_KEYS = ("R_at_1", "R_at_5", "R_at_10", "median_rank", "mean_rank")
 
 

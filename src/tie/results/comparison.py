@@ -60,7 +60,7 @@ SHORT_COLUMNS = {
     "mean_rank": "mean rank",
 }
 # What made a run, in the order the columns show it.
-CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS)
+CHOICES = ("dataset", "split", "text", "pooling", "image", *CCA_PARAMS, "scoring")
 PUBLISHED_SPLIT = "test"  # every published row scores the test split
 
 
@@ -372,6 +372,7 @@ def choices(row: Row) -> dict[str, str]:
     values = {"dataset": p.dataset, "split": p.split, "text": p.text}
     values |= {"pooling": pooling_text(p.pooling), "image": p.image}
     values |= {name: p.cca.get(name) for name in CCA_PARAMS}
+    values["scoring"] = p.scoring_text()
     return {name: _number(v) for name, v in values.items()}
 
 
@@ -459,13 +460,16 @@ def to_csv(groups: list[Group]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     what = ["dataset", "eval_split", "n_test_images", "n_test_captions", "text", "image", "cca"]
+    what += ["scoring"]
     bounds = [f"{d}/{k}{bound}" for d, k in COLUMNS for bound in ("_low", "_high")]
     writer.writerow(["run", "kind", *what] + [f"{d}/{k}" for d, k in COLUMNS] + bounds)
     for group in groups:
         for row in group.rows:
             p = row.provenance
             made = (
-                [p.text, p.image, " ".join(f"{k}={v}" for k, v in p.cca.items())] if p else [""] * 3
+                [p.text, p.image, " ".join(f"{k}={v}" for k, v in p.cca.items()), p.scoring_text()]
+                if p
+                else [""] * 4
             )
             values = [row.value(d, k) for d, k in COLUMNS]
             values += [row.value(*name.split("/")) for name in bounds]

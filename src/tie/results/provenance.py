@@ -10,7 +10,8 @@ the CCA params chosen on val. They come from the run's record:
   metrics file from another run (an interrupted one, an edited one) is never labelled
   with this run's settings;
 - a DVC experiment: the same files, in its commit;
-- an MLflow run: its logged params (`cca_selected.*`: the CCA chosen) and metrics.
+- an MLflow run: its logged params (`cca_selected.*`: the CCA chosen; `eval.scoring` and
+  `scoring_selected.*`: the scoring rule and its params chosen on val) and metrics.
 
 The current params.yaml plays no part: after a failed `dvc exp run` it holds the
 settings of a run that produced nothing.
@@ -28,7 +29,8 @@ import yaml
 
 from tie.config.paths import CCA_SELECTION as SELECTION_FILE
 from tie.config.paths import RETRIEVAL as METRICS_FILE
-from tie.config.registry import CCA_PARAMS, TOWER_MODEL_NAMES
+from tie.config.paths import SCORING_SELECTION
+from tie.config.registry import CCA_PARAMS, HUBNESS_PARAMS, TOWER_MODEL_NAMES
 from tie.errors import TieError
 
 LOCK_FILE = "dvc.lock"
@@ -53,6 +55,10 @@ class Provenance:
     image: str | None = None
     cca: dict = field(default_factory=dict)  # the CCA params chosen on val
     split_seed: int | None = None  # dataset custom: the seed of its hashed split
+    # eval.scoring (a record made before it existed: cosine, the only rule then), and its
+    # params chosen on val (None: a rule other than cosine whose choice is not recorded)
+    scoring: str = "cosine"
+    scoring_params: dict | None = field(default_factory=dict)
 
     @property
     def protocol(self) -> tuple:
@@ -71,7 +77,17 @@ class Provenance:
         pooling = ", ".join(f"{k}={v}" for k, v in self.pooling.items())
         text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
         cca = ", ".join(f"{k}={v}" for k, v in self.cca.items()) or "not recorded"
-        return f"{self.dataset}{split}, {protocol}; {text}; image {self.image}; CCA chosen: {cca}"
+        return (
+            f"{self.dataset}{split}, {protocol}; {text}; image {self.image}; CCA chosen: {cca};"
+            f" scoring {self.scoring_text()}"
+        )
+
+    def scoring_text(self) -> str:
+        """`cosine`; `qb_norm (beta=20.0, activation_k=1)` (its params chosen on val)."""
+        if self.scoring_params is None:
+            return f"{self.scoring} (params not recorded)"
+        details = ", ".join(f"{k}={v}" for k, v in self.scoring_params.items())
+        return f"{self.scoring} ({details})" if details else self.scoring
 
     def as_dict(self) -> dict:
         return {
@@ -85,6 +101,8 @@ class Provenance:
             "image": self.image,
             "cca": self.cca,
             "split_seed": self.split_seed,
+            "scoring": self.scoring,
+            "scoring_params": self.scoring_params,
         }
 
 
@@ -128,11 +146,28 @@ def _stage_params(stages: dict, name: str) -> dict:
     return ((stages.get(name) or {}).get("params") or {}).get("params.yaml") or {}
 
 
-def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, where: str):
+def scoring_values(chosen: dict) -> dict:
+    """A rule's params chosen, typed as the schema types them (k an integer, beta a number),
+    so that 20, 20.0 and MLflow's "20.0" read alike."""
+    return {
+        name: int(float(chosen[name])) if name.endswith("_k") else float(chosen[name])
+        for name in HUBNESS_PARAMS
+        if name in chosen
+    }
+
+
+def from_lock(
+    lock_text: str | None,
+    metrics: bytes,
+    selection: bytes | None,
+    where: str,
+    scoring_selection: bytes | None = None,
+):
     """The provenance of `metrics` (the bytes of metrics/retrieval.json), from dvc.lock.
 
     `where` names the run in messages ("the workspace", "experiment w2v"). Fails when
-    the lock does not record these very bytes as the evaluate stage's output.
+    the lock does not record these very bytes as the evaluate stage's output. The
+    selection files (the CCA's, the scoring's) count only where the lock records them.
     """
     if lock_text is None:
         raise TieError(
@@ -163,6 +198,16 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
         cca = cca_values({name: chosen[name] for name in CCA_PARAMS if name in chosen})
     if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
+    scoring = (evaluate.get("eval") or {}).get("scoring", "cosine")
+    scoring_params = {} if scoring == "cosine" else None
+    scoring_out = _recorded_out(stages.get("evaluate") or {}, SCORING_SELECTION)
+    if (
+        scoring_params is None
+        and scoring_selection is not None
+        and scoring_out
+        and scoring_out.get("md5") == _md5(scoring_selection)
+    ):
+        scoring_params = scoring_values(json.loads(scoring_selection))
     text_params = _stage_params(stages, "text_features")
     images, captions = eval_counts(json.loads(metrics))
     return Provenance(
@@ -176,6 +221,8 @@ def from_lock(lock_text: str | None, metrics: bytes, selection: bytes | None, wh
         image=evaluate.get("image"),
         cca=cca,
         split_seed=_stage_params(stages, "splits").get("custom.split_seed"),
+        scoring=scoring,
+        scoring_params=scoring_params,
     )
 
 
@@ -216,12 +263,14 @@ def workspace_provenance(root: Path = Path(".")) -> tuple[dict, Provenance]:
         )
     lock = root / LOCK_FILE
     selection = root / SELECTION_FILE
+    scoring_selection = root / SCORING_SELECTION
     content = metrics_path.read_bytes()
     provenance = from_lock(
         lock.read_text() if lock.exists() else None,
         content,
         selection.read_bytes() if selection.exists() else None,
         "the workspace",
+        scoring_selection.read_bytes() if scoring_selection.exists() else None,
     )
     return json.loads(content), provenance
 
@@ -240,7 +289,10 @@ def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, P
         return None
     lock = _git_show(rev, LOCK_FILE, root)
     selection = _git_show(rev, SELECTION_FILE, root)
-    provenance = from_lock(None if lock is None else lock.decode(), metrics, selection, where)
+    scoring_selection = _git_show(rev, SCORING_SELECTION, root)
+    provenance = from_lock(
+        None if lock is None else lock.decode(), metrics, selection, where, scoring_selection
+    )
     return json.loads(metrics), provenance
 
 
@@ -255,6 +307,13 @@ def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance
     cca = cca_values({name: value for name, value in chosen.items() if value is not None})
     if params.get("cca_selected.method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
+    scoring = params.get("eval.scoring", "cosine")
+    chosen = {
+        name[len("scoring_selected.") :]: value
+        for name, value in params.items()
+        if name.startswith("scoring_selected.")
+    }
+    scoring_params = scoring_values(chosen) if chosen or scoring == "cosine" else None
     return Provenance(
         dataset=params.get("dataset", "?"),
         split=params.get("split"),
@@ -266,4 +325,6 @@ def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance
         image=params.get("image"),
         cca=cca,
         split_seed=int(params["custom.split_seed"]) if "custom.split_seed" in params else None,
+        scoring=scoring,
+        scoring_params=scoring_params,
     )

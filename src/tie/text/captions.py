@@ -1,9 +1,9 @@
 """Captions to vectors: the one encoder of the `text_features` stage and of `tie search`.
 
 A caption is tokenized (`tokenizer` params), and its known words' vectors (the `vocab`
-stage's file) are averaged (`caption_vectors` params: IDF weights fitted on the train
-captions, word scaling). `tie search` embeds a query with the very same encoder, so that
-it lands where a caption with those words would.
+stage's file) are averaged (`caption_vectors` params: IDF or SIF weights fitted on the
+train captions, word scaling, common components removed). `tie search` embeds a query
+with the very same encoder, so that it lands where a caption with those words would.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from tie.corpus.corpus import Corpus
 from tie.text.fisher_vectors import FisherVectors, known_rows
 from tie.text.tokenize import Tokenizer
-from tie.text.word_vectors import Idf, WordVectors, mean_vectors
+from tie.text.word_vectors import CommonComponents, Idf, Sif, WordVectors, mean_vectors
 
 
 @dataclass
@@ -32,8 +32,9 @@ class CaptionEncoder:
 
     tokenizer: Tokenizer
     word_vectors: WordVectors
-    idf: Idf | None = None  # IDF weights of the train captions; None: a plain mean
+    weights: Idf | Sif | None = None  # of the train captions' words; None: a plain mean
     word_scaling: str = "none"
+    common: CommonComponents | None = None  # removed from every caption vector
     # caption_vectors.pooling: fisher: the `mixture` stage's encoder, instead of the mean.
     fisher: FisherVectors | None = None
 
@@ -48,11 +49,18 @@ class CaptionEncoder:
         word_vectors = WordVectors.load(vocab_file)
         if settings["pooling"] == "fisher":
             return cls(tokenizer, word_vectors, fisher=FisherVectors.load(mixture_dir))
-        idf = None
+        train_rows = corpus.split_view("train").caption_rows
+        train_tokens = tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows)
+        weights = None
         if settings["idf"]:
-            train_rows = corpus.split_view("train").caption_rows
-            idf = Idf.fit(tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows))
-        return cls(tokenizer, word_vectors, idf, settings["word_scaling"])
+            weights = Idf.fit(train_tokens)
+        elif settings["sif"]:
+            weights = Sif.fit(train_tokens)
+        encoder = cls(tokenizer, word_vectors, weights, settings["word_scaling"])
+        if settings["common_components"]:
+            train_vectors = encoder.encode_tokens(train_tokens)
+            encoder.common = CommonComponents.fit(train_vectors, settings["common_components"])
+        return encoder
 
     def tokenize(self, captions) -> list[list[str]]:
         return self.tokenizer.tokenize_all(captions)
@@ -67,7 +75,8 @@ class CaptionEncoder:
         if self.fisher is not None:
             rows = known_rows(token_lists, self.word_vectors)
             return self.fisher.encode(rows, self.word_vectors.vectors, out=out)
-        return mean_vectors(token_lists, self.word_vectors, self.idf, self.word_scaling)
+        vectors = mean_vectors(token_lists, self.word_vectors, self.weights, self.word_scaling)
+        return vectors if self.common is None else self.common.remove(vectors)
 
     def encode(self, captions) -> np.ndarray:
         return self.encode_tokens(self.tokenize(captions))

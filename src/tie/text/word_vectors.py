@@ -50,6 +50,54 @@ class WordVectors:
 
 
 @dataclass
+class Sif:
+    """Smooth inverse frequency weights, a / (a + p(w)), p(w) a token's frequency among the
+    tokens of n captions (Arora et al. 2017, "A simple but tough-to-beat baseline for
+    sentence embeddings"; a = 1e-3, their recommended value). A word absent from those
+    captions gets weight 1.
+    """
+
+    weights: dict[str, float]
+    unseen: float = 1.0
+    a: float = 1e-3
+
+    @classmethod
+    def fit(cls, token_lists: list[list[str]], a: float = 1e-3) -> Sif:
+        counts = Counter(t for tokens in token_lists for t in tokens)
+        total = sum(counts.values())
+        weights = {t: a / (a + c / total) for t, c in counts.items()}
+        return cls(weights, 1.0, a)
+
+    def __call__(self, token: str) -> float:
+        return self.weights.get(token, self.unseen)
+
+
+@dataclass
+class CommonComponents:
+    """The first principal directions of a set of caption vectors, removed from every
+    caption vector: v - U U^T v (Arora et al.'s common component removal, fitted on the
+    train captions). A zero row stays zero.
+    """
+
+    directions: np.ndarray  # (k, dim), orthonormal rows
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, k: int) -> CommonComponents:
+        # Uncentred, as Arora et al.: the top right singular vectors of the matrix of
+        # caption vectors (computed in float64 from its Gram matrix: dim x dim, small).
+        rows = np.asarray(vectors, dtype=np.float64)
+        gram = rows.T @ rows
+        eigenvalues, eigenvectors = np.linalg.eigh(gram)
+        order = np.argsort(eigenvalues)[::-1][:k]
+        return cls(np.ascontiguousarray(eigenvectors[:, order].T))
+
+    def remove(self, vectors: np.ndarray) -> np.ndarray:
+        u = self.directions
+        out = vectors.astype(np.float64) - (vectors.astype(np.float64) @ u.T) @ u
+        return out.astype(vectors.dtype)
+
+
+@dataclass
 class Idf:
     """Smoothed inverse document frequency, ln((1 + n) / (1 + df)) + 1, over n captions.
 
@@ -73,34 +121,36 @@ class Idf:
 def mean_vectors(
     token_lists: list[list[str]],
     word_vectors: WordVectors,
-    idf: Idf | None = None,
+    weights: Idf | Sif | None = None,
     word_scaling: str = "none",
 ) -> np.ndarray:
     """One row per caption: the mean of its in-vocabulary word vectors.
 
-    `idf` (fitted on the train captions) makes it a mean weighted by each token's IDF.
-    `word_scaling: inverse_squared_norm` first replaces each word vector w by w / ‖w‖²,
-    as the seed project did: frequent words, whose vectors tend to be longer, weigh less.
+    `weights` (IDF or SIF, fitted on the train captions) makes it a mean weighted by each
+    token's weight. `word_scaling: inverse_squared_norm` first replaces each word vector w
+    by w / ‖w‖², as the seed project did: frequent words, whose vectors tend to be longer,
+    weigh less; `unit` by w / ‖w‖, as Klein et al. L2-normalise word2vec.
     A caption with no known word keeps a zero vector (it is not dropped: dropping
     such captions from a test set would inflate the scores).
     """
     if word_scaling not in WORD_SCALINGS:
         raise ValueError(f"unknown word scaling {word_scaling!r}; valid: {WORD_SCALINGS}")
     vectors = word_vectors.vectors
-    if word_scaling == "inverse_squared_norm":
+    if word_scaling in ("inverse_squared_norm", "unit"):
         squared = np.einsum("ij,ij->i", vectors, vectors)
-        vectors = vectors / np.where(squared > 0, squared, 1)[:, None]
+        divisor = squared if word_scaling == "inverse_squared_norm" else np.sqrt(squared)
+        vectors = vectors / np.where(divisor > 0, divisor, 1)[:, None]
     out = np.zeros((len(token_lists), word_vectors.dim), dtype=np.float32)
     for caption, tokens in enumerate(token_lists):
         known = [(t, r) for t in tokens if (r := word_vectors.row(t)) is not None]
         if not known:
             continue
         rows = [r for _, r in known]
-        if idf is None:
+        if weights is None:
             out[caption] = vectors[rows].mean(axis=0)
         else:
-            weights = np.array([idf(t) for t, _ in known])
-            out[caption] = weights @ vectors[rows] / weights.sum()
+            token_weights = np.array([weights(t) for t, _ in known])
+            out[caption] = token_weights @ vectors[rows] / token_weights.sum()
     return out
 
 
