@@ -5,7 +5,7 @@
 
 Random embeddings with a planted match (each caption is its image's vector plus noise)
 at COCO 5K's shape; a second run's captions have a little more noise. Timed, each alone:
-one `tie.evaluation.retrieval.score` call (both directions, from the embeddings);
+one `tie.joint.retrieval.score` call (both directions, from the embeddings);
 `tie.evaluation.bootstrap.intervals` of every metric of both directions from the ranks that call
 computes; `tie.evaluation.bootstrap.paired` of the two runs. Peak memory is the peak of numpy's
 allocations during each call (tracemalloc), beyond what was alive before it.
@@ -20,7 +20,7 @@ import tracemalloc
 import numpy as np
 
 from tie.evaluation.bootstrap import intervals, paired
-from tie.evaluation.retrieval import ranks, score
+from tie.joint.retrieval import ranks, score
 
 KS = (1, 5, 10)
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     rows = [
         (
-            "tie.evaluation.retrieval.score (both directions)",
+            "tie.joint.retrieval.score (both directions)",
             *measure(lambda: score(images, captions, index)),
         ),
         (

@@ -16,7 +16,7 @@ runs each approach in its own subprocess, so that each peak RSS is its own, and 
   (Flickr30k only);
 - sklearn: `sklearn.cross_decomposition.CCA(n_components=k)` on subsamples of the
   stacked pairs, its time extrapolated to all pairs and k by its own measured scaling;
-- COCO 5K evaluation: `tie.evaluation.retrieval.ranks` on 5,000 images x 25,000 captions, both
+- COCO 5K evaluation: `tie.joint.retrieval.ranks` on 5,000 images x 25,000 captions, both
   directions, against the similarity matmul alone (in one go, and in the same chunks).
 
 Columns: wall and CPU seconds of the timed part (CPU time, summed over BLAS threads,
@@ -331,10 +331,10 @@ def prepare_evaluation(data_dir, shape, k):
 
 
 def time_evaluation(inputs, k):
-    from tie.evaluation.retrieval import ranks
+    from tie.joint.retrieval import ranks
 
     ranks(*inputs)
-    return "tie.evaluation.retrieval.ranks, both directions, exact ties, 256 MiB budget"
+    return "tie.joint.retrieval.ranks, both directions, exact ties, 256 MiB budget"
 
 
 def time_matmul(inputs, k):
@@ -344,7 +344,7 @@ def time_matmul(inputs, k):
 
 
 def time_chunked_matmul(inputs, k):
-    from tie.evaluation.retrieval import _BYTES_PER_SCORE
+    from tie.joint.retrieval import _BYTES_PER_SCORE
 
     images, captions, _ = inputs
     step = int(256 * 2**20 // (len(images) * _BYTES_PER_SCORE))

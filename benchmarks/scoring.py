@@ -8,7 +8,7 @@ noise); the banks are random train rows of the same kind: `--bank-captions` trai
 (image search's query bank, annotation's gallery bank) and a fifth as many train images
 (annotation's query bank, image search's gallery bank), as COCO's 113,287 train images and
 566,435 captions. Timed, each alone: both directions of the test split, ranked by cosine
-(`tie.evaluation.retrieval.ranks`) and by each rule with one point of its params
+(`tie.joint.retrieval.ranks`) and by each rule with one point of its params
 (`tie.evaluation.scoring.hubness_ranks`: the bank statistics, streamed block by block, then
 the ranks). Peak memory is the peak of numpy's allocations during each call (tracemalloc),
 beyond what was alive before it (the embeddings and banks: listed apart).
@@ -22,8 +22,8 @@ import tracemalloc
 
 import numpy as np
 
-from tie.evaluation.retrieval import ranks
 from tie.evaluation.scoring import hubness_ranks
+from tie.joint.retrieval import ranks
 
 POINTS = {
     "inverted_softmax": {"beta": 20.0},

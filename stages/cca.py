@@ -26,6 +26,7 @@ from tie.config.registry import CCA_PARAMS
 from tie.corpus.corpus import Corpus
 from tie.engine.engine import load_engine
 from tie.features.store import load_features, load_image_features
+from tie.joint.cca import degenerate_fit
 from tie.joint.fit import fit_joint_space
 from tie.joint.model_selection import write_table
 
@@ -66,13 +67,8 @@ def main(
         return
     top = np.array2string(model.correlations_[:5], precision=3)
     click.echo(f"CCA on {n_train} train images: top correlations {top}")
-    if model.n_components >= n_train:
-        click.echo(
-            f"Warning: cca.n_components = {model.n_components} is not below the"
-            f" {n_train} train images: the CCA is degenerate (they span at most"
-            f" {n_train - 1} directions); choose fewer components or add images",
-            err=True,
-        )
+    if (degenerate := degenerate_fit(model.n_components, n_train, "train images")) is not None:
+        click.echo(f"Warning: cca.{degenerate}", err=True)
     chosen = ", ".join(f"{name}={fitted.selection[name]}" for name in CCA_PARAMS)
     click.echo(
         f"chosen on val from a grid of {len(fitted.table)}: {chosen} "

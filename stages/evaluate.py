@@ -113,8 +113,6 @@ def main(
         params,
         model,
         metrics,
-        inputs=[splits_file, image_features, text_features, model_dir, grid_file]
-        + [vocab_file, mixture_dir],
         text_features=text_features,
         curves_file=curves_file,
         artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file, scoring_file],

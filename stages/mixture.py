@@ -1,6 +1,7 @@
 """Stage `mixture`: fit the Fisher-vector encoder (`fisher` section) on word vectors.
 
-Only with `caption_vectors.pooling: fisher`; with `mean` the stage writes a note that
+Only with `caption_vectors.pooling: fisher` and word vectors; with `mean`, or a sentence
+encoder (`clip`, `siglip`: whole captions, no words to pool), the stage writes a note that
 nothing was fitted, so that the pipeline's shape does not depend on the choice. The
 mixture(s) and the optional PCA/ICA are fitted on the word vectors of the train captions
 (`fisher.fit_on`: each distinct word once, or every token), or on a seeded sample of
@@ -14,6 +15,7 @@ import click
 
 from tie.commands import Command
 from tie.config.params import load_params
+from tie.config.registry import TEXT_ENCODERS
 from tie.corpus.corpus import Corpus
 from tie.text.fit import fit_fisher_encoder, mixture_warnings
 
@@ -43,6 +45,11 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
     if params["caption_vectors"]["pooling"] != "fisher":
         (out / UNUSED_NOTE).write_text("caption_vectors.pooling is not fisher: no mixture\n")
         click.echo("caption_vectors.pooling is not fisher: no mixture to fit")
+        return
+    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+        note = f"{params['text']} is a sentence encoder: no word vectors, no mixture"
+        (out / UNUSED_NOTE).write_text(note + "\n")
+        click.echo(f"{note} to fit")
         return
     fit_on = params["fisher"]["fit_on"]
     corpus = None if fit_on == "pretrained_sample" else Corpus.load(splits_file)

@@ -28,8 +28,8 @@ CHROMIUM_ARGS = [
 
 
 def _unavailable(reason: str):
-    if os.environ.get("TIE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}, and TIE_REQUIRE_BROWSER=1 requires the browser tests to run")
+    if os.environ.get("TIE_REQUIRE_BROWSER") == "1" or os.environ.get("TIE_REQUIRE_ALL") == "1":
+        pytest.fail(f"{reason}, and TIE_REQUIRE_BROWSER=1 (or TIE_REQUIRE_ALL=1) requires it")
     pytest.skip(f"{reason} (set TIE_REQUIRE_BROWSER=1 to make this a failure)")
 
 

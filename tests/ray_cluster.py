@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
+from require import unavailable
 
 PORT = 6379
 ADDRESS = f"127.0.0.1:{PORT}"
@@ -86,7 +87,7 @@ class RayCluster:
     def start(self) -> RayCluster:
         reason = namespaces_unavailable()
         if reason:
-            pytest.skip(f"Ray cluster tests need a loopback-only network namespace: {reason}")
+            unavailable(f"Ray cluster tests need a loopback-only network namespace: {reason}")
         script = SETUP.format(
             port=PORT,
             address=ADDRESS,
@@ -171,7 +172,7 @@ def run_local_ray(home: Path) -> None:
     it leaves `home/.ray/auth_token`. In namespaces of its own too (loopback only)."""
     reason = namespaces_unavailable()
     if reason:
-        pytest.skip(f"Ray cluster tests need a loopback-only network namespace: {reason}")
+        unavailable(f"Ray cluster tests need a loopback-only network namespace: {reason}")
     subprocess.run(
         ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c"]
         + [LOCAL_RAY.format(python=sys.executable)],

@@ -15,7 +15,7 @@ from scipy.stats import norm
 from tie.errors import TieError
 from tie.evaluation.bootstrap import add_uncertainty, intervals, paired, replicate_metrics, rsum
 from tie.evaluation.query_ranks import QueryRanks, check_same_queries
-from tie.evaluation.retrieval import metrics_from_ranks
+from tie.joint.retrieval import metrics_from_ranks
 
 MU, SIGMA, RHO, CAPTIONS = 1.5, 1.4, 0.8, 5
 KS = (1, 5, 10)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tie.evaluation.retrieval import ranks
 from tie.features.precision import stored_precision
 from tie.features.store import FeatureRows, RowSubset
 from tie.joint.cca import (
@@ -20,6 +19,7 @@ from tie.joint.cca import (
     _top_singular_triplets,
     covariances,
 )
+from tie.joint.retrieval import ranks
 
 
 def correlated_views(rng, n, dx=6, dy=4):

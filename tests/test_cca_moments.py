@@ -76,3 +76,16 @@ def test_merging_with_no_pairs_changes_nothing(views):
     assert combine_moments(some, Moments.empty(X.shape[1], Y.shape[1])) is some
     with pytest.raises(ValueError, match="at least 2 pairs"):
         Moments.empty(2, 2).covariances()
+
+
+def test_the_chunk_size_is_read_when_a_fit_starts_not_at_import(monkeypatch):
+    from tie.errors import TieError
+    from tie.joint.cca import CHUNK_BYTES, chunk_bytes
+
+    monkeypatch.delenv("TIE_CCA_CHUNK_MB", raising=False)
+    assert chunk_bytes() == CHUNK_BYTES == 16 * 2**20
+    monkeypatch.setenv("TIE_CCA_CHUNK_MB", "0.5")  # after the import: still counts
+    assert chunk_bytes() == 2**19
+    monkeypatch.setenv("TIE_CCA_CHUNK_MB", "lots")
+    with pytest.raises(TieError, match=r"^TIE_CCA_CHUNK_MB='lots': a number of megabytes"):
+        chunk_bytes()

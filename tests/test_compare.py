@@ -277,7 +277,7 @@ import json, numpy as np
 from tie.joint.cca import CCA
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.evaluation.retrieval import ranks
+from tie.joint.retrieval import ranks
 corpus = Corpus.load("data/splits/demo.json")
 model = CCA.load("models/demo/colorgrid-glove")
 test = load_split_embeddings(
@@ -377,7 +377,7 @@ def test_compare_two_experiments_with_intervals_and_verdicts(project):
 
     from tie.evaluation.bootstrap import intervals, paired
     from tie.evaluation.query_ranks import QueryRanks, ranks_at
-    from tie.evaluation.retrieval import metrics_from_ranks
+    from tie.joint.retrieval import metrics_from_ranks
 
     # The workspace's ranks file gives its metrics file, intervals byte for byte.
     metrics = json.loads((project / "metrics/retrieval.json").read_text())

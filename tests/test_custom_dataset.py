@@ -117,7 +117,7 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     root = new_project(tmp_path / "project", params, commit=False)
     _, output = run(["dvc", "repro"], root)
 
-    assert "Warning: cca.n_components = 40 is not below the 40 train images" in output
+    assert "Warning: cca.n_components = 40 is not below the number of train images (40)" in output
 
     assert "60 of the 62 images named by custom.captions copied; 1 missing, 1 unreadable" in output
     assert "1 caption lines dropped because the caption is empty" in output

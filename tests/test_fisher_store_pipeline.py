@@ -15,6 +15,7 @@ import pytest
 import yaml
 from helpers import check_library_example, copy_project, run
 from ray_cluster import STARTUP_TIMEOUT_S, cluster_env, namespaces_unavailable
+from require import unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -102,7 +103,7 @@ def assert_same(results, expected, label):
 def test_compact_fisher_vectors_give_the_dense_results_locally_and_on_ray(demo_project, tmp_path):
     reason = namespaces_unavailable()
     if reason:
-        pytest.skip(f"the local Ray runs in a loopback-only network namespace: {reason}")
+        unavailable(f"the local Ray runs in a loopback-only network namespace: {reason}")
     project = copy_project(demo_project, tmp_path / "project")
     for mixture, target in [("gmm", "cca"), ("hglmm", "cca"), ("gmm+hglmm", "evaluate")]:
         compact, compact_size = run_with(project, target, mixture=mixture, store="codes")

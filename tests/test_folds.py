@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tie.evaluation.folds import score_folds
-from tie.evaluation.retrieval import score
+from tie.joint.retrieval import score
 
 
 def test_fold_protocol_averages_equal_consecutive_folds():

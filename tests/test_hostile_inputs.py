@@ -21,6 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import REPO, copy_project, run
+from require import require_module
 from webdataset_shards import SECTION, write_shards
 
 from tie.config.params import check_params, read_params
@@ -499,7 +500,7 @@ except TieError as error:
 
 @pytest.mark.slow
 def test_ray_resources_no_node_has_are_waited_for_a_bounded_time(tmp_path):
-    pytest.importorskip("ray")
+    require_module("ray")
     env = dict(os.environ, TIE_RAY_RESOURCE_WAIT_S="3", RAY_USAGE_STATS_ENABLED="0")
     env["HOME"] = str(tmp_path)  # Ray writes ~/.ray/auth_token: not into the user's home
     env.pop("RAY_ADDRESS", None)

@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from tie.evaluation.retrieval import score
 from tie.joint.cca import CCA
+from tie.joint.retrieval import score
 from tie.joint.space import ZeroShot, load_joint_model
 from tie.text.sentence import write_placeholder
 

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from helpers import Interrupted
 from PIL import Image
+from require import require_module
 
 from tie.errors import TieError
 from tie.image.extract import extract_features, work_dir
 from tie.image.keras_backbone import KerasBackbone
 from tie.image.keras_models import KERAS_MODELS
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+tf = require_module("tensorflow")
+keras = require_module("keras")
 # Keras' own variables under numpy 2 (not ours to fix).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"

@@ -3,7 +3,6 @@ import csv
 import numpy as np
 import pytest
 
-from tie.evaluation.retrieval import score
 from tie.joint.cca import CCA, covariances
 from tie.joint.model_selection import (
     TABLE_COLUMNS,
@@ -12,6 +11,7 @@ from tie.joint.model_selection import (
     param_grid,
     write_table,
 )
+from tie.joint.retrieval import score
 
 N_LATENT = 3  # the right n_components of `planted_split`
 

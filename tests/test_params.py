@@ -161,16 +161,16 @@ def test_a_setting_with_no_effect_is_a_note_not_an_error(tmp_path):
     )
     _, output = tie_check(tmp_path, with_value("caption_vectors.idf", True, text="clip"))
     assert "note: caption_vectors has no effect with text clip" in output
+    # The default pooling (Fisher vectors) with a sentence encoder: `-S text=clip` just works.
+    code, output = tie_check(tmp_path, with_value("caption_vectors.pooling", "fisher", text="clip"))
+    assert code == 0 and "note: caption_vectors has no effect with text clip" in output
 
 
-def test_fisher_pooling_needs_word_vectors_and_a_pretrained_sample_a_table(tmp_path):
+def test_fisher_pooling_is_for_word_vectors_and_a_pretrained_sample_needs_a_table(tmp_path):
     fisher = {"caption_vectors.pooling": "fisher"}
+    # A sentence encoder embeds whole captions: the pooling does not apply (a note).
     code, output = tie_check(tmp_path, with_value("text", "clip", **fisher))
-    assert code == 1 and len(output.strip().splitlines()) == 1, output
-    assert output.startswith(
-        "Error: params.yaml: caption_vectors.pooling = 'fisher': text clip is a sentence"
-        " encoder, and Fisher vectors pool word vectors (use a word-vector text"
-    ), output
+    assert code == 0 and "note: caption_vectors has no effect with text clip" in output
     sample = {"fisher.fit_on": "pretrained_sample", **fisher}
     code, output = tie_check(tmp_path, with_value("text", "word2vec_local", **sample))
     assert code == 1 and len(output.strip().splitlines()) == 1, output
@@ -181,7 +181,8 @@ def test_fisher_pooling_needs_word_vectors_and_a_pretrained_sample_a_table(tmp_p
     for text in ("glove", "word2vec"):
         assert tie_check(tmp_path, with_value("text", text, **sample))[0] == 0
     # With mean pooling the fisher section is not used: nothing to refuse.
-    unused = with_value("text", "word2vec_local", **{"fisher.fit_on": "pretrained_sample"})
+    mean = {"caption_vectors.pooling": "mean", "fisher.fit_on": "pretrained_sample"}
+    unused = with_value("text", "word2vec_local", **mean)
     assert tie_check(tmp_path, unused)[0] == 0
     assert tie_check(tmp_path, with_value("text", "siglip"))[0] == 0
 
@@ -268,8 +269,8 @@ def fresh_project(tmp_path_factory):
         ("cca.n_components=true", "cca.n_components = True: must be an integer from 1 to 10000"),
         ("cca.method=none", "cca.method = 'none': the zero-shot row compares the image and"),
         (
-            "caption_vectors.pooling=fisher text=clip",
-            "caption_vectors.pooling = 'fisher': text clip is a sentence encoder",
+            "fisher.fit_on=pretrained_sample text=word2vec_local",
+            "fisher.fit_on = 'pretrained_sample': text word2vec_local has no pretrained",
         ),
     ],
 )

@@ -85,11 +85,13 @@ def test_the_defaults_retrieve_real_photos_far_above_chance(project):
     metrics = metrics_of(project)
     search, annotation = metrics["image_search"], metrics["image_annotation"]
     assert search["n_queries"] == 5 * N_TEST and annotation["n_queries"] == N_TEST
-    assert search["R_at_1"] > 15 and annotation["R_at_1"] > 20, metrics
-    assert search["R_at_10"] > 55 and annotation["R_at_10"] > 60, metrics
-    assert search["median_rank"] <= 10 and annotation["median_rank"] <= 6, metrics
+    # Measured: 18.5 / 27.3 (R@1), 61.3 / 64.7 (R@10), median 6 / 5; the defaults before
+    # (mean pooling, one CCA point chosen on the demo) are far below these bounds.
+    assert search["R_at_1"] > 14 and annotation["R_at_1"] > 20, metrics
+    assert search["R_at_10"] > 50 and annotation["R_at_10"] > 55, metrics
+    assert search["median_rank"] <= 8 and annotation["median_rank"] <= 7, metrics
     selection = json.loads((project / "metrics/cca_selection.json").read_text())
-    assert selection["criterion"] > 0  # chosen on val: the grid's best row
+    assert selection["grid_points"] == 18  # the default grid, chosen on val
 
 
 def test_fisher_vectors_beat_the_mean_pair_by_pair(project, tmp_path):
@@ -99,14 +101,15 @@ def test_fisher_vectors_beat_the_mean_pair_by_pair(project, tmp_path):
     run(["git", "commit", "-q", "-m", "defaults"], project)
     run(["dvc", "exp", "run", "-n", "mean", "-S", "caption_vectors.pooling=mean"], project)
     _, out = run(["tie", "compare", "HEAD", "mean"], project)
-    verdicts = {line.split()[0] + line.split()[1]: line for line in out.splitlines()[1:]}
-    for metric in ("Imagesearch", "Imageannotation"):
-        assert any(k.startswith(metric) for k in verdicts), out
-    rsum = next(line for line in out.splitlines() if line.startswith("rsum"))
-    assert rsum.rstrip().endswith("a better"), out
-    r1 = [line for line in out.splitlines() if "R@1 " in line]
-    assert r1 and all(line.rstrip().endswith("a better") for line in r1), out
-    run(["dvc", "exp", "apply", "HEAD"], project, check=False)
+    verdicts = {
+        match.group(1): match.group(2)
+        for match in re.finditer(
+            r"^(search R@1|annotation R@1|rsum) .*  (a better|b better|not significant)$",
+            out,
+            re.MULTILINE,
+        )
+    }
+    assert verdicts == dict.fromkeys(("search R@1", "annotation R@1", "rsum"), "a better"), out
     run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics/"], project)
     run(["dvc", "checkout", "--force"], project)
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import new_project, run
+from helpers import TEST_POOLING, new_project, run
 from local_http_server import LocalServer
 from real_fixtures import build_coco, build_flickr8k, build_karpathy, md5
 
@@ -58,7 +58,8 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def project(served, tmp_path_factory):
     params = {"dataset": "demo", "split": "official", "text": "glove", "image": "colorgrid"}
-    root = new_project(tmp_path_factory.mktemp("project"), params | {"cca": {"n_components": 10}})
+    small = {"cca": {"n_components": 10}, "caption_vectors": TEST_POOLING}
+    root = new_project(tmp_path_factory.mktemp("project"), params | small)
     sources_file = fixture_sources_file(
         served.folder, tmp_path_factory.mktemp("sources") / "sources.json"
     )

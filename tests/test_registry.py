@@ -8,7 +8,7 @@ from math import inf
 import pytest
 
 from tie.config import registry
-from tie.corpus.read import DATASETS
+from tie.corpus.read import DATASET_SPLITS
 from tie.image.encoders import BUILDERS as IMAGE_BUILDERS
 from tie.image.keras_models import KERAS_MODELS
 from tie.text.encoders import BUILDERS as TEXT_BUILDERS
@@ -23,7 +23,7 @@ def test_the_registry_names_what_the_heavy_modules_implement():
     assert registry.TOWER_MODEL_NAMES == tuple(TOWER_MODELS)
     tables = {name for name, info in registry.TEXT_ENCODERS.items() if info.pretrained_table}
     assert tables == set(VOCABULARY_SAMPLES)
-    assert DATASETS == {name: info.splits for name, info in registry.DATASETS.items()}
+    assert DATASET_SPLITS == {name: info.splits for name, info in registry.DATASETS.items()}
     for name, info in registry.DATASETS.items():
         assert set(info.eval_images) <= set(info.splits), name
 

@@ -145,7 +145,7 @@ def ranked_row(label, search, annotation, n_images=200):
     """A run with per-query ranks (5 captions per image) and the metrics they give."""
     from tie.evaluation.bootstrap import add_uncertainty
     from tie.evaluation.query_ranks import QueryRanks
-    from tie.evaluation.retrieval import metrics_from_ranks
+    from tie.joint.retrieval import metrics_from_ranks
 
     images = [f"i{i:03d}" for i in range(n_images)]
     captions = [f"{image}#{c}" for image in images for c in range(5)]

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from tie.evaluation.retrieval import (
+from tie.joint.retrieval import (
     METRIC_DECIMALS,
     metrics_from_ranks,
     protocol_counts,

@@ -12,8 +12,6 @@ import pytest
 from helpers import copy_project, run
 
 from tie.evaluation.folds import score_folds
-from tie.evaluation.retrieval import metrics_from_ranks, rounded, rsum
-from tie.evaluation.retrieval import ranks as cosine_ranks
 from tie.evaluation.scoring import (
     BANK_STEP,
     Direction,
@@ -27,6 +25,8 @@ from tie.evaluation.scoring import (
     ranks_function,
     top_items,
 )
+from tie.joint.retrieval import metrics_from_ranks, rounded, rsum
+from tie.joint.retrieval import ranks as cosine_ranks
 
 RULES = {
     "cosine": {},

@@ -114,11 +114,11 @@ def test_an_import_outside_the_deps_is_found(tmp_path):
     for script in (REPO / "stages").glob("*.py"):
         (tmp_path / "stages" / script.name).write_text(script.read_text())
     splits = tmp_path / "stages" / "splits.py"
-    bad_import = "\ndef unrelated():\n    from tie.evaluation import retrieval\n"
+    bad_import = "\ndef unrelated():\n    from tie.evaluation import bootstrap\n"
     splits.write_text(splits.read_text() + bad_import)
     missing = missing_deps(tmp_path)
     assert list(missing) == ["splits"]
-    assert {"src/tie/evaluation/__init__.py", "src/tie/evaluation/retrieval.py"} <= set(
+    assert {"src/tie/evaluation/__init__.py", "src/tie/evaluation/bootstrap.py"} <= set(
         missing["splits"]
     )
 
@@ -162,3 +162,20 @@ def test_the_closure_follows_imports_inside_functions_and_packages(tmp_path):
     assert "src/tie/raw/captions_file.py" in import_closure(vocab, through_exempt=True)
     assert not covered("src/tie/text/tokenize.py", ["src/tie/text/tok"])
     assert covered("src/tie/text/tokenize.py", ["src/tie/text"])
+
+
+def test_data_flows_one_way_from_the_joint_space_to_its_evaluation():
+    """`tie.joint` (the cca stage) imports nothing of `tie.evaluation` or `tie.results`, and
+    `tie.evaluation` nothing of `tie.results`: a change to scoring or reporting never re-runs
+    the CCA (its ranks and rsum for model selection are `tie.joint.retrieval`'s)."""
+    later = {"joint": ("tie.evaluation", "tie.results"), "evaluation": ("tie.results",)}
+    backwards = []
+    for package, forbidden in later.items():
+        for file in sorted((SRC / "tie" / package).rglob("*.py")):
+            module = ".".join(file.relative_to(SRC).with_suffix("").parts)
+            backwards += [
+                f"{file.relative_to(REPO)} imports {name}"
+                for name in imported_modules(file, module)
+                if name.startswith(forbidden)
+            ]
+    assert not backwards, backwards

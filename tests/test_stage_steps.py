@@ -55,6 +55,28 @@ def test_fit_joint_space_keeps_the_grid_point_best_on_val_fitted_on_train_only()
     np.testing.assert_allclose(fitted.model.correlations_, model.correlations_, atol=1e-8)
 
 
+def test_constant_features_are_a_data_error_naming_the_file_not_a_params_one(tmp_path):
+    """The cca step blames params.yaml only for a param; constant image features are the
+    features' fault, and the message names their file."""
+    from tie.errors import DataError
+    from tie.features.store import FeatureRows, save_features
+
+    corpus, X, Y = paired()
+    save_features(tmp_path / "image.npy", np.ones_like(X), corpus.images)
+    save_features(tmp_path / "text.npy", Y, [f"c{i}" for i in range(len(Y))])
+    X_rows, Y_rows = FeatureRows(tmp_path / "image.npy"), FeatureRows(tmp_path / "text.npy")
+    grid = {"method": "cca", "n_components": 2, "reg": 1e-3, "scale_power": 1.0}
+    with pytest.raises(DataError) as error:
+        fit_joint_space(grid, X_rows, np.arange(len(X)), Y_rows, corpus)
+    message = str(error.value)
+    assert "every feature of X is constant" in message
+    assert f"X: {tmp_path / 'image.npy'}" in message and "params.yaml" not in message
+    with pytest.raises(
+        TieError, match=r"^cca.n_components=99 exceeds .* \(params.yaml, section `cca`\)$"
+    ):
+        fit_joint_space(grid | {"n_components": 99}, X, np.arange(len(X)), Y, corpus)
+
+
 def test_zero_shot_needs_one_space_and_is_scored_as_given():
     corpus, X, Y = paired(dy=8)
     fitted = fit_joint_space({"method": "none"}, X, np.arange(len(X)), Y, corpus)

@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from require import require_module
 from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.errors import TieError
 from tie.image.extract import extract_features
 
-pytest.importorskip("keras_hub")
+require_module("keras_hub")
 
 MODELS = ("clip", "siglip")
 CAPTIONS = [

@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 from helpers import check_library_example, copy_project, run
+from require import require_module
 from tower_presets import direct_image_rows, direct_text_rows
 
 from tie.corpus.corpus import Corpus
 from tie.features.store import load_image_features
 from tie.raw.layout import image_dir
 
-pytest.importorskip("keras_hub")
+require_module("keras_hub")
 pytestmark = pytest.mark.e2e
 
 

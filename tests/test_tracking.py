@@ -7,7 +7,6 @@ Real MLflow, with its sqlite store in a temporary folder; the killed process is 
 process, killed with SIGKILL while `log_evaluation` is copying an artifact.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -50,18 +49,26 @@ def runs(root, experiment_name):
     return [] if experiment is None else client.search_runs([experiment.experiment_id])
 
 
+ENTRY = {  # the evaluate stage's lock entry: what `fingerprint` hashes
+    "cmd": "python stages/evaluate.py",
+    "deps": [{"path": "curve.csv", "hash": "md5", "md5": "0" * 32}],
+    "params": {"params.yaml": PARAMS},
+}
+
+
 def test_the_same_result_is_logged_once(store):
-    result = fingerprint([store / "curve.csv"], PARAMS)
+    result = fingerprint(ENTRY)
     first, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, result)
     assert new
     again, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, result)
     assert (again, new) == (first, False)
     assert [r.info.run_id for r in runs(store, "once")] == [first]
 
-    (store / "curve.csv").write_text("k,r\n1,11\n")  # another input: another result
-    other = fingerprint([store / "curve.csv"], PARAMS)
+    # Another dep content: another result.
+    other = fingerprint(ENTRY | {"deps": [{"path": "curve.csv", "hash": "md5", "md5": "1" * 32}]})
     assert other != result
-    assert fingerprint([store / "curve.csv"], PARAMS | {"text": "fasttext"}) != other
+    assert fingerprint(ENTRY | {"params": {"params.yaml": PARAMS | {"text": "x"}}}) != result
+    assert fingerprint(ENTRY | {"cmd": "python stages/evaluate.py --other"}) != result
     second, new = log_evaluation("once", PARAMS, METRICS, [store / "curve.csv"], None, other)
     assert new and len(runs(store, "once")) == 2
 
@@ -98,17 +105,6 @@ def test_a_run_left_running_by_a_killed_process_is_failed_by_the_next_logging(st
     run_id, new = log_evaluation("demo", PARAMS, METRICS, [store / "curve.csv"], None, "abc")
     by_id = {r.info.run_id: r.info.status for r in runs(store, "demo")}
     assert new and by_id == {killed.info.run_id: "FAILED", run_id: "FINISHED"}
-
-
-def test_fingerprint_covers_folders_by_content(store):
-    folder = store / "model"
-    folder.mkdir()
-    (folder / "cca.json").write_text(json.dumps({"n": 1}))
-    before = fingerprint([folder], PARAMS)
-    os.utime(folder / "cca.json", (0, 0))
-    assert fingerprint([folder], PARAMS) == before
-    (folder / "cca.json").write_text(json.dumps({"n": 2}))
-    assert fingerprint([folder], PARAMS) != before
 
 
 def experiment_kind(root, name):

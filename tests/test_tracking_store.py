@@ -1,10 +1,12 @@
 """The local MLflow store when another process writes to it, or it cannot be written."""
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+from require import unavailable
 
 from tie.errors import TieError
 from tie.evaluation.tracking import failure_message, log_evaluation
@@ -88,14 +90,46 @@ def test_a_read_only_store_says_so_with_advice_for_a_local_store(store, monkeypa
     assert store.with_name(store.name + ".lock").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes files whatever their mode")
-def test_a_store_file_without_write_permission(store):
-    store.chmod(0o444)
-    try:
-        with pytest.raises(TieError, match="attempt to write a readonly database"):
-            log_evaluation("demo", {"a": 5}, METRICS, [])
-    finally:
-        store.chmod(0o644)
+LOG_ONCE = """
+from tie.errors import TieError
+from tie.evaluation.tracking import log_evaluation
+metrics = {"image_search": {"R_at_1": 50.0}, "image_annotation": {"R_at_1": 40.0}}
+try:
+    log_evaluation("demo", {"a": 5}, metrics, [])
+except TieError as error:
+    print(error)
+"""
+# The store file alone mounted read-only (its folder stays writable, as with mode 444).
+READ_ONLY_MOUNT = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && exec "$2" -c "$3"'
+
+
+def test_a_store_file_without_write_permission(store, tmp_path):
+    if os.geteuid() != 0:
+        store.chmod(0o444)
+        try:
+            with pytest.raises(TieError, match="attempt to write a readonly database"):
+                log_evaluation("demo", {"a": 5}, METRICS, [])
+        finally:
+            store.chmod(0o644)
+        return
+    # Root writes a file whatever its mode (as CI runs): the store file is mounted read-only
+    # instead, in a mount namespace of the logging process's own.
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(store, copy)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env |= {"DVC_ROOT": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = ["unshare", "--mount", "sh", "-c", READ_ONLY_MOUNT, "sh", str(copy)]
+    result = subprocess.run(
+        [*command, sys.executable, LOG_ONCE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.stderr.startswith(("unshare:", "mount:")):  # the logging never started
+        unavailable(f"root cannot mount the store read-only here: {result.stderr.strip()}")
+    assert "attempt to write a readonly database" in result.stdout, result.stderr[-2000:]
 
 
 def test_credentials_are_stripped_from_every_uri():

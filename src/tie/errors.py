@@ -9,6 +9,11 @@ class TieError(Exception):
     """Something the user can fix; the message says what went wrong and what to do."""
 
 
+class DataError(TieError):
+    """A problem of the data a step was given (not of params.yaml): the message names the
+    file."""
+
+
 MAX_QUOTED = 200  # characters of a value a message quotes: a message stays one short line
 
 

@@ -30,7 +30,7 @@ from tie.config.registry import (
     POOLINGS,
     SCORING_PARAMS,
     SCORINGS,
-    SPLIT_NAMES,
+    SPLIT_LISTS,
     SPLITS,
     STOP_WORD_LISTS,
     TEXT_ENCODERS,
@@ -326,7 +326,7 @@ class Params(Section):
     """The whole params.yaml."""
 
     dataset: Literal[tuple(DATASETS)] = allowed(f"one of: {', '.join(DATASETS)}")
-    split: Literal[SPLIT_NAMES] = allowed(f"one of: {', '.join(SPLIT_NAMES)}")
+    split: Literal[SPLIT_LISTS] = allowed(f"one of: {', '.join(SPLIT_LISTS)}")
     text: Literal[tuple(TEXT_ENCODERS)] = allowed(f"one of: {', '.join(TEXT_ENCODERS)}")
     image: Literal[tuple(IMAGE_ENCODERS)] = allowed(
         f"one of: {', '.join(IMAGE_ENCODERS)} (`tie list`)"
@@ -401,16 +401,11 @@ def shard_count(pattern: str) -> int:
 
 
 def check_fisher_text(params: Params) -> None:
-    """Fisher vectors pool word vectors; a pretrained sample needs a published table."""
+    """A pretrained sample needs a published table. (Fisher vectors pool word vectors: with
+    a sentence encoder, which embeds whole captions, pooling does not apply.)"""
     text = TEXT_ENCODERS[params.text]
-    if text.kind == "sentence":
-        raise ParamError(
-            "caption_vectors.pooling",
-            "fisher",
-            f"text {params.text} is a sentence encoder, and Fisher vectors pool word vectors"
-            " (use a word-vector text such as glove or word2vec, or caption_vectors.pooling"
-            " mean)",
-        )
+    if text.kind == "sentence":  # no word vectors to pool: said by `advice`, not refused
+        return
     if params.fisher.fit_on == "pretrained_sample" and not text.pretrained_table:
         raise ParamError(
             "fisher.fit_on",
@@ -508,7 +503,9 @@ def advice(params: Params) -> list[str]:
     weighs_the_mean = (
         vectors.idf or vectors.sif or vectors.word_scaling != "none" or vectors.common_components
     )
-    if TEXT_ENCODERS[params.text].kind == "sentence" and weighs_the_mean:
+    if TEXT_ENCODERS[params.text].kind == "sentence" and (
+        weighs_the_mean or vectors.pooling == "fisher"
+    ):
         notes.append(
             f"caption_vectors has no effect with text {params.text} (a sentence encoder"
             " embeds whole captions: no word vectors to pool)"

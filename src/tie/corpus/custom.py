@@ -15,7 +15,7 @@ from tie.errors import TieError, shorten
 from tie.raw.captions_file import (
     CAPTION_FORMATS,
     CAPTIONS_STEM,
-    SPLIT_NAMES,
+    SPLIT_OF_LABEL,
     hash_split,
     read_caption_rows,
 )
@@ -51,11 +51,11 @@ def read_custom(
             problems.add("dropped_lines_duplicate", f"line {number}: {image}: {caption[:40]}")
             continue
         if split is not None:
-            name = SPLIT_NAMES.get(str(split).strip().lower())
+            name = SPLIT_OF_LABEL.get(str(split).strip().lower())
             if name is None:
                 raise TieError(
                     f"{found[0]}, line {number}: split {shorten(split)}; expected one of "
-                    f"{', '.join(SPLIT_NAMES)} (or no split column at all)"
+                    f"{', '.join(SPLIT_OF_LABEL)} (or no split column at all)"
                 )
             if given_split.setdefault(image, name) != name:
                 raise TieError(

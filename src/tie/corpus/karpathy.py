@@ -19,10 +19,9 @@ from tie.config.registry import SPLITS
 from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import Problems
 from tie.errors import TieError
+from tie.raw.captions_file import SPLIT_OF_LABEL
 from tie.raw.layout import CAPTIONS_PER_IMAGE
 from tie.raw.names import name_problem
-
-SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
 
 def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus:
@@ -53,11 +52,11 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
     for number, entry in enumerate(entries):
         _check_entry(json_file, number, entry)
         image = entry["filename"]
-        split = SPLIT_NAMES.get(entry["split"])
+        split = SPLIT_OF_LABEL.get(entry["split"])
         if split is None:
             raise ValueError(
                 f"image {image} in {json_file} has split {entry['split']!r}; "
-                f"expected one of {list(SPLIT_NAMES)}"
+                f"expected one of {list(SPLIT_OF_LABEL)}"
             )
         sentences = [s["raw"].strip() for s in entry["sentences"] if s["raw"].strip()]
         n_sentences += len(entry["sentences"])

@@ -1,6 +1,6 @@
 """Which image each caption describes: the index that pairs caption rows with image rows.
 
-`CCA.fit` (as `image_index`) and `tie.evaluation.retrieval` (as `caption_image_index`) take the same
+`CCA.fit` (as `image_index`) and `tie.joint.retrieval` (as `caption_image_index`) take the same
 index: for every caption row, the row of its image. One check serves both.
 """
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tie.config.registry import DATASETS as DATASET_INFO
-from tie.config.registry import SPLIT_NAMES
+from tie.config.registry import DATASETS, SPLIT_LISTS
 from tie.corpus.corpus import Corpus
 from tie.corpus.custom import read_custom
 from tie.corpus.flickr8k import read_flickr8k_layout
@@ -23,16 +22,16 @@ from tie.errors import TieError
 from tie.raw.layout import KARPATHY_FILE, demo_layout, flickr8k_official_layout, image_dir
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
-DATASETS = {name: info.splits for name, info in DATASET_INFO.items()}
+DATASET_SPLITS = {name: info.splits for name, info in DATASETS.items()}
 
 
 def check_split(dataset: str, split: str) -> None:
     """Fail at once if dataset `dataset` has no split `split`, saying which it has."""
-    if split not in SPLIT_NAMES:
+    if split not in SPLIT_LISTS:
         raise TieError(
-            f"unknown split {split!r} in params.yaml; valid names: {', '.join(SPLIT_NAMES)}"
+            f"unknown split {split!r} in params.yaml; valid names: {', '.join(SPLIT_LISTS)}"
         )
-    valid = DATASETS[dataset]
+    valid = DATASET_SPLITS[dataset]
     if split not in valid:
         raise TieError(
             f"dataset {dataset!r} has no {split!r} split; it has: {', '.join(valid)} "

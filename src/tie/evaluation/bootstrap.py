@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from tie.evaluation.retrieval import DIRECTIONS, RSUM_KS, rsum
-from tie.evaluation.retrieval import rounded as _rounded
+from tie.joint.retrieval import DIRECTIONS, RSUM_KS, rsum
+from tie.joint.retrieval import rounded as _rounded
 
 CONFIDENCE = 0.95
 BLOCK = 100  # resamples drawn and scored at once

@@ -7,7 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from tie.config.params import read_params
+from tie.config.lock import Lock, flat_entry_params, running_entry
+from tie.config.params import flatten
 from tie.config.registry import CCA_PARAMS, SPLITS
 from tie.corpus.corpus import Corpus
 from tie.evaluation.bootstrap import add_uncertainty
@@ -16,9 +17,9 @@ from tie.evaluation.folds import FOLD_PROTOCOLS, score_folds
 from tie.evaluation.gallery import write_gallery
 from tie.evaluation.query_ranks import QueryRanks
 from tie.evaluation.report import plot_recall_curves, write_recall_curves
-from tie.evaluation.retrieval import metrics_from_ranks, protocol_counts
 from tie.evaluation.scoring import ScoringChoice, choose_on_val, ranks_function
 from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names
+from tie.joint.retrieval import metrics_from_ranks, protocol_counts
 from tie.joint.space import ZeroShot
 from tie.raw.layout import image_sources
 
@@ -142,19 +143,21 @@ def log_run(
     model,
     metrics: dict,
     *,
-    inputs: list[Path],
     text_features: Path,
     curves_file: Path,
     artifacts: list[Path],
     scoring: ScoringChoice | None = None,
     in_run=None,
 ) -> tuple[str, bool]:
-    """One MLflow run: every param, the joint model and the scoring chosen, the metrics,
-    the plots, and what `in_run()` logs inside it (`run_contents`: the model and the
-    datasets).
+    """One MLflow run: the run's params, the joint model and the scoring chosen, the
+    metrics, the plots, and what `in_run()` logs inside it (`run_contents`: the model and
+    the datasets).
 
-    A result already logged (the same fingerprint: the params read and the inputs'
-    content) is not logged twice. Returns the run's id and whether it was logged now.
+    The params and the fingerprint come from the run's record, never from params.yaml:
+    the entry DVC writes in dvc.lock for this evaluate stage (its command, its deps'
+    content hashes, its params) and, for the params of the steps before it, their entries
+    in dvc.lock (written as each one finished). A result already logged (the same
+    fingerprint) is not logged twice. Returns the run's id and whether it was logged now.
     """
     main_metrics = {d: metrics[d] for d in ("image_search", "image_annotation")}
     extra_metrics = coverage_metrics(text_features)
@@ -168,14 +171,14 @@ def log_run(
         chosen = {"method": model.method}
     else:
         chosen = {name: getattr(model, name) for name in CCA_PARAMS}
-    # The run records every param (provenance), not only the ones evaluate reads; the
-    # fingerprint covers what the numbers depend on: the params read and the inputs.
     selected = {"cca_selected": chosen}
     if scoring is not None and scoring.rule != "cosine":  # the rule's params chosen on val
         selected["scoring_selected"] = scoring.params
-    logged_params = read_params() | selected
-    inputs = [*inputs, text_features.with_suffix(".coverage.json")]
-    result = fingerprint(inputs, params | selected)
+    entry = running_entry("evaluate")
+    lock = Lock.of_workspace()
+    upstream = lock.flat_params(leaving_out=("evaluate",)) if lock is not None else {}
+    logged_params = upstream | flat_entry_params(entry) | flatten(selected)
+    result = fingerprint(entry)
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"  # the curves as a picture, for the MLflow UI
         plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tie.evaluation.retrieval import metrics_from_ranks, rounded, score
+from tie.joint.retrieval import metrics_from_ranks, rounded, score
 
 # dataset -> (name of the protocol, number of folds) scored besides the whole test split
 FOLD_PROTOCOLS = {"coco": ("coco_1k", 5)}

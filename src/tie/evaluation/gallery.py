@@ -23,7 +23,7 @@ TRUE_COLOUR = "#1a9641"
 def top_k(queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of the k best candidates of each query, best first.
 
-    A zero vector has similarity 0 with everything, as in `tie.evaluation.retrieval`.
+    A zero vector has similarity 0 with everything, as in `tie.joint.retrieval`.
     """
     q = unit_rows(queries)
     c = unit_rows(candidates)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from tie.config.lock import Lock
 from tie.config.paths import RANKS
 from tie.errors import TieError
 
@@ -129,12 +129,10 @@ def check_same_queries(a: QueryRanks, b: QueryRanks, name_a: str, name_b: str) -
 def workspace_ranks(root: Path = Path(".")) -> QueryRanks | None:
     """The workspace's ranks file, if it is the one `dvc.lock` records (else None)."""
     path = Path(root) / RANKS
-    lock = Path(root) / "dvc.lock"
-    if not path.exists() or not lock.exists():
+    lock = Lock.of_workspace(root)
+    if not path.exists() or lock is None:
         return None
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
-    outs = (stages.get("evaluate") or {}).get("outs") or []
-    recorded = next((out.get("md5") for out in outs if out.get("path") == RANKS), None)
+    recorded = (lock.out("evaluate", RANKS) or {}).get("md5")
     content = path.read_bytes()
     if recorded != hashlib.md5(content).hexdigest():
         return None  # left by another run: not this result's ranks

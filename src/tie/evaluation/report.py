@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.evaluation.retrieval import rounded
+from tie.joint.retrieval import rounded
 
 DIRECTION_TITLES = {"image_search": "Image search", "image_annotation": "Image annotation"}
 

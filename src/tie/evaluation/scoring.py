@@ -1,6 +1,6 @@
 """Hubness-aware scoring (`eval.scoring`): how a query and a candidate are compared.
 
-`cosine` is the protocol's own similarity (`tie.evaluation.retrieval`, untouched). The
+`cosine` is the protocol's own similarity (`tie.joint.retrieval`, untouched). The
 other rules correct the cosine s(q, g) for hubs, candidates that are near many queries,
 using banks drawn from the **train** split (never from the queries scored):
 
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tie.config.registry import HUBNESS_PARAMS, SCORING_PARAMS
-from tie.evaluation.retrieval import RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.features.rows import unit_rows
+from tie.joint.retrieval import RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 
 # Bank rows added up per step of a log-sum-exp: the order of additions does not depend on
 # the memory budget (only on the bank), and a step's temporaries stay small.
@@ -305,7 +305,7 @@ def choose_on_val(rule, hubness, images, captions, caption_image_index, bank, me
 
 def ranks_function(choice: ScoringChoice, bank, memory_budget_mb):
     """(images, captions, caption_image_index) -> (search ranks, annotation ranks) by the
-    rule chosen; `cosine` is the protocol's own `tie.evaluation.retrieval.ranks`."""
+    rule chosen; `cosine` is the protocol's own `tie.joint.retrieval.ranks`."""
     if choice.rule == "cosine":
         return lambda images, captions, index: ranks(images, captions, index, memory_budget_mb)
     budget_bytes = memory_budget_mb * 2**20

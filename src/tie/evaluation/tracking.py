@@ -14,7 +14,8 @@ deadline, `TIE_MLFLOW_DEADLINE_S` (default 120 s), after which the stage fails i
 line (a run it had started is marked FAILED by the next logging, as a killed one is).
 
 One run per distinct computed result: each run carries a fingerprint tag (`tie.fingerprint`,
-see `fingerprint`), a hash of everything the numbers were computed from. Logging the same
+see `fingerprint`), a hash of the evaluate stage's lock entry (what DVC records the numbers
+were computed from). Logging the same
 fingerprint again (a forced re-run, a run-cache miss) adds nothing; the existing run's id
 is returned. A process killed while logging leaves its run `RUNNING`; the next logging
 marks such runs `FAILED` (runs of this pipeline whose process, on this host, is gone).
@@ -46,7 +47,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -56,12 +56,16 @@ from tie.config.registry import TEXT_ENCODERS
 from tie.errors import TieError
 from tie.redact import redact
 
-# MLflow would otherwise try to send usage telemetry; this pipeline talks to its own
-# tracking store only. Set MLFLOW_DISABLE_TELEMETRY=false to allow it.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# MLflow's settings while this project talks to a store (`mlflow_settings`), each unless the
+# environment sets it: no usage telemetry (this pipeline talks to its own tracking store
+# only; MLFLOW_DISABLE_TELEMETRY=false allows it), and a failing server given up within
+# seconds instead of minutes of retries.
+MLFLOW_DEFAULTS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
 DEADLINE_S = 120.0  # all the requests of one logging to a server; TIE_MLFLOW_DEADLINE_S
 CLEANUP_S = 5.0  # each request after the deadline (ending the run): then it is cut too
@@ -93,6 +97,39 @@ def _deadline(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def mlflow_settings():
+    """This project's MLflow settings while the block talks to a store, then put back as
+    they were: the environment (`MLFLOW_DEFAULTS`), SQLite's busy wait on every new
+    connection (`_wait_when_busy`), MLflow's database logger quietened (it logs a whole
+    traceback before raising the error that `failure_message` says in one line).
+
+    Importing this module changes nothing of the process.
+    """
+    import sqlalchemy
+
+    saved = {name: os.environ.get(name) for name in MLFLOW_DEFAULTS}
+    for name, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    listening = sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
+    if not listening:
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
+    db_logger = logging.getLogger("mlflow.store.db.utils")
+    level = db_logger.level
+    db_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        db_logger.setLevel(level)
+        if not listening:
+            sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def repo_root() -> Path:
@@ -132,30 +169,14 @@ EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_
 PID_TAG, HOST_TAG = "tie.pid", "tie.host"
 
 
-def fingerprint(inputs: list[Path], params: dict) -> str:
-    """A hash of what an evaluation's numbers come from: input files, params and code.
+def fingerprint(entry: dict) -> str:
+    """A hash of what an evaluation's numbers come from: the evaluate stage's lock entry.
 
-    `inputs` are files or folders (every file below them, in sorted order); their
-    contents count, not their names or dates. The code is every module of the `tie`
-    package this process has loaded, plus the running script (the stage).
+    `entry` is what DVC records for the run (`tie.config.lock.running_entry`): its command,
+    every dep it declares with its content hash, the params it declares. Any change DVC
+    re-runs the stage for is another fingerprint, so another MLflow run; nothing else is.
     """
-    package = Path(__file__).resolve().parent
-    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
-    code = {script} if script and script.is_file() else set()  # not after a chdir
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(package):
-            code.add(Path(file).resolve())
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    for kind, paths in (("input", [Path(p) for p in inputs]), ("code", sorted(code))):
-        for path in paths:
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in files:
-                name = file.name if kind == "code" else file.relative_to(path.parent)
-                with open(file, "rb") as f:
-                    content = hashlib.file_digest(f, "sha256").hexdigest()
-                digest.update(f"\n{kind}\t{name}\t{content}".encode())
-    return digest.hexdigest()
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _process_is_gone(tags: dict) -> bool:
@@ -209,17 +230,18 @@ def tag_experiments(uri: str) -> dict[str, str]:
 
     Returns {name: id} of the store's experiments, but MLflow's empty "Default".
     """
-    import mlflow
+    with mlflow_settings():
+        import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    experiments = client.search_experiments()
-    for experiment in experiments:
-        _tag_kind(client, experiment)
-    return {
-        e.name: e.experiment_id
-        for e in experiments
-        if e.experiment_id != "0" or client.search_runs(["0"], max_results=1)
-    }
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        experiments = client.search_experiments()
+        for experiment in experiments:
+            _tag_kind(client, experiment)
+        return {
+            e.name: e.experiment_id
+            for e in experiments
+            if e.experiment_id != "0" or client.search_runs(["0"], max_results=1)
+        }
 
 
 def run_name(params: dict) -> str:
@@ -231,13 +253,14 @@ def run_name(params: dict) -> str:
     """
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
+    params = flatten(params)  # nested or already flat (`section.key`), read alike
     text = params.get("text")
     name = f"{params.get('dataset')} {params.get('image')}+{text}"
     if text in TEXT_ENCODERS and TEXT_ENCODERS[text].kind == "sentence":
         return name
-    pooling = params.get("caption_vectors", {}).get("pooling", "mean")
+    pooling = params.get("caption_vectors.pooling", "mean")
     if pooling == "fisher":
-        pooling = f"fisher-{params.get('fisher', {}).get('mixture')}"
+        pooling = f"fisher-{params.get('fisher.mixture')}"
     return f"{name} {pooling}"
 
 
@@ -338,43 +361,40 @@ def _store_named_on_failure(log):
 
     @functools.wraps(log)
     def wrapper(*args, **kwargs):
-        import mlflow
-        import requests
-        import sqlalchemy
-
-        if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _wait_when_busy):
-            sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _wait_when_busy)
-        # MLflow logs the whole traceback of a database error before raising it; the
-        # error below says it in one line instead.
-        db_logger = logging.getLogger("mlflow.store.db.utils")
-        level = db_logger.level
-        db_logger.setLevel(logging.CRITICAL)
-        uri = tracking_uri()
-        deadline = float(os.environ.get("TIE_MLFLOW_DEADLINE_S", DEADLINE_S))
-        remote = uri.startswith(("http:", "https:"))
-        try:
-            with _deadline(deadline) if remote else contextlib.nullcontext():
-                return log(*args, **kwargs)
-        except _DeadlinePassed:
-            raise TieError(
-                redact(
-                    f"could not log the run to MLflow at {uri}: no complete answer within"
-                    f" {deadline:g} s (TIE_MLFLOW_DEADLINE_S, all requests together). The"
-                    " metrics file is written only once the run is logged. Check the server"
-                    " (or unset MLFLOW_TRACKING_URI to use the local store), then re-run"
-                    " `dvc repro`."
-                )
-            ) from None
-        except (
-            mlflow.exceptions.MlflowException,
-            requests.RequestException,
-            sqlalchemy.exc.SQLAlchemyError,
-        ) as error:
-            raise TieError(failure_message(error, tracking_uri())) from error
-        finally:
-            db_logger.setLevel(level)
+        with mlflow_settings():
+            return _named_on_failure(log, *args, **kwargs)
 
     return wrapper
+
+
+def _named_on_failure(log, *args, **kwargs):
+    """`log(*args, **kwargs)`; a failure to reach the store is one error naming it."""
+    import mlflow
+    import requests
+    import sqlalchemy
+
+    uri = tracking_uri()
+    deadline = float(os.environ.get("TIE_MLFLOW_DEADLINE_S", DEADLINE_S))
+    remote = uri.startswith(("http:", "https:"))
+    try:
+        with _deadline(deadline) if remote else contextlib.nullcontext():
+            return log(*args, **kwargs)
+    except _DeadlinePassed:
+        raise TieError(
+            redact(
+                f"could not log the run to MLflow at {uri}: no complete answer within"
+                f" {deadline:g} s (TIE_MLFLOW_DEADLINE_S, all requests together). The"
+                " metrics file is written only once the run is logged. Check the server"
+                " (or unset MLFLOW_TRACKING_URI to use the local store), then re-run"
+                " `dvc repro`."
+            )
+        ) from None
+    except (
+        mlflow.exceptions.MlflowException,
+        requests.RequestException,
+        sqlalchemy.exc.SQLAlchemyError,
+    ) as error:
+        raise TieError(failure_message(error, tracking_uri())) from error
 
 
 @_store_named_on_failure

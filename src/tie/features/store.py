@@ -28,13 +28,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from tie.config.lock import lock_above
 from tie.errors import TieError
 from tie.features.fisher_rows import FisherRows, is_codes_file
 from tie.features.rows import RowReader
 
-LOCK_FILE = Path("dvc.lock")  # stages run at the repository root
 # No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
 MAX_ABS_VALUE = 1e12
 CHECK_CHUNK = 2**24  # values scanned at once (64 MB of float32)
@@ -192,26 +191,20 @@ def _checked_ids(path: Path) -> list[str]:
     return ids_path(path).read_text().splitlines()
 
 
-def recorded_md5(path: Path, lock_file: Path = LOCK_FILE) -> tuple[str, str] | None:
-    """(stage, MD5) that `lock_file` records for output `path`, or None if it records none.
+def recorded_md5(path: Path) -> tuple[str, str] | None:
+    """(stage, MD5) that dvc.lock records for output `path`, or None if it records none.
 
-    `path` is relative to the lock's folder (as stages get their paths from dvc.yaml).
+    The lock is the one of the project `path` lies in (`tie.config.lock.lock_above`), whether
+    `path` is relative to the working folder or absolute.
     """
-    if not lock_file.is_file() or Path(path).is_absolute():
+    found = lock_above(path)
+    if found is None:
         return None
-    try:
-        stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages") or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise TieError(
-            f"{lock_file} is not valid YAML{line}: restore it (`git checkout -- {lock_file}`)"
-        ) from None
-    for stage, record in stages.items():
-        for out in (record or {}).get("outs") or []:
-            if Path(out.get("path", "")) == Path(path) and "md5" in out:
-                return stage, out["md5"]
-    return None
+    lock, relative = found
+    recorded = lock.output(relative)
+    if recorded is None or "md5" not in recorded[1]:
+        return None
+    return recorded[0], recorded[1]["md5"]
 
 
 def check_recorded(path: Path) -> None:

@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from tie.config.registry import CCA_PARAM_CONSTRAINTS
 from tie.corpus.pairs import check_image_index
+from tie.errors import TieError
 from tie.features.precision import stored_precision
 
 ARRAYS_FILE = "cca.npz"
@@ -74,8 +75,26 @@ BLOCK_ROWS = 1024
 # least one): reads of 16 MB run at disk speed, and the budget stays small next to the
 # covariances of real features (134 MB for a 4,096-d side), whatever the other side. The
 # environment variable TIE_CCA_CHUNK_MB sets another (a machine with little memory, and
-# the test that the saved model does not depend on it).
-CHUNK_BYTES = int(float(os.environ.get("TIE_CCA_CHUNK_MB", 16)) * 2**20)
+# the test that the saved model does not depend on it), read when a fit starts
+# (`chunk_bytes`).
+CHUNK_BYTES = 16 * 2**20
+CHUNK_MB_ENV = "TIE_CCA_CHUNK_MB"
+
+
+def chunk_bytes() -> int:
+    """The caption rows' memory budget: `TIE_CCA_CHUNK_MB` megabytes if set, else CHUNK_BYTES."""
+    value = os.environ.get(CHUNK_MB_ENV)
+    if value is None:
+        return CHUNK_BYTES
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = 0.0
+    if not megabytes > 0:
+        raise TieError(f"{CHUNK_MB_ENV}={value!r}: a number of megabytes above 0, e.g. 16")
+    return int(megabytes * 2**20)
+
+
 # Up to this dimension the largest eigenvalue comes from LAPACK directly; above, from a few
 # Lanczos iterations (ARPACK), which cost O(d^2) each instead of O(d^3) for the LAPACK path.
 _LANCZOS_MIN_DIMENSION = 256
@@ -127,7 +146,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
         As in `CCA.fit`.
     chunk_rows : int, optional
         Rows of Y read at once, rounded down to a whole number of blocks (at least one);
-        by default as many as fit in `CHUNK_BYTES` as stored.
+        by default as many as fit in `chunk_bytes()` as stored.
     block_rows : int
         Rows of Y per block of the sums (`BLOCK_ROWS`; tests make it small).
     """
@@ -146,7 +165,7 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS):
     if n_pairs < 2:
         raise ValueError(f"CCA needs at least 2 pairs to estimate covariances, got {n_pairs}")
     if chunk_rows is None:
-        chunk_rows = CHUNK_BYTES // (Y.shape[1] * Y.dtype.itemsize)
+        chunk_rows = chunk_bytes() // (Y.shape[1] * Y.dtype.itemsize)
     chunk_rows = block_rows * max(1, chunk_rows // block_rows)  # whole blocks, at least one
     is_sorted = bool(np.all(image_index[1:] >= image_index[:-1]))
     # Captions grouped by image: slices of Y when already so, gathered rows otherwise.
@@ -380,13 +399,8 @@ class CCA:
         self.check_params(X.shape[1], Y.shape[1])
         self.fit_covariances(covariances(X, Y, image_index))
         n_images = len(X) if image_index is None else len(np.unique(image_index))
-        if self.n_components >= n_images:
-            warnings.warn(
-                f"CCA n_components = {self.n_components} is not below the number of images"
-                f" fitted ({n_images}): the fit is degenerate ({n_images} images span at most"
-                f" {n_images - 1} directions); use fewer components or more images",
-                stacklevel=2,
-            )
+        if (degenerate := degenerate_fit(self.n_components, n_images)) is not None:
+            warnings.warn(f"CCA {degenerate}", stacklevel=2)
         return self
 
     def fit_covariances(self, cov):
@@ -561,6 +575,21 @@ def _project(matrix, mean, weights, scale):
     embeddings = (matrix - mean) @ weights * scale
     embeddings[~matrix.any(axis=1)] = 0.0
     return embeddings
+
+
+def degenerate_fit(n_components: int, n_images: int, images: str = "images fitted"):
+    """What is wrong with fitting `n_components` from `n_images` images, or None if nothing:
+    n centred images span at most n - 1 directions, so the last components are noise.
+
+    The one wording of this warning (`CCA.fit`, and the `cca` stage for the model it chose).
+    """
+    if n_components < n_images:
+        return None
+    return (
+        f"n_components = {n_components} is not below the number of {images} ({n_images}): the"
+        f" fit is degenerate ({n_images} images span at most {n_images - 1} directions); use"
+        " fewer components or more images"
+    )
 
 
 class InvalidParam(ValueError):

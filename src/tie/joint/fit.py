@@ -15,11 +15,11 @@ from functools import partial
 from tie.config.registry import CCA_PARAMS
 from tie.corpus.corpus import Corpus
 from tie.engine.engine import LOCAL, Engine
-from tie.errors import TieError
-from tie.evaluation.retrieval import ranks, rsum
+from tie.errors import DataError, TieError
 from tie.features.store import RowSubset
 from tie.joint.cca import InvalidParam, covariances
 from tie.joint.model_selection import capped_components, grid_search, param_grid
+from tie.joint.retrieval import ranks, rsum
 from tie.joint.space import ZeroShot
 
 
@@ -50,6 +50,11 @@ def fit_joint_space(
         return _zero_shot(val_images, Y[val.caption_rows], val.caption_image_index)
     try:
         grid = param_grid(settings, X.shape[1], Y.shape[1])
+    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
+        raise TieError(f"cca.{error} (params.yaml)") from error
+    except ValueError as error:  # a `cca` param missing, unknown or not fitting these features
+        raise TieError(f"{error} (params.yaml, section `cca`)") from error
+    try:
         covariances_of = covariances
         if engine.on_ray:  # chunk moments on the cluster, merged here
             from tie.joint.ray import covariances_on_ray
@@ -69,10 +74,13 @@ def fit_joint_space(
             val.caption_image_index,
             **grid,
         )
-    except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
+    except InvalidParam as error:
         raise TieError(f"cca.{error} (params.yaml)") from error
-    except ValueError as error:  # a `cca` param that does not fit these features
-        raise TieError(f"{error} (params.yaml, section `cca`)") from error
+    except ValueError as error:  # the features: constant, not finite, singular without reg
+        raise DataError(
+            f"{error} (X: {_named(X, 'the image features')}, Y:"
+            f" {_named(Y, 'the caption features')}, their train rows)"
+        ) from error
     selection = {name: result.best[name] for name in CCA_PARAMS}
     selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
     components = settings["n_components"]
@@ -80,6 +88,12 @@ def fit_joint_space(
     if isinstance(components, list) and len(components) > 1:
         note = capped_components(components, min(X.shape[1], Y.shape[1]))[1]
     return Fitted(result.model, result.table, selection, (note,) if note else ())
+
+
+def _named(features, otherwise: str) -> str:
+    """The file a feature matrix was read from (`FeatureRows.path`), else `otherwise`."""
+    path = getattr(features, "path", None)
+    return str(path) if path is not None else otherwise
 
 
 def _zero_shot(images, captions, caption_image_index) -> Fitted:

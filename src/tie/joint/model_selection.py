@@ -21,8 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tie.config.registry import CCA_PARAMS
-from tie.evaluation.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.cca import CCA, InvalidParam
+from tie.joint.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.space import embed
 
 TABLE_COLUMNS = (
@@ -93,7 +93,7 @@ def grid_search(
     train_covariances : tie.joint.cca.Covariances
         `covariances(X_train, Y_train, image_index)`.
     X_val, Y_val, val_image_index
-        The val split as `tie.evaluation.retrieval.ranks` takes it: one row per image, one per
+        The val split as `tie.joint.retrieval.ranks` takes it: one row per image, one per
         caption, and for every caption the row of its image. Y_val may be a row source
         (`tie.features.store.RowSubset`), projected block by block (`tie.joint.space.embed`).
     n_components, reg, scale_power : lists

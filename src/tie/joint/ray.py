@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import ray
 
-from tie.joint.cca import CHUNK_BYTES, Moments, chunk_moments, combine_moments, image_chunks
+from tie.joint.cca import Moments, chunk_bytes, chunk_moments, combine_moments, image_chunks
 
 
 @ray.remote
@@ -19,7 +19,7 @@ def covariances_on_ray(X, Y, image_index=None, compute: dict | None = None, chun
     """`tie.joint.cca.covariances(X, Y, image_index)`, with the chunks' moments computed on Ray.
 
     The driver reads one chunk of rows at a time (X and Y may be row sources such as
-    `tie.features.store.FeatureRows`; a chunk is about `CHUNK_BYTES` of float64 rows of both
+    `tie.features.store.FeatureRows`; a chunk is about `chunk_bytes()` of float64 rows of both
     sides together), sends it to a task, and merges the returned moments in chunk order,
     so the result does not depend on which worker finishes first. At most twice as many
     chunks as the cluster has CPUs are in flight, so the driver's memory stays bounded.
@@ -28,7 +28,7 @@ def covariances_on_ray(X, Y, image_index=None, compute: dict | None = None, chun
     dx, dy = X.shape[1], Y.shape[1]
     if chunk_rows is None:  # rows of X per task, with (on average) len(Y) / len(X) captions each
         row_bytes = 8 * (dx + len(Y) / max(1, len(X)) * dy)
-        chunk_rows = max(1, int(CHUNK_BYTES // row_bytes))
+        chunk_rows = max(1, int(chunk_bytes() // row_bytes))
     task = _chunk_moments.options(num_cpus=compute.get("num_cpus", 1))
     in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     pending: deque = deque()

@@ -24,7 +24,8 @@ from tie.raw.names import inside
 
 CAPTION_FORMATS = (".csv", ".jsonl", ".json")
 CAPTIONS_STEM = "captions"  # the copy in the raw folder: captions.csv / .jsonl / .json
-SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
+# A split label as a captions file (or Karpathy's JSON) writes it -> the pipeline's split.
+SPLIT_OF_LABEL = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
 Row = tuple[int, str, str, "str | None"]
 
@@ -209,7 +210,7 @@ def given_splits(images: str, captions: str) -> dict[str, str | None] | None:
     for _, image, caption, split in rows:
         path = inside(images_dir, image)
         if caption and image not in given_of and path is not None and path.is_file():
-            given_of[image] = SPLIT_NAMES.get(str(split).strip().lower()) if split else None
+            given_of[image] = SPLIT_OF_LABEL.get(str(split).strip().lower()) if split else None
     return given_of
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tie.config.paths import CCA_GRID, CCA_SELECTION, RETRIEVAL, SCORING_SELECTION
 from tie.errors import TieError
-from tie.evaluation.retrieval import DIRECTIONS
+from tie.joint.retrieval import DIRECTIONS
 
 BASELINES_FILE = Path("metrics/baselines/published.csv")
 METRICS_FILE = RETRIEVAL

@@ -101,9 +101,9 @@ def fetch(dataset: str, downloads: Path, split: str | None, accept_local: bool) 
 
     Set TIE_DOWNLOAD_MIRROR=<url> to fetch every file from <url>/<file name> instead.
     """
-    from tie.corpus.read import DATASETS, check_split
+    from tie.corpus.read import DATASET_SPLITS, check_split
 
-    split = split or DATASETS[dataset][0]
+    split = split or DATASET_SPLITS[dataset][0]
     check_split(dataset, split)
     if accept_local:
         from tie.datasets.accept import accept_local_copy
@@ -175,10 +175,11 @@ def report(
     the 95% interval of every value, and ≈ where a value is not significantly different
     from its column's best (or `--reference`).
     """
-    from tie.evaluation.tracking import tracking_uri
+    from tie.evaluation.tracking import mlflow_settings, tracking_uri
     from tie.results import comparison
 
-    ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
+    with mlflow_settings():
+        ours = comparison.dvc_rows() if runs == "dvc" else comparison.mlflow_rows(tracking_uri())
     groups, apart = comparison.group_rows(ours, comparison.published_rows())
     groups = comparison.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
@@ -219,12 +220,13 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
     name, or a published row (klein2015/flickr8k). Both must be of the same dataset and
     protocol.
     """
-    from tie.evaluation.tracking import tracking_uri
+    from tie.evaluation.tracking import mlflow_settings, tracking_uri
     from tie.results.compare import compare as compare_results
     from tie.results.compare import find_result
 
     uri = tracking_uri()
-    first, second = find_result(a, uri), find_result(b, uri)
+    with mlflow_settings():  # MLflow's run ids and names are looked up too
+        first, second = find_result(a, uri), find_result(b, uri)
     run = first if first.kind != "published" else second
     keys = run.metrics["image_search"]
     ks = [int(k[len("R_at_") :]) for k in keys if re.fullmatch(r"R_at_\d+", k)]
@@ -245,7 +247,7 @@ def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
     from tie.config.params import load_params
     from tie.evaluation.gallery import write_contact_sheet
-    from tie.results.search import search_images, shorten
+    from tie.results.search import echoed, search_images
 
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
         # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
@@ -255,17 +257,17 @@ def search(query: str, top: int, output: Path) -> None:
         )
     result = search_images(load_params(), query, top)
     hits = result.hits
-    click.echo(f"query words used: {shorten(' '.join(result.used))}")
+    click.echo(f"query words used: {echoed(' '.join(result.used))}")
     if result.stop_words:
-        stop_words = shorten(" ".join(result.stop_words))
+        stop_words = echoed(" ".join(result.stop_words))
         click.echo(f"dropped as stop words (tokenizer.stop_words): {stop_words}")
     if result.unknown:
-        unknown = shorten(" ".join(result.unknown))
+        unknown = echoed(" ".join(result.unknown))
         click.echo(f"dropped, no word vector in this dataset's captions: {unknown}")
     for rank, hit in enumerate(hits, start=1):
         click.echo(f"{rank:3}. {hit.score:6.3f}  {hit.path}")
     drawn = hits[:MAX_DRAWN]
-    write_contact_sheet(output, shorten(query), [h.path for h in drawn], [h.score for h in drawn])
+    write_contact_sheet(output, echoed(query), [h.path for h in drawn], [h.score for h in drawn])
     more = f" (the first {len(drawn)} of {len(hits)})" if len(drawn) < len(hits) else ""
     click.echo(f"contact sheet{more}: {output}")
 

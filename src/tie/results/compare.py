@@ -30,7 +30,7 @@ from tie.evaluation.query_ranks import (
     ranks_at,
     workspace_ranks,
 )
-from tie.evaluation.retrieval import DIRECTIONS
+from tie.joint.retrieval import DIRECTIONS
 from tie.results.comparison import Row, published_rows
 from tie.results.provenance import from_mlflow, protocol_text, provenance_at, workspace_provenance
 

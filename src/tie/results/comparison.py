@@ -28,7 +28,7 @@ import click
 
 from tie.config.registry import CCA_PARAMS
 from tie.errors import TieError
-from tie.evaluation.bootstrap import difference, replicate_metrics
+from tie.evaluation.bootstrap import paired
 from tie.evaluation.query_ranks import (
     QueryRanks,
     check_same_queries,
@@ -36,7 +36,7 @@ from tie.evaluation.query_ranks import (
     ranks_at,
     workspace_ranks,
 )
-from tie.evaluation.retrieval import DIRECTIONS, METRIC_DECIMALS, RSUM_KS
+from tie.joint.retrieval import DIRECTIONS, METRIC_DECIMALS, RSUM_KS
 from tie.redact import redact
 from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (
@@ -288,33 +288,32 @@ def not_significant(
     """(row label, direction, metric) of the cells whose difference from the column's
     reference row is not significant at 5%.
 
-    Two runs with per-query ranks of the same queries: the paired bootstrap (the same
-    resamples for both; `tie.evaluation.bootstrap.difference`). A run and a published row (numbers
-    only): whether the published value lies inside the run's 95% interval.
+    Two runs with per-query ranks of the same queries: the paired bootstrap
+    (`tie.evaluation.bootstrap.paired`: each resample draws the same images for both). A run
+    and a published row (numbers only): whether the published value lies inside the run's
+    95% interval.
     """
     references = reference_rows(rows, reference)
-    draws, points = {}, {}
-    for row in rows:
-        if row.ranks is not None:
+    differences = {}  # (row label, reference label): every metric's paired difference
+
+    def paired_difference(row: Row, ref: Row, name: str):
+        pair = (row.label, ref.label)
+        if pair not in differences:
             index = row.ranks.caption_image_index
-            (draws[row.label],) = replicate_metrics(
-                [row.ranks.ranks], index, RSUM_KS, n_resamples, seed
+            differences[pair] = paired(
+                row.ranks.ranks, ref.ranks.ranks, index, RSUM_KS, n_resamples, seed
             )
-            (points[row.label],) = replicate_metrics([row.ranks.ranks], index, RSUM_KS, 0, seed)
+        return differences[pair][name]
+
     marked = set()
     for (direction, key), ref in references.items():
         name = f"{direction}/{key}"
         for row in rows:
             if row is ref or row.value(direction, key) is None or ref.value(direction, key) is None:
                 continue
-            if row.label in draws and ref.label in draws and _same_queries(row, ref):
-                d = difference(
-                    points[row.label][name][0],
-                    points[ref.label][name][0],
-                    draws[row.label][name],
-                    draws[ref.label][name],
-                )
-                same = not d.significant
+            has_ranks = row.ranks is not None and ref.ranks is not None
+            if has_ranks and _same_queries(row, ref):
+                same = not paired_difference(row, ref, name).significant
             elif row.kind == "published" and (bounds := interval(ref, direction, key)):
                 same = bounds[0] <= row.value(direction, key) <= bounds[1]
             elif ref.kind == "published" and (bounds := interval(row, direction, key)):

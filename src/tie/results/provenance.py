@@ -25,15 +25,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from tie.config.lock import LOCK_FILE, Lock
 from tie.config.paths import CCA_SELECTION as SELECTION_FILE
 from tie.config.paths import RETRIEVAL as METRICS_FILE
 from tie.config.paths import SCORING_SELECTION
 from tie.config.registry import CCA_PARAMS, HUBNESS_PARAMS, TOWER_MODEL_NAMES
 from tie.errors import TieError
 
-LOCK_FILE = "dvc.lock"
 RESTORE_HINT = (
     "To get the last commit's run back: `git checkout -- params.yaml dvc.lock metrics/`,"
     " then `dvc checkout`; or `dvc repro` with the params of a run computed before (its"
@@ -138,14 +136,6 @@ def _md5(content: bytes) -> str:
     return hashlib.md5(content).hexdigest()
 
 
-def _recorded_out(stage: dict, path: str) -> dict | None:
-    return next((out for out in stage.get("outs", []) if out.get("path") == path), None)
-
-
-def _stage_params(stages: dict, name: str) -> dict:
-    return ((stages.get(name) or {}).get("params") or {}).get("params.yaml") or {}
-
-
 def scoring_values(chosen: dict) -> dict:
     """A rule's params chosen, typed as the schema types them (k an integer, beta a number),
     so that 20, 20.0 and MLflow's "20.0" read alike."""
@@ -157,50 +147,40 @@ def scoring_values(chosen: dict) -> dict:
 
 
 def from_lock(
-    lock_text: str | None,
+    lock: Lock | None,
     metrics: bytes,
     selection: bytes | None,
     where: str,
     scoring_selection: bytes | None = None,
 ):
-    """The provenance of `metrics` (the bytes of metrics/retrieval.json), from dvc.lock.
+    """The provenance of `metrics` (the bytes of metrics/retrieval.json), from a dvc.lock.
 
     `where` names the run in messages ("the workspace", "experiment w2v"). Fails when
     the lock does not record these very bytes as the evaluate stage's output. The
     selection files (the CCA's, the scoring's) count only where the lock records them.
     """
-    if lock_text is None:
+    if lock is None:
         raise TieError(
             f"{where} has {METRICS_FILE} but no {LOCK_FILE}: nothing records how it was"
             " produced; run `dvc repro`"
         )
-    try:
-        lock = yaml.safe_load(lock_text) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise TieError(
-            f"{LOCK_FILE} of {where} is not valid YAML{line}: restore it"
-            f" (`git checkout -- {LOCK_FILE}`), or re-run `dvc repro` to write it again"
-        ) from None
-    stages = (lock.get("stages") if isinstance(lock, dict) else None) or {}
-    recorded = _recorded_out(stages.get("evaluate") or {}, METRICS_FILE)
+    recorded = lock.out("evaluate", METRICS_FILE)
     if recorded is None or recorded.get("md5") != _md5(metrics):
         raise TieError(
             f"{METRICS_FILE} in {where} is not the file {LOCK_FILE} records for the evaluate"
             f" stage (left by an interrupted or failed run, or edited). {RESTORE_HINT}"
         )
-    evaluate = _stage_params(stages, "evaluate")
+    evaluate = lock.params("evaluate")
     cca = {}
-    selection_out = _recorded_out(stages.get("cca") or {}, SELECTION_FILE)
+    selection_out = lock.out("cca", SELECTION_FILE)
     if selection is not None and selection_out and selection_out.get("md5") == _md5(selection):
         chosen = json.loads(selection)
         cca = cca_values({name: chosen[name] for name in CCA_PARAMS if name in chosen})
-    if (_stage_params(stages, "cca").get("cca") or {}).get("method") == "none":
+    if (lock.params("cca").get("cca") or {}).get("method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
     scoring = (evaluate.get("eval") or {}).get("scoring", "cosine")
     scoring_params = {} if scoring == "cosine" else None
-    scoring_out = _recorded_out(stages.get("evaluate") or {}, SCORING_SELECTION)
+    scoring_out = lock.out("evaluate", SCORING_SELECTION)
     if (
         scoring_params is None
         and scoring_selection is not None
@@ -208,19 +188,18 @@ def from_lock(
         and scoring_out.get("md5") == _md5(scoring_selection)
     ):
         scoring_params = scoring_values(json.loads(scoring_selection))
-    text_params = _stage_params(stages, "text_features")
     images, captions = eval_counts(json.loads(metrics))
     return Provenance(
         dataset=evaluate.get("dataset", "?"),
-        split=_stage_params(stages, "splits").get("split"),
+        split=lock.params("splits").get("split"),
         eval_split=(evaluate.get("eval") or {}).get("split"),
         n_test_images=images,
         n_test_captions=captions,
         text=evaluate.get("text"),
-        pooling=_pooling(text_params, _stage_params(stages, "mixture")),
+        pooling=_pooling(lock.params("text_features"), lock.params("mixture")),
         image=evaluate.get("image"),
         cca=cca,
-        split_seed=_stage_params(stages, "splits").get("custom.split_seed"),
+        split_seed=lock.params("splits").get("custom.split_seed"),
         scoring=scoring,
         scoring_params=scoring_params,
     )
@@ -261,12 +240,11 @@ def workspace_provenance(root: Path = Path(".")) -> tuple[dict, Provenance]:
             f"{METRICS_FILE} is missing: the last `dvc repro` or `dvc exp run` failed or was"
             f" stopped, and DVC removed the outputs of the stages it had started. {RESTORE_HINT}"
         )
-    lock = root / LOCK_FILE
     selection = root / SELECTION_FILE
     scoring_selection = root / SCORING_SELECTION
     content = metrics_path.read_bytes()
     provenance = from_lock(
-        lock.read_text() if lock.exists() else None,
+        Lock.of_workspace(root, "the workspace"),
         content,
         selection.read_bytes() if selection.exists() else None,
         "the workspace",
@@ -287,12 +265,10 @@ def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, P
     metrics = _git_show(rev, METRICS_FILE, root)
     if metrics is None:
         return None
-    lock = _git_show(rev, LOCK_FILE, root)
+    lock = Lock.at_revision(rev, where, root)
     selection = _git_show(rev, SELECTION_FILE, root)
     scoring_selection = _git_show(rev, SCORING_SELECTION, root)
-    provenance = from_lock(
-        None if lock is None else lock.decode(), metrics, selection, where, scoring_selection
-    )
+    provenance = from_lock(lock, metrics, selection, where, scoring_selection)
     return json.loads(metrics), provenance
 
 

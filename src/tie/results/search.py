@@ -39,7 +39,7 @@ MAX_ECHOED_CHARS = 80  # of a query quoted back in a message
 MAX_ECHOED_WORDS = 12
 
 
-def shorten(query: str) -> str:
+def echoed(query: str) -> str:
     """The query as quoted back: at most MAX_ECHOED_CHARS characters."""
     if len(query) <= MAX_ECHOED_CHARS:
         return query
@@ -103,7 +103,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
                     f" {', '.join(shown(unknown))}"
                 )
             raise TieError(
-                f"no word of {shorten(query)!r} is left to search with:"
+                f"no word of {echoed(query)!r} is left to search with:"
                 f" {'; '.join(dropped) or 'no words after tokenizing'}; try other words"
             )
         query_vector = encoder.encode_tokens([tokens])
