@@ -28,8 +28,8 @@ from helpers import REPO, copy_project, free_port, run, wait_until
 
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
-from tie.joint.retrieval import ranks, score
 from tie.features.rows import unit_rows
+from tie.joint.retrieval import ranks, score
 from tie.joint.space import load_joint_model
 from tie.raw.layout import image_dir
 
