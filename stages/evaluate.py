@@ -2,8 +2,9 @@
 
 `main` reads as its steps: load the split's embeddings, choose the scoring's params on val
 (`eval.scoring` other than cosine: banks from train), score (with bootstrap intervals),
-write the per-query ranks and the plots, log the run, write the metrics file (the steps:
-`tie.evaluation.evaluate`).
+write the per-query ranks and the plots, log the run (with the joint model as an MLflow
+model, embedding with VOCAB and MIXTURE, and the splits as its inputs), write the metrics
+file (the steps: `tie.evaluation.evaluate`).
 
 The metrics file is written last, once the MLflow run is logged (or found already
 logged, by its fingerprint), so that DVC never records this stage as done while its
@@ -21,6 +22,7 @@ from tie.evaluation.embeddings import load_split_embeddings
 from tie.evaluation.evaluate import (
     choose_scoring,
     log_run,
+    run_contents,
     score_split,
     write_metrics,
     write_plots,
@@ -44,6 +46,10 @@ from tie.redact import redact
     "--cca-grid", "grid_file", required=True, type=click.Path(exists=True, path_type=Path)
 )
 @click.option("--scoring-selection", "scoring_file", required=True, type=click.Path(path_type=Path))
+@click.option("--vocab", "vocab_file", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--mixture", "mixture_dir", required=True, type=click.Path(exists=True, path_type=Path)
+)
 def main(
     splits_file: Path,
     image_features: Path,
@@ -56,9 +62,23 @@ def main(
     gallery_file: Path,
     grid_file: Path,
     scoring_file: Path,
+    vocab_file: Path,
+    mixture_dir: Path,
 ) -> None:
     metrics_file.unlink(missing_ok=True)  # present only once the run is logged
-    params = load_params("dataset", "image", "text", "eval")
+    params = load_params(
+        "dataset",
+        "image",
+        "text",
+        "eval",
+        # what the logged MLflow model embeds new captions and images with
+        "tokenizer",
+        "caption_vectors",
+        "image_decode",
+        "backbone",
+        "clip",
+        "siglip",
+    )
     corpus = Corpus.load(splits_file)
     model = load_joint_model(model_dir)
     split = load_split_embeddings(
@@ -97,6 +117,16 @@ def main(
         curves_file=curves_file,
         artifacts=[gallery_file, ranks_file, model_dir / "cca.json", grid_file, scoring_file],
         scoring=scoring,
+        in_run=run_contents(
+            params,
+            corpus,
+            split,
+            model_dir=model_dir,
+            vocab_file=vocab_file,
+            mixture_dir=mixture_dir,
+            manifest_file=raw_dir / "manifest.json",
+            scoring=scoring,
+        ),
     )
     where = redact(tracking_uri())
     if logged:

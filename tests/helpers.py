@@ -175,6 +175,13 @@ def _relocate_mlflow_store(db, old_uri, new_uri):
             "UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)",
             (old_uri + "/", new_uri + "/"),
         )
+        # MLflow 3's logged models (each evaluate run's joint model) have a location too.
+        tables = {row[0] for row in store.execute("SELECT name FROM sqlite_master")}
+        if "logged_models" in tables:
+            store.execute(
+                "UPDATE logged_models SET artifact_location = replace(artifact_location, ?, ?)",
+                (old_uri + "/", new_uri + "/"),
+            )
     store.close()
 
 

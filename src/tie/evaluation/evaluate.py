@@ -147,9 +147,11 @@ def log_run(
     curves_file: Path,
     artifacts: list[Path],
     scoring: ScoringChoice | None = None,
+    in_run=None,
 ) -> tuple[str, bool]:
     """One MLflow run: the run's params, the joint model and the scoring chosen, the
-    metrics, the plots.
+    metrics, the plots, and what `in_run()` logs inside it (`run_contents`: the model and
+    the datasets).
 
     The params and the fingerprint come from the run's record, never from params.yaml:
     the entry DVC writes in dvc.lock for this evaluate stage (its command, its deps'
@@ -187,8 +189,42 @@ def log_run(
             [curves_file, png, *artifacts],
             extra_metrics,
             result,
+            in_run,
         )
     return run_id, logged
+
+
+def run_contents(
+    params: dict,
+    corpus: Corpus,
+    split: SplitEmbeddings,
+    *,
+    model_dir: Path,
+    vocab_file: Path,
+    mixture_dir: Path,
+    manifest_file: Path,
+    scoring: ScoringChoice | None = None,
+):
+    """What a new run logs beside its numbers: the joint model as an MLflow model
+    (`tie.evaluation.mlflow_model`) and the train/val/test corpora as its inputs
+    (`tie.evaluation.run_inputs`); called inside the run."""
+
+    def log() -> None:
+        from tie.evaluation.mlflow_model import log_joint_model
+        from tie.evaluation.run_inputs import log_split_datasets
+
+        log_split_datasets(corpus, params["dataset"], manifest_file)
+        log_joint_model(
+            params,
+            corpus=corpus,
+            split=split,
+            model_dir=model_dir,
+            vocab_file=vocab_file,
+            mixture_dir=mixture_dir,
+            scoring_params=scoring.params if scoring is not None else {},
+        )
+
+    return log
 
 
 def write_metrics(metrics_file: Path, metrics: dict) -> None:

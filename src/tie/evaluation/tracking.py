@@ -405,12 +405,15 @@ def log_evaluation(
     artifacts: list[Path],
     extra_metrics: dict[str, float] | None = None,
     result_fingerprint: str | None = None,
+    in_run=None,
 ) -> tuple[str, bool]:
     """Log one evaluation as an MLflow run: (run id, whether a new run was logged).
 
     With `result_fingerprint` (see `fingerprint`), a finished run that has it already is
     returned instead of logging a duplicate. Before logging, runs left RUNNING by a
-    killed process are marked FAILED.
+    killed process are marked FAILED. `in_run()`, if given, is called inside a run being
+    logged, after its artifacts (the joint model and the datasets: `tie.evaluation.evaluate`),
+    never for a duplicate.
     """
     import mlflow
 
@@ -427,10 +430,22 @@ def log_evaluation(
             artifacts,
             extra_metrics,
             result_fingerprint,
+            in_run,
         )
 
 
-def _log(mlflow, root, uri, dataset, params, metrics, artifacts, extra_metrics, result_fingerprint):
+def _log(
+    mlflow,
+    root,
+    uri,
+    dataset,
+    params,
+    metrics,
+    artifacts,
+    extra_metrics,
+    result_fingerprint,
+    in_run=None,
+):
     """`log_evaluation`'s work, once the store is this process's."""
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -458,4 +473,6 @@ def _log(mlflow, root, uri, dataset, params, metrics, artifacts, extra_metrics, 
         mlflow.log_metrics(metric_names(metrics) | (extra_metrics or {}))
         for path in artifacts:
             mlflow.log_artifact(str(path))
+        if in_run is not None:
+            in_run()
     return run.info.run_id, True

@@ -355,3 +355,22 @@ def ui(port: int, host: str) -> None:
     from tie.results.ui import serve
 
     serve(repo_root(), host, port, announce=click.echo)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--name", required=True, help="The registered model's name.")
+@click.option("--alias", default="champion", show_default=True, help="The alias that points at it.")
+def register(run_id: str, name: str, alias: str) -> None:
+    """Register run RUN_ID's joint model (MLflow model registry) as NAME@ALIAS.
+
+    RUN_ID `latest`: the newest run that logged one.
+    """
+    from tie.results.register import register_run
+
+    registered = register_run(run_id, name, alias)
+    click.echo(
+        f"run {registered.run_id}'s joint model is version {registered.version} of"
+        f" {registered.name}, alias @{registered.alias}:"
+        f" mlflow.pyfunc.load_model({registered.uri!r})"
+    )
