@@ -196,8 +196,10 @@ def test_the_repository_params_pass_tie_check_in_a_fresh_process():
 
 def test_params_are_read_as_dvc_reads_them_yaml_1_2(tmp_path):
     file = tmp_path / "params.yaml"
-    file.write_text((REPO / "params.yaml").read_text().replace("reg: 0.0001", "reg: 1e-4"))
-    assert read_params(file)["cca"]["reg"] == 1e-4
+    default = "reg: [0.001, 0.01, 0.1]"
+    assert default in (REPO / "params.yaml").read_text()
+    file.write_text((REPO / "params.yaml").read_text().replace(default, "reg: [1e-4, 1e-3]"))
+    assert read_params(file)["cca"]["reg"] == [1e-4, 1e-3]
     assert CliRunner().invoke(main, ["check", str(file)]).exit_code == 0
 
 
