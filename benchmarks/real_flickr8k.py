@@ -160,7 +160,7 @@ def run_row(clone: Path, row: Row, log) -> None:
     run(["git", "checkout", "--", "params.yaml"], clone, log)
     settings = [arg for s in (*BASE, *row.settings) for arg in ("-S", s)]
     started = time.monotonic()
-    _, stages = run(["dvc", "exp", "run", "-f", "-n", row.name, *settings], clone, log)
+    _, stages = run(["dvc", "exp", "run", "-n", row.name, *settings], clone, log)
     metrics = json.loads((clone / "metrics/retrieval.json").read_text())
     selection = json.loads((clone / "metrics/cca_selection.json").read_text())
     row.result = {
