@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import REPO
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tie.image.colorgrid import ColorGrid
 from tie.image.decode import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_problem, open_rgb
@@ -116,3 +116,61 @@ def test_stage_report_names_each_file_and_reason(images, tmp_path, monkeypatch):
     assert sorted(report["unreadable"]) == sorted(ORDER[1:4] + ORDER[5:])
     assert "decompression bomb" in report["unreadable"]["bomb.png"]
     assert f"{images / 'bomb.png'}: too large" in result.output
+
+
+# What the file says is respected: bit depth and mode by value, EXIF orientation applied.
+# Each case is compared with Pillow's own conversion of the 8-bit, upright picture.
+
+
+def picture(height=24, width=40):
+    """An 8-bit greyscale picture with every level from 0 to 255 and a clear up and left."""
+    grey = np.arange(height * width, dtype=np.int64).reshape(height, width) * 255
+    return (grey // (height * width - 1)).astype(np.uint8)
+
+
+def as_rgb(array):
+    return np.asarray(Image.fromarray(array).convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "values", "mode"),
+    [
+        ("png", lambda g: g.astype(np.uint16) * 257, "I;16"),  # a 16-bit greyscale PNG
+        ("tif", lambda g: g.astype(np.uint16) * 257, "I;16"),  # a 16-bit greyscale TIFF
+        ("tif", lambda g: g.astype(np.int32) * 257, "I"),  # 16-bit values in a 32-bit mode
+        ("tif", lambda g: g.astype(np.float32) / 255, "F"),  # a float TIFF in 0..1
+        ("tif", lambda g: g.astype(np.float32) * 4 - 100, "F"),  # a float TIFF of any range
+    ],
+)
+def test_deep_and_float_pixels_are_mapped_to_eight_bits_by_value(tmp_path, suffix, values, mode):
+    grey = picture()
+    path = tmp_path / f"deep.{suffix}"
+    Image.fromarray(values(grey)).save(path)
+    with Image.open(path) as image:
+        assert image.mode == mode
+    with open_rgb(path) as rgb:
+        np.testing.assert_array_equal(np.asarray(rgb), as_rgb(grey))
+    same = ColorGrid().encode([_saved(grey, tmp_path)])
+    np.testing.assert_array_equal(ColorGrid().encode([path]), same)
+
+
+def _saved(array, folder, name="upright.png"):
+    Image.fromarray(array).save(folder / name)
+    return folder / name
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])  # rotated 180, 90 clockwise, 90 counter
+def test_an_exif_orientation_tag_is_applied(tmp_path, orientation):
+    rng = np.random.default_rng(orientation)
+    upright = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    stored = {3: np.rot90(upright, 2), 6: np.rot90(upright, 1), 8: np.rot90(upright, -1)}
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "sideways.png"
+    Image.fromarray(np.ascontiguousarray(stored[orientation])).save(path, exif=exif)
+    with Image.open(path) as image:  # Pillow's own reading of the tag gives the upright picture
+        np.testing.assert_array_equal(np.asarray(ImageOps.exif_transpose(image)), upright)
+    with open_rgb(path) as rgb:
+        np.testing.assert_array_equal(np.asarray(rgb), upright)
+    same = ColorGrid().encode([_saved(upright, tmp_path)])
+    np.testing.assert_array_equal(ColorGrid().encode([path]), same)

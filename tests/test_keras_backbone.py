@@ -105,7 +105,7 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     path = tmp_path / "tiny.png"
     Image.fromarray(rgb).save(path)
     ten = KerasBackbone("vgg19", weights="none", input_size=32, crops=10)
-    crops = ten._decode(tf.constant(path.read_bytes())).numpy()
+    crops = ten._crops(tf.constant(rgb)).numpy()
     assert crops.shape == (10, 32, 32, 3)
     expected = [rgb[:32, :32], rgb[:32, 24:], rgb[5:, :32], rgb[5:, 24:], rgb[2:34, 12:44]]
     np.testing.assert_allclose(crops[:5], np.stack(expected), atol=0.5)
@@ -114,6 +114,24 @@ def test_ten_crops_are_the_corners_the_centre_and_their_flips(vgg19_fc2, tmp_pat
     features, _ = extract(ten, [path], tmp_path / "ten.npy")
     by_crop = vgg19_fc2.forward(tf.constant(crops)).numpy()
     np.testing.assert_allclose(features[0], by_crop.mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_keras_decodes_as_every_encoder_does_orientation_and_depth_by_value(vgg19_fc2, tmp_path):
+    """A 16-bit PNG and a photo stored sideways with an EXIF orientation tag give the rows of
+    the 8-bit upright picture: the model called directly on Pillow's conversion of it."""
+    upright = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    grey = upright[..., 0]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(tmp_path / "s.png", exif=exif)
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    features, unreadable = extract(
+        vgg19_fc2, [tmp_path / "s.png", tmp_path / "deep.png"], tmp_path / "f.npy"
+    )
+    assert unreadable == {}
+    pictures = np.stack([upright, np.asarray(Image.fromarray(grey).convert("RGB"))])
+    direct = vgg19_fc2.forward(tf.constant(pictures.astype(np.float32))).numpy()
+    np.testing.assert_allclose(features, direct, rtol=1e-4, atol=1e-5)
 
 
 def test_an_interrupted_run_resumes_from_its_last_shard_with_the_same_result(

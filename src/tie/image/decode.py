@@ -7,6 +7,19 @@ few bytes of reading, not gigabytes of memory. `tie.image.extract` checks every 
 against the limit before an encoder sees the file; encoders then decode with `open_rgb`
 (no limit of its own: only Pillow's fixed one). Every failure, whatever the decoder raised,
 becomes an `ImageDecodeError` whose message is the reason, in words, for the stage's report.
+
+What the file says is respected, for every encoder (colorgrid, the Keras backbones and the
+CLIP / SigLIP towers all decode here, with Pillow):
+- EXIF orientation is applied (`PIL.ImageOps.exif_transpose`): a phone photo stored
+  sideways with an orientation tag is encoded upright, as every viewer shows it;
+- pixel values are mapped to 8 bits by value, never truncated: 16-bit greyscale
+  (`I;16`, a 16-bit PNG or TIFF) by v / 257, so 65535 is white; 32-bit integer (`I`)
+  the same when its values fit 0..65535, else stretched from its minimum to its maximum;
+  float (`F`, a float TIFF) by v * 255 when its values lie in 0..1, else stretched from its
+  minimum to its maximum (NaN and infinities black). Pillow's own `convert("RGB")` would
+  clip those to 255 (a 16-bit photo becomes nearly all white). Every other mode (palette,
+  CMYK, greyscale with alpha, 16-bit RGB, which Pillow already reads as 8-bit) goes through
+  Pillow's `convert("RGB")`; transparency is dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +27,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
 # 100 Mpx: the largest consumer camera photos (about 300 MB once decoded to RGB). Pillow
 # itself refuses twice its own limit (about 179 Mpx) as a possible decompression bomb,
@@ -38,9 +52,37 @@ def open_rgb(path: Path, max_pixels: int | None = None) -> Image.Image:
     truncated, or anything else the decoder raises)."""
     with _opened(path, max_pixels) as image:
         try:
-            return image.convert("RGB")
+            return to_rgb(image)
         except Exception as error:  # Pillow raises many kinds for a damaged file
             raise ImageDecodeError(_reason(error)) from error
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` upright (its EXIF orientation applied) as 8-bit RGB, its values mapped by value."""
+    upright = ImageOps.exif_transpose(image)
+    if upright.mode in SIXTEEN_BIT or upright.mode in ("I", "F"):
+        return Image.fromarray(_eight_bit(upright)).convert("RGB")
+    return upright.convert("RGB")
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _eight_bit(image: Image.Image) -> np.ndarray:
+    """A one-band 16-bit, 32-bit integer or float image's values as uint8, by value."""
+    values = np.asarray(image).astype(np.float64)
+    finite = np.isfinite(values)
+    values = np.where(finite, values, 0.0)
+    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    if image.mode in SIXTEEN_BIT or (image.mode == "I" and low >= 0 and high <= 65535):
+        scaled = values / 257
+    elif image.mode == "F" and low >= 0 and high <= 1:
+        scaled = values * 255
+    elif high > low:
+        scaled = (values - low) * (255 / (high - low))
+    else:
+        scaled = np.zeros_like(values)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def decode_problem(path: Path, max_pixels: int | None = None) -> str | None:

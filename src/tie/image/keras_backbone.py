@@ -15,10 +15,11 @@ so the demo path (`image: colorgrid`) stays free of it.
   downloaded by Keras on first use), `none` (random, seeded, for tests and timing only;
   recorded in the stage's report), or a path to a weights file of that model.
 
-The input pipeline is `tf.data`: files are read, decoded (JPEG, PNG, GIF, BMP) and
-resized in parallel, batched and prefetched, so the network does not wait on I/O. A file
-that cannot be decoded is dropped from the stream and its position reported missing
-(see `tie.image.extract` for the policy).
+The input pipeline is `tf.data`: images come decoded by `tie.image.tf_sources` (the one
+decode path of every encoder, `tie.image.decode`: EXIF orientation applied, 16-bit and
+float pixels mapped by value), a few ahead, and are resized in parallel, batched and
+prefetched, so the network does not wait on I/O. A file that cannot be decoded is dropped
+from the stream and its position reported missing (see `tie.image.extract` for the policy).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from tie.config.registry import CROPS, VGG_LAYERS
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
 from tie.image.tensorflow_logs import import_tensorflow
-from tie.image.tf_sources import image_bytes
+from tie.image.tf_sources import decoded_images
 
 # Keras downloads weights with no timeout of its own; an unreachable server must not hang
 # the stage, only a download that makes progress may take long.
@@ -166,12 +167,11 @@ class KerasBackbone:
             self._forward = forward
         return self._forward(images)
 
-    def _decode(self, data):
-        """An image file's bytes -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
+    def _crops(self, image):
+        """A decoded uint8 RGB image -> (crops, size, size, 3) float32 in 0..255 (tf.data map)."""
         tf = import_tensorflow()
 
         size = self.input_size
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image = tf.cast(image, tf.float32)
         if self.crops == 1:
             return tf.image.resize(image, (size, size), antialias=True)[None]
@@ -192,13 +192,12 @@ class KerasBackbone:
         tf = import_tensorflow()
 
         autotune = tf.data.AUTOTUNE
-        ds = image_bytes(paths)
+        ds = decoded_images(paths)
 
-        def decode(position, data):
-            return position, self._decode(data)
+        def crops(position, image):
+            return position, self._crops(image)
 
-        ds = ds.map(decode, num_parallel_calls=autotune)
-        ds = ds.ignore_errors()
+        ds = ds.map(crops, num_parallel_calls=autotune)
         return ds.prefetch(2 * self.batch_size)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -4,8 +4,9 @@ The rows are what the model compares with its captions: `CLIPBackbone`'s pooled 
 projected vision output, `SigLIPBackbone`'s pooled (attention-head) vision output, not
 normalised (cosine similarity normalises them). Each image goes through the preset's
 own image converter (its resize, crop, rescale and normalisation) inside a `tf.data`
-pipeline that reads, decodes and converts images (files, or members of WebDataset tar
-shards) in parallel, batched and prefetched; an image that cannot be decoded is dropped
+pipeline that converts images (files, or members of WebDataset tar shards, decoded by
+`tie.image.tf_sources`: the one decode path of every encoder) in parallel, batched and
+prefetched; an image that cannot be decoded is dropped
 from the stream, so its position is reported missing (see `tie.image.extract` for the
 policy). TensorFlow and KerasHub are imported only when the tower is first used.
 
@@ -64,23 +65,21 @@ class TowerImageEncoder(TowerEncoder):
             self._forward = forward
         return self._forward(images)
 
-    def _convert(self, data):
-        """An image file's bytes -> the converter's output for it (a tf.data map function)."""
+    def _convert(self, image):
+        """A decoded uint8 RGB image -> the converter's output for it (a tf.data map function)."""
         import tensorflow as tf
 
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         return self.converter(tf.cast(image, tf.float32))
 
     def dataset(self, paths: list):
         """(positions, images) batches of decoded, converted images (files or tar members)."""
         import tensorflow as tf
 
-        from tie.image.tf_sources import image_bytes  # here: tie.image.encoders imports this module
+        from tie.image.tf_sources import decoded_images  # here: tie.image.encoders imports this
 
         autotune = tf.data.AUTOTUNE
-        ds = image_bytes(paths)
-        ds = ds.map(lambda i, data: (i, self._convert(data)), num_parallel_calls=autotune)
-        ds = ds.ignore_errors()
+        ds = decoded_images(paths)
+        ds = ds.map(lambda i, image: (i, self._convert(image)), num_parallel_calls=autotune)
         return ds.batch(self.batch_size).prefetch(autotune)
 
     def feature_batches(self, paths: list[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
