@@ -621,3 +621,83 @@ def test_tie_search_refuses_a_query_that_is_not_printable_utf8_in_one_line(query
     assert result.returncode != 0
     assert "Traceback" not in error and error.count("\n") == 1, error
     assert "the query is not UTF-8 text" in error
+
+
+# Issue 31. Names as data: compared exactly as written; a near miss is named; one picture
+# under two names is reported.
+
+
+def custom_corpus(images, rows, tmp_path):
+    from tie.datasets.manifest import write_manifest
+
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    return read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+
+
+def test_image_names_keep_their_spaces_and_a_near_miss_is_named(tmp_path):
+    images = images_folder(tmp_path / "photos", n=3)
+    (images / "img0.png").rename(images / "cat.png ")  # a trailing space: a real file
+    (images / "img1.png").rename(images / " lead.png")
+    (images / "img2.png").rename(images / "cat.png")  # another picture
+    rows = [
+        {"image": "cat.png ", "caption": "the spaced cat"},
+        {"image": " lead.png", "caption": "the leading one"},
+        {"image": "cat.png", "caption": "the plain cat"},
+        {"image": "lead.png", "caption": "a name without its space"},
+    ]
+    corpus = custom_corpus(images, rows, tmp_path)
+    caption_of = dict(zip(corpus.images, corpus.captions, strict=True))
+    assert caption_of == {
+        "cat.png ": ["the spaced cat"],
+        " lead.png": ["the leading one"],
+        "cat.png": ["the plain cat"],
+    }
+    (missing,) = corpus.report["dropped_lines_missing_image"]["examples"]
+    assert missing.startswith("'lead.png' (no such file; ' lead.png', the same name with other")
+
+
+def test_a_name_in_the_other_unicode_normal_form_is_named(tmp_path):
+    import unicodedata
+
+    images = images_folder(tmp_path / "photos", n=2)
+    nfc = unicodedata.normalize("NFC", "café.png")
+    (images / "img0.png").rename(images / nfc)
+    nfd = unicodedata.normalize("NFD", nfc)
+    rows = [{"image": "img1.png", "caption": "a"}, {"image": nfd, "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    (missing,) = report["missing"]  # the data stage's report: the folder has every name
+    assert f"{nfc!r}, the same name in Unicode NFC, is one" in missing, missing
+
+
+def test_one_picture_under_two_names_is_reported(tmp_path):
+    from tie.corpus.flickr8k import format_report
+
+    images = images_folder(tmp_path / "photos", n=3)
+    shutil.copyfile(images / "img0.png", images / "again.png")
+    rows = [{"image": name, "caption": name} for name in ("img0.png", "img1.png", "again.png")]
+    corpus = custom_corpus(images, rows, tmp_path)
+    same = corpus.report["images_same_content"]
+    assert same["count"] == 1
+    split_of = dict(zip(corpus.images, corpus.splits, strict=True))
+    first, second = sorted(["img0.png", "again.png"], key=corpus.images.index)
+    assert same["examples"] == [f"{first} = {second} ({split_of[first]}, {split_of[second]})"]
+    assert "1 kept images whose bytes repeat an earlier image's" in format_report(corpus.report)
+
+
+def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path):
+    images = images_folder(tmp_path / "photos", n=3)
+    (images / "img0.png").rename(images / "cat.png ")
+    (images / "img1.png").rename(images / "cat.png")
+    lines = ["cat.png #0\tthe spaced cat", "cat.png#0\tthe plain cat", "img2.png #0\ttrailing"]
+    (tmp_path / "tokens.txt").write_text("\n".join(lines) + "\n")
+    splits = {split: tmp_path / f"{split}.txt" for split in ("train", "val", "test")}
+    splits["train"].write_text("cat.png \ncat.png\nimg2.png  \n")  # the last: published blanks
+    splits["val"].write_text("")
+    splits["test"].write_text("")
+    corpus = read_flickr8k_layout(Flickr8kLayout(images, tmp_path / "tokens.txt", splits), "demo")
+    assert dict(zip(corpus.images, corpus.captions, strict=True)) == {
+        "cat.png ": ["the spaced cat"],
+        "cat.png": ["the plain cat"],
+        "img2.png": ["trailing"],
+    }

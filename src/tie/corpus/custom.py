@@ -20,7 +20,7 @@ from tie.raw.captions_file import (
     read_caption_rows,
 )
 from tie.raw.layout import image_dir as images_folder
-from tie.raw.names import name_problem
+from tie.raw.names import MissingNames, name_problem
 
 
 def read_custom(
@@ -34,6 +34,7 @@ def read_custom(
     rows, n_rows = read_caption_rows(found[0])
     image_dir = images_folder(raw_dir)
     problems = Problems()
+    missing = MissingNames(image_dir)
     captions: dict[str, list[str]] = {}
     given_split: dict[str, str] = {}
     for number, image, caption, split in rows:
@@ -42,7 +43,7 @@ def read_custom(
             problems.add("dropped_lines_malformed", f"line {number}: {shorten(image)}: {problem}")
             continue
         if not (image_dir / image).is_file():
-            problems.add("dropped_lines_missing_image", image)
+            problems.add("dropped_lines_missing_image", missing(image))
             continue
         if not caption:
             problems.add("dropped_lines_empty_caption", f"line {number}: {image}")

@@ -4,10 +4,11 @@ Read by `tie.datasets.custom` (the data and splits stages) and by the params che
 counts the images of each split (`eval.ks` must not exceed the test images) before any
 stage runs. Formats and the split rule: see `tie.datasets.custom`.
 
-A caption is kept as written, its whitespace normalised (runs of spaces, tabs, line
-breaks, U+2028 ... become one space). A field of the wrong type (a caption that is a list,
-a number, a boolean or NaN; a split that is not a string) is refused, naming the file,
-the line (or the Karpathy entry) and the field: it is never turned into text.
+An image name is kept exactly as written, surrounding spaces included (see `tie.raw.names`).
+A caption is kept as written, its whitespace normalised (runs of spaces, tabs, line breaks,
+U+2028 ... become one space). A field of the wrong type (a caption that is a list, a number,
+a boolean or NaN; a split that is not a string) is refused, naming the file, the line (or
+the Karpathy entry) and the field: it is never turned into text.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
             )
         value = {name: fields[i] if i < len(fields) else "" for name, i in position.items()}
         split = value.get("split", "").strip() or None
-        rows.append((number, value["image"].strip(), _caption(value["caption"]), split))
+        rows.append((number, value["image"], _caption(value["caption"]), split))
     return rows, len(rows)
 
 
@@ -164,7 +165,7 @@ def _fields(
             )
         values[key] = value
     split = (values["split"] or "").strip() or None
-    return (values[image_key] or "").strip(), _caption(values[caption_key] or ""), split
+    return values[image_key] or "", _caption(values[caption_key] or ""), split
 
 
 def _typed(value) -> str:

@@ -5,6 +5,11 @@ A name is a relative POSIX path (`photo.jpg`, `2024/photo.jpg`). Refused: an abs
 a `..` part, and characters that cannot survive the one-name-a-line image list (line
 breaks of any kind, other control characters). `inside` joins a good name to its folder;
 nothing outside the folder is ever opened through a name.
+
+A name is compared exactly as written: surrounding spaces are part of it (`cat.png ` and
+`cat.png` are two files), and so is its Unicode normal form (`café` in NFC and in NFD are
+two names to the file system). Where a name has no file but differs only so from one,
+`missing_name` says which file it may have meant, so the report points at the fix.
 """
 
 from __future__ import annotations
@@ -55,3 +60,50 @@ def special_file(folder: Path) -> Path | None:
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
                 return Path(top) / name
     return None
+
+
+class MissingNames:
+    """`missing(name)`: `name` for a report of missing files, as is, or quoted with the file of
+    `folder` whose name differs from it only by surrounding spaces or Unicode normal form.
+
+    The folder's names are listed once, at the first missing name (names only, no content).
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._by_key: dict[str, list[str]] | None = None
+
+    def __call__(self, name: str) -> str:
+        if not isinstance(name, str):
+            return str(name)
+        if self._by_key is None:
+            self._by_key = {}
+            if self.folder.is_dir():
+                for path in sorted(self.folder.rglob("*")):
+                    if path.is_file():
+                        relative = path.relative_to(self.folder).as_posix()
+                        self._by_key.setdefault(_loose(relative), []).append(relative)
+        near = [other for other in self._by_key.get(_loose(name), []) if other != name]
+        if not near:
+            return name
+        other = near[0]
+        if unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", name):
+            form = "NFC" if unicodedata.is_normalized("NFC", other) else "NFD"
+            how = f"in Unicode {form}"
+        elif _stripped(other) == _stripped(name):
+            how = "with other surrounding spaces"
+        else:
+            how = "with other surrounding spaces and Unicode normal form"
+        return (
+            f"{name!r} (no such file; {other!r}, the same name {how}, is one: names are"
+            " compared exactly as written, write it as the file has it)"
+        )
+
+
+def _loose(name: str) -> str:
+    """`name` with its spaces around each part and its Unicode normal form forgotten."""
+    return _stripped(unicodedata.normalize("NFC", name))
+
+
+def _stripped(name: str) -> str:
+    return "/".join(part.strip() for part in PurePosixPath(name).parts)
