@@ -701,3 +701,95 @@ def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path)
         "cat.png": ["the plain cat"],
         "img2.png": ["trailing"],
     }
+
+
+# Issue 31. Every stage output a later stage or the CLI reads is what dvc.lock records.
+
+
+def lock_record(stage, *paths):
+    from tie.recorded import content_md5
+
+    outs = [{"path": str(path), "hash": "md5", "md5": content_md5(path)} for path in paths]
+    Path("dvc.lock").write_text(yaml.safe_dump({"stages": {stage: {"outs": outs}}}))
+
+
+def test_an_edited_model_splits_file_or_vocabulary_is_refused_with_the_restore_command(
+    tmp_path, monkeypatch
+):
+    from tie.corpus.corpus import Corpus
+    from tie.joint.cca import CCA
+    from tie.joint.space import load_joint_model
+    from tie.text.word_vectors import WordVectors
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    model_dir = Path("models/demo/colorgrid-glove")
+    CCA(n_components=2, reg=1e-3).fit(rng.normal(size=(20, 4)), rng.normal(size=(20, 3))).save(
+        model_dir
+    )
+    splits = Path("data/splits/demo.json")
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save(splits)
+    vocab = Path("features/demo/vocab/glove.npz")
+    WordVectors(["cat"], np.ones((1, 2), dtype=np.float32)).save(vocab)
+    lock_record("cca", model_dir)
+    load_joint_model(model_dir)
+    lock_record("many", model_dir, splits, vocab)
+    for path, load in ((splits, Corpus.load), (vocab, WordVectors.load)):
+        load(path)
+        tamper(path, 20, b"X")  # size and date kept: `dvc status` sees nothing
+        with pytest.raises(TieError, match=rf"{path} is not what dvc.lock records .*"):
+            load(path)
+    summary = model_dir / "cca.json"
+    text = summary.read_text()
+    summary.write_text(text.replace('"reg": 0.001', '"reg": 0.002'))  # same length
+    with pytest.raises(
+        TieError,
+        match=r"models/demo/colorgrid-glove is not what dvc.lock records \(MD5 \w+\.dir, "
+        r"recorded \w+\.dir\).*`dvc checkout --relink models/demo/colorgrid-glove`.*"
+        r"`dvc repro -f many`",
+    ):
+        load_joint_model(model_dir)
+
+
+def test_a_file_inside_a_recorded_folder_is_checked_against_dvcs_list_of_it(tmp_path, monkeypatch):
+    """The raw folder's token file, edited with its size kept, by DVC's `.dir` listing."""
+    from tie.recorded import check_recorded, content_md5, file_md5
+
+    monkeypatch.chdir(tmp_path)
+    raw = Path("data/raw/demo")
+    raw.mkdir(parents=True)
+    (raw / "tokens.txt").write_text("a.png#0\ta cat\n")
+    folder_md5 = content_md5(raw)
+    listing = [{"md5": file_md5(raw / "tokens.txt"), "relpath": "tokens.txt"}]
+    cache = Path(".dvc/cache/files/md5") / folder_md5[:2] / folder_md5[2:]
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps(listing))
+    lock_record("data", raw)
+    check_recorded(raw / "tokens.txt")
+    tamper(raw / "tokens.txt", 9, b"d")
+    with pytest.raises(TieError, match=r"tokens.txt is not what .*relink data/raw/demo`"):
+        check_recorded(raw / "tokens.txt")
+
+
+def test_an_output_edited_through_a_hardlink_to_the_cache_says_to_remove_the_cached_copy(
+    tmp_path, monkeypatch
+):
+    """`dvc checkout` would bring the damage back: the advice removes the cached copy."""
+    from tie.corpus.corpus import Corpus
+    from tie.recorded import file_md5
+
+    monkeypatch.chdir(tmp_path)
+    splits = Path("data/splits/demo.json")
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save(splits)
+    md5 = file_md5(splits)
+    cached = Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+    cached.parent.mkdir(parents=True)
+    os.link(splits, cached)  # what cache.type hardlink does
+    lock_record("splits", splits)
+    tamper(splits, 20, b"X")
+    with pytest.raises(
+        TieError,
+        match=rf"cached copy is damaged too \({cached}\): remove it and recompute, "
+        rf"`rm {cached} && dvc repro -f splits`",
+    ):
+        Corpus.load(splits)

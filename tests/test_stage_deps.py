@@ -21,6 +21,7 @@ NEVER_CHANGE_OUTPUTS = (
     "src/tie/errors.py",  # the exception class of user errors
     "src/tie/commands.py",  # prints a TieError as one line
     "src/tie/redact.py",  # strips credentials from messages
+    "src/tie/recorded.py",  # refuses an input unlike its dvc.lock record; changes no value
     # params.yaml read and checked (values returned as written), the valid names, the
     # output paths (the stages get theirs from dvc.yaml's cmd)
     "src/tie/config",

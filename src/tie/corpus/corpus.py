@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import SPLITS
+from tie.recorded import check_recorded
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Corpus:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run `dvc repro splits` first")
+        check_recorded(path)
         payload = json.loads(path.read_text())
         records = payload["images"]
         return cls(

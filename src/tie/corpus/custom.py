@@ -21,6 +21,7 @@ from tie.raw.captions_file import (
 )
 from tie.raw.layout import image_dir as images_folder
 from tie.raw.names import MissingNames, name_problem
+from tie.recorded import check_recorded
 
 
 def read_custom(
@@ -31,6 +32,7 @@ def read_custom(
     found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix.lower() in CAPTION_FORMATS]
     if len(found) != 1:
         raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
+    check_recorded(found[0])
     rows, n_rows = read_caption_rows(found[0])
     image_dir = images_folder(raw_dir)
     problems = Problems()

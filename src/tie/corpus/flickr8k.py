@@ -19,6 +19,7 @@ from tie.config.registry import SPLITS
 from tie.corpus.corpus import Corpus
 from tie.raw.layout import CAPTIONS_PER_IMAGE, Flickr8kLayout
 from tie.raw.names import MissingNames, name_problem
+from tie.recorded import check_recorded
 
 MAX_REPORT_EXAMPLES = 20
 
@@ -148,6 +149,7 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     Splits on "\\n" only, so that a stray "\\r" or another rare separator inside a caption
     does not cut it in two (universal newlines and `str.splitlines` would).
     """
+    check_recorded(path)
     text = path.read_bytes().decode("utf-8-sig")  # a byte order mark is not part of a name
     numbered = ((number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), 1))
     return [(number, line) for number, line in numbered if line.strip()]

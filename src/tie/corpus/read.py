@@ -28,6 +28,7 @@ from tie.raw.layout import (
     flickr8k_official_layout,
     image_dir,
 )
+from tie.recorded import check_recorded
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
 DATASETS = {name: info.splits for name, info in DATASET_INFO.items()}
@@ -81,6 +82,7 @@ def same_content(corpus: Corpus, raw_dir: Path) -> dict:
     manifest = Path(raw_dir) / MANIFEST_NAME
     md5_of = {}
     if manifest.is_file():
+        check_recorded(manifest)
         prefix = f"{image_dir(raw_dir).relative_to(raw_dir).as_posix()}/"
         for entry in json.loads(manifest.read_text())["files"]:
             if entry[0].startswith(prefix):

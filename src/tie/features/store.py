@@ -14,27 +14,25 @@ than RAM then holds only the rows it asked for: the file's pages stay in the ker
 page cache, which the process's resident memory does not count (a memory map's touched
 pages would count, up to the whole file).
 
-A feature file is read only if it is what DVC recorded: its MD5 must be the one
-`dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
+A feature file is read only if it is what DVC recorded (`tie.recorded`): its MD5 must be the
+one `dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
 date kept, passes `dvc status` but not this), and its values must be finite and within
 +-`MAX_ABS_VALUE` (one value of 1e30 would swamp every covariance).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from tie.errors import TieError
 from tie.features.fisher_rows import FisherRows, is_codes_file
 from tie.features.rows import RowReader
+from tie.recorded import check_recorded
 
-LOCK_FILE = Path("dvc.lock")  # stages run at the repository root
 # No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
 MAX_ABS_VALUE = 1e12
 CHECK_CHUNK = 2**24  # values scanned at once (64 MB of float32)
@@ -190,44 +188,6 @@ def _checked_ids(path: Path) -> list[str]:
     check_recorded(path)
     check_recorded(ids_path(path))
     return ids_path(path).read_text().splitlines()
-
-
-def recorded_md5(path: Path, lock_file: Path = LOCK_FILE) -> tuple[str, str] | None:
-    """(stage, MD5) that `lock_file` records for output `path`, or None if it records none.
-
-    `path` is relative to the lock's folder (as stages get their paths from dvc.yaml).
-    """
-    if not lock_file.is_file() or Path(path).is_absolute():
-        return None
-    try:
-        stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages") or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark else ""
-        raise TieError(
-            f"{lock_file} is not valid YAML{line}: restore it (`git checkout -- {lock_file}`)"
-        ) from None
-    for stage, record in stages.items():
-        for out in (record or {}).get("outs") or []:
-            if Path(out.get("path", "")) == Path(path) and "md5" in out:
-                return stage, out["md5"]
-    return None
-
-
-def check_recorded(path: Path) -> None:
-    """Refuse a file whose content is not the one `dvc.lock` records for it."""
-    recorded = recorded_md5(path)
-    if recorded is None:
-        return
-    stage, md5 = recorded
-    with open(path, "rb") as f:
-        actual = hashlib.file_digest(f, "md5").hexdigest()
-    if actual != md5:
-        raise TieError(
-            f"{path} is not what dvc.lock records (MD5 {actual}, recorded {md5}), although"
-            f" `dvc status` may not see it: restore it with `dvc checkout --relink {path}`,"
-            f" or if DVC's cache copy is damaged too, recompute it: `dvc repro -f {stage}`"
-        )
 
 
 def check_values(path: Path, matrix: np.ndarray) -> np.ndarray:

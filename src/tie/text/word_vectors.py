@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import WORD_SCALINGS
+from tie.recorded import check_recorded
 
 
 @dataclass
@@ -45,6 +46,7 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: Path) -> WordVectors:
+        check_recorded(path)
         with np.load(path) as data:
             return cls(data["words"].tolist(), data["vectors"].astype(np.float32))
 
