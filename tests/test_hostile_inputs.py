@@ -793,3 +793,108 @@ def test_an_output_edited_through_a_hardlink_to_the_cache_says_to_remove_the_cac
         rf"`rm {cached} && dvc repro -f splits`",
     ):
         Corpus.load(splits)
+
+
+# Issue 31. One error path for a damaged file and a full disk, in every stage and command.
+
+
+def stage_main(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / f"stages/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def custom_project(tmp_path, monkeypatch):
+    """A custom dataset's raw folder and params.yaml in `tmp_path`, the working directory."""
+    from tie.datasets.manifest import write_manifest
+
+    images = images_folder(tmp_path / "photos", n=6)
+    rows = [{"image": f"img{i}.png", "caption": f"a picture number {i}"} for i in range(6)]
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params |= {"dataset": "custom", "split": "official"}
+    params["custom"] |= {"images": str(images), "captions": str(tmp_path / "c.jsonl")}
+    params["custom"] |= {"val_fraction": 0.2, "test_fraction": 0.5}
+    params["eval"]["ks"] = [1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("full", ["splits", "images"])
+def test_a_full_disk_in_a_stage_is_one_line_naming_the_file(tmp_path, monkeypatch, full):
+    custom_project(tmp_path, monkeypatch)
+    out = {"splits": "s.json", "images": "s.images.txt"} | {full: "/dev/full"}
+    result = CliRunner().invoke(stage_main("splits"), ["raw", out["splits"], out["images"]])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: /dev/full: no space left on the device: free some space on it (`df -h /dev`),"
+        " then run again"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_a_read_only_folder_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    import click
+
+    from tie.commands import Command
+
+    @click.command(cls=Command)
+    def write():
+        np.save(tmp_path / "ro" / "x.npy", np.ones(3))
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    result = CliRunner().invoke(write, [])
+    (tmp_path / "ro").chmod(0o700)
+    if os.geteuid() == 0:  # root writes anywhere: the test is the message's shape only
+        assert result.exit_code == 0
+        return
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'ro' / 'x.npy'}: permission denied" in result.output
+
+
+def damage(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_damaged_model_mixture_splits_or_vocabulary_is_one_line(tmp_path, monkeypatch):
+    from tie.corpus.corpus import Corpus
+    from tie.joint.cca import CCA
+    from tie.joint.space import load_joint_model
+    from tie.text.fisher_vectors import FisherVectors
+    from tie.text.word_vectors import WordVectors
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    CCA(n_components=2, reg=1e-3).fit(rng.normal(size=(20, 4)), rng.normal(size=(20, 3))).save(
+        "model"
+    )
+    FisherVectors(n_components=2, seed=0).fit(rng.normal(size=(40, 3)).astype(np.float32)).save(
+        "mixture"
+    )
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save("splits.json")
+    WordVectors(["cat"], np.ones((1, 2), dtype=np.float32)).save(Path("vocab.npz"))
+    cases = [
+        (Path("model/cca.npz"), lambda: load_joint_model("model"), "model"),
+        (Path("mixture/fisher.npz"), lambda: FisherVectors.load("mixture"), "mixture"),
+        (Path("splits.json"), lambda: Corpus.load("splits.json"), "splits.json"),
+        (Path("vocab.npz"), lambda: WordVectors.load("vocab.npz"), "vocab.npz"),
+    ]
+    for damaged, load, named in cases:
+        load()
+        damage(damaged)
+        with pytest.raises(TieError, match=rf"^{named} is damaged or not the expected file \("):
+            load()
+
+
+def test_a_caption_over_the_csv_field_limit_is_one_line(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_text(f'image,caption\na.png,ok\nb.png,"{"x" * 140_000}\n')
+    with pytest.raises(TieError, match=r"captions.csv, line 3: a field longer than 131,072"):
+        read_caption_rows(path)

@@ -23,6 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -86,6 +89,27 @@ def _advice(out: str, stage: str, md5: str) -> str:
 
 def _object(md5: str) -> Path:
     return CACHE_DIR / md5[:2] / md5[2:]
+
+
+DAMAGED = (ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+@contextmanager
+def reading(path: Path, lock_file: Path = LOCK_FILE) -> Iterator[None]:
+    """Read stage output `path` inside this: a file that does not parse (a damaged `.npz`,
+    JSON cut short, a missing key) becomes one line naming it and how to get it back."""
+    try:
+        yield
+    except DAMAGED as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}: {reason}" if reason else type(error).__name__
+        found = _recorded_outs(Path(path), lock_file)
+        if found:
+            stage, out, md5 = found[0]
+            advice = _advice(out, stage, md5)
+        else:
+            advice = "re-run the stage that writes it (`dvc repro -f <stage>`)"
+        raise TieError(f"{path} is damaged or not the expected file ({reason}): {advice}") from None
 
 
 def content_md5(path: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import SPLITS
-from tie.recorded import check_recorded
+from tie.recorded import check_recorded, reading
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,13 @@ class Corpus:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run `dvc repro splits` first")
         check_recorded(path)
-        payload = json.loads(path.read_text())
-        records = payload["images"]
-        return cls(
-            dataset=payload["dataset"],
-            images=[r["image"] for r in records],
-            splits=[r["split"] for r in records],
-            captions=[r["captions"] for r in records],
-            report=payload.get("report", {}),
-        )
+        with reading(path):
+            payload = json.loads(path.read_text())
+            records = payload["images"]
+            return cls(
+                dataset=payload["dataset"],
+                images=[r["image"] for r in records],
+                splits=[r["split"] for r in records],
+                captions=[r["captions"] for r in records],
+                report=payload.get("report", {}),
+            )

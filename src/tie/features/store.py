@@ -31,7 +31,7 @@ import numpy as np
 from tie.errors import TieError
 from tie.features.fisher_rows import FisherRows, is_codes_file
 from tie.features.rows import RowReader
-from tie.recorded import check_recorded
+from tie.recorded import check_recorded, reading
 
 # No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
 MAX_ABS_VALUE = 1e12
@@ -161,9 +161,10 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRo
             f"{path} has rows for a different list of items than the current splits"
             f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
         )
-    if is_codes_file(path):
-        return FisherRows(path)
-    return check_values(path, FeatureRows(path))
+    with reading(path):
+        if is_codes_file(path):
+            return FisherRows(path)
+        return check_values(path, FeatureRows(path))
 
 
 def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.ndarray]:
@@ -176,7 +177,8 @@ def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.
             f"{path} has no row for {len(missing)} images of the current splits (e.g. "
             f"{missing[0]}): it was computed for another list of images; re-run `dvc repro`"
         )
-    matrix = check_values(path, FeatureRows(path))
+    with reading(path):
+        matrix = check_values(path, FeatureRows(path))
     return matrix, np.array([row_of[i] for i in images], dtype=np.int64)
 
 

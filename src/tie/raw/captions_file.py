@@ -85,7 +85,7 @@ def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
         name: columns.index(name) for name in ("image", "caption", "split") if name in columns
     }
     rows, start = [], reader.line_num + 1
-    for fields in reader:
+    for fields in _csv_records(path, reader):
         number, start = start, reader.line_num + 1
         if not any(field.strip() for field in fields):
             continue  # a blank line
@@ -98,6 +98,25 @@ def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
         split = value.get("split", "").strip() or None
         rows.append((number, value["image"], _caption(value["caption"]), split))
     return rows, len(rows)
+
+
+def _csv_records(path: Path, reader):
+    """The reader's records; one it cannot read is a TieError naming the line (a field over
+    the csv module's limit: a double quote never closed, or a caption that long)."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            reason = str(error)
+            if "field limit" in reason:
+                reason = (
+                    f"a field longer than {csv.field_size_limit():,} characters: a double"
+                    " quote that is never closed, or a caption that long; close the quote or"
+                    " shorten the caption"
+                )
+            raise TieError(f"{path}, line {reader.line_num}: {reason}") from None
 
 
 def _jsonl_rows(path: Path, text: str) -> tuple[list[Row], int]:

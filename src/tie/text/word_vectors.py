@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import WORD_SCALINGS
-from tie.recorded import check_recorded
+from tie.recorded import check_recorded, reading
 
 
 @dataclass
@@ -47,7 +47,7 @@ class WordVectors:
     @classmethod
     def load(cls, path: Path) -> WordVectors:
         check_recorded(path)
-        with np.load(path) as data:
+        with reading(path), np.load(path) as data:
             return cls(data["words"].tolist(), data["vectors"].astype(np.float32))
 
 
