@@ -898,3 +898,61 @@ def test_a_caption_over_the_csv_field_limit_is_one_line(tmp_path):
     path.write_text(f'image,caption\na.png,ok\nb.png,"{"x" * 140_000}\n')
     with pytest.raises(TieError, match=r"captions.csv, line 3: a field longer than 131,072"):
         read_caption_rows(path)
+
+
+# Issue 31. `tie check` checks what the stages will: types without reading, split values,
+# the file system never walked.
+
+
+def tie_check(tmp_path, dataset="demo", **custom):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = dataset
+    params["custom"] |= custom
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_tie_check_refuses_special_files_and_links_to_them_without_reading(tmp_path):
+    images = images_folder(tmp_path / "photos", n=1)
+    os.mkfifo(tmp_path / "captions.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    (tmp_path / "zero-images").symlink_to("/dev/zero")
+    (images / "zero.png").symlink_to("/dev/zero")
+    cases = [
+        ({"captions": str(tmp_path / "captions.csv")}, "captions.csv is not a regular file"),
+        ({"captions": str(tmp_path / "zero.csv")}, "zero.csv is not a regular file"),
+        ({"images": str(tmp_path / "zero-images")}, "zero-images is not a regular file"),
+        ({"images": str(images)}, "zero.png, which is not a regular file"),
+    ]
+    for custom, message in cases:
+        result = tie_check(tmp_path, **custom)
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "DVC" in result.output
+        assert len(result.output.splitlines()) == 1
+
+
+def test_tie_check_refuses_a_folder_for_a_file_a_file_for_a_folder_and_never_walks_it_all(
+    tmp_path,
+):
+    images = images_folder(tmp_path / "photos", n=1)
+    (tmp_path / "c.csv").mkdir()
+    cases = [
+        ({"captions": str(tmp_path / "c.csv")}, "c.csv is a folder, not a file"),
+        ({"images": str(images / "img0.png")}, "img0.png is a file, not a folder"),
+        ({"images": "/"}, "which is a folder on another file system"),
+    ]
+    for custom, message in cases:
+        started = time.monotonic()
+        result = tie_check(tmp_path, **custom)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert time.monotonic() - started < 10
+
+
+def test_tie_check_refuses_a_split_value_the_splits_stage_refuses(tmp_path):
+    images = images_folder(tmp_path / "photos", n=4)
+    rows = [{"image": f"img{i}.png", "caption": "a", "split": "validation"} for i in range(4)]
+    captions = write_jsonl(tmp_path / "c.jsonl", rows)
+    result = tie_check(tmp_path, "custom", images=str(images), captions=str(captions))
+    assert result.exit_code == 1
+    assert "c.jsonl, line 1: split 'validation'; expected one of train, restval" in result.output

@@ -226,11 +226,43 @@ def given_splits(images: str, captions: str) -> dict[str, str | None] | None:
         return None
     rows, _ = read_caption_rows(Path(captions))
     given_of = {}
-    for _, image, caption, split in rows:
+    for number, image, caption, split in rows:
         path = inside(images_dir, image)
-        if caption and image not in given_of and path is not None and path.is_file():
-            given_of[image] = SPLIT_NAMES.get(str(split).strip().lower()) if split else None
+        if caption and path is not None and path.is_file():
+            given = given_split(captions, number, image, split, given_of.get(image))
+            if given_of.get(image) is None:
+                given_of[image] = given
+    check_splits_given(captions, given_of)
     return given_of
+
+
+def given_split(captions, number: int, image: str, split, earlier: str | None) -> str | None:
+    """The split a row gives its image (train, val, test; None: none); a TieError for a
+    value that is not a split, or an image given two splits (`earlier`: an earlier row's)."""
+    if split is None:
+        return None
+    name = SPLIT_NAMES.get(str(split).strip().lower())
+    if name is None:
+        raise TieError(
+            f"{captions}, line {number}: split {shorten(split)}; expected one of "
+            f"{', '.join(SPLIT_NAMES)} (or no split column at all)"
+        )
+    if earlier is not None and earlier != name:
+        raise TieError(
+            f"{captions}, line {number}: image {image} is in split {name} here and in "
+            f"{earlier} on an earlier row; an image has one split"
+        )
+    return name
+
+
+def check_splits_given(captions, given_of: dict[str, str | None]) -> None:
+    """Refuse splits given for some images and not others."""
+    if any(given_of.values()) and not all(given_of.values()):
+        without = next(image for image, given in given_of.items() if not given)
+        raise TieError(
+            f"{captions}: some rows give a split and others not (e.g. {without}); give a "
+            "split for every image, or for none (then a seeded hash of the name chooses)"
+        )
 
 
 def split_counts(

@@ -47,19 +47,44 @@ def through_link(folder: Path, name: str) -> bool:
     return False
 
 
-def special_file(folder: Path) -> Path | None:
-    """The first FIFO, socket or device file below `folder` (links not followed), or None.
-
-    DVC hashes every file of a folder it depends on by reading it: opening a FIFO waits
-    for a writer forever (`dvc status` hangs, with no message), so `tie check` looks for
-    one first. Only names and types are read, never a file's content.
-    """
+def folder_problem(folder: Path) -> tuple[Path, str] | None:
+    """(path, what it is) of the first entry below `folder` that DVC, hashing the folder as a
+    dep, must not read: a FIFO, socket or device file (or a link to one: DVC follows links),
+    or a folder on another file system (`/proc` under `/`: the walk stops there, so the file
+    system is never walked). None if there is none. Only names and types are read."""
+    device = os.stat(folder).st_dev
     for top, folders, files in os.walk(folder):
-        for name in files + folders:
-            mode = os.lstat(os.path.join(top, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                return Path(top) / name
+        for name in folders + files:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError:  # a dangling link: nothing to read
+                    continue
+                if stat.S_ISDIR(mode):
+                    continue  # os.walk does not follow it; the data stage does not copy it
+            if stat.S_ISDIR(mode) and os.lstat(path).st_dev != device:
+                folders.clear()
+                return Path(path), "a folder on another file system (a mount point)"
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return Path(path), "not a regular file (a FIFO, socket or device, or a link to one)"
     return None
+
+
+def path_problem(path: Path, want: str) -> str | None:
+    """Why `path`, which must be a `want` ("file" or "folder"), is not one, without reading
+    it (a FIFO or a device, a link to one, a folder for a file, a file for a folder); None
+    if it is one or does not exist."""
+    try:
+        mode = os.stat(path).st_mode  # follows links, never opens
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file" if want == "file" else None
+    if stat.S_ISREG(mode):
+        return "is a file, not a folder" if want == "folder" else None
+    return "is not a regular file or folder (a FIFO, socket or device, or a link to one)"
 
 
 class MissingNames:
