@@ -25,6 +25,7 @@ from webdataset_shards import SECTION, write_shards
 
 from tie.config.params import check_params, read_params
 from tie.config.schema import shard_count
+from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
 from tie.corpus.read import read_dataset
@@ -956,3 +957,31 @@ def test_tie_check_refuses_a_split_value_the_splits_stage_refuses(tmp_path):
     result = tie_check(tmp_path, "custom", images=str(images), captions=str(captions))
     assert result.exit_code == 1
     assert "c.jsonl, line 1: split 'validation'; expected one of train, restval" in result.output
+
+
+# Issue 31. Text the word vectors do not cover stops at text_features, naming it.
+
+
+def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
+    from tie.engine.engine import LOCAL
+    from tie.text.features import write_caption_features
+    from tie.text.word_vectors import WordVectors
+
+    words = ["red", "circle"]
+    WordVectors(words, np.eye(2, dtype=np.float32)).save(tmp_path / "vocab.npz")
+    captions = [["красный круг"], ["синий квадрат"], ["red circle"], ["зелёный"]]
+    corpus = Corpus("demo", ["a", "b", "c", "d"], ["train", "train", "val", "test"], captions)
+    params = {
+        "text": "glove",
+        "tokenizer": {"lowercase": True, "stop_words": "english", "keep_digits": False},
+        "caption_vectors": {"pooling": "mean", "idf": False, "word_scaling": "none"},
+        "fisher": {"store": "dense"},
+    }
+    out = tmp_path / "text.npy"
+    with pytest.raises(
+        TieError,
+        match=r"text 'glove': none of the 2 train captions has a word its word vectors know "
+        r"\(tokens known: 0.0% train, 100.0% val, 0.0% test; e.g. 'красный круг'\)",
+    ):
+        write_caption_features(params, corpus, tmp_path / "vocab.npz", tmp_path, out, LOCAL)
+    assert not out.exists()
