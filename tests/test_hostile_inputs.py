@@ -985,3 +985,36 @@ def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
     ):
         write_caption_features(params, corpus, tmp_path / "vocab.npz", tmp_path, out, LOCAL)
     assert not out.exists()
+
+
+# Issue 31. `tie search` refuses params.yaml unlike its run; its --output and `tie ui --host`
+# fail in one line.
+
+
+@pytest.mark.e2e
+def test_tie_search_refuses_params_unlike_its_run_and_a_bad_output_in_one_line(
+    demo_project, tmp_path
+):
+    project = copy_project(demo_project, tmp_path / "project")
+    code, out = run(["tie", "search", "red", "--output", "sheet.txt"], project, check=False)
+    assert code == 1 and "--output sheet.txt has suffix .txt: not a picture format" in out
+    assert "Traceback" not in out
+    if Path("/dev/full").exists():
+        code, out = run(["tie", "search", "red", "--output", "/dev/full"], project, check=False)
+        assert code == 1 and "--output /dev/full has no suffix" in out
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("stop_words: english", "stop_words: none"))
+    code, out = run(["tie", "search", "red"], project, check=False)
+    assert code == 1
+    assert out.strip().splitlines()[-1] == (
+        "Error: params.yaml differs from the last `dvc repro`, whose outputs a search would"
+        " use: tokenizer.stop_words is 'none' in params.yaml, 'english' in the run (mixture);"
+        " run `dvc repro` first (or restore params.yaml)"
+    )
+
+
+def test_tie_ui_with_a_host_that_does_not_resolve_is_one_line():
+    result = CliRunner().invoke(main, ["ui", "--host", "999.1.1.1", "--port", "5999"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --host 999.1.1.1: not an address or a name")
+    assert len(result.output.splitlines()) == 1

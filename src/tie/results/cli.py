@@ -260,7 +260,7 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
     from tie.config.params import load_params
-    from tie.evaluation.gallery import write_contact_sheet
+    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
     from tie.results.search import search_images, shorten
 
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
@@ -269,6 +269,9 @@ def search(query: str, top: int, output: Path) -> None:
             "the query is not UTF-8 text (or holds control characters): type it again as"
             " plain words, e.g. tie search 'a red circle'"
         )
+    problem = image_format_problem(output)
+    if problem:
+        raise TieError(f"--output {problem}")
     result = search_images(load_params(), query, top)
     hits = result.hits
     click.echo(f"query words used: {shorten(' '.join(result.used))}")

@@ -53,6 +53,14 @@ def server_command(root: Path, host: str, port: int) -> list[str]:
 def serve(root: Path, host: str, port: int, announce=print) -> None:
     """Run the UI until SIGINT (Ctrl-C) or SIGTERM; `announce` gets the URL once it answers."""
     url = f"http://{host}:{port}"
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise TieError(
+            f"--host {host}: not an address or a name this machine resolves ({reason}); use"
+            " 127.0.0.1 (this machine only) or one of this machine's addresses"
+        ) from None
     with socket.socket() as probe:
         if probe.connect_ex((host, port)) == 0:
             raise TieError(
