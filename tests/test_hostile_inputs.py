@@ -1018,3 +1018,122 @@ def test_tie_ui_with_a_host_that_does_not_resolve_is_one_line():
     assert result.exit_code == 1
     assert result.output.startswith("Error: --host 999.1.1.1: not an address or a name")
     assert len(result.output.splitlines()) == 1
+
+
+# Issue 31. MLflow store hygiene.
+
+RUN_METRICS = {"image_search": {"R_at_1": 10.0}, "image_annotation": {"R_at_1": 12.0}}
+
+
+def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
+    import mlflow
+
+    from tie.evaluation.tracking import log_evaluation
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    (old / "curve.csv").write_text("k,r\n1,10\n")
+    monkeypatch.chdir(old)
+    log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [old / "curve.csv"], None, "one")
+    old.rename(new)
+    monkeypatch.chdir(new)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow sets it: a new process
+    run_id, logged = log_evaluation(
+        "demo", {"text": "glove"}, RUN_METRICS, [new / "curve.csv"], None, "two"
+    )
+    assert logged
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{new / 'mlflow.db'}")
+    inside = (new / "mlartifacts").as_uri() + "/"
+    assert client.get_run(run_id).info.artifact_uri.startswith(inside)
+    assert client.get_experiment_by_name("demo").artifact_location.startswith(inside)
+    assert (new / "mlartifacts").is_dir() and not old.exists()
+
+
+def test_an_unknown_scheme_or_a_missing_folder_in_the_tracking_uri_is_refused(
+    tmp_path, monkeypatch
+):
+    from tie.evaluation.tracking import log_evaluation, tracking_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "htp://user:secret@127.0.0.1:5000")
+    with pytest.raises(TieError, match=r"unknown scheme 'htp'; use http\(s\)://") as error:
+        tracking_uri()
+    assert "secret" not in str(error.value)
+    missing = tmp_path / "typo" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "curve.csv").write_text("k,r\n1,10\n")
+    with pytest.raises(TieError, match=rf"the folder {missing.parent} does not exist"):
+        log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [tmp_path / "curve.csv"])
+    assert not missing.parent.exists()
+
+
+def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(tmp_path, monkeypatch):
+    import mlflow
+
+    from tie.evaluation.tracking import log_evaluation
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(REPO / "metrics/baselines", tmp_path / "metrics/baselines")
+    (tmp_path / "curve.csv").write_text("k,r\n1,10\n")
+    log_evaluation("demo", {"dataset": "demo"}, RUN_METRICS, [tmp_path / "curve.csv"], None, "a")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("demo").experiment_id
+    notebook = client.create_run(experiment, run_name="my-notebook")
+    client.log_metric(notebook.info.run_id, "image_search/R_at_1", 99.0)
+    client.set_terminated(notebook.info.run_id)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(main, ["report", "--runs", "mlflow"])
+    assert result.exit_code == 0, result.output
+    assert "1 runs not made by this pipeline left out (no dvc.experiment tag): my-notebook" in (
+        result.output
+    )
+    assert result.output.count("my-notebook") == 1  # in that line only, in no table
+
+    (tmp_path / "mlflow.db").write_bytes(b"garbage, not a database" * 100)
+    result = CliRunner().invoke(main, ["report", "--runs", "mlflow"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: could not read the MLflow store {uri}: ")
+    assert len(result.output.splitlines()) == 1
+
+
+class AnnouncingServer:
+    """A real HTTP server on 127.0.0.1 announcing `length` bytes and sending `sent`."""
+
+    def __init__(self, length: int, sent: bytes):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(sent)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/big.zip"
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_download_larger_than_the_free_space_is_refused_before_writing(tmp_path):
+    from tie.download import RemoteFile, fetch
+
+    announced = shutil.disk_usage(tmp_path).free + 10**9
+    with AnnouncingServer(announced, b"x" * 1000) as url:
+        with pytest.raises(TieError, match=r"big.zip needs [\d,]+ bytes more and .* free: free"):
+            fetch(RemoteFile("big.zip", url, checksum="md5:" + "0" * 32), tmp_path, attempts=1)
+    assert list(tmp_path.iterdir()) == []

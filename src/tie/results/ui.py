@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from tie.errors import TieError
-from tie.evaluation.tracking import default_tracking_uri, tag_experiments
+from tie.evaluation.tracking import default_tracking_uri, reading_store, tag_experiments
 
 STARTUP_TIMEOUT_S = 120
 # An experiment's runs. MLflow 3.17's UI opens on its GenAI views (traces) unless the URL or
@@ -69,7 +69,8 @@ def serve(root: Path, host: str, port: int, announce=print) -> None:
             )
     experiments = {}
     if (root / "mlflow.db").exists():  # and experiments logged before they were tagged
-        experiments = tag_experiments(default_tracking_uri(root))
+        with reading_store(default_tracking_uri(root)):
+            experiments = tag_experiments(default_tracking_uri(root))
     env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = subprocess.Popen(server_command(root, host, port), env=env, start_new_session=True)
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
