@@ -1137,3 +1137,36 @@ def test_a_download_larger_than_the_free_space_is_refused_before_writing(tmp_pat
         with pytest.raises(TieError, match=r"big.zip needs [\d,]+ bytes more and .* free: free"):
             fetch(RemoteFile("big.zip", url, checksum="md5:" + "0" * 32), tmp_path, attempts=1)
     assert list(tmp_path.iterdir()) == []
+
+
+# Issue 31. Inputs fixed for the length of a stage.
+
+
+@pytest.mark.parametrize("change", ["captions", "param"])
+def test_an_input_changed_while_a_stage_runs_fails_it_so_nothing_is_recorded(
+    tmp_path, monkeypatch, change
+):
+    custom_project(tmp_path, monkeypatch)
+    shutil.copyfile(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    main_of_data = stage_main("data")
+    original = main_of_data.callback.__globals__["write_manifest"]
+
+    def meanwhile(folder):  # the user edits an input while the stage runs
+        if change == "captions":
+            with open(tmp_path / "c.jsonl", "a") as captions:
+                captions.write(json.dumps({"image": "img0.png", "caption": "late"}) + "\n")
+        else:
+            params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+            params["raw"]["max_missing_fraction"] = 0.5
+            (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        return original(folder)
+
+    monkeypatch.setitem(main_of_data.callback.__globals__, "write_manifest", meanwhile)
+    result = CliRunner().invoke(main_of_data, ["data/raw/custom"])
+    assert result.exit_code == 1, result.output
+    expected = {
+        "captions": f"Error: {tmp_path / 'c.jsonl'} changed while the stage data ran",
+        "param": "Error: param raw of params.yaml changed while the stage data ran",
+    }[change]
+    assert result.output.splitlines()[-1].startswith(expected), result.output
+    assert "run `dvc repro` again" in result.output

@@ -25,11 +25,16 @@ from tie.redact import redact
 
 class Command(click.Command):
     """A click command whose `TieError`s and `OSError`s print as `Error: <message>`
-    (exit status 1)."""
+    (exit status 1). A stage script's (`stages/<stage>.py`) deps and params must not change
+    while it runs (`tie.stage_inputs`)."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            fixed = _fixed_inputs(self)
+            result = super().invoke(ctx)
+            if fixed is not None:
+                fixed.check()
+            return result
         except TieError as error:
             raise click.ClickException(redact(str(error))) from error
         except OSError as error:
@@ -47,6 +52,16 @@ class Group(click.Group):
             raise click.ClickException(redact(str(error))) from error
         except OSError as error:
             raise click.ClickException(redact(os_error_message(error))) from error
+
+
+def _fixed_inputs(command: click.Command):
+    """The stage's inputs as they are now, for a command defined in `stages/<stage>.py`."""
+    script = getattr(command.callback, "__globals__", {}).get("__file__") or ""
+    if os.path.basename(os.path.dirname(os.path.abspath(script))) != "stages":
+        return None
+    from tie.stage_inputs import FixedInputs
+
+    return FixedInputs(os.path.splitext(os.path.basename(script))[0])
 
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
