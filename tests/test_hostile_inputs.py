@@ -1170,3 +1170,12 @@ def test_an_input_changed_while_a_stage_runs_fails_it_so_nothing_is_recorded(
     }[change]
     assert result.output.splitlines()[-1].startswith(expected), result.output
     assert "run `dvc repro` again" in result.output
+
+
+def test_a_yaml_1_1_directive_in_params_is_one_line(tmp_path):
+    from tie.config.params import read_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("%YAML 1.1\n---\n" + (REPO / "params.yaml").read_text())
+    with pytest.raises(TieError, match=r"declares '%YAML 1.1': remove that line"):
+        read_params(path)
