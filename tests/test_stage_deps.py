@@ -22,7 +22,6 @@ NEVER_CHANGE_OUTPUTS = (
     "src/tie/commands.py",  # prints a TieError as one line
     "src/tie/redact.py",  # strips credentials from messages
     "src/tie/recorded.py",  # refuses an input unlike its dvc.lock record; changes no value
-    "src/tie/stage_inputs.py",  # refuses inputs changed while the stage ran; changes no value
     # params.yaml read and checked (values returned as written), the valid names, the
     # output paths (the stages get theirs from dvc.yaml's cmd)
     "src/tie/config",
