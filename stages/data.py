@@ -35,6 +35,8 @@ def main(raw_dir: Path, downloads: Path) -> None:
             f"custom.captions copied; {len(report['missing'])} missing, "
             f"{len(report['unreadable'])} unreadable (see {raw_dir}/extraction_report.json)"
         )
+        for near_miss in [name for name in report["missing"] if "(no such file;" in name][:5]:
+            click.echo(f"  missing: {near_miss}")
     elif report and params["dataset"] == "webdataset":
         bad = ", ".join(f"{n} {reason}" for reason, n in report["bad"].items() if n)
         click.echo(f"{report['good']} of {report['samples']} samples good; bad: {bad or 'none'}")

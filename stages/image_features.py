@@ -21,6 +21,7 @@ from tie.config.params import load_params
 from tie.engine.engine import load_engine
 from tie.image.features import extract_images
 from tie.raw.layout import image_sources
+from tie.recorded import check_recorded
 
 
 @click.command(cls=Command)
@@ -30,6 +31,7 @@ from tie.raw.layout import image_sources
 @click.argument("report_file", type=click.Path(path_type=Path))
 def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     params = load_params("dataset", "image", "image_decode", "backbone", "clip", "siglip")
+    check_recorded(image_list)
     names = [name for name in image_list.read_text().split("\n") if name]  # "\n" only
     sources = image_sources(params["dataset"], images.parent, names)
     report = extract_images(params, sources, out, names, load_engine())

@@ -26,6 +26,7 @@ from webdataset_shards import SECTION, write_shards
 
 from tie.config.params import check_params, read_params
 from tie.config.schema import shard_count
+from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
 from tie.corpus.read import read_dataset
@@ -623,3 +624,562 @@ def test_tie_search_refuses_a_query_that_is_not_printable_utf8_in_one_line(query
     assert result.returncode != 0
     assert "Traceback" not in error and error.count("\n") == 1, error
     assert "the query is not UTF-8 text" in error
+
+
+# Issue 31. Names as data: compared exactly as written; a near miss is named; one picture
+# under two names is reported.
+
+
+def custom_corpus(images, rows, tmp_path):
+    from tie.datasets.manifest import write_manifest
+
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    return read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+
+
+def test_image_names_keep_their_spaces_and_a_near_miss_is_named(tmp_path):
+    images = images_folder(tmp_path / "photos", n=3)
+    (images / "img0.png").rename(images / "cat.png ")  # a trailing space: a real file
+    (images / "img1.png").rename(images / " lead.png")
+    (images / "img2.png").rename(images / "cat.png")  # another picture
+    rows = [
+        {"image": "cat.png ", "caption": "the spaced cat"},
+        {"image": " lead.png", "caption": "the leading one"},
+        {"image": "cat.png", "caption": "the plain cat"},
+        {"image": "lead.png", "caption": "a name without its space"},
+    ]
+    corpus = custom_corpus(images, rows, tmp_path)
+    caption_of = dict(zip(corpus.images, corpus.captions, strict=True))
+    assert caption_of == {
+        "cat.png ": ["the spaced cat"],
+        " lead.png": ["the leading one"],
+        "cat.png": ["the plain cat"],
+    }
+    (missing,) = corpus.report["dropped_lines_missing_image"]["examples"]
+    assert missing.startswith("'lead.png' (no such file; ' lead.png', the same name with other")
+
+
+def test_a_name_in_the_other_unicode_normal_form_is_named(tmp_path):
+    import unicodedata
+
+    images = images_folder(tmp_path / "photos", n=2)
+    nfc = unicodedata.normalize("NFC", "café.png")
+    (images / "img0.png").rename(images / nfc)
+    nfd = unicodedata.normalize("NFD", nfc)
+    rows = [{"image": "img1.png", "caption": "a"}, {"image": nfd, "caption": "b"}]
+    report = copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    (missing,) = report["missing"]  # the data stage's report: the folder has every name
+    assert f"{nfc!r}, the same name in Unicode NFC, is one" in missing, missing
+
+
+def test_one_picture_under_two_names_is_reported(tmp_path):
+    from tie.corpus.flickr8k import format_report
+
+    images = images_folder(tmp_path / "photos", n=3)
+    shutil.copyfile(images / "img0.png", images / "again.png")
+    rows = [{"image": name, "caption": name} for name in ("img0.png", "img1.png", "again.png")]
+    corpus = custom_corpus(images, rows, tmp_path)
+    same = corpus.report["images_same_content"]
+    assert same["count"] == 1
+    split_of = dict(zip(corpus.images, corpus.splits, strict=True))
+    first, second = sorted(["img0.png", "again.png"], key=corpus.images.index)
+    assert same["examples"] == [f"{first} = {second} ({split_of[first]}, {split_of[second]})"]
+    assert "1 kept images whose bytes repeat an earlier image's" in format_report(corpus.report)
+
+
+def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path):
+    images = images_folder(tmp_path / "photos", n=3)
+    (images / "img0.png").rename(images / "cat.png ")
+    (images / "img1.png").rename(images / "cat.png")
+    lines = ["cat.png #0\tthe spaced cat", "cat.png#0\tthe plain cat", "img2.png #0\ttrailing"]
+    (tmp_path / "tokens.txt").write_text("\n".join(lines) + "\n")
+    splits = {split: tmp_path / f"{split}.txt" for split in ("train", "val", "test")}
+    splits["train"].write_text("cat.png \ncat.png\nimg2.png  \n")  # the last: published blanks
+    splits["val"].write_text("")
+    splits["test"].write_text("")
+    corpus = read_flickr8k_layout(Flickr8kLayout(images, tmp_path / "tokens.txt", splits), "demo")
+    assert dict(zip(corpus.images, corpus.captions, strict=True)) == {
+        "cat.png ": ["the spaced cat"],
+        "cat.png": ["the plain cat"],
+        "img2.png": ["trailing"],
+    }
+
+
+# Issue 31. Every stage output a later stage or the CLI reads is what dvc.lock records.
+
+
+def lock_record(stage, *paths):
+    from tie.recorded import content_md5
+
+    outs = [{"path": str(path), "hash": "md5", "md5": content_md5(path)} for path in paths]
+    Path("dvc.lock").write_text(yaml.safe_dump({"stages": {stage: {"outs": outs}}}))
+
+
+def test_an_edited_model_splits_file_or_vocabulary_is_refused_with_the_restore_command(
+    tmp_path, monkeypatch
+):
+    from tie.corpus.corpus import Corpus
+    from tie.joint.cca import CCA
+    from tie.joint.space import load_joint_model
+    from tie.text.word_vectors import WordVectors
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    model_dir = Path("models/demo/colorgrid-glove")
+    CCA(n_components=2, reg=1e-3).fit(rng.normal(size=(20, 4)), rng.normal(size=(20, 3))).save(
+        model_dir
+    )
+    splits = Path("data/splits/demo.json")
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save(splits)
+    vocab = Path("features/demo/vocab/glove.npz")
+    WordVectors(["cat"], np.ones((1, 2), dtype=np.float32)).save(vocab)
+    lock_record("cca", model_dir)
+    load_joint_model(model_dir)
+    lock_record("many", model_dir, splits, vocab)
+    for path, load in ((splits, Corpus.load), (vocab, WordVectors.load)):
+        load(path)
+        tamper(path, 20, b"X")  # size and date kept: `dvc status` sees nothing
+        with pytest.raises(TieError, match=rf"{path} is not what dvc.lock records .*"):
+            load(path)
+    summary = model_dir / "cca.json"
+    text = summary.read_text()
+    summary.write_text(text.replace('"reg": 0.001', '"reg": 0.002'))  # same length
+    with pytest.raises(
+        TieError,
+        match=r"models/demo/colorgrid-glove is not what dvc.lock records \(MD5 \w+\.dir, "
+        r"recorded \w+\.dir\).*`dvc checkout --relink models/demo/colorgrid-glove`.*"
+        r"`dvc repro -f many`",
+    ):
+        load_joint_model(model_dir)
+
+
+def test_a_file_inside_a_recorded_folder_is_checked_against_dvcs_list_of_it(tmp_path, monkeypatch):
+    """The raw folder's token file, edited with its size kept, by DVC's `.dir` listing."""
+    from tie.recorded import check_recorded, content_md5, file_md5
+
+    monkeypatch.chdir(tmp_path)
+    raw = Path("data/raw/demo")
+    raw.mkdir(parents=True)
+    (raw / "tokens.txt").write_text("a.png#0\ta cat\n")
+    folder_md5 = content_md5(raw)
+    listing = [{"md5": file_md5(raw / "tokens.txt"), "relpath": "tokens.txt"}]
+    cache = Path(".dvc/cache/files/md5") / folder_md5[:2] / folder_md5[2:]
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps(listing))
+    lock_record("data", raw)
+    check_recorded(raw / "tokens.txt")
+    tamper(raw / "tokens.txt", 9, b"d")
+    with pytest.raises(TieError, match=r"tokens.txt is not what .*relink data/raw/demo`"):
+        check_recorded(raw / "tokens.txt")
+
+
+def test_an_output_edited_through_a_hardlink_to_the_cache_says_to_remove_the_cached_copy(
+    tmp_path, monkeypatch
+):
+    """`dvc checkout` would bring the damage back: the advice removes the cached copy."""
+    from tie.corpus.corpus import Corpus
+    from tie.recorded import file_md5
+
+    monkeypatch.chdir(tmp_path)
+    splits = Path("data/splits/demo.json")
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save(splits)
+    md5 = file_md5(splits)
+    cached = Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+    cached.parent.mkdir(parents=True)
+    os.link(splits, cached)  # what cache.type hardlink does
+    lock_record("splits", splits)
+    tamper(splits, 20, b"X")
+    with pytest.raises(
+        TieError,
+        match=rf"cached copy is damaged too \({cached}\): remove it and recompute, "
+        rf"`rm {cached} && dvc repro -f splits`",
+    ):
+        Corpus.load(splits)
+
+
+# Issue 31. One error path for a damaged file and a full disk, in every stage and command.
+
+
+def stage_main(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / f"stages/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def custom_project(tmp_path, monkeypatch):
+    """A custom dataset's raw folder and params.yaml in `tmp_path`, the working directory."""
+    from tie.datasets.manifest import write_manifest
+
+    images = images_folder(tmp_path / "photos", n=6)
+    rows = [{"image": f"img{i}.png", "caption": f"a picture number {i}"} for i in range(6)]
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params |= {"dataset": "custom", "split": "official"}
+    params["custom"] |= {"images": str(images), "captions": str(tmp_path / "c.jsonl")}
+    params["custom"] |= {"val_fraction": 0.2, "test_fraction": 0.5}
+    params["eval"]["ks"] = [1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("full", ["splits", "images"])
+def test_a_full_disk_in_a_stage_is_one_line_naming_the_file(tmp_path, monkeypatch, full):
+    custom_project(tmp_path, monkeypatch)
+    out = {"splits": "s.json", "images": "s.images.txt"} | {full: "/dev/full"}
+    result = CliRunner().invoke(stage_main("splits"), ["raw", out["splits"], out["images"]])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: /dev/full: no space left on the device: free some space on it (`df -h /dev`),"
+        " then run again"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_naming_the_file(tmp_path):
+    """/sys refuses a new file even to root (EACCES): a folder the user cannot write."""
+    import click
+
+    from tie.commands import Command
+
+    target = Path("/sys/tie-hostile-test.npy")
+    if not Path("/sys").is_dir() or target.exists():
+        pytest.skip("needs Linux's /sys")
+
+    @click.command(cls=Command)
+    def write():
+        np.save(target, np.ones(3))
+
+    result = CliRunner().invoke(write, [])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {target}: permission denied: make it (and its folder) yours to write, then"
+        " run again\n"
+    )
+
+
+def damage(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_damaged_model_mixture_splits_or_vocabulary_is_one_line(tmp_path, monkeypatch):
+    from tie.corpus.corpus import Corpus
+    from tie.joint.cca import CCA
+    from tie.joint.space import load_joint_model
+    from tie.text.fisher_vectors import FisherVectors
+    from tie.text.word_vectors import WordVectors
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    CCA(n_components=2, reg=1e-3).fit(rng.normal(size=(20, 4)), rng.normal(size=(20, 3))).save(
+        "model"
+    )
+    FisherVectors(n_components=2, seed=0).fit(rng.normal(size=(40, 3)).astype(np.float32)).save(
+        "mixture"
+    )
+    Corpus("demo", ["a.png"], ["test"], [["a cat"]]).save("splits.json")
+    WordVectors(["cat"], np.ones((1, 2), dtype=np.float32)).save(Path("vocab.npz"))
+    cases = [
+        (Path("model/cca.npz"), lambda: load_joint_model("model"), "model"),
+        (Path("mixture/fisher.npz"), lambda: FisherVectors.load("mixture"), "mixture"),
+        (Path("splits.json"), lambda: Corpus.load("splits.json"), "splits.json"),
+        (Path("vocab.npz"), lambda: WordVectors.load("vocab.npz"), "vocab.npz"),
+    ]
+    for damaged, load, named in cases:
+        load()
+        damage(damaged)
+        with pytest.raises(TieError, match=rf"^{named} is damaged or not the expected file \("):
+            load()
+
+
+def test_a_caption_over_the_csv_field_limit_is_one_line(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_text(f'image,caption\na.png,ok\nb.png,"{"x" * 140_000}\n')
+    with pytest.raises(TieError, match=r"captions.csv, line 3: a field longer than 131,072"):
+        read_caption_rows(path)
+
+
+# Issue 31. `tie check` checks what the stages will: types without reading, split values,
+# the file system never walked.
+
+
+def tie_check(tmp_path, dataset="demo", **custom):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = dataset
+    params["custom"] |= custom
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_tie_check_refuses_special_files_and_links_to_them_without_reading(tmp_path):
+    images = images_folder(tmp_path / "photos", n=1)
+    os.mkfifo(tmp_path / "captions.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    (tmp_path / "zero-images").symlink_to("/dev/zero")
+    (images / "zero.png").symlink_to("/dev/zero")
+    cases = [
+        ({"captions": str(tmp_path / "captions.csv")}, "captions.csv is not a regular file"),
+        ({"captions": str(tmp_path / "zero.csv")}, "zero.csv is not a regular file"),
+        ({"images": str(tmp_path / "zero-images")}, "zero-images is not a regular file"),
+        ({"images": str(images)}, "zero.png, which is not a regular file"),
+    ]
+    for custom, message in cases:
+        result = tie_check(tmp_path, **custom)
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "DVC" in result.output
+        assert len(result.output.splitlines()) == 1
+
+
+def test_tie_check_refuses_a_folder_for_a_file_a_file_for_a_folder_and_never_walks_it_all(
+    tmp_path,
+):
+    images = images_folder(tmp_path / "photos", n=1)
+    (tmp_path / "c.csv").mkdir()
+    cases = [
+        ({"captions": str(tmp_path / "c.csv")}, "c.csv is a folder, not a file"),
+        ({"images": str(images / "img0.png")}, "img0.png is a file, not a folder"),
+        ({"images": "/"}, "which is a folder on another file system"),
+    ]
+    for custom, message in cases:
+        started = time.monotonic()
+        result = tie_check(tmp_path, **custom)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert time.monotonic() - started < 10
+
+
+def test_tie_check_refuses_a_split_value_the_splits_stage_refuses(tmp_path):
+    images = images_folder(tmp_path / "photos", n=4)
+    rows = [{"image": f"img{i}.png", "caption": "a", "split": "validation"} for i in range(4)]
+    captions = write_jsonl(tmp_path / "c.jsonl", rows)
+    result = tie_check(tmp_path, "custom", images=str(images), captions=str(captions))
+    assert result.exit_code == 1
+    assert "c.jsonl, line 1: split 'validation'; expected one of train, restval" in result.output
+
+
+# Issue 31. Text the word vectors do not cover stops at text_features, naming it.
+
+
+def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
+    from tie.engine.engine import LOCAL
+    from tie.text.features import write_caption_features
+    from tie.text.word_vectors import WordVectors
+
+    words = ["red", "circle"]
+    WordVectors(words, np.eye(2, dtype=np.float32)).save(tmp_path / "vocab.npz")
+    captions = [["красный круг"], ["синий квадрат"], ["red circle"], ["зелёный"]]
+    corpus = Corpus("demo", ["a", "b", "c", "d"], ["train", "train", "val", "test"], captions)
+    params = {
+        "text": "glove",
+        "tokenizer": {"lowercase": True, "stop_words": "english", "keep_digits": False},
+        "caption_vectors": {"pooling": "mean", "idf": False, "word_scaling": "none"},
+        "fisher": {"store": "dense"},
+    }
+    out = tmp_path / "text.npy"
+    with pytest.raises(
+        TieError,
+        match=r"text 'glove': none of the 2 train captions has a word its word vectors know "
+        r"\(tokens known: 0.0% train, 100.0% val, 0.0% test; e.g. 'красный круг'\)",
+    ):
+        write_caption_features(params, corpus, tmp_path / "vocab.npz", tmp_path, out, LOCAL)
+    assert not out.exists()
+
+
+# Issue 31. `tie search` refuses params.yaml unlike its run; its --output and `tie ui --host`
+# fail in one line.
+
+
+@pytest.mark.e2e
+def test_tie_search_refuses_params_unlike_its_run_and_a_bad_output_in_one_line(
+    demo_project, tmp_path
+):
+    project = copy_project(demo_project, tmp_path / "project")
+    code, out = run(["tie", "search", "red", "--output", "sheet.txt"], project, check=False)
+    assert code == 1 and "--output sheet.txt has suffix .txt: not a picture format" in out
+    assert "Traceback" not in out
+    if Path("/dev/full").exists():
+        code, out = run(["tie", "search", "red", "--output", "/dev/full"], project, check=False)
+        assert code == 1 and "--output /dev/full has no suffix" in out
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("stop_words: english", "stop_words: none"))
+    code, out = run(["tie", "search", "red"], project, check=False)
+    assert code == 1
+    assert out.strip().splitlines()[-1] == (
+        "Error: params.yaml differs from the last `dvc repro`, whose outputs a search would"
+        " use: tokenizer.stop_words is 'none' in params.yaml, 'english' in the run (mixture);"
+        " run `dvc repro` first (or restore params.yaml)"
+    )
+
+
+def test_tie_ui_with_a_host_that_does_not_resolve_is_one_line():
+    result = CliRunner().invoke(main, ["ui", "--host", "999.1.1.1", "--port", "5999"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --host 999.1.1.1: not an address or a name")
+    assert len(result.output.splitlines()) == 1
+
+
+# Issue 31. MLflow store hygiene.
+
+RUN_METRICS = {"image_search": {"R_at_1": 10.0}, "image_annotation": {"R_at_1": 12.0}}
+
+
+def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
+    import mlflow
+
+    from tie.evaluation.tracking import log_evaluation
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    (old / "curve.csv").write_text("k,r\n1,10\n")
+    monkeypatch.chdir(old)
+    log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [old / "curve.csv"], None, "one")
+    old.rename(new)
+    monkeypatch.chdir(new)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow sets it: a new process
+    run_id, logged = log_evaluation(
+        "demo", {"text": "glove"}, RUN_METRICS, [new / "curve.csv"], None, "two"
+    )
+    assert logged
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{new / 'mlflow.db'}")
+    inside = (new / "mlartifacts").as_uri() + "/"
+    assert client.get_run(run_id).info.artifact_uri.startswith(inside)
+    assert client.get_experiment_by_name("demo").artifact_location.startswith(inside)
+    assert (new / "mlartifacts").is_dir() and not old.exists()
+
+
+def test_an_unknown_scheme_or_a_missing_folder_in_the_tracking_uri_is_refused(
+    tmp_path, monkeypatch
+):
+    from tie.evaluation.tracking import log_evaluation, tracking_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "htp://user:secret@127.0.0.1:5000")
+    with pytest.raises(TieError, match=r"unknown scheme 'htp'; use http\(s\)://") as error:
+        tracking_uri()
+    assert "secret" not in str(error.value)
+    missing = tmp_path / "typo" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "curve.csv").write_text("k,r\n1,10\n")
+    with pytest.raises(TieError, match=rf"the folder {missing.parent} does not exist"):
+        log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [tmp_path / "curve.csv"])
+    assert not missing.parent.exists()
+
+
+def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(tmp_path, monkeypatch):
+    import mlflow
+
+    from tie.evaluation.tracking import log_evaluation
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(REPO / "metrics/baselines", tmp_path / "metrics/baselines")
+    (tmp_path / "curve.csv").write_text("k,r\n1,10\n")
+    log_evaluation("demo", {"dataset": "demo"}, RUN_METRICS, [tmp_path / "curve.csv"], None, "a")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("demo").experiment_id
+    notebook = client.create_run(experiment, run_name="my-notebook")
+    client.log_metric(notebook.info.run_id, "image_search/R_at_1", 99.0)
+    client.set_terminated(notebook.info.run_id)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(main, ["report", "--runs", "mlflow"])
+    assert result.exit_code == 0, result.output
+    assert "1 runs not made by this pipeline left out (no dvc.experiment tag): my-notebook" in (
+        result.output
+    )
+    assert result.output.count("my-notebook") == 1  # in that line only, in no table
+
+    (tmp_path / "mlflow.db").write_bytes(b"garbage, not a database" * 100)
+    result = CliRunner().invoke(main, ["report", "--runs", "mlflow"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: could not read the MLflow store {uri}: ")
+    assert len(result.output.splitlines()) == 1
+
+
+class AnnouncingServer:
+    """A real HTTP server on 127.0.0.1 announcing `length` bytes and sending `sent`."""
+
+    def __init__(self, length: int, sent: bytes):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                self.wfile.write(sent)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/big.zip"
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_download_larger_than_the_free_space_is_refused_before_writing(tmp_path):
+    from tie.download import RemoteFile, fetch
+
+    announced = shutil.disk_usage(tmp_path).free + 10**9
+    with AnnouncingServer(announced, b"x" * 1000) as url:
+        with pytest.raises(TieError, match=r"big.zip needs [\d,]+ bytes more and .* free: free"):
+            fetch(RemoteFile("big.zip", url, checksum="md5:" + "0" * 32), tmp_path, attempts=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+# Issue 31. Inputs fixed for the length of a stage.
+
+
+@pytest.mark.parametrize("change", ["captions", "param"])
+def test_an_input_changed_while_a_stage_runs_fails_it_so_nothing_is_recorded(
+    tmp_path, monkeypatch, change
+):
+    custom_project(tmp_path, monkeypatch)
+    shutil.copyfile(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    main_of_data = stage_main("data")
+    original = main_of_data.callback.__globals__["write_manifest"]
+
+    def meanwhile(folder):  # the user edits an input while the stage runs
+        if change == "captions":
+            with open(tmp_path / "c.jsonl", "a") as captions:
+                captions.write(json.dumps({"image": "img0.png", "caption": "late"}) + "\n")
+        else:
+            params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+            params["raw"]["max_missing_fraction"] = 0.5
+            (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        return original(folder)
+
+    monkeypatch.setitem(main_of_data.callback.__globals__, "write_manifest", meanwhile)
+    result = CliRunner().invoke(main_of_data, ["data/raw/custom"])
+    assert result.exit_code == 1, result.output
+    expected = {
+        "captions": f"Error: {tmp_path / 'c.jsonl'} changed while the stage data ran",
+        "param": "Error: param raw of params.yaml changed while the stage data ran",
+    }[change]
+    assert result.output.splitlines()[-1].startswith(expected), result.output
+    assert "run `dvc repro` again" in result.output
+
+
+def test_a_yaml_1_1_directive_in_params_is_one_line(tmp_path):
+    from tie.config.params import read_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("%YAML 1.1\n---\n" + (REPO / "params.yaml").read_text())
+    with pytest.raises(TieError, match=r"declares '%YAML 1.1': remove that line"):
+        read_params(path)

@@ -23,6 +23,7 @@ NEVER_CHANGE_OUTPUTS = (
     "src/tie/redact.py",  # strips credentials from messages
     "src/tie/progress.py",  # progress lines on stderr
     "src/tie/tensorflow_logs.py",  # TensorFlow's start-up lines held back from stderr
+    "src/tie/recorded.py",  # refuses an input unlike its dvc.lock record; changes no value
     # params.yaml read and checked (values returned as written), the valid names, the
     # output paths (the stages get theirs from dvc.yaml's cmd)
     "src/tie/config",

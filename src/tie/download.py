@@ -25,10 +25,12 @@ replaces the published one for that file.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tarfile
 import time
@@ -127,6 +129,13 @@ def fetch(
             _download_to(url, part, remote)
             break
         except (urllib.error.URLError, HTTPException, OSError) as error:
+            if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                part.unlink(missing_ok=True)  # a part that filled the disk blocks all else
+                raise TieError(
+                    f"the disk of {dest_dir} filled up while downloading {remote.name}; the"
+                    f" partial file was removed: free some space there (`df -h {dest_dir}`),"
+                    " then run again"
+                ) from None
             reason = _describe(error)
             if not _worth_retrying(error):
                 raise TieError(
@@ -290,6 +299,8 @@ def _download_to(url: str, part: Path, remote: RemoteFile) -> None:
                 "(tie/datasets/sources.py), and it has no published checksum: a complete copy "
                 f"could not be told from one cut short. {_elsewhere(part.with_suffix(''))}"
             )
+        if expected_end is not None:
+            _check_free_space(part, expected_end - offset, remote.name)
         with (
             part.open("ab" if offset else "wb") as out,
             tqdm(
@@ -306,6 +317,16 @@ def _download_to(url: str, part: Path, remote: RemoteFile) -> None:
     received_end = part.stat().st_size
     if expected_end is not None and received_end < expected_end:
         raise ConnectionError(f"connection closed after {received_end} of {expected_end} bytes")
+
+
+def _check_free_space(part: Path, needed: int, name: str) -> None:
+    """Refuse, before writing a byte, a download the disk of `part` cannot hold."""
+    free = shutil.disk_usage(part.parent).free
+    if needed > free:
+        raise TieError(
+            f"{name} needs {needed:,} bytes more and {part.parent} has {free:,} free: free"
+            f" some space there (`df -h {part.parent}`), then run again"
+        )
 
 
 def _worth_retrying(error: Exception) -> bool:

@@ -49,6 +49,13 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise TieError(f"{path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    directive = next((line for line in text.splitlines() if line.startswith("%YAML")), None)
+    if directive is not None and directive.split()[1:2] != ["1.2"]:
+        raise TieError(
+            f"{path} declares {directive.strip()[:20]!r}: remove that line; params are read as"
+            " YAML 1.2, as DVC reads them (under 1.1, keys such as n or no become booleans and"
+            " 010 becomes 8)"
+        )
     try:
         params = YAML(typ="safe", pure=True).load(text)
     except YAMLError as error:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import SPLITS
+from tie.recorded import check_recorded, reading
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,14 @@ class Corpus:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run `dvc repro splits` first")
-        payload = json.loads(path.read_text())
-        records = payload["images"]
-        return cls(
-            dataset=payload["dataset"],
-            images=[r["image"] for r in records],
-            splits=[r["split"] for r in records],
-            captions=[r["captions"] for r in records],
-            report=payload.get("report", {}),
-        )
+        check_recorded(path)
+        with reading(path):
+            payload = json.loads(path.read_text())
+            records = payload["images"]
+            return cls(
+                dataset=payload["dataset"],
+                images=[r["image"] for r in records],
+                splits=[r["split"] for r in records],
+                captions=[r["captions"] for r in records],
+                report=payload.get("report", {}),
+            )

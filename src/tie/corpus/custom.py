@@ -16,12 +16,14 @@ from tie.errors import TieError, shorten
 from tie.raw.captions_file import (
     CAPTION_FORMATS,
     CAPTIONS_STEM,
-    SPLIT_OF_LABEL,
+    check_splits_given,
+    given_split,
     hash_split,
     read_caption_rows,
 )
 from tie.raw.layout import image_dir as images_folder
-from tie.raw.names import name_problem
+from tie.raw.names import MissingNames, name_problem
+from tie.recorded import check_recorded
 
 DATA_REPORT = "extraction_report.json"  # the data stage's (tie.datasets.real.REPORT_FILE)
 
@@ -43,19 +45,21 @@ def read_custom(
     found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix.lower() in CAPTION_FORMATS]
     if len(found) != 1:
         raise FileNotFoundError(f"no captions file in {raw_dir}: run the data stage again")
+    check_recorded(found[0])
     rows, n_rows = read_caption_rows(found[0])
     image_dir = images_folder(raw_dir)
     unreadable = _unreadable_images(raw_dir)
     problems = Problems()
+    missing = MissingNames(image_dir)
     captions: dict[str, list[str]] = {}
-    given_split: dict[str, str] = {}
+    given_split_of: dict[str, str] = {}
     for number, image, caption, split in rows:
         problem = name_problem(image)
         if problem:
             problems.add("dropped_lines_malformed", f"line {number}: {shorten(image)}: {problem}")
             continue
         if not (image_dir / image).is_file():
-            label = f"{image} (unreadable)" if image in unreadable else image
+            label = f"{image} (unreadable)" if image in unreadable else missing(image)
             problems.add("dropped_lines_missing_image", label)
             continue
         if not caption:
@@ -64,32 +68,19 @@ def read_custom(
         if caption in captions.get(image, []):
             problems.add("dropped_lines_duplicate", f"line {number}: {image}: {caption[:40]}")
             continue
-        if split is not None:
-            name = SPLIT_OF_LABEL.get(str(split).strip().lower())
-            if name is None:
-                raise TieError(
-                    f"{found[0]}, line {number}: split {shorten(split)}; expected one of "
-                    f"{', '.join(SPLIT_OF_LABEL)} (or no split column at all)"
-                )
-            if given_split.setdefault(image, name) != name:
-                raise TieError(
-                    f"{found[0]}, line {number}: image {image} is in split {name} here and in "
-                    f"{given_split[image]} on an earlier row; an image has one split"
-                )
+        name = given_split(found[0], number, image, split, given_split_of.get(image))
+        if name is not None:
+            given_split_of.setdefault(image, name)
         captions.setdefault(image, []).append(caption)
-    if given_split and len(given_split) != len(captions):
-        without = next(image for image in captions if image not in given_split)
-        raise TieError(
-            f"{found[0]}: some rows give a split and others not (e.g. {without}); give a "
-            "split for every image, or for none (then a seeded hash of the name chooses)"
-        )
+    check_splits_given(found[0], {image: given_split_of.get(image) for image in captions})
     if not captions:
         raise TieError(
             f"no captioned images found in {found[0]} ({n_rows} rows): no row names an image"
             " of the images folder with a caption; check custom.images and custom.captions"
         )
     split_of = {
-        image: given_split.get(image) or hash_split(image, split_seed, val_fraction, test_fraction)
+        image: given_split_of.get(image)
+        or hash_split(image, split_seed, val_fraction, test_fraction)
         for image in captions
     }
     ordered = [image for split in SPLITS for image in sorted(captions) if split_of[image] == split]

@@ -2,9 +2,13 @@
 
 The token file has one caption a line, `<image file name>#<k>\\t<caption>`, k = 0..4. The
 split files list one image file name a line. The real Flickr8k files have quirks (CRLF line
-ends, trailing blanks, a line for `2258277193_586949ec62.jpg.1`, which is no image, images
-with fewer than 5 captions), so every line is checked on its own and captions are keyed by
-image name: a bad line is dropped and reported, it never shifts captions onto another image.
+ends, trailing blanks after captions, a line for `2258277193_586949ec62.jpg.1`, which is no
+image, images with fewer than 5 captions), so every line is checked on its own and captions
+are keyed by image name: a bad line is dropped and reported, it never shifts captions onto
+another image. Names are compared exactly as written (`tie.raw.names`): only the line end
+("\\r\\n") is removed, never a space that is part of a name. Only a name that is no file
+while the same name without its surrounding blanks is one (the published lists' trailing
+blanks) is read as that file.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from pathlib import Path
 from tie.config.registry import SPLITS
 from tie.corpus.corpus import Corpus
 from tie.raw.layout import CAPTIONS_PER_IMAGE, Flickr8kLayout
-from tie.raw.names import name_problem
+from tie.raw.names import MissingNames, name_problem
+from tie.recorded import check_recorded
 
 MAX_REPORT_EXAMPLES = 20
 
@@ -38,8 +43,8 @@ class Problems:
     """Counts of dropped or short items, with the first few names of each kind."""
 
     def __init__(self):
-        self.counts = {key: 0 for key in REPORT_PROBLEMS}
-        self.examples = {key: [] for key in REPORT_PROBLEMS}
+        self.counts = {key: 0 for key in [*REPORT_PROBLEMS, *REPORT_EXTRA]}
+        self.examples = {key: [] for key in [*REPORT_PROBLEMS, *REPORT_EXTRA]}
 
     def add(self, key: str, example: str) -> None:
         self.counts[key] += 1
@@ -51,6 +56,13 @@ class Problems:
             key: {"count": self.counts[key], "examples": self.examples[key]}
             for key in REPORT_PROBLEMS
         }
+
+
+# Added by `tie.corpus.read.read_dataset`, which has the raw folder's manifest.
+SAME_CONTENT = "images_same_content"
+REPORT_EXTRA = {
+    SAME_CONTENT: "kept images whose bytes repeat an earlier image's (one picture, two names)"
+}
 
 
 def read_flickr8k_layout(layout: Flickr8kLayout, dataset: str) -> Corpus:
@@ -71,14 +83,17 @@ def read_flickr8k_layout(layout: Flickr8kLayout, dataset: str) -> Corpus:
         )
 
     problems = Problems()
+    missing = MissingNames(layout.image_dir)
     image_files = {path.name for path in layout.image_dir.iterdir() if path.is_file()}
-    split_of_image = _read_splits(layout, problems)
-    captions_by_image, caption_lines = _read_token_file(layout.token_file, image_files, problems)
+    split_of_image = _read_splits(layout, image_files, problems)
+    captions_by_image, caption_lines = _read_token_file(
+        layout.token_file, missing, image_files, problems
+    )
 
     images, splits, captions = [], [], []
     for image, split in split_of_image.items():
         if image not in image_files:
-            problems.add("dropped_images_missing_file", image)
+            problems.add("dropped_images_missing_file", missing(image))
             continue
         captions_by_k = captions_by_image.get(image)
         if not captions_by_k:
@@ -108,8 +123,8 @@ def format_report(report: dict) -> str:
         f"read {report['caption_lines']} caption lines; kept {report['captions_kept']} "
         f"captions of {report['images_kept']} images"
     ]
-    for key, description in REPORT_PROBLEMS.items():
-        count = report[key]["count"]
+    for key, description in {**REPORT_PROBLEMS, **REPORT_EXTRA}.items():
+        count = report.get(key, {"count": 0})["count"]
         if count == 0:
             continue
         examples = report[key]["examples"][:5]
@@ -149,21 +164,33 @@ def _require_file(path: Path, dataset: str, what: str) -> None:
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, text) of the non-blank lines, without line ends or outer blanks.
+    """(line number, text) of the non-blank lines, without their line ends ("\\r\\n"); other
+    blanks are kept (a name is exact; a caption's blanks are stripped by its parser).
 
     Splits on "\\n" only, so that a stray "\\r" or another rare separator inside a caption
     does not cut it in two (universal newlines and `str.splitlines` would).
     """
+    check_recorded(path)
     text = path.read_bytes().decode("utf-8-sig")  # a byte order mark is not part of a name
-    numbered = ((number, line.strip()) for number, line in enumerate(text.split("\n"), start=1))
-    return [(number, line) for number, line in numbered if line]
+    numbered = ((number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), 1))
+    return [(number, line) for number, line in numbered if line.strip()]
 
 
-def _read_splits(layout: Flickr8kLayout, problems: Problems) -> dict[str, str]:
+def _file_name(written: str, image_files: set[str]) -> str:
+    """`written`, or the file it names with its surrounding blanks, where only that is a file."""
+    if written in image_files or written.strip() not in image_files:
+        return written
+    return written.strip()
+
+
+def _read_splits(
+    layout: Flickr8kLayout, image_files: set[str], problems: Problems
+) -> dict[str, str]:
     """Image name -> split, in split order then file order."""
     split_of_image: dict[str, str] = {}
     for split in SPLITS:
-        for _number, image in _lines(layout.split_files[split]):
+        for _number, written in _lines(layout.split_files[split]):
+            image = _file_name(written, image_files)
             earlier = split_of_image.get(image)
             if earlier == split:
                 problems.add("dropped_split_repeats", image)
@@ -179,7 +206,7 @@ def _read_splits(layout: Flickr8kLayout, problems: Problems) -> dict[str, str]:
 
 
 def _read_token_file(
-    path: Path, image_files: set[str], problems: Problems
+    path: Path, missing: MissingNames, image_files: set[str], problems: Problems
 ) -> tuple[dict[str, dict[int, str]], int]:
     """Image name -> {k: caption} from the token file, and its number of non-blank lines."""
     captions_by_image: dict[str, dict[int, str]] = {}
@@ -190,11 +217,12 @@ def _read_token_file(
             problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
             continue
         image, k, caption = parsed
+        image = _file_name(image, image_files)
         if name_problem(image):
             problems.add("dropped_lines_malformed", f"line {number}: {line[:80]!r}")
             continue
         if image not in image_files:
-            problems.add("dropped_lines_missing_image", image)
+            problems.add("dropped_lines_missing_image", missing(image))
             continue
         captions_by_k = captions_by_image.setdefault(image, {})
         if k in captions_by_k:
@@ -207,7 +235,7 @@ def _read_token_file(
 def _parse_caption_line(line: str) -> tuple[str, int, str] | None:
     """(image, k, caption) of a `<image>#<k>\\t<caption>` line, or None if it is malformed."""
     key, tab, caption = line.partition("\t")
-    image, hash_sign, k = key.strip().rpartition("#")
+    image, hash_sign, k = key.rpartition("#")
     caption = caption.strip()
     if not (tab and hash_sign and image and caption and k.isascii() and k.isdigit()):
         return None

@@ -22,6 +22,7 @@ from tie.errors import TieError
 from tie.raw.captions_file import SPLIT_OF_LABEL
 from tie.raw.layout import CAPTIONS_PER_IMAGE
 from tie.raw.names import name_problem
+from tie.recorded import check_recorded
 
 
 def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus:
@@ -35,6 +36,7 @@ def read_karpathy_json(json_file: Path, image_dir: Path, dataset: str) -> Corpus
             f"Karpathy split file {json_file} of dataset {dataset!r} does not exist: "
             "fetch the raw data again"
         )
+    check_recorded(json_file)
     try:
         entries = json.loads(json_file.read_text(encoding="utf-8"))["images"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:

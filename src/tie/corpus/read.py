@@ -10,16 +10,24 @@ The splits of each dataset (params.yaml `split`):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tie.config.registry import DATASETS, SPLIT_LISTS
 from tie.corpus.corpus import Corpus
 from tie.corpus.custom import read_custom
-from tie.corpus.flickr8k import read_flickr8k_layout
+from tie.corpus.flickr8k import SAME_CONTENT, Problems, read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
 from tie.corpus.webdataset import read_webdataset
 from tie.errors import TieError
-from tie.raw.layout import KARPATHY_FILE, demo_layout, flickr8k_official_layout, image_dir
+from tie.raw.layout import (
+    KARPATHY_FILE,
+    MANIFEST_NAME,
+    demo_layout,
+    flickr8k_official_layout,
+    image_dir,
+)
+from tie.recorded import check_recorded
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
 DATASET_SPLITS = {name: info.splits for name, info in DATASETS.items()}
@@ -51,10 +59,42 @@ def read_dataset(
     raw_dir = Path(raw_dir)
     if name == "custom":
         keys = ("val_fraction", "test_fraction", "split_seed")
-        return read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
-    if name == "webdataset":
+        corpus = read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
+    elif name == "webdataset":
         return read_webdataset(raw_dir, params["webdataset"])
-    if split == "karpathy":
-        return read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(raw_dir), name)
-    layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
-    return read_flickr8k_layout(layout, dataset=name)
+    elif split == "karpathy":
+        corpus = read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(raw_dir), name)
+    else:
+        layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
+        corpus = read_flickr8k_layout(layout, dataset=name)
+    corpus.report[SAME_CONTENT] = same_content(corpus, raw_dir)
+    return corpus
+
+
+def same_content(corpus: Corpus, raw_dir: Path) -> dict:
+    """The kept images whose bytes equal an earlier kept image's (the MD5 the data stage's
+    manifest records): `{"count", "examples": ["a.jpg = b.jpg (train, test)", ...]}`.
+
+    The same picture under two names is two images to the protocol; in train and test both,
+    it is a test image the model has seen. Reported, never dropped (the splits are fixed).
+    """
+    manifest = Path(raw_dir) / MANIFEST_NAME
+    md5_of = {}
+    if manifest.is_file():
+        check_recorded(manifest)
+        prefix = f"{image_dir(raw_dir).relative_to(raw_dir).as_posix()}/"
+        for entry in json.loads(manifest.read_text())["files"]:
+            if entry[0].startswith(prefix):
+                md5_of[entry[0][len(prefix) :]] = entry[2]
+    first: dict[str, tuple[str, str]] = {}
+    problems = Problems()
+    for image, split in zip(corpus.images, corpus.splits, strict=True):
+        digest = md5_of.get(image)
+        if digest is None:
+            continue
+        if digest in first:
+            earlier, earlier_split = first[digest]
+            problems.add(SAME_CONTENT, f"{earlier} = {image} ({earlier_split}, {split})")
+        else:
+            first[digest] = (image, split)
+    return {"count": problems.counts[SAME_CONTENT], "examples": problems.examples[SAME_CONTENT]}

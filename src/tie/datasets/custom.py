@@ -29,7 +29,7 @@ from pathlib import Path
 from tie.errors import TieError, shorten
 from tie.raw.captions_file import CAPTIONS_STEM, read_caption_rows
 from tie.raw.layout import image_dir as images_folder
-from tie.raw.names import name_problem, through_link
+from tie.raw.names import MissingNames, name_problem, through_link
 
 EXAMPLE_IMAGES = 150
 
@@ -49,6 +49,7 @@ def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
     shutil.copyfile(captions_file, raw_dir / f"{CAPTIONS_STEM}{suffix}")
     named = sorted({image for _, image, _, _ in rows if image})
     copied, missing, unreadable = 0, [], []
+    missing_name = MissingNames(images_dir)
     for image in named:
         problem = name_problem(image)
         source = images_dir / image
@@ -60,7 +61,7 @@ def copy_custom(images_dir: Path, captions_file: Path, raw_dir: Path) -> dict:
         if problem is None and source.exists() and not source.is_file():
             problem = "not a regular file (a folder, FIFO, socket or device)"
         if problem is None and not source.exists():
-            missing.append(image)
+            missing.append(missing_name(image))
             continue
         problem = problem or image_problem(source)
         if problem:

@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-MANIFEST_NAME = "manifest.json"  # in the raw folder; not listed in itself
+from tie.raw.layout import MANIFEST_NAME  # in the raw folder; not listed in itself
 
 
 def folder_entries(folder: Path) -> list[tuple[str, int, str]]:

@@ -22,6 +22,7 @@ from tie.evaluation.tracking import fingerprint, log_evaluation, metric_names
 from tie.joint.retrieval import metrics_from_ranks, protocol_counts
 from tie.joint.space import ZeroShot
 from tie.raw.layout import image_sources
+from tie.recorded import check_recorded
 
 
 def coverage_metrics(text_features: Path) -> dict[str, float]:
@@ -29,6 +30,7 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
 
     None for a sentence encoder (CLIP, SigLIP): its tokenizer has no unknown words.
     """
+    check_recorded(text_features.with_suffix(".coverage.json"))
     report = json.loads(text_features.with_suffix(".coverage.json").read_text())
     if report.get("kind") == "sentence":
         return {}

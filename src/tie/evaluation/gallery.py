@@ -8,6 +8,7 @@ of test items and a fixed seed, so galleries of two runs show the same queries.
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -97,9 +98,24 @@ def write_contact_sheet(
         ax.set_title(f"{rank}. {file.name}\ncosine {s:.3f}", fontsize=8)
     fig.suptitle(textwrap.shorten(query, 120), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=72, format=Path(path).suffix.lower()[1:])
     plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # a full disk or /dev/full: an OSError here, not swallowed
+        f.write(image.getvalue())
+        f.flush()
+
+
+def image_format_problem(path: Path) -> str | None:
+    """Why matplotlib cannot write a picture to `path` (its suffix), or None."""
+    formats = sorted(_pyplot().figure().canvas.get_supported_filetypes())
+    _pyplot().close("all")
+    suffix = Path(path).suffix.lower()[1:]
+    if suffix in formats:
+        return None
+    named = f"suffix .{suffix}" if suffix else "no suffix"
+    return f"{path} has {named}: not a picture format; end it in one of .{', .'.join(formats)}"
 
 
 def _pyplot():

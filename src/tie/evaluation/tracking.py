@@ -140,8 +140,29 @@ def default_tracking_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+# The schemes MLflow's tracking stores take (a path without a scheme is a file store).
+STORE_SCHEMES = (
+    "", "file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks",
+    "databricks-uc", "uc",
+)  # fmt: skip
+
+
 def tracking_uri(root: Path | None = None) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root or repo_root())
+    """The store: MLFLOW_TRACKING_URI, or the project's `sqlite:///<root>/mlflow.db`; an
+    unknown scheme (a typo: `htp://`) is refused, naming it."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return default_tracking_uri(root or repo_root())
+    scheme = uri.partition(":")[0].partition("+")[0].lower() if "://" in uri else ""
+    if scheme not in STORE_SCHEMES:
+        raise TieError(
+            redact(
+                f"MLFLOW_TRACKING_URI {uri}: unknown scheme {scheme!r}; use http(s)://<host>:"
+                "<port> for a tracking server, sqlite:///<path>/mlflow.db for a local store, or"
+                " unset it for the project's own store"
+            )
+        )
+    return uri
 
 
 def git_revision(root: Path) -> str:
@@ -220,6 +241,37 @@ def _experiment_id(mlflow, name: str, root: Path, default_store: bool) -> str:
     return experiment.experiment_id
 
 
+def relocate_artifacts(root: Path) -> None:
+    """Point the project's own store at the project's own artifact folder, wherever the
+    project now is: MLflow records absolute artifact locations (`file:///old/mlartifacts/..`),
+    so a project moved or copied would log its new runs into the old folder, outside it.
+    Every location of the form `<anywhere>/mlartifacts/<rest>` becomes
+    `<root>/mlartifacts/<rest>` (the folder moved with the project); nothing is written
+    where every location is the project's already."""
+    store = root / "mlflow.db"
+    if not store.is_file():
+        return
+    prefix = (root / "mlartifacts").as_uri() + "/"
+    marker = "/mlartifacts/"
+    with contextlib.closing(sqlite3.connect(store, timeout=BUSY_TIMEOUT_S)) as db, db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            if table not in tables:
+                continue
+            outside = (
+                f"FROM {table} WHERE {column} LIKE 'file://%' AND instr({column}, ?) > 0"
+                f" AND substr({column}, 1, ?) != ?"
+            )
+            where = (marker, len(prefix), prefix)
+            if db.execute(f"SELECT 1 {outside} LIMIT 1", where).fetchone() is None:
+                continue
+            db.execute(
+                f"UPDATE {table} SET {column} = ? || substr({column}, instr({column}, ?) + ?)"
+                f" WHERE {column} IN (SELECT {column} {outside})",
+                (prefix, marker, len(marker), *where),
+            )
+
+
 def _tag_kind(client, experiment) -> None:
     if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before the tag was set
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
@@ -286,7 +338,13 @@ def _local_store_lock(uri: str):
         yield
         return
     store = sqlite_store_path(uri)
-    store.parent.mkdir(parents=True, exist_ok=True)
+    if not store.parent.is_dir():  # a typo in MLFLOW_TRACKING_URI: not a folder to create
+        raise TieError(
+            redact(
+                f"MLFLOW_TRACKING_URI {uri}: the folder {store.parent} does not exist; create it"
+                " if the store belongs there, or fix the URI"
+            )
+        )
     with open(store.with_name(store.name + ".lock"), "a") as lock:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
@@ -356,6 +414,40 @@ def failure_message(error: BaseException, uri: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def reading_store(uri: str):
+    """Read the MLflow store `uri` inside this: one it cannot read (a damaged or foreign
+    database file, a server that does not answer) is one line naming it and what to do."""
+    import mlflow
+    import requests
+    import sqlalchemy
+
+    db_logger = logging.getLogger("mlflow.store.db.utils")
+    level = db_logger.level
+    db_logger.setLevel(logging.CRITICAL)  # MLflow logs a database error's whole traceback
+    try:
+        yield
+    except (
+        mlflow.exceptions.MlflowException,
+        requests.RequestException,
+        sqlalchemy.exc.SQLAlchemyError,
+        sqlite3.Error,
+    ) as error:
+        cause = str(_root_cause(error)).strip() or type(_root_cause(error)).__name__
+        if uri.startswith("sqlite:"):
+            advice = (
+                f"if {sqlite_store_path(uri)} is damaged, move it away (a new store starts"
+                " empty; re-run `dvc repro` to log again)"
+            )
+        else:
+            advice = "start the tracking server, or unset MLFLOW_TRACKING_URI for the local store"
+        raise TieError(
+            redact(f"could not read the MLflow store {uri}: {cause.splitlines()[0]}; {advice}")
+        ) from None
+    finally:
+        db_logger.setLevel(level)
+
+
 def _store_named_on_failure(log):
     """A failure to reach the tracking store becomes one clear error that names it."""
 
@@ -393,6 +485,7 @@ def _named_on_failure(log, *args, **kwargs):
         mlflow.exceptions.MlflowException,
         requests.RequestException,
         sqlalchemy.exc.SQLAlchemyError,
+        sqlite3.Error,  # the store's artifact locations, rebased (relocate_artifacts)
     ) as error:
         raise TieError(failure_message(error, tracking_uri())) from error
 
@@ -447,6 +540,8 @@ def _log(
     in_run=None,
 ):
     """`log_evaluation`'s work, once the store is this process's."""
+    if uri == default_tracking_uri(root):
+        relocate_artifacts(root)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))

@@ -14,25 +14,24 @@ than RAM then holds only the rows it asked for: the file's pages stay in the ker
 page cache, which the process's resident memory does not count (a memory map's touched
 pages would count, up to the whole file).
 
-A feature file is read only if it is what DVC recorded: its MD5 must be the one
-`dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
+A feature file is read only if it is what DVC recorded (`tie.recorded`): its MD5 must be the
+one `dvc.lock` holds for it (a file altered in the workspace or in DVC's cache, its size and
 date kept, passes `dvc status` but not this), and its values must be finite and within
 +-`MAX_ABS_VALUE` (one value of 1e30 would swamp every covariance).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from tie.config.lock import lock_above
 from tie.errors import TieError
 from tie.features.fisher_rows import FisherRows, is_codes_file
 from tie.features.rows import RowReader
+from tie.recorded import check_recorded, reading
 
 # No encoder writes values near this; float32 sums of squares of 10^7 rows of it stay finite.
 MAX_ABS_VALUE = 1e12
@@ -162,9 +161,10 @@ def load_features(path: Path, expected_ids: list[str]) -> FeatureRows | FisherRo
             f"{path} has rows for a different list of items than the current splits"
             f" ({len(ids)} rows, {len(expected_ids)} expected): re-run `dvc repro`"
         )
-    if is_codes_file(path):
-        return FisherRows(path)
-    return check_values(path, FeatureRows(path))
+    with reading(path):
+        if is_codes_file(path):
+            return FisherRows(path)
+        return check_values(path, FeatureRows(path))
 
 
 def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.ndarray]:
@@ -177,7 +177,8 @@ def load_image_features(path: Path, images: list[str]) -> tuple[FeatureRows, np.
             f"{path} has no row for {len(missing)} images of the current splits (e.g. "
             f"{missing[0]}): it was computed for another list of images; re-run `dvc repro`"
         )
-    matrix = check_values(path, FeatureRows(path))
+    with reading(path):
+        matrix = check_values(path, FeatureRows(path))
     return matrix, np.array([row_of[i] for i in images], dtype=np.int64)
 
 
@@ -189,38 +190,6 @@ def _checked_ids(path: Path) -> list[str]:
     check_recorded(path)
     check_recorded(ids_path(path))
     return ids_path(path).read_text().splitlines()
-
-
-def recorded_md5(path: Path) -> tuple[str, str] | None:
-    """(stage, MD5) that dvc.lock records for output `path`, or None if it records none.
-
-    The lock is the one of the project `path` lies in (`tie.config.lock.lock_above`), whether
-    `path` is relative to the working folder or absolute.
-    """
-    found = lock_above(path)
-    if found is None:
-        return None
-    lock, relative = found
-    recorded = lock.output(relative)
-    if recorded is None or "md5" not in recorded[1]:
-        return None
-    return recorded[0], recorded[1]["md5"]
-
-
-def check_recorded(path: Path) -> None:
-    """Refuse a file whose content is not the one `dvc.lock` records for it."""
-    recorded = recorded_md5(path)
-    if recorded is None:
-        return
-    stage, md5 = recorded
-    with open(path, "rb") as f:
-        actual = hashlib.file_digest(f, "md5").hexdigest()
-    if actual != md5:
-        raise TieError(
-            f"{path} is not what dvc.lock records (MD5 {actual}, recorded {md5}), although"
-            f" `dvc status` may not see it: restore it with `dvc checkout --relink {path}`,"
-            f" or if DVC's cache copy is damaged too, recompute it: `dvc repro -f {stage}`"
-        )
 
 
 def check_values(path: Path, matrix: np.ndarray) -> np.ndarray:

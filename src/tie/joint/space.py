@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.joint.cca import CCA, PARAMS_FILE
+from tie.recorded import check_recorded, reading
 
 # Caption rows projected at once by `embed`: their float64 copies stay small whatever the
 # number of captions or their width (1,024 rows of an 18,000-d Fisher vector: 147 MB).
@@ -84,9 +85,11 @@ def embed(model, X, Y):
 
 def load_joint_model(directory):
     """The model the cca stage saved in `directory`: a `CCA` or a `ZeroShot`."""
+    check_recorded(directory)
     summary_file = Path(directory) / PARAMS_FILE
-    if summary_file.exists():
-        summary = json.loads(summary_file.read_text())
-        if summary.get("method") == ZeroShot.method:
-            return ZeroShot(dim=summary["dim"])
-    return CCA.load(directory)
+    with reading(directory):
+        if summary_file.exists():
+            summary = json.loads(summary_file.read_text())
+            if summary.get("method") == ZeroShot.method:
+                return ZeroShot(dim=summary["dim"])
+        return CCA.load(directory)

@@ -4,10 +4,11 @@ Read by `tie.datasets.custom` (the data and splits stages) and by the params che
 counts the images of each split (`eval.ks` must not exceed the test images) before any
 stage runs. Formats and the split rule: see `tie.datasets.custom`.
 
-A caption is kept as written, its whitespace normalised (runs of spaces, tabs, line
-breaks, U+2028 ... become one space). A field of the wrong type (a caption that is a list,
-a number, a boolean or NaN; a split that is not a string) is refused, naming the file,
-the line (or the Karpathy entry) and the field: it is never turned into text.
+An image name is kept exactly as written, surrounding spaces included (see `tie.raw.names`).
+A caption is kept as written, its whitespace normalised (runs of spaces, tabs, line breaks,
+U+2028 ... become one space). A field of the wrong type (a caption that is a list, a number,
+a boolean or NaN; a split that is not a string) is refused, naming the file, the line (or
+the Karpathy entry) and the field: it is never turned into text.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
         name: columns.index(name) for name in ("image", "caption", "split") if name in columns
     }
     rows, start = [], reader.line_num + 1
-    for fields in reader:
+    for fields in _csv_records(path, reader):
         number, start = start, reader.line_num + 1
         if not any(field.strip() for field in fields):
             continue  # a blank line
@@ -96,8 +97,27 @@ def _csv_rows(path: Path, text: str) -> tuple[list[Row], int]:
             )
         value = {name: fields[i] if i < len(fields) else "" for name, i in position.items()}
         split = value.get("split", "").strip() or None
-        rows.append((number, value["image"].strip(), _caption(value["caption"]), split))
+        rows.append((number, value["image"], _caption(value["caption"]), split))
     return rows, len(rows)
+
+
+def _csv_records(path: Path, reader):
+    """The reader's records; one it cannot read is a TieError naming the line (a field over
+    the csv module's limit: a double quote never closed, or a caption that long)."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            reason = str(error)
+            if "field limit" in reason:
+                reason = (
+                    f"a field longer than {csv.field_size_limit():,} characters: a double"
+                    " quote that is never closed, or a caption that long; close the quote or"
+                    " shorten the caption"
+                )
+            raise TieError(f"{path}, line {reader.line_num}: {reason}") from None
 
 
 def _jsonl_rows(path: Path, text: str) -> tuple[list[Row], int]:
@@ -165,7 +185,7 @@ def _fields(
             )
         values[key] = value
     split = (values["split"] or "").strip() or None
-    return (values[image_key] or "").strip(), _caption(values[caption_key] or ""), split
+    return values[image_key] or "", _caption(values[caption_key] or ""), split
 
 
 def _typed(value) -> str:
@@ -207,11 +227,43 @@ def given_splits(images: str, captions: str) -> dict[str, str | None] | None:
         return None
     rows, _ = read_caption_rows(Path(captions))
     given_of = {}
-    for _, image, caption, split in rows:
+    for number, image, caption, split in rows:
         path = inside(images_dir, image)
-        if caption and image not in given_of and path is not None and path.is_file():
-            given_of[image] = SPLIT_OF_LABEL.get(str(split).strip().lower()) if split else None
+        if caption and path is not None and path.is_file():
+            given = given_split(captions, number, image, split, given_of.get(image))
+            if given_of.get(image) is None:
+                given_of[image] = given
+    check_splits_given(captions, given_of)
     return given_of
+
+
+def given_split(captions, number: int, image: str, split, earlier: str | None) -> str | None:
+    """The split a row gives its image (train, val, test; None: none); a TieError for a
+    value that is not a split, or an image given two splits (`earlier`: an earlier row's)."""
+    if split is None:
+        return None
+    name = SPLIT_OF_LABEL.get(str(split).strip().lower())
+    if name is None:
+        raise TieError(
+            f"{captions}, line {number}: split {shorten(split)}; expected one of "
+            f"{', '.join(SPLIT_OF_LABEL)} (or no split column at all)"
+        )
+    if earlier is not None and earlier != name:
+        raise TieError(
+            f"{captions}, line {number}: image {image} is in split {name} here and in "
+            f"{earlier} on an earlier row; an image has one split"
+        )
+    return name
+
+
+def check_splits_given(captions, given_of: dict[str, str | None]) -> None:
+    """Refuse splits given for some images and not others."""
+    if any(given_of.values()) and not all(given_of.values()):
+        without = next(image for image, given in given_of.items() if not given)
+        raise TieError(
+            f"{captions}: some rows give a split and others not (e.g. {without}); give a "
+            "split for every image, or for none (then a seeded hash of the name chooses)"
+        )
 
 
 def split_counts(

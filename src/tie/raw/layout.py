@@ -72,6 +72,9 @@ def flickr8k_official_layout(raw_dir: Path) -> Flickr8kLayout:
     )
 
 
+MANIFEST_NAME = "manifest.json"  # every file's name, size and MD5 (tie.datasets.manifest)
+
+
 def image_dir(raw_dir: Path) -> Path:
     """The folder of a dataset's images inside its raw folder (every dataset has one)."""
     return Path(raw_dir) / IMAGES_DIR

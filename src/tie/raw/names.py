@@ -5,6 +5,11 @@ A name is a relative POSIX path (`photo.jpg`, `2024/photo.jpg`). Refused: an abs
 a `..` part, and characters that cannot survive the one-name-a-line image list (line
 breaks of any kind, other control characters). `inside` joins a good name to its folder;
 nothing outside the folder is ever opened through a name.
+
+A name is compared exactly as written: surrounding spaces are part of it (`cat.png ` and
+`cat.png` are two files), and so is its Unicode normal form (`café` in NFC and in NFD are
+two names to the file system). Where a name has no file but differs only so from one,
+`missing_name` says which file it may have meant, so the report points at the fix.
 """
 
 from __future__ import annotations
@@ -42,16 +47,88 @@ def through_link(folder: Path, name: str) -> bool:
     return False
 
 
-def special_file(folder: Path) -> Path | None:
-    """The first FIFO, socket or device file below `folder` (links not followed), or None.
-
-    DVC hashes every file of a folder it depends on by reading it: opening a FIFO waits
-    for a writer forever (`dvc status` hangs, with no message), so `tie check` looks for
-    one first. Only names and types are read, never a file's content.
-    """
+def folder_problem(folder: Path) -> tuple[Path, str] | None:
+    """(path, what it is) of the first entry below `folder` that DVC, hashing the folder as a
+    dep, must not read: a FIFO, socket or device file (or a link to one: DVC follows links),
+    or a folder on another file system (`/proc` under `/`: the walk stops there, so the file
+    system is never walked). None if there is none. Only names and types are read."""
+    device = os.stat(folder).st_dev
     for top, folders, files in os.walk(folder):
-        for name in files + folders:
-            mode = os.lstat(os.path.join(top, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                return Path(top) / name
+        for name in folders + files:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError:  # a dangling link: nothing to read
+                    continue
+                if stat.S_ISDIR(mode):
+                    continue  # os.walk does not follow it; the data stage does not copy it
+            if stat.S_ISDIR(mode) and os.lstat(path).st_dev != device:
+                folders.clear()
+                return Path(path), "a folder on another file system (a mount point)"
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return Path(path), "not a regular file (a FIFO, socket or device, or a link to one)"
     return None
+
+
+def path_problem(path: Path, want: str) -> str | None:
+    """Why `path`, which must be a `want` ("file" or "folder"), is not one, without reading
+    it (a FIFO or a device, a link to one, a folder for a file, a file for a folder); None
+    if it is one or does not exist."""
+    try:
+        mode = os.stat(path).st_mode  # follows links, never opens
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file" if want == "file" else None
+    if stat.S_ISREG(mode):
+        return "is a file, not a folder" if want == "folder" else None
+    return "is not a regular file or folder (a FIFO, socket or device, or a link to one)"
+
+
+class MissingNames:
+    """`missing(name)`: `name` for a report of missing files, as is, or quoted with the file of
+    `folder` whose name differs from it only by surrounding spaces or Unicode normal form.
+
+    The folder's names are listed once, at the first missing name (names only, no content).
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._by_key: dict[str, list[str]] | None = None
+
+    def __call__(self, name: str) -> str:
+        if not isinstance(name, str):
+            return str(name)
+        if self._by_key is None:
+            self._by_key = {}
+            if self.folder.is_dir():
+                for path in sorted(self.folder.rglob("*")):
+                    if path.is_file():
+                        relative = path.relative_to(self.folder).as_posix()
+                        self._by_key.setdefault(_loose(relative), []).append(relative)
+        near = [other for other in self._by_key.get(_loose(name), []) if other != name]
+        if not near:
+            return name
+        other = near[0]
+        if unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", name):
+            form = "NFC" if unicodedata.is_normalized("NFC", other) else "NFD"
+            how = f"in Unicode {form}"
+        elif _stripped(other) == _stripped(name):
+            how = "with other surrounding spaces"
+        else:
+            how = "with other surrounding spaces and Unicode normal form"
+        return (
+            f"{name!r} (no such file; {other!r}, the same name {how}, is one: names are"
+            " compared exactly as written, write it as the file has it)"
+        )
+
+
+def _loose(name: str) -> str:
+    """`name` with its spaces around each part and its Unicode normal form forgotten."""
+    return _stripped(unicodedata.normalize("NFC", name))
+
+
+def _stripped(name: str) -> str:
+    return "/".join(part.strip() for part in PurePosixPath(name).parts)

@@ -15,7 +15,7 @@ from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
 from tie.evaluation.report import format_table
-from tie.raw.names import special_file
+from tie.raw.names import folder_problem, path_problem
 from tie.results.comparison import SORT_KEYS
 from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
 
@@ -81,17 +81,33 @@ def list_choices() -> None:
 def check(params_file: Path) -> None:
     """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
     params = read_params(params_file)
+    check_custom_paths(params)  # before check_params, which reads the captions file
     notes = check_params(params, str(params_file))
-    images = Path(params["custom"]["images"])
-    special = special_file(images) if images.is_dir() else None
-    if special is not None:  # the folder is a DVC dep of `data` whatever the dataset
-        raise TieError(
-            f"custom.images {images} holds {special}, which is not a regular file (a FIFO,"
-            " socket or device): DVC would wait forever reading it; remove it from the folder"
-        )
     for note in notes:
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
+
+
+def check_custom_paths(params: dict) -> None:
+    """custom.images and custom.captions as DVC and the stages will take them, read for their
+    types only: they are deps of `data` whatever the dataset, so DVC hashes them."""
+    custom = params.get("custom") if isinstance(params.get("custom"), dict) else {}
+    images, captions = custom.get("images"), custom.get("captions")
+    for key, value, want in (("images", images, "folder"), ("captions", captions, "file")):
+        problem = path_problem(Path(value), want) if isinstance(value, str) and value else None
+        if problem:
+            raise TieError(
+                f"custom.{key} {value} {problem}: DVC reads it as a dep of the data stage"
+                f" whatever the dataset; set custom.{key} in params.yaml to a {want}"
+            )
+    if isinstance(images, str) and images and Path(images).is_dir():
+        found = folder_problem(Path(images))
+        if found is not None:
+            raise TieError(
+                f"custom.images {images} holds {found[0]}, which is {found[1]}: DVC would read"
+                " it hashing the folder (a FIFO: forever); remove it, or set custom.images to"
+                " a folder of images only"
+            )
 
 
 @main.group()
@@ -309,7 +325,7 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
     from tie.config.params import load_params
-    from tie.evaluation.gallery import write_contact_sheet
+    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
     from tie.results.search import echoed, search_images
 
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
@@ -318,6 +334,9 @@ def search(query: str, top: int, output: Path) -> None:
             "the query is not UTF-8 text (or holds control characters): type it again as"
             " plain words, e.g. tie search 'a red circle'"
         )
+    problem = image_format_problem(output)
+    if problem:
+        raise TieError(f"--output {problem}")
     result = search_images(load_params(), query, top)
     hits = result.hits
     click.echo(f"query words used: {echoed(' '.join(result.used))}")

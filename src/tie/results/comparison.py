@@ -173,15 +173,27 @@ def mlflow_rows(tracking_uri: str) -> list[Row]:
     """Every finished MLflow run of every experiment, oldest first, with its provenance."""
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    if not experiments:
-        return []
-    runs = client.search_runs(
-        experiments, "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
-    )
+    from tie.evaluation.tracking import FINGERPRINT_TAG, reading_store
+
+    with reading_store(tracking_uri):
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        if not experiments:
+            return []
+        runs = client.search_runs(
+            experiments, "attributes.status = 'FINISHED'", order_by=["start_time ASC"]
+        )
+    ours = [r for r in runs if {FINGERPRINT_TAG, "dvc.experiment"} & set(r.data.tags)]
+    foreign = [r for r in runs if r not in ours]
+    if foreign:  # a notebook's runs in the same store: nothing records how they were made
+        names = ", ".join(str(r.info.run_name) for r in foreign[:3])
+        click.echo(
+            f"{len(foreign)} runs not made by this pipeline left out (no dvc.experiment tag):"
+            f" {names}{', ...' if len(foreign) > 3 else ''}",
+            err=True,
+        )
     rows = []
-    for run in runs:
+    for run in ours:
         logged = run.data.metrics
         label = f"{run.info.run_name} ({run.data.tags.get('dvc.experiment', '')})"
         provenance = from_mlflow(run.data.params, logged)

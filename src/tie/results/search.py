@@ -8,12 +8,19 @@ words (`tokenizer.stop_words`) are dropped, and so are the words that occur in n
 of the dataset (no vector); both are said, apart.
 With a sentence encoder (`text: clip`, `siglip`) the query goes through its text tower
 instead, and the model may be the zero-shot one (`cca.method: none`).
+
+The outputs searched are those of the last `dvc repro`, which `dvc.lock` records with the
+params each stage used. Where params.yaml has changed since (a tokenizer setting, the
+text encoder), the query would be read one way and the model and features made another:
+`search_images` refuses, naming the first param that differs and `dvc repro` to run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from ruamel.yaml import YAML, YAMLError
 
 from tie.config.paths import (
     IMAGE_FEATURES,
@@ -66,8 +73,61 @@ class SearchResult:
     hits: list[Hit]  # best first
 
 
+# The stages whose outputs a search reads (`evaluate`'s are not).
+SEARCHED_STAGES = ("data", "splits", "image_features", "vocab", "mixture", "text_features", "cca")
+LOCK_FILE = Path("dvc.lock")
+PARAMS_FILE = "params.yaml"
+
+
+def changed_param(params: dict, lock_file: Path = LOCK_FILE) -> str | None:
+    """`<name>: <value> in params.yaml, <value> in the run` for the first param that a
+    searched stage used (as `lock_file` records it) and params.yaml now sets otherwise."""
+    if not lock_file.is_file():
+        return None
+    try:  # YAML 1.2, as DVC writes it (`1e-05` is a number)
+        stages = (YAML(typ="safe", pure=True).load(lock_file.read_text()) or {}).get("stages")
+    except YAMLError:
+        raise TieError(
+            f"{lock_file} is not valid YAML: restore it (`git checkout -- {lock_file}`)"
+        ) from None
+    missing = object()
+    stages = stages if isinstance(stages, dict) else {}
+    for stage in SEARCHED_STAGES:
+        used = ((stages.get(stage) or {}).get("params") or {}).get(PARAMS_FILE) or {}
+        for name, value in used.items():
+            current = params
+            for part in str(name).split("."):
+                current = current.get(part, missing) if isinstance(current, dict) else missing
+            if current != value:
+                name, current, value = _first_difference(str(name), current, value, missing)
+                now = "unset" if current is missing else repr(current)
+                was = "unset" if value is missing else repr(value)
+                return f"{name} is {now} in params.yaml, {was} in the run ({stage})"
+    return None
+
+
+def _first_difference(name: str, current, recorded, missing):
+    """(dotted name, current, recorded) of the first key where two sections differ."""
+    while isinstance(current, dict) and isinstance(recorded, dict):
+        key = next(
+            k for k in [*recorded, *current] if current.get(k, missing) != recorded.get(k, missing)
+        )
+        name, current, recorded = (
+            f"{name}.{key}",
+            current.get(key, missing),
+            recorded.get(key, missing),
+        )
+    return name, current, recorded
+
+
 def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first."""
+    changed = changed_param(params)
+    if changed is not None:
+        raise TieError(
+            f"params.yaml differs from the last `dvc repro`, whose outputs a search would"
+            f" use: {changed}; run `dvc repro` first (or restore params.yaml)"
+        )
     dataset, text = params["dataset"], params["text"]
     choice = path_choices(params)
     splits_file = output_path(SPLITS_FILE, **choice)

@@ -31,7 +31,12 @@ import urllib.request
 from pathlib import Path
 
 from tie.errors import TieError
-from tie.evaluation.tracking import MLFLOW_DEFAULTS, default_tracking_uri, tag_experiments
+from tie.evaluation.tracking import (
+    MLFLOW_DEFAULTS,
+    default_tracking_uri,
+    reading_store,
+    tag_experiments,
+)
 
 STARTUP_TIMEOUT_S = 120
 # An experiment's runs. MLflow 3.17's UI opens on its GenAI views (traces) unless the URL or
@@ -58,6 +63,14 @@ def server_command(root: Path, host: str, port: int) -> list[str]:
 def serve(root: Path, host: str, port: int, announce=print) -> None:
     """Run the UI until SIGINT (Ctrl-C) or SIGTERM; `announce` gets the URL once it answers."""
     url = f"http://{host}:{port}"
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise TieError(
+            f"--host {host}: not an address or a name this machine resolves ({reason}); use"
+            " 127.0.0.1 (this machine only) or one of this machine's addresses"
+        ) from None
     with socket.socket() as probe:
         if probe.connect_ex((host, port)) == 0:
             raise TieError(
@@ -66,7 +79,8 @@ def serve(root: Path, host: str, port: int, announce=print) -> None:
             )
     experiments = {}
     if (root / "mlflow.db").exists():  # and experiments logged before they were tagged
-        experiments = tag_experiments(default_tracking_uri(root))
+        with reading_store(default_tracking_uri(root)):
+            experiments = tag_experiments(default_tracking_uri(root))
     env = MLFLOW_DEFAULTS | os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log_path = root / LOG_FILE
     with log_path.open("w") as log:

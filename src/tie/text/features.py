@@ -19,6 +19,7 @@ from pathlib import Path
 from tie.config.registry import SPLITS, TEXT_ENCODERS
 from tie.corpus.corpus import Corpus
 from tie.engine.engine import LOCAL, Engine
+from tie.errors import TieError, shorten
 from tie.features.fisher_rows import save_codes
 from tie.features.store import create_features, save_features, write_ids
 from tie.progress import progress
@@ -51,6 +52,11 @@ def write_caption_features(
     captions = corpus.flat_captions
     tokens = encoder.tokenize(progress(captions, desc="tokenize", unit="caption"))
     word_vectors = encoder.word_vectors
+    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
+    for split in SPLITS:
+        rows = corpus.split_view(split).caption_rows
+        report[split] = coverage([tokens[i] for i in rows], word_vectors)
+    check_coverage(params["text"], report, corpus)
     if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
         save_features(out, _mean_rows(encoder, tokens), corpus.caption_ids)
     elif params["fisher"]["store"] == "codes":  # compact: the readers compute the rows
@@ -71,12 +77,9 @@ def write_caption_features(
         matrix.flush()
         del matrix
 
-    report = {"vocabulary": len(word_vectors.words), "dim": word_vectors.dim}
     if encoder.fisher is not None:
-        report["fisher"] = encoder.fisher.summary()
-    for split in SPLITS:
-        rows = corpus.split_view(split).caption_rows
-        report[split] = coverage([tokens[i] for i in rows], word_vectors)
+        report = {**report, "fisher": encoder.fisher.summary()}
+        report = {key: report[key] for key in ("vocabulary", "dim", "fisher", *SPLITS)}
     return report
 
 
@@ -94,6 +97,20 @@ def _mean_rows(encoder: CaptionEncoder, tokens: list[list[str]]):
             rows[start : start + len(chunk)] = encoder.encode_tokens(chunk)
             bar.update(len(chunk))
     return rows
+def check_coverage(text: str, report: dict, corpus: Corpus) -> None:
+    """Stop here, before any row is written, when no train caption has a word the vectors
+    know: every train row would be zeros, and the CCA could only fail on constant features."""
+    train = report["train"]
+    if train["captions"] and train["empty_captions"] == train["captions"]:
+        shares = ", ".join(f"{report[s]['token_coverage']:.1%} {s}" for s in SPLITS)
+        example = corpus.flat_captions[corpus.split_view("train").caption_rows[0]]
+        raise TieError(
+            f"text {text!r}: none of the {train['captions']:,} train captions has a word its"
+            f" word vectors know (tokens known: {shares}; e.g. {shorten(example)}): the"
+            " captions are in a language or script these vectors do not cover; choose a text"
+            " encoder that covers them (`tie list`, then `dvc exp run -S text=<name>`), or"
+            " check the tokenizer section of params.yaml"
+        )
 
 
 def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) -> dict:

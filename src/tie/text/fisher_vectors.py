@@ -36,6 +36,7 @@ from tie.config.registry import FISHER_MIXTURES, FISHER_REDUCTIONS
 from tie.features.fisher_rows import expand
 from tie.features.precision import stored_precision
 from tie.features.rows import unit_rows
+from tie.recorded import check_recorded, reading
 from tie.text.mixtures import MIXTURES
 
 MIXTURE_CHOICES = FISHER_MIXTURES
@@ -223,6 +224,12 @@ class FisherVectors:
     def load(cls, directory) -> FisherVectors:
         """Read an encoder written by `save`."""
         directory = Path(directory)
+        check_recorded(directory)
+        with reading(directory):
+            return cls._read(directory)
+
+    @classmethod
+    def _read(cls, directory: Path) -> FisherVectors:
         summary = json.loads((directory / PARAMS_FILE).read_text())
         encoder = cls(**summary["params"])
         encoder.dim_ = summary["dim"]

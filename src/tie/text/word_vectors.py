@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tie.config.registry import WORD_SCALINGS
+from tie.recorded import check_recorded, reading
 
 
 @dataclass
@@ -45,7 +46,8 @@ class WordVectors:
 
     @classmethod
     def load(cls, path: Path) -> WordVectors:
-        with np.load(path) as data:
+        check_recorded(path)
+        with reading(path), np.load(path) as data:
             return cls(data["words"].tolist(), data["vectors"].astype(np.float32))
 
 
