@@ -23,6 +23,7 @@ from tie.tensorflow_logs import import_tensorflow
 
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 
+
 def decoded_images(paths: list):
     """A `tf.data.Dataset` of `(position, uint8 RGB image (height, width, 3))`, in order,
     one per source that decodes."""

@@ -97,6 +97,8 @@ def _mean_rows(encoder: CaptionEncoder, tokens: list[list[str]]):
             rows[start : start + len(chunk)] = encoder.encode_tokens(chunk)
             bar.update(len(chunk))
     return rows
+
+
 def check_coverage(text: str, report: dict, corpus: Corpus) -> None:
     """Stop here, before any row is written, when no train caption has a word the vectors
     know: every train row would be zeros, and the CCA could only fail on constant features."""
