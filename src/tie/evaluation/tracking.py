@@ -65,6 +65,9 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    # Logging a run's model copies a few small files; MLflow's bars for them would fill the
+    # stage's output with "Downloading artifacts" lines.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
 DEADLINE_S = 120.0  # all the requests of one logging to a server; TIE_MLFLOW_DEADLINE_S

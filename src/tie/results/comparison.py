@@ -41,6 +41,7 @@ from tie.redact import redact
 from tie.results.baselines import METRIC_KEYS, load_baselines
 from tie.results.provenance import (
     Provenance,
+    applicable,
     count,
     eval_counts,
     from_mlflow,
@@ -392,10 +393,8 @@ def pooling_text(pooling: dict, keys: set[str] | None = None) -> str:
     method = pooling.get("caption_vectors.pooling")
     settings = {
         key.rsplit(".", 1)[-1]: value
-        for key, value in pooling.items()
-        if key != "caption_vectors.pooling"
-        and (method == "fisher" or not key.startswith("fisher."))
-        and (keys is None or key in keys)
+        for key, value in applicable(pooling).items()
+        if key != "caption_vectors.pooling" and (keys is None or key in keys)
     }
     details = ", ".join(f"{k}={_number(v)}" for k, v in settings.items())
     if method is None:

@@ -39,6 +39,24 @@ RESTORE_HINT = (
 )
 
 
+# Settings of caption_vectors that shape the mean only (no effect on Fisher vectors).
+MEAN_ONLY = tuple(
+    f"caption_vectors.{key}" for key in ("idf", "sif", "word_scaling", "common_components")
+)
+
+
+def applicable(pooling: dict) -> dict:
+    """The pooling settings that shaped the captions' vectors: with Fisher vectors the
+    `fisher.*` ones, with the mean those of `caption_vectors`, never the other kind's."""
+    method = pooling.get("caption_vectors.pooling")
+    return {
+        key: value
+        for key, value in pooling.items()
+        if not (method == "fisher" and key in MEAN_ONLY)
+        and not (method != "fisher" and key.startswith("fisher."))
+    }
+
+
 @dataclass(frozen=True)
 class Provenance:
     """What one set of retrieval numbers was computed from."""
@@ -72,7 +90,7 @@ class Provenance:
                 f" custom.split_seed={self.split_seed})"
             )
         protocol = protocol_text(self.eval_split, self.n_test_images, self.n_test_captions)
-        pooling = ", ".join(f"{k}={v}" for k, v in self.pooling.items())
+        pooling = ", ".join(f"{k}={v}" for k, v in applicable(self.pooling).items())
         text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
         cca = ", ".join(f"{k}={v}" for k, v in self.cca.items()) or "not recorded"
         return (
