@@ -685,7 +685,7 @@ def test_one_picture_under_two_names_is_reported(tmp_path):
     split_of = dict(zip(corpus.images, corpus.splits, strict=True))
     first, second = sorted(["img0.png", "again.png"], key=corpus.images.index)
     assert same["examples"] == [f"{first} = {second} ({split_of[first]}, {split_of[second]})"]
-    assert "1 kept images whose bytes repeat an earlier image's" in format_report(corpus.report)
+    assert "1 kept image whose bytes repeat an earlier image's" in format_report(corpus.report)
 
 
 def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path):
@@ -978,7 +978,13 @@ def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
     params = {
         "text": "glove",
         "tokenizer": {"lowercase": True, "stop_words": "english", "keep_digits": False},
-        "caption_vectors": {"pooling": "mean", "idf": False, "word_scaling": "none"},
+        "caption_vectors": {
+            "pooling": "mean",
+            "idf": False,
+            "sif": False,
+            "word_scaling": "none",
+            "common_components": 0,
+        },
         "fisher": {"store": "dense"},
     }
     out = tmp_path / "text.npy"
