@@ -114,12 +114,18 @@ ROWS = [
 ]
 
 
-def run(args: list[str], cwd: Path, log=None) -> tuple[str, dict[str, float]]:
-    """Run a command, its output to `log` as it comes; (output, seconds per DVC stage)."""
+def run(
+    args: list[str], cwd: Path, log=None, library: Path | None = None
+) -> tuple[str, dict[str, float]]:
+    """Run a command, its output to `log` as it comes; (output, seconds per DVC stage).
+
+    `tie` and the stages import `library` (default: the clone's own `src`, not the venv's
+    editable install of this checkout)."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1", DO_NOT_TRACK="true")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    if (cwd / "src" / "tie").is_dir():  # the clone's own library, not the venv's install
-        env["PYTHONPATH"] = str(cwd / "src")
+    library = library or cwd / "src"
+    if (library / "tie").is_dir():
+        env["PYTHONPATH"] = str(library)
     process = subprocess.Popen(
         args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -364,14 +370,18 @@ def main() -> None:
         for row in rows:
             backfill_scoring(clone, row, log)
         best = max(rows, key=val_rsum)
+        done_verdicts = args.work / "verdicts.json"  # kept: a paired test takes seconds each
+        known = json.loads(done_verdicts.read_text()) if done_verdicts.exists() else {}
+        for a, b in {(r.name, other) for r in rows for other in (r.baseline, best.name)}:
+            if f"{a} {b}" not in known or args.again:
+                known[f"{a} {b}"] = verdict(clone, a, b, log)
+                done_verdicts.write_text(json.dumps(known, indent=1))
         verdicts = {
-            r.name: (
-                verdict(clone, r.name, r.baseline, log),
-                verdict(clone, r.name, best.name, log),
-            )
-            for r in rows
+            r.name: (known[f"{r.name} {r.baseline}"], known[f"{r.name} {best.name}"]) for r in rows
         }
-        report, _ = run(["tie", "report", "--output", str(args.work / "report.md")], clone, log)
+        # The table as this checkout's `tie report` writes it (the rows' records are the clone's).
+        report_file = str(args.work / "report.md")
+        report, _ = run(["tie", "report", "--output", report_file], clone, log, REPO / "src")
         commit, _ = run(["git", "rev-parse", "--short", "HEAD"], clone, log)
         info = {
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
