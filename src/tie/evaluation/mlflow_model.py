@@ -27,10 +27,13 @@ scoring server (`mlflow models serve`) answers with status 400 and the message.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import logging
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,16 +158,33 @@ def log_joint_model(
                 artifacts["mixture"] = mixture_dir
             else:  # what mean pooling fitted on the train captions, if anything
                 artifacts |= _write_fitted(tmp, params, vocab_file, corpus)
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            python_model=JointModel(),
-            artifacts={key: str(path) for key, path in artifacts.items()},
-            code_paths=[str(_package_copy(tmp / "code"))],
-            signature=signature(dim),
-            pip_requirements=_requirements(spec),
-            metadata={"tie": spec},
-        )
+        with _quiet_logging():
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=JointModel(),
+                artifacts={key: str(path) for key, path in artifacts.items()},
+                code_paths=[str(_package_copy(tmp / "code"))],
+                signature=signature(dim),
+                pip_requirements=_requirements(spec),
+                metadata={"tie": spec},
+            )
     return info.model_uri
+
+
+@contextlib.contextmanager
+def _quiet_logging():
+    """MLflow's advice on logging a model (pickling a Python object, no input example) goes
+    to every `dvc repro`'s output; this model is pickled on purpose (a small class of the
+    `tie` package shipped with it) and has an explicit signature: said once, in the docs."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*An input example was not provided")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _write_fitted(folder: Path, params: dict, vocab_file: Path, corpus) -> dict[str, Path]:
