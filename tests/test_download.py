@@ -39,7 +39,7 @@ def remote(server, checksum=MD5, size=SIZE, name="archive.zip"):
     return RemoteFile(name=name, url=f"{server.url}/{name}", checksum=checksum, size=size)
 
 
-@pytest.mark.parametrize("checksum", [MD5, SHA256, None])
+@pytest.mark.parametrize("checksum", [MD5, SHA256, None], ids=["md5", "sha256", "none"])
 def test_fetch_downloads_verifies_and_moves_into_place(server, tmp_path, checksum):
     path = fetch(remote(server, checksum=checksum), tmp_path / "dest")
     assert path == tmp_path / "dest" / "archive.zip"
