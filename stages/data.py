@@ -28,8 +28,8 @@ def main(raw_dir: Path, downloads: Path) -> None:
     params = load_params(
         "dataset", "split", "demo", "webdataset", "raw", "custom.images", "custom.captions"
     )
-    report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
-    if report and params["dataset"] == "custom":
+    report = prepare_dataset(params.dataset, raw_dir, params, downloads)
+    if report and params.dataset == "custom":
         click.echo(
             f"{report['images_copied']} of the {report['images_named']} images named by "
             f"custom.captions copied; {len(report['missing'])} missing, "
@@ -37,7 +37,7 @@ def main(raw_dir: Path, downloads: Path) -> None:
         )
         for near_miss in [name for name in report["missing"] if "(no such file;" in name][:5]:
             click.echo(f"  missing: {near_miss}")
-    elif report and params["dataset"] == "webdataset":
+    elif report and params.dataset == "webdataset":
         bad = ", ".join(f"{n} {reason}" for reason, n in report["bad"].items() if n)
         click.echo(f"{report['good']} of {report['samples']} samples good; bad: {bad or 'none'}")
         click.echo(f"(every bad sample is named in {raw_dir}/report.json)")
@@ -47,7 +47,7 @@ def main(raw_dir: Path, downloads: Path) -> None:
             f"readable; {report['missing_or_unreadable']} missing or unreadable"
         )
     manifest = write_manifest(raw_dir)
-    click.echo(f"wrote {params['dataset']} to {raw_dir} (its files listed in {manifest})")
+    click.echo(f"wrote {params.dataset} to {raw_dir} (its files listed in {manifest})")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
         "custom.split_seed",
         "webdataset",
     )
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
-    if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
+    corpus = read_dataset(params.dataset, raw_dir, params.split, params)
+    if params.dataset != "webdataset":  # its bad samples: in the data stage's report
         click.echo(format_report(corpus.report))
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from helpers import REPO, new_project, run
+from helpers import REPO, new_project, run, stage_params
 
 from tie.corpus.flickr8k import format_report
 from tie.corpus.read import read_dataset
@@ -50,7 +50,7 @@ def test_jsonl_with_splits_is_read_with_every_problem_named(tmp_path):
     report = copy_custom(images, captions, tmp_path / "raw")
     assert report["missing"] == ["gone.png"]
     assert [entry.split(":")[0] for entry in report["unreadable"]] == ["notes.png"]
-    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    corpus = read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
     assert {s: n["images"] for s, n in corpus.counts().items()} == SPLITS
     assert "holiday/img000.jpg" in corpus.images  # a path inside the folder is the id
     assert len(corpus.captions[corpus.images.index("img004.png")]) == 5
@@ -71,7 +71,7 @@ def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
     write_example(tmp_path / "example", n_images=60)
     raw = tmp_path / "raw"
     copy_custom(tmp_path / "example/images", tmp_path / "example/captions.csv", raw)
-    corpus = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    corpus = read_dataset("custom", raw, "official", stage_params(custom=CUSTOM))
     assert len(corpus.images) == 60
     for image, split in zip(corpus.images, corpus.splits, strict=True):
         assert split == hash_split(image, 0, 0.1, 0.1)
@@ -86,13 +86,15 @@ def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
     karpathy = {"images": [{"filename": n, "sentences": s} for n, s in entries.items()]}
     (tmp_path / "karpathy.json").write_text(json.dumps(karpathy))
     copy_custom(tmp_path / "example/images", tmp_path / "karpathy.json", raw)
-    again = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    again = read_dataset("custom", raw, "official", stage_params(custom=CUSTOM))
     assert (again.images, again.splits, again.captions) == (
         corpus.images,
         corpus.splits,
         corpus.captions,
     )
-    other_seed = read_dataset("custom", raw, "official", {"custom": CUSTOM | {"split_seed": 1}})
+    other_seed = read_dataset(
+        "custom", raw, "official", stage_params(custom=CUSTOM | {"split_seed": 1})
+    )
     assert other_seed.splits != corpus.splits
 
 
@@ -111,7 +113,7 @@ def test_bad_captions_files_are_named(tmp_path):
     mixed.write_text("image,caption,split\na.png,a cat,train\nb.png,a dog,\n")
     copy_custom(images, mixed, tmp_path / "raw")
     with pytest.raises(TieError, match=r"some rows give a split and others not \(e.g. b.png\)"):
-        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+        read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
 
 
 @pytest.mark.e2e

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import REPO, copy_project, run
+from helpers import REPO, copy_project, run, stage_params
 from require import require_module
 from webdataset_shards import SECTION, write_shards
 
 from tie.config.params import check_params, read_params
-from tie.config.schema import shard_count
+from tie.config.schema import Webdataset, shard_count
 from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
@@ -78,7 +78,7 @@ def test_no_reader_scores_an_image_outside_the_folder(tmp_path):
     report = copy_custom(images, captions, tmp_path / "raw")
     assert report["images_copied"] == 6
     # the raw folder's own copy of the list is read by `splits`: the outside file stays out
-    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    corpus = read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
     assert sorted(corpus.images) == [f"img{i}.png" for i in range(6)]
     dropped = corpus.report["dropped_lines_malformed"]
     assert dropped["count"] == 2 and "not a path inside the images folder" in dropped["examples"][0]
@@ -191,11 +191,16 @@ def test_an_upper_case_suffix_and_no_matching_image_are_said(tmp_path):
     path = tmp_path / "captions.CSV"
     path.write_text("image,caption\nimg0.png,a\nimg1.png,b\n")
     copy_custom(images, path, tmp_path / "raw")
-    assert len(read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM}).images) == 2
+    assert (
+        len(
+            read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM)).images
+        )
+        == 2
+    )
     path.write_text("image,caption\nnone.png,a\n")
     copy_custom(images, path, tmp_path / "raw")
     with pytest.raises(TieError, match=r"no captioned images found in .*captions.csv"):
-        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+        read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
@@ -370,7 +375,7 @@ def test_a_damaged_feature_file_dvc_calls_up_to_date_stops_the_next_experiment(
 @pytest.fixture
 def shards(tmp_path):
     write_shards(tmp_path / "shards")
-    return tmp_path, SECTION | {"shards": str(tmp_path / SECTION["shards"])}
+    return tmp_path, Webdataset(**SECTION | {"shards": str(tmp_path / SECTION["shards"])})
 
 
 @pytest.mark.parametrize("tail", [b"", b"\x01" * 512, bytes(512)])
@@ -635,7 +640,7 @@ def custom_corpus(images, rows, tmp_path):
 
     copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
     write_manifest(tmp_path / "raw")
-    return read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    return read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
 
 
 def test_image_names_keep_their_spaces_and_a_near_miss_is_named(tmp_path):
@@ -975,18 +980,18 @@ def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
     WordVectors(words, np.eye(2, dtype=np.float32)).save(tmp_path / "vocab.npz")
     captions = [["красный круг"], ["синий квадрат"], ["red circle"], ["зелёный"]]
     corpus = Corpus("demo", ["a", "b", "c", "d"], ["train", "train", "val", "test"], captions)
-    params = {
-        "text": "glove",
-        "tokenizer": {"lowercase": True, "stop_words": "english", "keep_digits": False},
-        "caption_vectors": {
+    params = stage_params(
+        text="glove",
+        tokenizer={"lowercase": True, "stop_words": "english", "keep_digits": False},
+        caption_vectors={
             "pooling": "mean",
             "idf": False,
             "sif": False,
             "word_scaling": "none",
             "common_components": 0,
         },
-        "fisher": {"store": "dense"},
-    }
+        fisher={"store": "dense"},
+    )
     out = tmp_path / "text.npy"
     with pytest.raises(
         TieError,

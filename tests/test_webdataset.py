@@ -15,6 +15,7 @@ from webdataset_shards import (
     write_shards,
 )
 
+from tie.config.schema import Webdataset
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
@@ -39,7 +40,7 @@ def test_brace_patterns_expand_like_img2dataset_names():
 def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp("wds")
     write_shards(root / "shards")
-    section = SECTION | {"shards": str(root / SECTION["shards"])}
+    section = Webdataset(**SECTION | {"shards": str(root / SECTION["shards"])})
     report = prepare_webdataset(root / "raw", section)
     return root, section, report
 
@@ -65,7 +66,10 @@ def test_the_split_is_a_fixed_hashed_holdout(collection):
     assert CORRUPT_KEY not in corpus.images and EMPTY_CAPTION_KEY not in corpus.images
     # The same keys and seed give the same split; another seed another one.
     assert read_webdataset(root / "raw", section).splits == corpus.splits
-    assert read_webdataset(root / "raw", section | {"seed": 1}).splits != corpus.splits
+    assert (
+        read_webdataset(root / "raw", section.model_copy(update={"seed": 1})).splits
+        != corpus.splits
+    )
 
 
 def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp_path, request):

@@ -14,7 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from tie.config.registry import (
     CCA_METHODS,
@@ -53,11 +60,19 @@ MAX_MIXTURE = 1024  # Fisher mixture components: the vector has 2 x K x D entrie
 MAX_GRID = 100  # values of one CCA grid param: every combination is fitted
 MAX_PATH = 4096  # characters of a path or URL (Linux PATH_MAX)
 
+
+def _as_written(value, check):
+    """A float param checked as a float, kept as written: an integer stays an integer (an
+    int is a float to Python's typing), so what a stage records is what params.yaml says."""
+    checked = check(value)
+    return value if type(value) is int else checked
+
+
+# A float param: an int or a float, as written (`256` stays 256, `1e-3` is 0.001).
+Number = Annotated[float, WrapValidator(_as_written)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 SEED_TEXT = f"an integer from 0 to {MAX_SEED}"
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def allowed(text: str, **constraints):
@@ -80,7 +95,9 @@ class ParamError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    """A section of params.yaml, checked and read-only: what a stage is given."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class Demo(Section):
@@ -124,20 +141,20 @@ class Compute(Section):
 
     engine: Literal[ENGINES] = allowed(" or ".join(ENGINES))
     address: str = allowed('"" (start Ray here), auto, or a ray:// URL', max_length=MAX_PATH)
-    num_cpus: float = allowed(
+    num_cpus: Number = allowed(
         "a number from 0 (excluded) to 1024 (CPUs per encoder actor)",
         gt=0,
         le=1024,
         allow_inf_nan=False,
     )
-    num_gpus: float = allowed(
+    num_gpus: Number = allowed(
         "a number from 0 to 64 (GPUs per encoder actor)", ge=0, le=64, allow_inf_nan=False
     )
     concurrency: int = integer(1, 1024, "encoder actors at once")
 
 
 class Raw(Section):
-    max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
+    max_missing_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
 
 
 PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.image.decode)
@@ -155,8 +172,8 @@ class Custom(Section):
         pattern=r"(?i)\.(csv|jsonl|json)$",
         max_length=MAX_PATH,
     )
-    val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
-    test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    val_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    test_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
     split_seed: Seed = allowed(SEED_TEXT)
 
     @model_validator(mode="after")
@@ -247,7 +264,7 @@ def _cca_param(name: str, **bounds):
     limits = {key: value for key, value in limits.items() if value is not None}
     if interval.kind is int:
         return Annotated[int, Field(**limits)]
-    return Annotated[float, Field(allow_inf_nan=False, **limits)]
+    return Annotated[Number, Field(allow_inf_nan=False, **limits)]
 
 
 def _value_or_list(item):
@@ -285,11 +302,11 @@ MAX_NEIGHBOURS = 1000  # qb_norm / csls k: k values or indices are kept per bank
 class Hubness(Section):
     """The params of the hubness-aware rules (`eval.scoring`), each tried on val."""
 
-    beta: _value_or_list(Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = allowed(
-        f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them"
+    beta: _value_or_list(Annotated[Number, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = (
+        allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them")
     )
     gallery_beta: _value_or_list(
-        Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
+        Annotated[Number, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
     ) = allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 3), or a non-empty list of them")
     activation_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
         f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 1), or a non-empty list of them"
@@ -305,7 +322,7 @@ class Eval(Section):
         "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
     )
     curve_max_k: int = integer(1, MAX_SAMPLES, "the curve stops at the number of images scored")
-    memory_budget_mb: float = allowed(
+    memory_budget_mb: Number = allowed(
         "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
     )
     bootstrap: Bootstrap

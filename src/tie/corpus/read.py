@@ -47,21 +47,24 @@ def check_split(dataset: str, split: str) -> None:
         )
 
 
-def read_dataset(
-    name: str, raw_dir: Path, split: str = "official", params: dict | None = None
-) -> Corpus:
+def read_dataset(name: str, raw_dir: Path, split: str = "official", params=None) -> Corpus:
     """The corpus of dataset `name` from its raw files, split the `split` way.
 
-    `params` (params.yaml) is needed by `custom` (its split fractions and seed) and
-    `webdataset` (its split sizes).
+    `params` (typed, `tie.config.params`) is needed by `custom` (section `custom`: its
+    split fractions and seed) and `webdataset` (section `webdataset`: its split sizes).
     """
     check_split(name, split)
     raw_dir = Path(raw_dir)
     if name == "custom":
-        keys = ("val_fraction", "test_fraction", "split_seed")
-        corpus = read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
+        custom = params.custom
+        corpus = read_custom(
+            raw_dir,
+            val_fraction=custom.val_fraction,
+            test_fraction=custom.test_fraction,
+            split_seed=custom.split_seed,
+        )
     elif name == "webdataset":
-        return read_webdataset(raw_dir, params["webdataset"])
+        return read_webdataset(raw_dir, params.webdataset)
     elif split == "karpathy":
         corpus = read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(raw_dir), name)
     else:

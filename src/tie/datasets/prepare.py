@@ -19,24 +19,24 @@ from tie.datasets.sources import sources_for
 from tie.datasets.webdataset import prepare_webdataset
 
 
-def prepare_dataset(name: str, raw_dir: Path, params: dict, downloads_dir: Path) -> dict | None:
+def prepare_dataset(name: str, raw_dir: Path, params, downloads_dir: Path) -> dict | None:
     """Write dataset `name`'s raw files into `raw_dir`: generate the demo, fetch the others.
 
     Real datasets' archives (those of the images and of the `split` chosen) are fetched into
     (or found in) `downloads_dir`; their extraction report is returned.
     """
     if name == "demo":
-        generate_demo(Path(raw_dir), **params["demo"])
+        generate_demo(Path(raw_dir), **params.demo.model_dump())
         return None
     if name == "custom":
-        return copy_custom(params["custom"]["images"], params["custom"]["captions"], raw_dir)
+        return copy_custom(params.custom.images, params.custom.captions, raw_dir)
     if name == "webdataset":
-        return prepare_webdataset(raw_dir, params["webdataset"])
+        return prepare_webdataset(raw_dir, params.webdataset)
     return prepare_real_dataset(
         name,
         sources_for(name),
         raw_dir,
         downloads_dir,
-        params["raw"]["max_missing_fraction"],
-        splits=(params["split"],),
+        params.raw.max_missing_fraction,
+        splits=(params.split,),
     )

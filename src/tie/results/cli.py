@@ -88,10 +88,11 @@ def check(params_file: Path) -> None:
     click.echo(f"{params_file} is valid")
 
 
-def check_custom_paths(params: dict) -> None:
+def check_custom_paths(written: dict) -> None:
     """custom.images and custom.captions as DVC and the stages will take them, read for their
-    types only: they are deps of `data` whatever the dataset, so DVC hashes them."""
-    custom = params.get("custom") if isinstance(params.get("custom"), dict) else {}
+    types only (`written`: params.yaml as written, before it is checked): they are deps of
+    `data` whatever the dataset, so DVC hashes them."""
+    custom = written.get("custom") if isinstance(written.get("custom"), dict) else {}
     images, captions = custom.get("images"), custom.get("captions")
     for key, value, want in (("images", images, "folder"), ("captions", captions, "file")):
         problem = path_problem(Path(value), want) if isinstance(value, str) and value else None
