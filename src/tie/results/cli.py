@@ -16,8 +16,8 @@ from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
 from tie.evaluation.report import format_table
 from tie.raw.names import folder_problem, path_problem
-from tie.results.comparison import SORT_KEYS
 from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
+from tie.results.report_table import SORT_KEYS
 
 MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
 
@@ -46,8 +46,8 @@ def show(revision: str | None) -> None:
         metrics, provenance = workspace_provenance()
         where = "dvc.lock and the metrics files it records"
     else:
-        from tie.results.compare import experiment_rev, git_rev
         from tie.results.provenance import provenance_at
+        from tie.results.significance import experiment_rev, git_rev
 
         rev = experiment_rev(revision, Path(".")) or git_rev(revision, Path("."))
         if rev is None:
@@ -240,23 +240,23 @@ def report(
     from its column's best (or `--reference`).
     """
     from tie.evaluation.tracking import mlflow_settings, tracking_uri
-    from tie.results import comparison
+    from tie.results import report_table
 
     applied = None
     with mlflow_settings():
         if runs == "dvc":
-            ours, applied = comparison.without_applied_workspace(comparison.dvc_rows())
+            ours, applied = report_table.without_applied_workspace(report_table.dvc_rows())
         else:
-            ours = comparison.mlflow_rows(tracking_uri())
-    groups, apart = comparison.group_rows(ours, comparison.published_rows())
-    groups = comparison.sort_rows(groups, sort_by, best)
+            ours = report_table.mlflow_rows(tracking_uri())
+    groups, apart = report_table.group_rows(ours, report_table.published_rows())
+    groups = report_table.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
     if reference is not None and reference not in labels:
         raise TieError(
             f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
         )
-    groups = comparison.mark_significance(groups, reference)
-    markdown = comparison.to_markdown(groups, apart, reference, applied)
+    groups = report_table.mark_significance(groups, reference)
+    markdown = report_table.to_markdown(groups, apart, reference, applied)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(markdown)
@@ -265,9 +265,9 @@ def report(
     if fmt == "md":
         click.echo(markdown, nl=False)
     elif fmt == "csv":
-        click.echo(comparison.to_csv(groups), nl=False)
+        click.echo(report_table.to_csv(groups), nl=False)
     else:
-        click.echo(comparison.to_json(groups, apart), nl=False)
+        click.echo(report_table.to_json(groups, apart), nl=False)
 
 
 @main.command()
@@ -295,8 +295,8 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
     protocol.
     """
     from tie.evaluation.tracking import mlflow_settings, tracking_uri
-    from tie.results.compare import compare as compare_results
-    from tie.results.compare import find_result
+    from tie.results.significance import compare as compare_results
+    from tie.results.significance import find_result
 
     uri = tracking_uri()
     with mlflow_settings():  # MLflow's run ids and names are looked up too
