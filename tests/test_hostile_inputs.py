@@ -29,10 +29,10 @@ from tie.config.schema import Webdataset, shard_count
 from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
-from tie.corpus.read import read_dataset
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
+from tie.datasets.kinds import dataset_kind
 from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
 from tie.evaluation.tracking import failure_message
@@ -78,7 +78,7 @@ def test_no_reader_scores_an_image_outside_the_folder(tmp_path):
     report = copy_custom(images, captions, tmp_path / "raw")
     assert report["images_copied"] == 6
     # the raw folder's own copy of the list is read by `splits`: the outside file stays out
-    corpus = read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
+    corpus = dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
     assert sorted(corpus.images) == [f"img{i}.png" for i in range(6)]
     dropped = corpus.report["dropped_lines_malformed"]
     assert dropped["count"] == 2 and "not a path inside the images folder" in dropped["examples"][0]
@@ -192,15 +192,12 @@ def test_an_upper_case_suffix_and_no_matching_image_are_said(tmp_path):
     path.write_text("image,caption\nimg0.png,a\nimg1.png,b\n")
     copy_custom(images, path, tmp_path / "raw")
     assert (
-        len(
-            read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM)).images
-        )
-        == 2
+        len(dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM)).images) == 2
     )
     path.write_text("image,caption\nnone.png,a\n")
     copy_custom(images, path, tmp_path / "raw")
     with pytest.raises(TieError, match=r"no captioned images found in .*captions.csv"):
-        read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
+        dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
@@ -408,7 +405,7 @@ def test_a_shard_member_named_outside_is_dropped_and_reported(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    section = SECTION | {"shards": str(shard)}
+    section = Webdataset(**SECTION | {"shards": str(shard)})
     report = prepare_webdataset(tmp_path / "raw", section)
     assert report["bad"]["key not a relative name"] == 1 and report["good"] == 0
 
@@ -560,7 +557,7 @@ def test_a_broken_dvc_lock_is_one_line_from_tie_show(tmp_path, monkeypatch):
 
 def test_a_shard_path_that_is_a_folder_says_so(tmp_path):
     (tmp_path / "shards/0.tar").mkdir(parents=True)
-    section = SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")}
+    section = Webdataset(**SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")})
     with pytest.raises(TieError, match=r"0.tar is a folder, not a tar file"):
         prepare_webdataset(tmp_path / "raw", section)
 
@@ -640,7 +637,7 @@ def custom_corpus(images, rows, tmp_path):
 
     copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
     write_manifest(tmp_path / "raw")
-    return read_dataset("custom", tmp_path / "raw", "official", stage_params(custom=CUSTOM))
+    return dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
 
 
 def test_image_names_keep_their_spaces_and_a_near_miss_is_named(tmp_path):

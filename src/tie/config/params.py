@@ -34,6 +34,7 @@ __all__ = [
     "PARAMS_FILE",
     "StageParams",
     "check_params",
+    "checked_params",
     "choices",
     "flatten",
     "load_params",
@@ -202,6 +203,12 @@ def read_section(name: str, path: str | Path = PARAMS_FILE):
     """Section `name` of params.yaml, checked and typed, without checking the rest (e.g.
     `compute`, which no stage declares to DVC: `tie.engine.load_engine`)."""
     return getattr(_typed({name: read_params(path).get(name)}, str(path)), name)
+
+
+def checked_params(params: dict, source: str = PARAMS_FILE) -> Params:
+    """All of `params` (params.yaml as read), checked and typed; the first bad param is a
+    one-line `TieError` naming `source`."""
+    return _checked(params, source)
 
 
 def typed_params(**values) -> StageParams:

@@ -387,13 +387,8 @@ class Params(Section):
             check_fisher_text(self)
         check_scoring(self)
         n_images, source = eval_images(self)
-        if n_images is not None and max(self.eval.ks) > n_images:
-            raise ParamError(
-                "eval.ks",
-                self.eval.ks,
-                f"every K must be at most {n_images}, the number of {self.eval.split}"
-                f" images ({source}); {' or '.join(eval_images_fixes(self, n_images))}",
-            )
+        if n_images is not None:
+            check_eval_ks(self, n_images, source, eval_images_fixes(self, n_images))
         return self
 
 
@@ -452,59 +447,55 @@ def check_scoring(params: Params) -> None:
         )
 
 
+def check_eval_ks(params: Params, n_images: int, source: str, fixes: list[str]) -> None:
+    """Every K of `eval.ks` at most `n_images`, the images of `eval.split` (as `source`
+    says); else a ParamError naming `fixes`, the settings that would do."""
+    if max(params.eval.ks) > n_images:
+        raise ParamError(
+            "eval.ks",
+            params.eval.ks,
+            f"every K must be at most {n_images}, the number of {params.eval.split}"
+            f" images ({source}); {' or '.join(fixes)}",
+        )
+
+
+def _split_size_param(params: Params) -> str | None:
+    """The param that sets the number of `eval.split` images (`demo.n_test`), if any."""
+    template = DATASETS[params.dataset].split_size_param
+    if template is None:
+        return None
+    name = template.format(split=params.eval.split)
+    section, key = name.split(".")
+    return name if key in type(getattr(params, section)).model_fields else None
+
+
 def eval_images(params: Params) -> tuple[int | None, str]:
     """How many images `eval.split` holds, and where that number comes from.
 
-    The demo: its params (`demo.n_test`, ...). A custom dataset: its captions file and
-    images folder, as the splits stage will split them (None before they exist). A real
+    The demo, a webdataset: their params (`demo.n_test`, `webdataset.test_size`). A real
     dataset: its published protocol (e.g. 1000 test images for Flickr8k, 5000 for COCO
-    with Karpathy's split); None where no count is published (the train split).
+    with Karpathy's split); None where no count is published (the train split). A custom
+    dataset: None here, its files tell (`tie.datasets.kinds`, when the splits stage reads
+    them).
     """
-    split = params.eval.split
-    if params.dataset == "demo":
-        return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
-    if params.dataset == "custom":
-        from tie.raw.captions_file import split_counts
-
-        counts = split_counts(**params.custom.model_dump())
-        where = f"custom.captions {params.custom.captions}"
-        if counts is not None and not any(counts.values()):
-            raise ParamError(
-                "custom.captions",
-                params.custom.captions,
-                f"no captioned images found: no row names a file of custom.images"
-                f" {params.custom.images} with a caption",
-            )
-        return (None, where) if counts is None else (counts[split], where)
-    if params.dataset == "webdataset" and split != "train":
-        return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
+    name = _split_size_param(params)
+    if name is not None:
+        section, key = name.split(".")
+        return getattr(getattr(params, section), key), name
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})
-    return counts.get(split), f"{params.dataset}, {params.split} split"
+    return counts.get(params.eval.split), f"{params.dataset}, {params.split} split"
 
 
 def eval_images_fixes(params: Params, n_images: int) -> list[str]:
     """Settings that would fit `eval.ks` to the images scored, with the numbers: the Ks
     that fit, and what gives max(eval.ks) images (where a param of this project does)."""
-    split, needed = params.eval.split, max(params.eval.ks)
     fixes = []
     fitting = [k for k in params.eval.ks if k <= n_images] or [n_images]
     if n_images >= 1:
         fixes.append(f"lower eval.ks to {fitting}")
-    if params.dataset == "demo":
-        fixes.append(f"raise demo.n_{split} to {needed}")
-    elif params.dataset == "webdataset" and split != "train":
-        fixes.append(f"raise webdataset.{split}_size to {needed}")
-    elif params.dataset == "custom" and split != "train":
-        from tie.raw.captions_file import fraction_for
-
-        found = fraction_for(split, needed, **params.custom.model_dump())
-        if found:
-            fixes.append(f"raise custom.{split}_fraction to {found[0]} ({found[1]} {split} images)")
-        else:
-            fixes.append(
-                f"give at least {needed} images the {split} split (more images, or the split"
-                " column of custom.captions)"
-            )
+    name = _split_size_param(params)
+    if name is not None:
+        fixes.append(f"raise {name} to {max(params.eval.ks)}")
     return fixes
 
 

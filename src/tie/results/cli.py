@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from tie.commands import Group
-from tie.config.params import PARAMS_FILE, check_params, read_params
+from tie.config.params import PARAMS_FILE, checked_params, read_params
 from tie.config.paths import DOWNLOADS
 from tie.config.registry import choices
+from tie.config.schema import advice
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
@@ -80,10 +81,14 @@ def list_choices() -> None:
 @click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
 def check(params_file: Path) -> None:
     """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
+    from tie.datasets.kinds import dataset_kind
+
     params = read_params(params_file)
-    check_custom_paths(params)  # before check_params, which reads the captions file
-    notes = check_params(params, str(params_file))
-    for note in notes:
+    check_custom_paths(params)  # before the custom captions file is read
+    checked = checked_params(params, str(params_file))
+    # what only the dataset's files tell (the splits stage checks it again, when it reads them)
+    dataset_kind(checked.dataset).check_files(checked, str(params_file))
+    for note in advice(checked):
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
 

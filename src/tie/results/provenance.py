@@ -30,6 +30,7 @@ from tie.config.paths import CCA_SELECTION as SELECTION_FILE
 from tie.config.paths import RETRIEVAL as METRICS_FILE
 from tie.config.paths import SCORING_SELECTION
 from tie.config.registry import CCA_PARAMS, HUBNESS_PARAMS, TOWER_MODEL_NAMES
+from tie.datasets.kinds import KINDS
 from tie.errors import TieError
 
 RESTORE_HINT = (
@@ -83,12 +84,10 @@ class Provenance:
 
     def describe(self) -> str:
         """One line: `demo (official split), test split: 200 images / 1000 captions; ...`."""
+        kind = KINDS.get(self.dataset)  # a record of a dataset this version lacks: its name
         split = f" ({self.split} split)" if self.split else ""
-        if self.dataset == "custom":  # no published split: the file's own, else hashed
-            split = (
-                " (split: the captions file's split column, else hashed by image name with"
-                f" custom.split_seed={self.split_seed})"
-            )
+        if kind is not None:
+            split = kind.split_text(self.split, self.split_seed)
         protocol = protocol_text(self.eval_split, self.n_test_images, self.n_test_captions)
         pooling = ", ".join(f"{k}={v}" for k, v in applicable(self.pooling).items())
         text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
