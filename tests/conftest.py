@@ -1,5 +1,6 @@
 import contextlib
 import os
+from pathlib import Path
 
 import pytest
 from helpers import build_demo_project
@@ -17,6 +18,34 @@ def demo_project(tmp_path_factory):
     Tests that change a project work on their own copy (`helpers.copy_project`).
     """
     return build_demo_project(tmp_path_factory.mktemp("demo-project"))
+
+
+@pytest.fixture(scope="session")
+def mlflow_store_file(tmp_path_factory):
+    """An MLflow sqlite store made by the tracker once per session (its tables take seconds
+    to create), with one run in experiment `template`: tests whose subject is not the
+    store's creation start from a copy (`copy_store`)."""
+    from tie.evaluation.tracking import log_evaluation
+
+    root = tmp_path_factory.mktemp("store-template")
+    metrics = {"image_search": {"R_at_1": 1.0}, "image_annotation": {"R_at_1": 2.0}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_ROOT", str(root))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        log_evaluation("template", {"a": 1}, metrics, [])
+    return root / "mlflow.db"
+
+
+@pytest.fixture
+def copy_store(mlflow_store_file):
+    """copy_store(folder): a copy of the session's store as `folder`/mlflow.db, returned."""
+    import shutil
+
+    def copy(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(mlflow_store_file, folder / "mlflow.db"))
+
+    return copy
 
 
 @pytest.fixture(scope="session")
