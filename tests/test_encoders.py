@@ -133,6 +133,27 @@ def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
     assert not vectors[1].any()  # no known word: a zero row
 
 
+def test_a_plain_mean_learns_nothing_from_the_train_captions(tmp_path):
+    """Without IDF, SIF or common components the encoder needs no corpus: `tie search` and
+    the MLflow model build it without tokenizing every train caption."""
+    from tie.text.captions import CaptionEncoder
+
+    vocab = tmp_path / "vocab.npz"
+    WordVectors(["red", "circle"], np.eye(2, dtype=np.float32)).save(vocab)
+    params = {
+        "tokenizer": {"lowercase": True, "stop_words": "none"},
+        "caption_vectors": {
+            "idf": False,
+            "sif": False,
+            "word_scaling": "none",
+            "common_components": 0,
+            "pooling": "mean",
+        },
+    }
+    encoder = CaptionEncoder.from_params(params, vocab, corpus=None)
+    np.testing.assert_allclose(encoder.encode(["red circle"])[0], [0.5, 0.5])
+
+
 def test_sif_weights_and_the_common_component_follow_arora_et_al(tmp_path):
     """SIF: a / (a + p(w)) with p the train tokens' frequencies; then the first singular
     vector of the train caption vectors (uncentred) is projected out of every caption."""
