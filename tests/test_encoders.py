@@ -140,16 +140,16 @@ def test_a_plain_mean_learns_nothing_from_the_train_captions(tmp_path):
 
     vocab = tmp_path / "vocab.npz"
     WordVectors(["red", "circle"], np.eye(2, dtype=np.float32)).save(vocab)
-    params = {
-        "tokenizer": {"lowercase": True, "stop_words": "none"},
-        "caption_vectors": {
+    params = stage_params(
+        tokenizer={"lowercase": True, "stop_words": "none"},
+        caption_vectors={
             "idf": False,
             "sif": False,
             "word_scaling": "none",
             "common_components": 0,
             "pooling": "mean",
         },
-    }
+    )
     encoder = CaptionEncoder.from_params(params, vocab, corpus=None)
     np.testing.assert_allclose(encoder.encode(["red circle"])[0], [0.5, 0.5])
 

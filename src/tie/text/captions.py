@@ -50,8 +50,8 @@ class CaptionEncoder:
         word_vectors = WordVectors.load(vocab_file)
         if settings.pooling == "fisher":
             return cls(tokenizer, word_vectors, fisher=FisherVectors.load(mixture_dir))
-        if not (settings["idf"] or settings["sif"] or settings["common_components"]):
-            return cls(tokenizer, word_vectors, word_scaling=settings["word_scaling"])
+        if not (settings.idf or settings.sif or settings.common_components):
+            return cls(tokenizer, word_vectors, word_scaling=settings.word_scaling)
         # Weights and common components are learned from the train captions.
         train_rows = corpus.split_view("train").caption_rows
         train_tokens = tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows)
