@@ -17,6 +17,12 @@ kind a dataset is.
 
 `params` is what a stage gets from `tie.config.params.load_params`: each kind reads only
 the sections it needs (`demo`, `custom`, `webdataset`, `raw`, `split`).
+
+The stages that only read images (`image_features`, `evaluate`'s gallery) and `tie search`
+call `tie.raw.layout.image_sources` themselves, which `image_sources` here delegates to: it
+reads a fact of `registry.DATASETS` (`images_in_shards`), so that those stages depend on
+the raw folder's layout only, not on every kind's preparing and reading code (a change to
+how the demo is generated must not re-run a VGG19 extraction of COCO).
 """
 
 from __future__ import annotations
