@@ -330,16 +330,17 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 )
 def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
-    from tie.config.params import load_params
-    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
-    from tie.results.search import echoed, search_images
-
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
         # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
         raise TieError(
             "the query is not UTF-8 text (or holds control characters): type it again as"
             " plain words, e.g. tie search 'a red circle'"
         )
+    # checked before the encoders are imported: a bad query is refused at once
+    from tie.config.params import load_params
+    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
+    from tie.results.search import echoed, search_images
+
     problem = image_format_problem(output)
     if problem:
         raise TieError(f"--output {problem}")
