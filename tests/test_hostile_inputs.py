@@ -489,9 +489,10 @@ def test_a_tracking_server_that_trickles_headers_fails_within_the_deadline(tmp_p
 
 
 RAY_SESSION = """
+from tie.config.schema import Compute
 from tie.engine.ray import ray_session
 from tie.errors import TieError
-compute = {"engine": "ray", "address": "", "num_cpus": 1, "num_gpus": 1, "concurrency": 1}
+compute = Compute(engine="ray", address="", num_cpus=1, num_gpus=1, concurrency=1)
 try:
     with ray_session(compute):
         pass
