@@ -22,18 +22,14 @@ def demo_project(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mlflow_store_file(tmp_path_factory):
-    """An MLflow sqlite store made by the tracker once per session (its tables take seconds
-    to create), with one run in experiment `template`: tests whose subject is not the
-    store's creation start from a copy (`copy_store`)."""
-    from tie.evaluation.tracking import log_evaluation
+    """An empty MLflow sqlite store (its tables, no run), made once per session: creating
+    the tables takes seconds, so tests whose subject is not the store's creation start
+    from a copy (`copy_store`)."""
+    import mlflow
 
-    root = tmp_path_factory.mktemp("store-template")
-    metrics = {"image_search": {"R_at_1": 1.0}, "image_annotation": {"R_at_1": 2.0}}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DVC_ROOT", str(root))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        log_evaluation("template", {"a": 1}, metrics, [])
-    return root / "mlflow.db"
+    store = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}").search_experiments()
+    return store
 
 
 @pytest.fixture

@@ -1038,7 +1038,7 @@ def test_tie_ui_with_a_host_that_does_not_resolve_is_one_line():
 RUN_METRICS = {"image_search": {"R_at_1": 10.0}, "image_annotation": {"R_at_1": 12.0}}
 
 
-def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
+def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch, copy_store):
     import mlflow
 
     from tie.evaluation.tracking import log_evaluation
@@ -1046,7 +1046,7 @@ def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
     old, new = tmp_path / "old", tmp_path / "new"
-    old.mkdir()
+    copy_store(old)  # the project's store, its tables made (the subject is the move)
     (old / "curve.csv").write_text("k,r\n1,10\n")
     monkeypatch.chdir(old)
     log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [old / "curve.csv"], None, "one")
@@ -1082,11 +1082,14 @@ def test_an_unknown_scheme_or_a_missing_folder_in_the_tracking_uri_is_refused(
     assert not missing.parent.exists()
 
 
-def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(tmp_path, monkeypatch):
+def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(
+    tmp_path, monkeypatch, copy_store
+):
     import mlflow
 
     from tie.evaluation.tracking import log_evaluation
 
+    copy_store(tmp_path)  # the project's store, its tables made (the subject is the report)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)
