@@ -11,11 +11,10 @@ own space with `cca.method: none`).
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
-import yaml
 
+from tie.config.params import load_params
 from tie.config.paths import (
     IMAGE_FEATURES,
     MIXTURE_DIR,
@@ -33,8 +32,8 @@ from tie.retrieval import score
 from tie.text.features import caption_encoder
 
 query = sys.argv[1] if len(sys.argv) > 1 else "red circle"
-params = yaml.safe_load(Path("params.yaml").read_text())
-dataset = params["dataset"]
+params = load_params()  # params.yaml, checked and typed (tie.config.params)
+dataset = params.dataset
 choice = path_choices(params)  # where the pipeline wrote this run's files (tie.config.paths)
 
 # The run's outputs: every caption and image of the dataset, and the joint model.

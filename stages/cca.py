@@ -50,7 +50,7 @@ def main(
     corpus = Corpus.load(splits_file)
     X, image_row = load_image_features(image_features, corpus.images)  # read when indexed
     Y = load_features(text_features, corpus.caption_ids)
-    fitted = fit_joint_space(params["cca"], X, image_row, Y, corpus, load_engine())
+    fitted = fit_joint_space(params.cca, X, image_row, Y, corpus, load_engine())
     fitted.model.save(model_dir)
     write_table(grid_file, fitted.table)
     selection_file.write_text(json.dumps(fitted.selection, indent=2) + "\n")

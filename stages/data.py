@@ -11,8 +11,8 @@ import click
 from tie.commands import Command
 from tie.config.params import load_params
 from tie.config.paths import DOWNLOADS
+from tie.datasets.kinds import dataset_kind
 from tie.datasets.manifest import write_manifest
-from tie.datasets.prepare import prepare_dataset
 
 
 @click.command(cls=Command)
@@ -28,26 +28,12 @@ def main(raw_dir: Path, downloads: Path) -> None:
     params = load_params(
         "dataset", "split", "demo", "webdataset", "raw", "custom.images", "custom.captions"
     )
-    report = prepare_dataset(params["dataset"], raw_dir, params, downloads)
-    if report and params["dataset"] == "custom":
-        click.echo(
-            f"{report['images_copied']} of the {report['images_named']} images named by "
-            f"custom.captions copied; {len(report['missing'])} missing, "
-            f"{len(report['unreadable'])} unreadable (see {raw_dir}/extraction_report.json)"
-        )
-        for near_miss in [name for name in report["missing"] if "(no such file;" in name][:5]:
-            click.echo(f"  missing: {near_miss}")
-    elif report and params["dataset"] == "webdataset":
-        bad = ", ".join(f"{n} {reason}" for reason, n in report["bad"].items() if n)
-        click.echo(f"{report['good']} of {report['samples']} samples good; bad: {bad or 'none'}")
-        click.echo(f"(every bad sample is named in {raw_dir}/report.json)")
-    elif report:
-        click.echo(
-            f"{report['images_extracted']} of {report['expected_images']} images extracted and "
-            f"readable; {report['missing_or_unreadable']} missing or unreadable"
-        )
+    kind = dataset_kind(params.dataset)
+    report = kind.prepare(raw_dir, params, downloads)
+    for line in kind.prepared_lines(report, raw_dir) if report else []:
+        click.echo(line)
     manifest = write_manifest(raw_dir)
-    click.echo(f"wrote {params['dataset']} to {raw_dir} (its files listed in {manifest})")
+    click.echo(f"wrote {params.dataset} to {raw_dir} (its files listed in {manifest})")
 
 
 if __name__ == "__main__":

@@ -81,10 +81,8 @@ def main(
     )
     corpus = Corpus.load(splits_file)
     model = load_joint_model(model_dir)
-    split = load_split_embeddings(
-        corpus, params["eval"]["split"], image_features, text_features, model
-    )
-    scoring, bank = choose_scoring(corpus, params, image_features, text_features, model)
+    split = load_split_embeddings(corpus, params.eval.split, image_features, text_features, model)
+    scoring, bank = choose_scoring(corpus, params.eval, image_features, text_features, model)
     if scoring.rule != "cosine":
         selection = scoring.selection()
         click.echo(
@@ -92,9 +90,9 @@ def main(
             f" (cosine: {selection['cosine_val_criterion']})"
         )
     write_metrics(scoring_file, scoring.selection())
-    metrics, query_ranks = score_split(split, corpus, params, scoring, bank)
+    metrics, query_ranks = score_split(split, corpus, params.eval, scoring, bank)
     click.echo(
-        f"{params['dataset']} {params['eval']['split']}, {params['image']} + {params['text']},"
+        f"{params.dataset} {params.eval.split}, {params.image} + {params.text},"
         f" scoring {scoring.rule}:"
         f" R@1 {metrics['image_search']['R_at_1']:.1f} (image search),"
         f" {metrics['image_annotation']['R_at_1']:.1f} (image annotation); the table: `tie show`"

@@ -33,14 +33,14 @@ def main(images: Path, image_list: Path, out: Path, report_file: Path) -> None:
     params = load_params("dataset", "image", "image_decode", "backbone", "clip", "siglip")
     check_recorded(image_list)
     names = [name for name in image_list.read_text().split("\n") if name]  # "\n" only
-    sources = image_sources(params["dataset"], images.parent, names)
+    sources = image_sources(params.dataset, images.parent, names)
     report = extract_images(params, sources, out, names, load_engine())
     if report["encoder"].get("weights") == "none":
-        click.echo(f"{params['image']}: random weights (backbone.weights: none), for tests only")
+        click.echo(f"{params.image}: random weights (backbone.weights: none), for tests only")
     for name, reason in report["unreadable"].items():
         click.echo(f"unreadable image, its row is zeros: {images / name}: {reason}", err=True)
     report_file.write_text(json.dumps(report, indent=2) + "\n")
-    click.echo(f"{params['image']}: {len(sources)} images x {report['dim']} -> {out}")
+    click.echo(f"{params.image}: {len(sources)} images x {report['dim']} -> {out}")
 
 
 if __name__ == "__main__":

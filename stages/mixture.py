@@ -42,16 +42,16 @@ def main(splits_file: Path, vocab_file: Path, out: Path) -> None:
         "fisher.seed",
     )
     out.mkdir(parents=True, exist_ok=True)
-    if params["caption_vectors"]["pooling"] != "fisher":
+    if params.caption_vectors.pooling != "fisher":
         (out / UNUSED_NOTE).write_text("caption_vectors.pooling is not fisher: no mixture\n")
         click.echo("caption_vectors.pooling is not fisher: no mixture to fit")
         return
-    if TEXT_ENCODERS[params["text"]].kind == "sentence":
-        note = f"{params['text']} is a sentence encoder: no word vectors, no mixture"
+    if TEXT_ENCODERS[params.text].kind == "sentence":
+        note = f"{params.text} is a sentence encoder: no word vectors, no mixture"
         (out / UNUSED_NOTE).write_text(note + "\n")
         click.echo(f"{note} to fit")
         return
-    fit_on = params["fisher"]["fit_on"]
+    fit_on = params.fisher.fit_on
     corpus = None if fit_on == "pretrained_sample" else Corpus.load(splits_file)
     encoder, n_vectors = fit_fisher_encoder(params, corpus, vocab_file)
     encoder.save(out)

@@ -1,7 +1,9 @@
 """Stage `splits`: read RAW_DIR, split the params `split` way, into one split file, SPLITS_FILE.
 
 IMAGE_LIST gets the images by name, one a line: what `image_features` computes, so that
-another split of the same images does not compute them again.
+another split of the same images does not compute them again. What only the dataset's
+files can tell about params.yaml (a custom captions file: enough images in `eval.split`
+for `eval.ks`) is checked first.
 """
 
 from pathlib import Path
@@ -10,8 +12,7 @@ import click
 
 from tie.commands import Command
 from tie.config.params import load_params
-from tie.corpus.flickr8k import format_report
-from tie.corpus.read import read_dataset
+from tie.datasets.kinds import dataset_kind
 
 
 @click.command(cls=Command)
@@ -22,14 +23,20 @@ def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
     params = load_params(
         "dataset",
         "split",
+        "custom.images",
+        "custom.captions",
         "custom.val_fraction",
         "custom.test_fraction",
         "custom.split_seed",
         "webdataset",
+        "eval.split",
+        "eval.ks",
     )
-    corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)
-    if params["dataset"] != "webdataset":  # its bad samples: in the data stage's report
-        click.echo(format_report(corpus.report))
+    kind = dataset_kind(params.dataset)
+    kind.check_files(params)
+    corpus = kind.read(raw_dir, params)
+    for line in kind.read_lines(corpus):
+        click.echo(line)
     for split, n in corpus.counts().items():
         click.echo(f"{split}: {n['images']} images, {n['captions']} captions")
     corpus.save(splits_file)

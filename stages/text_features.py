@@ -47,9 +47,7 @@ def main(
     report = write_caption_features(params, corpus, vocab_file, mixture_dir, out, load_engine())
     coverage_file.write_text(json.dumps(report, indent=2) + "\n")
     if report.get("kind") == "sentence":
-        click.echo(
-            f"{params['text']}: {len(corpus.caption_ids)} captions x {report['dim']} -> {out}"
-        )
+        click.echo(f"{params.text}: {len(corpus.caption_ids)} captions x {report['dim']} -> {out}")
         return
     for split in SPLITS:
         click.echo(

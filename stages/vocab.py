@@ -27,19 +27,19 @@ from tie.text.tokenize import Tokenizer, word_forms
 @click.argument("out", type=click.Path(path_type=Path))
 def main(splits_file: Path, out: Path) -> None:
     params = load_params("dataset", "text")
-    if TEXT_ENCODERS[params["text"]].kind == "sentence":
-        write_placeholder(out, params["text"])
-        click.echo(f"{params['text']} is a sentence encoder: no word vectors (placeholder {out})")
+    if TEXT_ENCODERS[params.text].kind == "sentence":
+        write_placeholder(out, params.text)
+        click.echo(f"{params.text} is a sentence encoder: no word vectors (placeholder {out})")
         return
     corpus = Corpus.load(splits_file)
     captions = corpus.flat_captions
     train_rows = corpus.split_view("train").caption_rows
     train_sentences = Tokenizer(stop_words="none").tokenize_all(captions[i] for i in train_rows)
     forms = word_forms(captions)
-    word_vectors = BUILDERS[params["text"]](train_sentences, forms)
+    word_vectors = BUILDERS[params.text](train_sentences, forms)
     word_vectors.save(out)
     click.echo(
-        f"{params['text']}: {len(word_vectors.words)} of the captions' {len(forms)} word forms"
+        f"{params.text}: {len(word_vectors.words)} of the captions' {len(forms)} word forms"
         f" have a vector ({word_vectors.dim}-d) -> {out}"
     )
 

@@ -1,5 +1,6 @@
 import contextlib
 import os
+from pathlib import Path
 
 import pytest
 from helpers import build_demo_project
@@ -17,6 +18,30 @@ def demo_project(tmp_path_factory):
     Tests that change a project work on their own copy (`helpers.copy_project`).
     """
     return build_demo_project(tmp_path_factory.mktemp("demo-project"))
+
+
+@pytest.fixture(scope="session")
+def mlflow_store_file(tmp_path_factory):
+    """An empty MLflow sqlite store (its tables, no run), made once per session: creating
+    the tables takes seconds, so tests whose subject is not the store's creation start
+    from a copy (`copy_store`)."""
+    import mlflow
+
+    store = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}").search_experiments()
+    return store
+
+
+@pytest.fixture
+def copy_store(mlflow_store_file):
+    """copy_store(folder): a copy of the session's store as `folder`/mlflow.db, returned."""
+    import shutil
+
+    def copy(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(mlflow_store_file, folder / "mlflow.db"))
+
+    return copy
 
 
 @pytest.fixture(scope="session")

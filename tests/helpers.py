@@ -213,3 +213,17 @@ def check_library_example(project, query):
     for direction in ("image_search", "image_annotation"):
         assert f"{direction}: R@1 {metrics[direction]['R_at_1']:.1f}\n" in out, out
     return re.search(r"closest test image to .*: (\S+)", out).group(1)
+
+
+def stage_params(**given):
+    """Typed params as a stage gets them (`tie.config.params.typed_params`): each section
+    given as a dict of some of its keys, the others from the repository's params.yaml."""
+    from tie.config.params import read_params, typed_params
+
+    defaults = read_params(REPO / "params.yaml")
+    return typed_params(
+        **{
+            name: defaults[name] | value if isinstance(value, dict) else value
+            for name, value in given.items()
+        }
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from tie.config.schema import Compute
 from tie.engine.ray import ray_session
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features, work_dir
@@ -54,7 +55,7 @@ def main() -> None:
     paths = sorted(image_dir.iterdir())
     ids = [p.name for p in paths]
     encoder_class = SlowColorGrid if kill else ColorGrid
-    compute = {"address": address, "num_cpus": 1, "num_gpus": 0, "concurrency": 2}
+    compute = Compute(engine="ray", address=address, num_cpus=1, num_gpus=0, concurrency=2)
     out = out_dir / "ray.npy"
     with ray_session(compute):
         import ray

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tie.config.schema import Compute
 from tie.engine.ray import ray_session
 from tie.features.store import create_features
 from tie.image.extract import extract_features
@@ -29,7 +30,7 @@ from tie.text.tower import TowerTextEncoder
 def main() -> None:
     work, address = Path(sys.argv[1]), sys.argv[2]
     spec = json.loads((work / "spec.json").read_text())
-    compute = {"address": address, "num_cpus": 1, "num_gpus": 0, "concurrency": 2}
+    compute = Compute(engine="ray", address=address, num_cpus=1, num_gpus=0, concurrency=2)
     image_tower = partial(TowerImageEncoder, "clip", **spec["tower"])
     text_tower = partial(TowerTextEncoder, "clip", **spec["tower"])
     paths = [Path(p) for p in spec["images"]]

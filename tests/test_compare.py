@@ -14,7 +14,7 @@ from PIL import Image
 from tie.errors import TieError
 from tie.evaluation.gallery import fixed_sample, top_k
 from tie.results.baselines import create_tags, load_baselines
-from tie.results.comparison import Row, group_rows, published_rows
+from tie.results.report_table import Row, group_rows, published_rows
 
 BASELINES = REPO / "metrics/baselines/published.csv"
 EXPERIMENTS = {"fewer-dims": "cca.n_components=20", "unscaled": "cca.scale_power=0"}

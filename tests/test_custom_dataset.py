@@ -6,12 +6,12 @@ import re
 
 import pytest
 import yaml
-from helpers import REPO, new_project, run
+from helpers import REPO, new_project, run, stage_params
 
 from tie.corpus.flickr8k import format_report
-from tie.corpus.read import read_dataset
 from tie.datasets.custom import copy_custom, write_example
 from tie.datasets.demo import make_demo_example
+from tie.datasets.kinds import dataset_kind
 from tie.errors import TieError
 from tie.raw.captions_file import hash_split, split_counts
 
@@ -50,7 +50,7 @@ def test_jsonl_with_splits_is_read_with_every_problem_named(tmp_path):
     report = copy_custom(images, captions, tmp_path / "raw")
     assert report["missing"] == ["gone.png"]
     assert [entry.split(":")[0] for entry in report["unreadable"]] == ["notes.png"]
-    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    corpus = dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
     assert {s: n["images"] for s, n in corpus.counts().items()} == SPLITS
     assert "holiday/img000.jpg" in corpus.images  # a path inside the folder is the id
     assert len(corpus.captions[corpus.images.index("img004.png")]) == 5
@@ -71,7 +71,7 @@ def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
     write_example(tmp_path / "example", n_images=60)
     raw = tmp_path / "raw"
     copy_custom(tmp_path / "example/images", tmp_path / "example/captions.csv", raw)
-    corpus = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    corpus = dataset_kind("custom").read(raw, stage_params(custom=CUSTOM))
     assert len(corpus.images) == 60
     for image, split in zip(corpus.images, corpus.splits, strict=True):
         assert split == hash_split(image, 0, 0.1, 0.1)
@@ -86,13 +86,13 @@ def test_csv_and_karpathy_json_without_split_use_the_seeded_hash(tmp_path):
     karpathy = {"images": [{"filename": n, "sentences": s} for n, s in entries.items()]}
     (tmp_path / "karpathy.json").write_text(json.dumps(karpathy))
     copy_custom(tmp_path / "example/images", tmp_path / "karpathy.json", raw)
-    again = read_dataset("custom", raw, "official", {"custom": CUSTOM})
+    again = dataset_kind("custom").read(raw, stage_params(custom=CUSTOM))
     assert (again.images, again.splits, again.captions) == (
         corpus.images,
         corpus.splits,
         corpus.captions,
     )
-    other_seed = read_dataset("custom", raw, "official", {"custom": CUSTOM | {"split_seed": 1}})
+    other_seed = dataset_kind("custom").read(raw, stage_params(custom=CUSTOM | {"split_seed": 1}))
     assert other_seed.splits != corpus.splits
 
 
@@ -111,7 +111,7 @@ def test_bad_captions_files_are_named(tmp_path):
     mixed.write_text("image,caption,split\na.png,a cat,train\nb.png,a dog,\n")
     copy_custom(images, mixed, tmp_path / "raw")
     with pytest.raises(TieError, match=r"some rows give a split and others not \(e.g. b.png\)"):
-        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+        dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
 
 
 @pytest.mark.e2e
@@ -145,8 +145,17 @@ def test_pipeline_runs_end_to_end_on_your_own_folder(tmp_path):
     assert "data" in output and "modified" in output
 
 
+def check_params(params):
+    """params.yaml's checks, then what only the custom files tell (as `tie check` and the
+    splits stage check them)."""
+    from tie.config.params import checked_params
+
+    checked = checked_params(params)
+    dataset_kind(checked.dataset).check_files(checked)
+
+
 def test_params_check_counts_the_test_images_of_your_folder(tmp_path):
-    from tie.config.params import check_params, read_params
+    from tie.config.params import read_params
 
     images, captions = build_folder(tmp_path)
     params = read_params(REPO / "params.yaml")
@@ -175,13 +184,14 @@ def write_photos(folder, n_images):
 
 
 def test_too_few_test_images_say_which_fraction_or_ks_would_do(tmp_path):
-    from tie.config.params import check_params, read_params
+    from tie.config.params import checked_params, read_params
 
     images, captions = write_photos(tmp_path, 100)
     params = read_params(REPO / "params.yaml") | {"dataset": "custom"}
     params["custom"] = params["custom"] | {"images": str(images), "captions": str(captions)}
     params["eval"] = params["eval"] | {"ks": [1, 5, 10]}
     assert split_counts(**params["custom"])["test"] == 9  # a tenth of 100, by the hash
+    checked_params(params)  # params.yaml's schema reads no data file: the stage that reads it tells
     with pytest.raises(TieError) as error:
         check_params(params)
     assert str(error.value) == (

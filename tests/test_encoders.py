@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import stage_params
 from PIL import Image
 
 from tie.image.colorgrid import ColorGrid
@@ -111,16 +112,16 @@ def test_caption_encoder_follows_the_params_and_names_unknown_words(tmp_path):
         splits=["train", "test"],
         captions=[["a red circle", "red"], ["a blue zebra", "blue"]],
     )
-    params = {
-        "tokenizer": {"lowercase": True, "stop_words": "english"},
-        "caption_vectors": {
+    params = stage_params(
+        tokenizer={"lowercase": True, "stop_words": "english"},
+        caption_vectors={
             "idf": True,
             "sif": False,
             "word_scaling": "none",
             "common_components": 0,
             "pooling": "mean",
         },
-    }
+    )
     encoder = CaptionEncoder.from_params(params, vocab, corpus)
     assert encoder.known(["red", "zebra", "circle"]) == (["red", "circle"], ["zebra"])
     idf = Idf.fit([["red", "circle"], ["red"]])  # the train captions only
@@ -139,16 +140,16 @@ def test_a_plain_mean_learns_nothing_from_the_train_captions(tmp_path):
 
     vocab = tmp_path / "vocab.npz"
     WordVectors(["red", "circle"], np.eye(2, dtype=np.float32)).save(vocab)
-    params = {
-        "tokenizer": {"lowercase": True, "stop_words": "none"},
-        "caption_vectors": {
+    params = stage_params(
+        tokenizer={"lowercase": True, "stop_words": "none"},
+        caption_vectors={
             "idf": False,
             "sif": False,
             "word_scaling": "none",
             "common_components": 0,
             "pooling": "mean",
         },
-    }
+    )
     encoder = CaptionEncoder.from_params(params, vocab, corpus=None)
     np.testing.assert_allclose(encoder.encode(["red circle"])[0], [0.5, 0.5])
 
@@ -171,16 +172,16 @@ def test_sif_weights_and_the_common_component_follow_arora_et_al(tmp_path):
         splits=["train"] * len(train) + ["test"],
         captions=[[c] for c in train] + [["blue square"]],
     )
-    params = {
-        "tokenizer": {"lowercase": True, "stop_words": "none"},
-        "caption_vectors": {
+    params = stage_params(
+        tokenizer={"lowercase": True, "stop_words": "none"},
+        caption_vectors={
             "idf": False,
             "sif": True,
             "word_scaling": "none",
             "common_components": 1,
             "pooling": "mean",
         },
-    }
+    )
     encoder = CaptionEncoder.from_params(params, vocab, corpus)
 
     tokens = [c.split() for c in train]

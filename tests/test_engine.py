@@ -26,8 +26,8 @@ def test_params_compute_section_becomes_an_engine(tmp_path):
     compute = COMPUTE | {"engine": "ray", "num_cpus": 2}
     params.write_text(yaml.safe_dump({"compute": compute}))
     engine = load_engine(params)
-    assert engine.on_ray and engine.compute == compute
-    assert not LOCAL.on_ray and Engine({"engine": "local"}) == LOCAL
+    assert engine.on_ray and engine.compute.model_dump() == compute
+    assert not LOCAL.on_ray and Engine() == LOCAL
 
 
 def test_the_local_engine_never_imports_ray(tmp_path):

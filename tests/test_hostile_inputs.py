@@ -20,19 +20,19 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import REPO, copy_project, run
+from helpers import REPO, copy_project, run, stage_params
 from require import require_module
 from webdataset_shards import SECTION, write_shards
 
 from tie.config.params import check_params, read_params
-from tie.config.schema import shard_count
+from tie.config.schema import Webdataset, shard_count
 from tie.corpus.corpus import Corpus
 from tie.corpus.flickr8k import read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
-from tie.corpus.read import read_dataset
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import make_demo_example
+from tie.datasets.kinds import dataset_kind
 from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
 from tie.evaluation.tracking import failure_message
@@ -78,7 +78,7 @@ def test_no_reader_scores_an_image_outside_the_folder(tmp_path):
     report = copy_custom(images, captions, tmp_path / "raw")
     assert report["images_copied"] == 6
     # the raw folder's own copy of the list is read by `splits`: the outside file stays out
-    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    corpus = dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
     assert sorted(corpus.images) == [f"img{i}.png" for i in range(6)]
     dropped = corpus.report["dropped_lines_malformed"]
     assert dropped["count"] == 2 and "not a path inside the images folder" in dropped["examples"][0]
@@ -191,11 +191,13 @@ def test_an_upper_case_suffix_and_no_matching_image_are_said(tmp_path):
     path = tmp_path / "captions.CSV"
     path.write_text("image,caption\nimg0.png,a\nimg1.png,b\n")
     copy_custom(images, path, tmp_path / "raw")
-    assert len(read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM}).images) == 2
+    assert (
+        len(dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM)).images) == 2
+    )
     path.write_text("image,caption\nnone.png,a\n")
     copy_custom(images, path, tmp_path / "raw")
     with pytest.raises(TieError, match=r"no captioned images found in .*captions.csv"):
-        read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+        dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
@@ -370,7 +372,7 @@ def test_a_damaged_feature_file_dvc_calls_up_to_date_stops_the_next_experiment(
 @pytest.fixture
 def shards(tmp_path):
     write_shards(tmp_path / "shards")
-    return tmp_path, SECTION | {"shards": str(tmp_path / SECTION["shards"])}
+    return tmp_path, Webdataset(**SECTION | {"shards": str(tmp_path / SECTION["shards"])})
 
 
 @pytest.mark.parametrize("tail", [b"", b"\x01" * 512, bytes(512)])
@@ -403,7 +405,7 @@ def test_a_shard_member_named_outside_is_dropped_and_reported(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    section = SECTION | {"shards": str(shard)}
+    section = Webdataset(**SECTION | {"shards": str(shard)})
     report = prepare_webdataset(tmp_path / "raw", section)
     assert report["bad"]["key not a relative name"] == 1 and report["good"] == 0
 
@@ -487,9 +489,10 @@ def test_a_tracking_server_that_trickles_headers_fails_within_the_deadline(tmp_p
 
 
 RAY_SESSION = """
+from tie.config.schema import Compute
 from tie.engine.ray import ray_session
 from tie.errors import TieError
-compute = {"engine": "ray", "address": "", "num_cpus": 1, "num_gpus": 1, "concurrency": 1}
+compute = Compute(engine="ray", address="", num_cpus=1, num_gpus=1, concurrency=1)
 try:
     with ray_session(compute):
         pass
@@ -555,7 +558,7 @@ def test_a_broken_dvc_lock_is_one_line_from_tie_show(tmp_path, monkeypatch):
 
 def test_a_shard_path_that_is_a_folder_says_so(tmp_path):
     (tmp_path / "shards/0.tar").mkdir(parents=True)
-    section = SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")}
+    section = Webdataset(**SECTION | {"shards": str(tmp_path / "shards/{0..0}.tar")})
     with pytest.raises(TieError, match=r"0.tar is a folder, not a tar file"):
         prepare_webdataset(tmp_path / "raw", section)
 
@@ -635,7 +638,7 @@ def custom_corpus(images, rows, tmp_path):
 
     copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
     write_manifest(tmp_path / "raw")
-    return read_dataset("custom", tmp_path / "raw", "official", {"custom": CUSTOM})
+    return dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=CUSTOM))
 
 
 def test_image_names_keep_their_spaces_and_a_near_miss_is_named(tmp_path):
@@ -975,18 +978,18 @@ def test_captions_the_word_vectors_do_not_cover_stop_at_text_features(tmp_path):
     WordVectors(words, np.eye(2, dtype=np.float32)).save(tmp_path / "vocab.npz")
     captions = [["красный круг"], ["синий квадрат"], ["red circle"], ["зелёный"]]
     corpus = Corpus("demo", ["a", "b", "c", "d"], ["train", "train", "val", "test"], captions)
-    params = {
-        "text": "glove",
-        "tokenizer": {"lowercase": True, "stop_words": "english", "keep_digits": False},
-        "caption_vectors": {
+    params = stage_params(
+        text="glove",
+        tokenizer={"lowercase": True, "stop_words": "english", "keep_digits": False},
+        caption_vectors={
             "pooling": "mean",
             "idf": False,
             "sif": False,
             "word_scaling": "none",
             "common_components": 0,
         },
-        "fisher": {"store": "dense"},
-    }
+        fisher={"store": "dense"},
+    )
     out = tmp_path / "text.npy"
     with pytest.raises(
         TieError,
@@ -1035,7 +1038,7 @@ def test_tie_ui_with_a_host_that_does_not_resolve_is_one_line():
 RUN_METRICS = {"image_search": {"R_at_1": 10.0}, "image_annotation": {"R_at_1": 12.0}}
 
 
-def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
+def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch, copy_store):
     import mlflow
 
     from tie.evaluation.tracking import log_evaluation
@@ -1043,7 +1046,7 @@ def test_a_moved_project_logs_its_runs_inside_itself(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
     old, new = tmp_path / "old", tmp_path / "new"
-    old.mkdir()
+    copy_store(old)  # the project's store, its tables made (the subject is the move)
     (old / "curve.csv").write_text("k,r\n1,10\n")
     monkeypatch.chdir(old)
     log_evaluation("demo", {"text": "glove"}, RUN_METRICS, [old / "curve.csv"], None, "one")
@@ -1079,11 +1082,14 @@ def test_an_unknown_scheme_or_a_missing_folder_in_the_tracking_uri_is_refused(
     assert not missing.parent.exists()
 
 
-def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(tmp_path, monkeypatch):
+def test_tie_report_leaves_out_foreign_runs_and_a_damaged_store_is_one_line(
+    tmp_path, monkeypatch, copy_store
+):
     import mlflow
 
     from tie.evaluation.tracking import log_evaluation
 
+    copy_store(tmp_path)  # the project's store, its tables made (the subject is the report)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import REPO, copy_project, free_port, run, wait_until
+from helpers import REPO, copy_project, free_port, run, stage_params, wait_until
 
 from tie.corpus.corpus import Corpus
 from tie.evaluation.embeddings import load_split_embeddings
@@ -369,14 +369,20 @@ def test_a_weights_file_or_a_preset_given_relative_to_the_project_is_referenced_
 
     monkeypatch.chdir(tmp_path)
     params = read_params(REPO / "params.yaml")
-    keras = model_spec(params | {"image": "mobilenet", "backbone": {"weights": "w.h5"}}, 8)
+    sections = ("dataset", "text", "tokenizer", "caption_vectors", "image_decode", "eval")
+    sections += ("backbone", "clip", "siglip")
+    params = {name: params[name] for name in sections}
+    keras = model_spec(
+        stage_params(**params | {"image": "mobilenet", "backbone": {"weights": "w.h5"}}), 8
+    )
     assert keras["image_params"]["weights"] == str(tmp_path / "w.h5")
-    assert model_spec(params | {"image": "mobilenet"}, 8)["image_params"]["weights"] == "imagenet"
+    mobilenet = model_spec(stage_params(**params | {"image": "mobilenet"}), 8)
+    assert mobilenet["image_params"]["weights"] == "imagenet"
     clip = params | {"image": "clip", "text": "clip", "clip": {"preset": "./presets/tiny"}}
-    spec = model_spec(clip, 8)
+    spec = model_spec(stage_params(**clip), 8)
     assert spec["image_params"]["preset"] == spec["text_params"]["preset"]
     assert spec["text_params"]["preset"] == str(tmp_path / "presets/tiny")
-    named = model_spec(params | {"image": "clip", "text": "clip"}, 8)
+    named = model_spec(stage_params(**params | {"image": "clip", "text": "clip"}), 8)
     assert named["image_params"]["preset"] == "clip_vit_base_patch32"  # KerasHub's name
 
 
@@ -402,17 +408,18 @@ def test_what_mean_pooling_fits_on_train_travels_with_the_model(tmp_path, fitted
     WordVectors(words, vectors).save(tmp_path / "vocab.npz")
     params = read_params(REPO / "params.yaml")
     params["caption_vectors"] = params["caption_vectors"] | {"pooling": "mean"} | fitted
-    artifacts = _write_fitted(tmp_path, params, tmp_path / "vocab.npz", corpus)
+    typed = stage_params(tokenizer={}, caption_vectors=params["caption_vectors"])
+    artifacts = _write_fitted(tmp_path, typed, tmp_path / "vocab.npz", corpus)
     assert sorted(artifacts) == sorted(
         (["weights"] if "idf" in fitted or "sif" in fitted else [])
         + (["common"] if "common_components" in fitted else [])
     )
     spec = {"text_kind": "word_vectors"} | {k: params[k] for k in ("tokenizer", "caption_vectors")}
     logged = _text_encoder(spec, artifacts | {"vocab": tmp_path / "vocab.npz"})
-    library = CaptionEncoder.from_params(params, tmp_path / "vocab.npz", corpus)
+    library = CaptionEncoder.from_params(typed, tmp_path / "vocab.npz", corpus)
     captions = ["a red circle and a blue square", "left red", "blue"]
     np.testing.assert_array_equal(logged.encode(captions), library.encode(captions))
     plain = {"pooling": "mean", "idf": False, "sif": False, "common_components": 0}
-    unfitted = params | {"caption_vectors": params["caption_vectors"] | plain}
+    unfitted = stage_params(tokenizer={}, caption_vectors=params["caption_vectors"] | plain)
     unfitted = CaptionEncoder.from_params(unfitted, tmp_path / "vocab.npz", corpus)
     assert not np.array_equal(logged.encode(captions), unfitted.encode(captions))

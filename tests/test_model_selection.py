@@ -3,6 +3,9 @@ import csv
 import numpy as np
 import pytest
 
+from tie.config.params import typed_params
+from tie.config.schema import Cca
+from tie.errors import TieError
 from tie.joint.cca import CCA, covariances
 from tie.joint.model_selection import (
     TABLE_COLUMNS,
@@ -112,14 +115,14 @@ def test_write_table(tmp_path):
 
 
 def test_param_grid_takes_values_or_lists():
-    grid = param_grid({"n_components": [8, 16], "reg": 1e-3, "scale_power": [1, 4]}, 20, 30)
+    grid = param_grid(Cca(n_components=[8, 16], reg=1e-3, scale_power=[1, 4]), 20, 30)
     assert grid == {"n_components": [8, 16], "reg": [1e-3], "scale_power": [1, 4]}
 
 
 def test_a_grid_of_components_is_capped_at_the_features_dimension():
     """One default grid serves 50-d mean vectors and 3,000-d Fisher vectors: the values of a
     list above min(dx, dy) become min(dx, dy), once, and the note says so."""
-    grid = param_grid({"n_components": [8, 16, 40, 64], "reg": 0.1, "scale_power": 1}, 20, 30)
+    grid = param_grid(Cca(n_components=[8, 16, 40, 64], reg=0.1, scale_power=1), 20, 30)
     assert grid["n_components"] == [8, 16, 20]
     values, note = capped_components([8, 16, 40, 64], 20)
     assert values == [8, 16, 20]
@@ -130,18 +133,24 @@ def test_a_grid_of_components_is_capped_at_the_features_dimension():
     assert capped_components([8, 16], 20) == ([8, 16], None)
 
 
+@pytest.mark.parametrize("n_components", [40, [40]])
+def test_param_grid_refuses_components_the_features_do_not_have(n_components):
+    """The one rule the schema cannot hold: the features' dimension, known when they are read."""
+    with pytest.raises(ValueError, match="n_components=40 exceeds 20"):
+        param_grid(Cca(n_components=n_components, reg=0.1, scale_power=1), 20, 30)
+
+
 @pytest.mark.parametrize(
     ("cca_params", "message"),
     [
-        ({"n_components": [], "reg": 0.1, "scale_power": 1}, "cca.n_components is an empty list"),
-        ({"n_components": 40, "reg": 0.1, "scale_power": 1}, "n_components=40 exceeds 20"),
-        ({"n_components": [40], "reg": 0.1, "scale_power": 1}, "n_components=40 exceeds 20"),
-        ({"n_components": 8, "reg": [0.1, -1], "scale_power": 1}, r"cca\.reg=-1 must be a number"),
-        ({"n_components": 8, "reg": 0.1, "scale_power": ["x"]}, "cca.scale_power=.x. must be"),
+        ({"n_components": [], "reg": 0.1, "scale_power": 1}, r"cca.n_components = \[\]: must be"),
+        ({"n_components": 8, "reg": [0.1, -1], "scale_power": 1}, r"cca.reg = \[0.1, -1\]: must"),
+        ({"n_components": 8, "reg": 0.1, "scale_power": ["x"]}, r"cca.scale_power = \['x'\]: must"),
         ({"n_components": 8, "reg": 0.1}, "cca.scale_power is missing"),
-        ({"n_components": 8, "reg": 0.1, "scale_power": 1, "k": 3}, r"unknown cca params \['k'\]"),
+        ({"n_components": 8, "reg": 0.1, "scale_power": 1, "k": 3}, r"unknown param cca.k"),
     ],
 )
-def test_param_grid_errors(cca_params, message):
-    with pytest.raises(ValueError, match=message):
-        param_grid(cca_params, 20, 30)
+def test_the_grid_rules_are_the_schemas(cca_params, message):
+    """A grid the schema refuses never reaches `param_grid`: one message, from the schema."""
+    with pytest.raises(TieError, match=message):
+        typed_params(cca=cca_params)

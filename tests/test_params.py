@@ -10,8 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import new_project, run
+from pydantic import ValidationError
 
 from tie.config.params import check_params, flatten, load_params, read_params
+from tie.config.schema import Cca
 from tie.errors import TieError
 from tie.results.cli import main
 
@@ -209,20 +211,43 @@ def test_invalid_yaml_is_one_line(tmp_path):
     assert result.exit_code == 1 and "is not valid YAML (line" in result.output
 
 
-def test_load_params_returns_the_sections_asked_for_as_written():
-    assert load_params("cca", path=REPO / "params.yaml") == {"cca": read_params()["cca"]}
+def test_load_params_returns_the_sections_asked_for_typed_as_written():
+    loaded = load_params("cca", path=REPO / "params.yaml")
+    assert isinstance(loaded.cca, Cca) and loaded.model_dump() == {"cca": read_params()["cca"]}
     custom = read_params()["custom"]
-    assert load_params("custom.images", "custom.captions", path=REPO / "params.yaml") == {
+    loaded = load_params("custom.images", "custom.captions", path=REPO / "params.yaml")
+    assert loaded.model_dump() == {
         "custom": {"images": custom["images"], "captions": custom["captions"]}
     }
+    with pytest.raises(AttributeError, match="params custom.split_seed was not loaded"):
+        loaded.custom.split_seed  # noqa: B018
+    with pytest.raises(AttributeError, match="params cca was not loaded"):
+        loaded.cca  # noqa: B018
+    with pytest.raises(ValidationError, match="frozen"):
+        load_params("cca", path=REPO / "params.yaml").cca.reg = 1.0
     with pytest.raises(TieError, match=r"cca.reg = 'abc'"):
         check_params(with_value("cca.reg", "abc"))
+
+
+def test_a_number_is_typed_as_written(tmp_path):
+    """A float param keeps an integer as written (what a stage records is what params.yaml
+    says); the schema still refuses a bool or a string there."""
+    params = read_params(REPO / "params.yaml")
+    params["eval"] = params["eval"] | {"memory_budget_mb": 256}
+    params["cca"] = params["cca"] | {"reg": [1, 0.5], "scale_power": 2}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    loaded = load_params("eval", "cca", path=path)
+    assert type(loaded.eval.memory_budget_mb) is int and loaded.eval.memory_budget_mb == 256
+    assert [type(v) for v in loaded.cca.reg] == [int, float] and type(loaded.cca.scale_power) is int
+    with pytest.raises(TieError, match=r"eval.memory_budget_mb = True: must be a number > 0"):
+        check_params(params | {"eval": params["eval"] | {"memory_budget_mb": True}})
 
 
 def test_load_params_gives_only_the_declared_keys_of_a_section():
     fisher = read_params()["fisher"]
     loaded = load_params("fisher.mixture", "fisher.seed", "text", path=REPO / "params.yaml")
-    assert loaded == {
+    assert loaded.model_dump() == {
         "fisher": {"mixture": fisher["mixture"], "seed": fisher["seed"]},
         "text": read_params()["text"],
     }
@@ -295,3 +320,44 @@ def test_params_yaml_survives_dvc_exp_run_s_round_trip_byte_for_byte():
 
     text = (REPO / "params.yaml").read_text()
     assert dumps_yaml(parse_yaml_for_update(text, "params.yaml")) == text
+
+
+def params_lookups(path: Path) -> list[str]:
+    """`file:line` of each look-up of a param by string in `path`: `params["cca"]`,
+    `cca_params.get("reg", 1)`, `read_params()["cca"]`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            target = node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            target = node.func.value
+        else:
+            continue
+        if isinstance(target, ast.Call):  # read_params(...)["cca"]
+            target = target.func
+        name = target.id if isinstance(target, ast.Name) else ""
+        if name == "params" or name.endswith(("_params", "load_params")):
+            found.append(f"{path}:{node.lineno}")
+    return found
+
+
+def test_params_are_typed_outside_the_config_package(tmp_path):
+    """Outside `tie.config`, a step reads params as attributes of the typed sections it is
+    given (`params.cca.reg`), never by string from a dict: a rule or a default the schema
+    holds is then never written a second time."""
+    sources = [*(REPO / "src/tie").rglob("*.py"), *(REPO / "stages").glob("*.py")]
+    config = REPO / "src/tie/config"
+    found = [hit for path in sources if config not in path.parents for hit in params_lookups(path)]
+    assert found == [], f"params looked up by string: {found}"
+    # the scan sees such a look-up
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        'reg = params["cca"]["reg"]\ncca = read_params()["cca"]\nn = cca_params.get("n", 1)\n'
+    )
+    assert sorted(hit.rpartition(":")[2] for hit in params_lookups(probe)) == ["1", "2", "3"]

@@ -21,7 +21,8 @@ from real_fixtures import (
     write_zip,
 )
 
-from tie.corpus.read import check_split, read_dataset
+from tie.corpus.read import check_split
+from tie.datasets.kinds import read_published
 from tie.datasets.real import REPORT_FILE, prepare_real_dataset
 from tie.datasets.sources import (
     COCO_TRAIN2014,
@@ -85,7 +86,7 @@ def test_flickr8k_official_split_reads_like_the_real_files(flickr8k, served, tmp
         image.name for image in fixture.images + fixture.unlisted
     )  # no __MACOSX forks
 
-    corpus = read_dataset("flickr8k", raw, "official")
+    corpus = read_published("flickr8k", raw, "official")
     assert corpus.counts() == {
         "train": {"images": 6, "captions": 30},
         "val": {"images": 2, "captions": 10},
@@ -111,8 +112,8 @@ def test_flickr8k_official_split_reads_like_the_real_files(flickr8k, served, tmp
 def test_flickr8k_karpathy_split_equals_the_official_one(flickr8k, tmp_path):
     _, sources = flickr8k
     raw = prepare("flickr8k", sources, tmp_path)
-    official = read_dataset("flickr8k", raw, "official")
-    karpathy = read_dataset("flickr8k", raw, "karpathy")
+    official = read_published("flickr8k", raw, "official")
+    karpathy = read_published("flickr8k", raw, "karpathy")
     assert (karpathy.images, karpathy.splits, karpathy.captions) == (
         official.images,
         official.splits,
@@ -126,14 +127,14 @@ def test_official_split_fetches_and_needs_only_the_flickr8k_archives(flickr8k, s
     prepare_real_dataset("flickr8k", sources, raw, tmp_path / "downloads", 0.01, ("official",))
     assert served.requested(KARPATHY_SPLITS.name) == []
     assert not (raw / "karpathy.json").exists()
-    assert read_dataset("flickr8k", raw, "official").counts()["test"]["images"] == 2
+    assert read_published("flickr8k", raw, "official").counts()["test"]["images"] == 2
 
     raw = tmp_path / "raw-karpathy"
     prepare_real_dataset("flickr8k", sources, raw, tmp_path / "downloads", 0.01, ("karpathy",))
     assert served.requested(KARPATHY_SPLITS.name) == [None]
     assert served.requested(FLICKR8K_IMAGES.name) == [None]  # already there
     assert not (raw / "Flickr8k.token.txt").exists()
-    assert read_dataset("flickr8k", raw, "karpathy").counts()["test"]["images"] == 2
+    assert read_published("flickr8k", raw, "karpathy").counts()["test"]["images"] == 2
 
 
 def test_present_archives_are_not_fetched_again(flickr8k, served, tmp_path):
@@ -175,7 +176,7 @@ def test_damaged_images_are_reported_and_stop_the_stage_above_the_threshold(serv
     assert report["missing_or_unreadable"] == 2
     assert [entry.split(":")[0] for entry in report["unreadable"]] == [truncated.name, empty.name]
     assert "truncated" in report["unreadable"][0] and "empty" in report["unreadable"][1]
-    corpus = read_dataset("flickr8k", raw, "karpathy")
+    corpus = read_published("flickr8k", raw, "karpathy")
     assert truncated.name not in corpus.images and len(corpus.images) == 8
 
 
@@ -200,7 +201,7 @@ def test_flickr30k_from_a_placed_archive_with_the_karpathy_split(served, tmp_pat
     sources = replace(SOURCES["flickr30k"], n_images=10)
     raw = tmp_path / "raw"
     prepare_real_dataset("flickr30k", sources, raw, downloads, 0.01)
-    corpus = read_dataset("flickr30k", raw, "karpathy")
+    corpus = read_published("flickr30k", raw, "karpathy")
     assert corpus.counts()["test"] == {"images": 3, "captions": 15}
     assert corpus.images == [image.name for image in images]
 
@@ -218,7 +219,7 @@ def test_coco_reads_restval_as_train_and_keeps_five_captions(served, tmp_path):
         n_images=19,
     )
     raw = prepare("coco", sources, tmp_path)
-    corpus = read_dataset("coco", raw, "karpathy")
+    corpus = read_published("coco", raw, "karpathy")
     assert corpus.counts() == {
         "train": {"images": 7, "captions": 35},
         "val": {"images": 2, "captions": 10},
@@ -287,7 +288,7 @@ def test_accept_local_checks_the_content_of_your_copy_and_records_it(
     # Later runs verify against the accepted checksum: the pipeline's data stage proceeds.
     raw = tmp_path / "raw"
     prepare_real_dataset("flickr8k", SOURCES["flickr8k"], raw, downloads, 0.0, ("official",))
-    assert len(read_dataset("flickr8k", raw, "official").images) == 10
+    assert len(read_published("flickr8k", raw, "official").images) == 10
     assert served.requested(FLICKR8K_IMAGES.name) == []
     assert served.requested(KARPATHY_SPLITS.name) == []
 

@@ -1,14 +1,17 @@
 """The light name registry agrees with the modules that implement the names, and the
 params check and the cca stage's imports load no encoder (no TensorFlow, Keras, gensim)."""
 
+import ast
 import subprocess
 import sys
 from math import inf
+from pathlib import Path
 
 import pytest
 
 from tie.config import registry
 from tie.corpus.read import DATASET_SPLITS
+from tie.datasets.kinds import KINDS
 from tie.image.encoders import BUILDERS as IMAGE_BUILDERS
 from tie.image.keras_models import KERAS_MODELS
 from tie.text.encoders import BUILDERS as TEXT_BUILDERS
@@ -24,6 +27,8 @@ def test_the_registry_names_what_the_heavy_modules_implement():
     tables = {name for name, info in registry.TEXT_ENCODERS.items() if info.pretrained_table}
     assert tables == set(VOCABULARY_SAMPLES)
     assert DATASET_SPLITS == {name: info.splits for name, info in registry.DATASETS.items()}
+    assert list(KINDS) == list(registry.DATASETS)
+    assert all(kind.name == name for name, kind in KINDS.items())
     for name, info in registry.DATASETS.items():
         assert set(info.eval_images) <= set(info.splits), name
 
@@ -125,3 +130,37 @@ def test_a_package_import_runs_only_what_it_names(module, not_loaded):
     loaded = modules_loaded_by(f"import {module}")
     assert module in loaded
     assert not [name for name in loaded if name.startswith(not_loaded)], sorted(loaded)
+
+
+def dataset_dispatch(path) -> list[int]:
+    """Lines of `path` that compare a value with a dataset's name (`dataset == "custom"`,
+    `name in ("demo", "flickr8k")`): a choice by kind made outside `tie.datasets.kinds`."""
+    names = set(registry.DATASETS)
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.Compare):
+            continue
+        for operand in [node.left, *node.comparators]:
+            values = (
+                operand.elts if isinstance(operand, ast.Tuple | ast.List | ast.Set) else [operand]
+            )
+            if any(isinstance(v, ast.Constant) and v.value in names for v in values):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_no_choice_by_dataset_kind_outside_the_registry_of_kinds(tmp_path):
+    """What differs between kinds of dataset is a method of its object (`KINDS`) or a fact of
+    `registry.DATASETS`, never an `if` on its name elsewhere."""
+    repo = Path(__file__).resolve().parents[1]
+    kinds = repo / "src/tie/datasets/kinds.py"
+    sources = [*(repo / "src/tie").rglob("*.py"), *(repo / "stages").glob("*.py")]
+    found = {
+        str(path.relative_to(repo)): lines
+        for path in sources
+        if path != kinds and (lines := dataset_dispatch(path))
+    }
+    assert found == {}, f"choices by dataset name outside tie.datasets.kinds: {found}"
+    probe = tmp_path / "probe.py"
+    probe.write_text('if dataset == "custom" or name in ("demo", "x") or "coco" != d:\n    pass\n')
+    assert dataset_dispatch(probe) == [1, 1, 1]

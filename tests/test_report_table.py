@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tie.results.comparison import (
+from tie.results.provenance import Provenance
+from tie.results.report_table import (
     Group,
     Row,
     group_rows,
@@ -17,7 +18,6 @@ from tie.results.comparison import (
     to_json,
     to_markdown,
 )
-from tie.results.provenance import Provenance
 
 PROTOCOL = ("demo", "test", 50, 250)
 
@@ -196,7 +196,7 @@ def test_values_not_significantly_different_from_the_best_are_marked():
 
 def test_compare_a_run_with_a_published_row_by_its_interval_and_refuse_another_protocol():
     from tie.errors import TieError
-    from tie.results.compare import compare
+    from tie.results.significance import compare
 
     rng = np.random.default_rng(1)
     run = ranked_row("mine", rng.integers(1, 30, size=1000), rng.integers(1, 30, size=200))
@@ -278,7 +278,7 @@ def test_the_reference_row_is_named_and_labelled():
 
 
 def test_the_workspace_is_left_out_where_it_is_an_applied_experiment():
-    from tie.results.comparison import without_applied_workspace
+    from tie.results.report_table import without_applied_workspace
 
     applied = fisher_row("fv-gmm", 20.0, "gmm")
     workspace = Row("workspace", "workspace", applied.metrics, PROTOCOL, applied.provenance)

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import stage_params
 from PIL import Image
 
+from tie.config.schema import Cca
 from tie.corpus.corpus import Corpus
 from tie.errors import TieError
 from tie.evaluation.embeddings import SplitEmbeddings
@@ -18,6 +20,7 @@ from tie.text.fisher_vectors import FisherVectors
 from tie.text.fit import fit_fisher_encoder
 from tie.text.word_vectors import WordVectors
 
+ZERO_SHOT = Cca(method="none", n_components=1, reg=0, scale_power=1)  # the grid is not read
 SPLIT_OF = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
 
 
@@ -36,7 +39,7 @@ def paired(seed=0, n_images=60, dx=8, dy=6):
 def test_fit_joint_space_keeps_the_grid_point_best_on_val_fitted_on_train_only():
     corpus, X, Y = paired()
     grid = {"n_components": [2, 4], "reg": [1e-3, 1.0], "scale_power": 1.0}
-    fitted = fit_joint_space(grid | {"method": "cca"}, X, np.arange(len(X)), Y, corpus)
+    fitted = fit_joint_space(Cca(method="cca", **grid), X, np.arange(len(X)), Y, corpus)
     assert len(fitted.table) == fitted.selection["grid_points"] == 4
     train, val = corpus.split_view("train"), corpus.split_view("val")
     best = None
@@ -65,7 +68,7 @@ def test_constant_features_are_a_data_error_naming_the_file_not_a_params_one(tmp
     save_features(tmp_path / "image.npy", np.ones_like(X), corpus.images)
     save_features(tmp_path / "text.npy", Y, [f"c{i}" for i in range(len(Y))])
     X_rows, Y_rows = FeatureRows(tmp_path / "image.npy"), FeatureRows(tmp_path / "text.npy")
-    grid = {"method": "cca", "n_components": 2, "reg": 1e-3, "scale_power": 1.0}
+    grid = Cca(method="cca", n_components=2, reg=1e-3, scale_power=1.0)
     with pytest.raises(DataError) as error:
         fit_joint_space(grid, X_rows, np.arange(len(X)), Y_rows, corpus)
     message = str(error.value)
@@ -74,12 +77,14 @@ def test_constant_features_are_a_data_error_naming_the_file_not_a_params_one(tmp
     with pytest.raises(
         TieError, match=r"^cca.n_components=99 exceeds .* \(params.yaml, section `cca`\)$"
     ):
-        fit_joint_space(grid | {"n_components": 99}, X, np.arange(len(X)), Y, corpus)
+        fit_joint_space(
+            grid.model_copy(update={"n_components": 99}), X, np.arange(len(X)), Y, corpus
+        )
 
 
 def test_zero_shot_needs_one_space_and_is_scored_as_given():
     corpus, X, Y = paired(dy=8)
-    fitted = fit_joint_space({"method": "none"}, X, np.arange(len(X)), Y, corpus)
+    fitted = fit_joint_space(ZERO_SHOT, X, np.arange(len(X)), Y, corpus)
     assert fitted.table == [] and fitted.selection["grid_points"] == 0
     val = corpus.split_view("val")
     norm = np.linalg.norm
@@ -89,23 +94,22 @@ def test_zero_shot_needs_one_space_and_is_scored_as_given():
     expected = sum(metrics[d][f"R_at_{k}"] for d in metrics for k in (1, 5, 10))
     assert fitted.selection["val_criterion"] == pytest.approx(expected, abs=1e-3)
     with pytest.raises(TieError, match="8 and 6 dimensions"):
-        fit_joint_space({"method": "none"}, X, np.arange(len(X)), Y[:, :6], corpus)
+        fit_joint_space(ZERO_SHOT, X, np.arange(len(X)), Y[:, :6], corpus)
 
 
 def test_score_is_the_protocol_with_counts_and_intervals():
     corpus, X, Y = paired(dy=8)  # as if embedded in one space
     view = corpus.split_view("test")
     split = SplitEmbeddings(view, X[view.image_rows], Y[view.caption_rows])
-    params = {
-        "dataset": "demo",
-        "eval": {
+    params = stage_params(
+        eval={
             "split": "test",
             "ks": [1, 5],
             "memory_budget_mb": 1,
             "bootstrap": {"n": 50, "seed": 0},
-        },
-    }
-    metrics, query_ranks = score_split(split, corpus, params)
+        }
+    )
+    metrics, query_ranks = score_split(split, corpus, params.eval)
     direct = published_score(split.images, split.captions, view.caption_image_index, ks=(1, 5))
     for direction, values in direct.items():
         assert {k: metrics[direction][k] for k in values} == values
@@ -129,7 +133,7 @@ def test_extract_images_writes_what_the_encoder_gives(tmp_path):
     names = [p.name for p in paths]
     out = tmp_path / "features.npy"
     report = extract_images(
-        {"image": "colorgrid", "image_decode": {"max_pixels": 10**6}}, paths, out, names
+        stage_params(image="colorgrid", image_decode={"max_pixels": 10**6}), paths, out, names
     )
     rows = load_features(out, names)[:]
     expected = np.zeros_like(rows)
@@ -150,7 +154,7 @@ def test_the_mixture_is_fitted_on_the_train_captions_words_only(tmp_path):
     fisher = {"mixture": "gmm", "n_components": 2, "reduce": "none", "reduced_dim": 4}
     fisher |= {"normalize": True, "fit_on": "train_words", "sample_size": 10}
     fisher |= {"max_iter": 20, "seed": 0}
-    params = {"text": "glove", "tokenizer": {"stop_words": "none"}, "fisher": fisher}
+    params = stage_params(text="glove", tokenizer={"stop_words": "none"}, fisher=fisher)
     encoder, n_vectors = fit_fisher_encoder(params, corpus, tmp_path / "vocab.npz")
     train_words = [words.index(w) for w in ("red", "blue", "circle", "square")]
     settings = {k: v for k, v in fisher.items() if k not in ("fit_on", "sample_size")}
@@ -159,5 +163,9 @@ def test_the_mixture_is_fitted_on_the_train_captions_words_only(tmp_path):
     np.testing.assert_array_equal(encoder.mixtures_[0].means_, direct.mixtures_[0].means_)
     with pytest.raises(TieError, match=r"\(params.yaml, section `fisher`\)"):
         fit_fisher_encoder(
-            params | {"fisher": fisher | {"n_components": 9}}, corpus, tmp_path / "vocab.npz"
+            stage_params(
+                text="glove", tokenizer={"stop_words": "none"}, fisher=fisher | {"n_components": 9}
+            ),
+            corpus,
+            tmp_path / "vocab.npz",
         )

@@ -32,7 +32,9 @@ def test_importing_the_tracker_changes_nothing():
     assert json.loads(result.stdout) == {"changed": [], "listening": False, "level": True}
 
 
-def test_mlflows_settings_hold_while_a_run_is_logged_then_are_put_back(tmp_path, monkeypatch):
+def test_mlflows_settings_hold_while_a_run_is_logged_then_are_put_back(
+    tmp_path, monkeypatch, copy_store
+):
     import sqlalchemy
 
     from tie.evaluation.tracking import (
@@ -44,7 +46,8 @@ def test_mlflows_settings_hold_while_a_run_is_logged_then_are_put_back(tmp_path,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DVC_ROOT", raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = copy_store(tmp_path)  # its tables exist: the subject is logging, not creating
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     for name in MLFLOW_DEFAULTS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")  # the user's own: kept

@@ -24,9 +24,11 @@ connection.execute("COMMIT")
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    """A repo root whose default store exists (created once: it takes seconds)."""
+def root(tmp_path_factory, mlflow_store_file):
+    """A repo root whose default store exists (a copy of the session's: creating its tables
+    takes seconds)."""
     root = tmp_path_factory.mktemp("repo")
+    shutil.copyfile(mlflow_store_file, root / "mlflow.db")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DVC_ROOT", str(root))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -1,11 +1,11 @@
 """WebDataset collections: tar shards read in place, bad samples named, a hashed split."""
 
-import importlib.util
 import json
 import re
 
 import numpy as np
 import pytest
+from require import require_module
 from webdataset_shards import (
     CORRUPT_KEY,
     EMPTY_CAPTION_KEY,
@@ -15,6 +15,7 @@ from webdataset_shards import (
     write_shards,
 )
 
+from tie.config.schema import Webdataset
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
@@ -39,7 +40,7 @@ def test_brace_patterns_expand_like_img2dataset_names():
 def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp("wds")
     write_shards(root / "shards")
-    section = SECTION | {"shards": str(root / SECTION["shards"])}
+    section = Webdataset(**SECTION | {"shards": str(root / SECTION["shards"])})
     report = prepare_webdataset(root / "raw", section)
     return root, section, report
 
@@ -65,34 +66,57 @@ def test_the_split_is_a_fixed_hashed_holdout(collection):
     assert CORRUPT_KEY not in corpus.images and EMPTY_CAPTION_KEY not in corpus.images
     # The same keys and seed give the same split; another seed another one.
     assert read_webdataset(root / "raw", section).splits == corpus.splits
-    assert read_webdataset(root / "raw", section | {"seed": 1}).splits != corpus.splits
+    assert (
+        read_webdataset(root / "raw", section.model_copy(update={"seed": 1})).splits
+        != corpus.splits
+    )
 
 
-def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp_path, request):
+def members_and_files(collection, folder):
+    """Each image's tar member, and a file of the same bytes written to `folder`."""
     root, section, _ = collection
     corpus = read_webdataset(root / "raw", section)
     members = image_sources(root / "raw", corpus.images)
     files = []
     for key, member in zip(corpus.images, members, strict=True):
-        files.append(tmp_path / f"{key}.jpg")
+        files.append(folder / f"{key}.jpg")
         files[-1].write_bytes(member.read_bytes())  # only to compare with files here
-    encoders = [ColorGrid()]
-    if importlib.util.find_spec("tensorflow"):  # the tf.data path reads members in Python
+    return members, files
+
+
+def assert_same_rows(encoder, members, files):
+    from_tar = list(encoder.feature_batches(members))
+    from_files = list(encoder.feature_batches(files))
+    assert sum(len(positions) for positions, _ in from_tar) == len(files)
+    for (p1, f1), (p2, f2) in zip(from_tar, from_files, strict=True):
+        np.testing.assert_array_equal(p1, p2)
+        np.testing.assert_array_equal(f1, f2)
+
+
+def test_images_are_read_from_their_shards_as_the_files_would_be(collection, tmp_path):
+    """The Python read path (colorgrid): a member gives the rows its bytes as a file give."""
+    assert_same_rows(ColorGrid(), *members_and_files(collection, tmp_path))
+
+
+@pytest.mark.slow  # builds a VGG19 and a tiny CLIP: tens of seconds on a small machine
+@pytest.mark.parametrize("kind", ["keras", "tower"])
+def test_tf_data_and_tower_paths_read_shards_as_the_files_would_be(
+    collection, tmp_path, request, kind
+):
+    """The tf.data path of a Keras backbone and the vision tower's read members in Python
+    too: the same rows as from files."""
+    if kind == "keras":
+        require_module("tensorflow")
         from tie.image.keras_backbone import KerasBackbone
 
-        encoders.append(KerasBackbone("vgg19", weights="none", input_size=32, batch_size=8))
-    if importlib.util.find_spec("keras_hub"):  # so does the vision tower's
+        encoder = KerasBackbone("vgg19", weights="none", input_size=32, batch_size=8)
+    else:
+        require_module("keras_hub")
         from tie.image.tower import TowerImageEncoder
 
         preset = request.getfixturevalue("tiny_clip_preset")
-        encoders.append(TowerImageEncoder("clip", preset=str(preset), batch_size=8))
-    for encoder in encoders:
-        from_tar = list(encoder.feature_batches(members))
-        from_files = list(encoder.feature_batches(files))
-        assert sum(len(positions) for positions, _ in from_tar) == len(files)
-        for (p1, f1), (p2, f2) in zip(from_tar, from_files, strict=True):
-            np.testing.assert_array_equal(p1, p2)
-            np.testing.assert_array_equal(f1, f2)
+        encoder = TowerImageEncoder("clip", preset=str(preset), batch_size=8)
+    assert_same_rows(encoder, *members_and_files(collection, tmp_path))
 
 
 @pytest.mark.e2e

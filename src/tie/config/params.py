@@ -3,14 +3,18 @@
 A stage asks for the sections it declares in dvc.yaml, `load_params("cca", "eval")`,
 and gets only those (a test checks the two lists are the same). The whole file is
 checked first, in about a millisecond, so any bad value fails at once, whichever stage
-DVC runs first. The values are returned as written in params.yaml: the schema checks,
-it never converts.
+DVC runs first. What a stage gets is typed and read-only: `params.cca` is the schema's
+`Cca` section (`params.cca.reg`), `params.dataset` a name; a number is as written in
+params.yaml (`256` stays an integer). The library's steps take the sections they need,
+never a dict of params, so a rule the schema holds is checked once, there, and each
+default is declared once, in the schema.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML, YAMLError
@@ -26,7 +30,73 @@ PARAMS_FILE = "params.yaml"
 MAX_PARAMS_BYTES = 1_000_000
 MAX_PARAMS_VALUES = 100_000
 
-__all__ = ["PARAMS_FILE", "check_params", "choices", "flatten", "load_params", "read_params"]
+__all__ = [
+    "PARAMS_FILE",
+    "StageParams",
+    "check_params",
+    "checked_params",
+    "choices",
+    "flatten",
+    "load_params",
+    "read_params",
+    "read_section",
+    "typed_params",
+]
+
+
+class _ReadOnly:
+    """Named values, read as attributes; a name not loaded is an AttributeError naming it."""
+
+    __slots__ = ("_values", "_where")
+
+    def __init__(self, values: dict, where: str):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_where", where)
+
+    def __getattr__(self, name: str):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(
+                f"{self._where}{name} was not loaded: declare it (load_params and the"
+                " stage's params in dvc.yaml)"
+            ) from None
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"params are read-only ({self._where}{name})")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._values == self._values
+
+    def __repr__(self) -> str:
+        inside = ", ".join(f"{key}={value!r}" for key, value in self._values.items())
+        return f"{type(self).__name__}({inside})"
+
+    def model_dump(self) -> dict:
+        """The values as plain data (sections as dicts), as `Params.model_dump` gives them."""
+        return {
+            key: value.model_dump() if hasattr(value, "model_dump") else value
+            for key, value in self._values.items()
+        }
+
+
+class StageParams(_ReadOnly):
+    """The params a stage declared: names (`params.dataset`) and the schema's typed,
+    read-only sections (`params.cca.reg`); a section declared key by key
+    (`fisher.mixture`) holds only those keys."""
+
+    def __init__(self, values: dict):
+        super().__init__(values, "params ")
+
+
+class PartialSection(_ReadOnly):
+    """The keys of one section that a stage declared one by one (`fisher.mixture`)."""
+
+    def __init__(self, section: str, values: dict):
+        super().__init__(values, f"params {section}.")
 
 
 def read_params(path: str | Path = PARAMS_FILE) -> dict:
@@ -93,15 +163,12 @@ def check_params(params: dict, source: str = PARAMS_FILE) -> list[str]:
     Returns advice about valid settings that have no effect (e.g. `backbone.crops` with
     `image: colorgrid`).
     """
-    try:
-        checked = Params.model_validate(params)
-    except ValidationError as error:
-        raise TieError(f"{source}: {_describe(error.errors()[0], params)}") from None
-    return advice(checked)
+    return advice(_checked(params, source))
 
 
-def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
-    """The `sections` of params.yaml (all of it if none are named), after checking it all.
+def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> StageParams | Params:
+    """The `sections` of params.yaml (all of it, a `Params`, if none are named), after
+    checking it all; typed and read-only.
 
     A dotted name (`fisher.mixture`) gives that one key of its section, as a DVC stage
     declares it: the stage then sees only the keys it declared. Advice about settings
@@ -115,19 +182,69 @@ def load_params(*sections: str, path: str | Path = PARAMS_FILE) -> dict:
     ]
     if unknown:
         raise ValueError(f"params.yaml has no section {unknown}")
-    params = read_params(path)
-    for note in check_params(params, str(path)):
+    checked = _checked(read_params(path), str(path))
+    for note in advice(checked):
         print(f"{path}: note: {note}", file=sys.stderr)
     if not sections:
-        return params
-    chosen = {}
+        return checked
+    chosen, keys = {}, {}
     for name in sections:
         section, _, key = name.partition(".")
         if key:
-            chosen.setdefault(section, {})[key] = params[section][key]
+            keys.setdefault(section, {})[key] = getattr(getattr(checked, section), key)
         else:
-            chosen[section] = params[section]
-    return chosen
+            chosen[section] = getattr(checked, section)
+    for section, values in keys.items():
+        chosen.setdefault(section, PartialSection(section, values))
+    return StageParams(chosen)
+
+
+def read_section(name: str, path: str | Path = PARAMS_FILE):
+    """Section `name` of params.yaml, checked and typed, without checking the rest (e.g.
+    `compute`, which no stage declares to DVC: `tie.engine.load_engine`)."""
+    return getattr(_typed({name: read_params(path).get(name)}, str(path)), name)
+
+
+def checked_params(params: dict, source: str = PARAMS_FILE) -> Params:
+    """All of `params` (params.yaml as read), checked and typed; the first bad param is a
+    one-line `TieError` naming `source`."""
+    return _checked(params, source)
+
+
+def typed_params(**values) -> StageParams:
+    """Params given as values (a section as a dict or as its schema model), each checked
+    against its part of the schema (no rule across sections): e.g. for a library step
+    called without a params.yaml, `typed_params(image="colorgrid", image_decode={...})`."""
+    return _typed(values, "params")
+
+
+def _typed(values: dict, source: str) -> StageParams:
+    typed = {}
+    for name, value in values.items():
+        if name not in Params.model_fields:
+            raise ValueError(f"params.yaml has no section {name!r}")
+        field = Params.model_fields[name]
+        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            if value not in get_args(field.annotation):  # a name: dataset, text, ...
+                raise TieError(f"{source}: {name} = {shorten(value)}: must be {field.description}")
+            typed[name] = value
+            continue
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        try:
+            typed[name] = field.annotation.model_validate(value)
+        except ValidationError as error:
+            first = error.errors()[0]
+            first = first | {"loc": (name, *first["loc"])}
+            raise TieError(f"{source}: {_describe(first, {name: value})}") from None
+    return StageParams(typed)
+
+
+def _checked(params: dict, source: str) -> Params:
+    try:
+        return Params.model_validate(params)
+    except ValidationError as error:
+        raise TieError(f"{source}: {_describe(error.errors()[0], params)}") from None
 
 
 def _section_fields(section: str) -> dict:

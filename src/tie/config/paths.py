@@ -10,7 +10,6 @@ and the tests use these.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 DOWNLOADS = "data/downloads"  # real datasets' archives, kept between runs (not an output)
 RAW = "data/raw/{dataset}"
@@ -51,13 +50,13 @@ def output_path(template: str, root: Path | str = ".", **choices: str) -> Path:
     return Path(root) / template.format(**choices)
 
 
-def path_choices(params: dict) -> dict:
-    """The choices the templates name, from params.yaml: a section as a namespace, so that
-    `{caption_vectors.pooling}` reads `params["caption_vectors"]["pooling"]`, as dvc.yaml's
-    ${caption_vectors.pooling}."""
+def path_choices(params) -> dict:
+    """The choices the templates name, from the typed params (`tie.config.params`): a
+    section as itself, so that `{caption_vectors.pooling}` reads
+    `params.caption_vectors.pooling`, as dvc.yaml's ${caption_vectors.pooling}."""
     return {
-        "dataset": params["dataset"],
-        "text": params["text"],
-        "image": params["image"],
-        "caption_vectors": SimpleNamespace(**params["caption_vectors"]),
+        "dataset": params.dataset,
+        "text": params.text,
+        "image": params.image,
+        "caption_vectors": params.caption_vectors,
     }

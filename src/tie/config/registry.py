@@ -2,7 +2,7 @@
 
 `tie.config.params` checks params.yaml against these tables and `tie list` prints them,
 without importing an encoder (no TensorFlow, Keras or gensim). The modules that implement
-the names (`tie.datasets.prepare`, `tie.text.encoders.BUILDERS`,
+the names (`tie.datasets.kinds.KINDS`, `tie.text.encoders.BUILDERS`,
 `tie.image.encoders.BUILDERS`) build them by the same names; a test checks that both
 agree. Adding an encoder or a dataset: an entry here, and its implementation there.
 """
@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """What a dataset is, as params.yaml's checks need it (its code: `tie.datasets.kinds`)."""
+
     splits: tuple[str, ...]  # the `split` values it can be read with (the first: its own)
     # Published protocol: images of the val and test splits, per split scheme. Absent
-    # (demo, custom): the counts come from params.yaml (section `demo`, `custom`).
+    # (demo, custom, webdataset): the counts come from params.yaml or from its files.
     eval_images: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The param that sets a split's number of images, `{split}` in its name (the demo's
+    # `demo.n_{split}`); a split without such a param has none.
+    split_size_param: str | None = None
+    # Its images are members of tar shards (`tie.raw.webdataset`), not files of a folder.
+    images_in_shards: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,16 +121,18 @@ SPLITS = ("train", "val", "test")
 
 _FLICKR8K_COUNTS = {"val": 1000, "test": 1000}
 DATASETS: dict[str, DatasetInfo] = {
-    "demo": DatasetInfo(("official",)),
+    "demo": DatasetInfo(("official",), split_size_param="demo.n_{split}"),
     # tar shards; "official": its held-out split by hashed key (webdataset.test_size ...)
-    "webdataset": DatasetInfo(("official",)),
+    "webdataset": DatasetInfo(
+        ("official",), split_size_param="webdataset.{split}_size", images_in_shards=True
+    ),
     "flickr8k": DatasetInfo(
         ("official", "karpathy"), {"official": _FLICKR8K_COUNTS, "karpathy": _FLICKR8K_COUNTS}
     ),
     "flickr30k": DatasetInfo(("karpathy",), {"karpathy": {"val": 1014, "test": 1000}}),
     "coco": DatasetInfo(("karpathy",), {"karpathy": {"val": 5000, "test": 5000}}),
     # Your own images: the split of its captions file, or a seeded hash of each name; the
-    # counts come from that file (section `custom`).
+    # counts come from that file (section `custom`), read by the splits stage.
     "custom": DatasetInfo(("official",)),
 }
 

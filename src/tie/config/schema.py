@@ -14,7 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from tie.config.registry import (
     CCA_METHODS,
@@ -53,11 +60,19 @@ MAX_MIXTURE = 1024  # Fisher mixture components: the vector has 2 x K x D entrie
 MAX_GRID = 100  # values of one CCA grid param: every combination is fitted
 MAX_PATH = 4096  # characters of a path or URL (Linux PATH_MAX)
 
+
+def _as_written(value, check):
+    """A float param checked as a float, kept as written: an integer stays an integer (an
+    int is a float to Python's typing), so what a stage records is what params.yaml says."""
+    checked = check(value)
+    return value if type(value) is int else checked
+
+
+# A float param: an int or a float, as written (`256` stays 256, `1e-3` is 0.001).
+Number = Annotated[float, WrapValidator(_as_written)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 SEED_TEXT = f"an integer from 0 to {MAX_SEED}"
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 def allowed(text: str, **constraints):
@@ -80,7 +95,9 @@ class ParamError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    """A section of params.yaml, checked and read-only: what a stage is given."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class Demo(Section):
@@ -124,20 +141,20 @@ class Compute(Section):
 
     engine: Literal[ENGINES] = allowed(" or ".join(ENGINES))
     address: str = allowed('"" (start Ray here), auto, or a ray:// URL', max_length=MAX_PATH)
-    num_cpus: float = allowed(
+    num_cpus: Number = allowed(
         "a number from 0 (excluded) to 1024 (CPUs per encoder actor)",
         gt=0,
         le=1024,
         allow_inf_nan=False,
     )
-    num_gpus: float = allowed(
+    num_gpus: Number = allowed(
         "a number from 0 to 64 (GPUs per encoder actor)", ge=0, le=64, allow_inf_nan=False
     )
     concurrency: int = integer(1, 1024, "encoder actors at once")
 
 
 class Raw(Section):
-    max_missing_fraction: float = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
+    max_missing_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.01)", ge=0, le=1)
 
 
 PILLOW_HARD_LIMIT = 178_956_970  # pixels: twice Pillow's MAX_IMAGE_PIXELS (tie.image.decode)
@@ -155,8 +172,8 @@ class Custom(Section):
         pattern=r"(?i)\.(csv|jsonl|json)$",
         max_length=MAX_PATH,
     )
-    val_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
-    test_fraction: float = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    val_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
+    test_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
     split_seed: Seed = allowed(SEED_TEXT)
 
     @model_validator(mode="after")
@@ -247,7 +264,7 @@ def _cca_param(name: str, **bounds):
     limits = {key: value for key, value in limits.items() if value is not None}
     if interval.kind is int:
         return Annotated[int, Field(**limits)]
-    return Annotated[float, Field(allow_inf_nan=False, **limits)]
+    return Annotated[Number, Field(allow_inf_nan=False, **limits)]
 
 
 def _value_or_list(item):
@@ -285,11 +302,11 @@ MAX_NEIGHBOURS = 1000  # qb_norm / csls k: k values or indices are kept per bank
 class Hubness(Section):
     """The params of the hubness-aware rules (`eval.scoring`), each tried on val."""
 
-    beta: _value_or_list(Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = allowed(
-        f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them"
+    beta: _value_or_list(Annotated[Number, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]) = (
+        allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 20), or a non-empty list of them")
     )
     gallery_beta: _value_or_list(
-        Annotated[float, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
+        Annotated[Number, Field(gt=0, le=MAX_BETA, allow_inf_nan=False)]
     ) = allowed(f"a number > 0 and <= {MAX_BETA} (e.g. 3), or a non-empty list of them")
     activation_k: _value_or_list(Annotated[int, Field(ge=1, le=MAX_NEIGHBOURS)]) = allowed(
         f"an integer from 1 to {MAX_NEIGHBOURS} (e.g. 1), or a non-empty list of them"
@@ -305,7 +322,7 @@ class Eval(Section):
         "a non-empty list of distinct integers >= 1 (e.g. [1, 5, 10])"
     )
     curve_max_k: int = integer(1, MAX_SAMPLES, "the curve stops at the number of images scored")
-    memory_budget_mb: float = allowed(
+    memory_budget_mb: Number = allowed(
         "a number > 0 (megabytes), at most 1048576 (1 TB)", gt=0, le=2**20, allow_inf_nan=False
     )
     bootstrap: Bootstrap
@@ -370,13 +387,8 @@ class Params(Section):
             check_fisher_text(self)
         check_scoring(self)
         n_images, source = eval_images(self)
-        if n_images is not None and max(self.eval.ks) > n_images:
-            raise ParamError(
-                "eval.ks",
-                self.eval.ks,
-                f"every K must be at most {n_images}, the number of {self.eval.split}"
-                f" images ({source}); {' or '.join(eval_images_fixes(self, n_images))}",
-            )
+        if n_images is not None:
+            check_eval_ks(self, n_images, source, eval_images_fixes(self, n_images))
         return self
 
 
@@ -435,59 +447,55 @@ def check_scoring(params: Params) -> None:
         )
 
 
+def check_eval_ks(params: Params, n_images: int, source: str, fixes: list[str]) -> None:
+    """Every K of `eval.ks` at most `n_images`, the images of `eval.split` (as `source`
+    says); else a ParamError naming `fixes`, the settings that would do."""
+    if max(params.eval.ks) > n_images:
+        raise ParamError(
+            "eval.ks",
+            params.eval.ks,
+            f"every K must be at most {n_images}, the number of {params.eval.split}"
+            f" images ({source}); {' or '.join(fixes)}",
+        )
+
+
+def _split_size_param(params: Params) -> str | None:
+    """The param that sets the number of `eval.split` images (`demo.n_test`), if any."""
+    template = DATASETS[params.dataset].split_size_param
+    if template is None:
+        return None
+    name = template.format(split=params.eval.split)
+    section, key = name.split(".")
+    return name if key in type(getattr(params, section)).model_fields else None
+
+
 def eval_images(params: Params) -> tuple[int | None, str]:
     """How many images `eval.split` holds, and where that number comes from.
 
-    The demo: its params (`demo.n_test`, ...). A custom dataset: its captions file and
-    images folder, as the splits stage will split them (None before they exist). A real
+    The demo, a webdataset: their params (`demo.n_test`, `webdataset.test_size`). A real
     dataset: its published protocol (e.g. 1000 test images for Flickr8k, 5000 for COCO
-    with Karpathy's split); None where no count is published (the train split).
+    with Karpathy's split); None where no count is published (the train split). A custom
+    dataset: None here, its files tell (`tie.datasets.kinds`, when the splits stage reads
+    them).
     """
-    split = params.eval.split
-    if params.dataset == "demo":
-        return getattr(params.demo, f"n_{split}"), f"demo.n_{split}"
-    if params.dataset == "custom":
-        from tie.raw.captions_file import split_counts
-
-        counts = split_counts(**params.custom.model_dump())
-        where = f"custom.captions {params.custom.captions}"
-        if counts is not None and not any(counts.values()):
-            raise ParamError(
-                "custom.captions",
-                params.custom.captions,
-                f"no captioned images found: no row names a file of custom.images"
-                f" {params.custom.images} with a caption",
-            )
-        return (None, where) if counts is None else (counts[split], where)
-    if params.dataset == "webdataset" and split != "train":
-        return getattr(params.webdataset, f"{split}_size"), f"webdataset.{split}_size"
+    name = _split_size_param(params)
+    if name is not None:
+        section, key = name.split(".")
+        return getattr(getattr(params, section), key), name
     counts = DATASETS[params.dataset].eval_images.get(params.split, {})
-    return counts.get(split), f"{params.dataset}, {params.split} split"
+    return counts.get(params.eval.split), f"{params.dataset}, {params.split} split"
 
 
 def eval_images_fixes(params: Params, n_images: int) -> list[str]:
     """Settings that would fit `eval.ks` to the images scored, with the numbers: the Ks
     that fit, and what gives max(eval.ks) images (where a param of this project does)."""
-    split, needed = params.eval.split, max(params.eval.ks)
     fixes = []
     fitting = [k for k in params.eval.ks if k <= n_images] or [n_images]
     if n_images >= 1:
         fixes.append(f"lower eval.ks to {fitting}")
-    if params.dataset == "demo":
-        fixes.append(f"raise demo.n_{split} to {needed}")
-    elif params.dataset == "webdataset" and split != "train":
-        fixes.append(f"raise webdataset.{split}_size to {needed}")
-    elif params.dataset == "custom" and split != "train":
-        from tie.raw.captions_file import fraction_for
-
-        found = fraction_for(split, needed, **params.custom.model_dump())
-        if found:
-            fixes.append(f"raise custom.{split}_fraction to {found[0]} ({found[1]} {split} images)")
-        else:
-            fixes.append(
-                f"give at least {needed} images the {split} split (more images, or the split"
-                " column of custom.captions)"
-            )
+    name = _split_size_param(params)
+    if name is not None:
+        fixes.append(f"raise {name} to {max(params.eval.ks)}")
     return fixes
 
 

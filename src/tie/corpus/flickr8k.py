@@ -58,7 +58,8 @@ class Problems:
         }
 
 
-# Added by `tie.corpus.read.read_dataset`, which has the raw folder's manifest.
+# Added by `tie.datasets.kinds` (`tie.corpus.read.same_content`), which has the raw folder's
+# manifest.
 SAME_CONTENT = "images_same_content"
 REPORT_EXTRA = {
     SAME_CONTENT: "kept images whose bytes repeat an earlier image's (one picture, two names)"

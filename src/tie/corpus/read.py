@@ -1,4 +1,6 @@
-"""Reading a dataset's raw folder into a `Corpus`, split the way params.yaml says.
+"""What every reader of a raw folder shares: the split schemes a dataset has (`tie fetch
+--split` is checked against them) and the report of images with the same content. Each
+kind of dataset reads its raw folder with its reader (`tie.datasets.kinds`).
 
 The splits of each dataset (params.yaml `split`):
 - `official`: the dataset's own split lists, in the Flickr8k layout (demo, flickr8k), its
@@ -15,18 +17,9 @@ from pathlib import Path
 
 from tie.config.registry import DATASETS, SPLIT_LISTS
 from tie.corpus.corpus import Corpus
-from tie.corpus.custom import read_custom
-from tie.corpus.flickr8k import SAME_CONTENT, Problems, read_flickr8k_layout
-from tie.corpus.karpathy import read_karpathy_json
-from tie.corpus.webdataset import read_webdataset
+from tie.corpus.flickr8k import SAME_CONTENT, Problems
 from tie.errors import TieError
-from tie.raw.layout import (
-    KARPATHY_FILE,
-    MANIFEST_NAME,
-    demo_layout,
-    flickr8k_official_layout,
-    image_dir,
-)
+from tie.raw.layout import MANIFEST_NAME, image_dir
 from tie.recorded import check_recorded
 
 # dataset name -> the splits it can be read with (the first is where it comes from)
@@ -34,7 +27,8 @@ DATASET_SPLITS = {name: info.splits for name, info in DATASETS.items()}
 
 
 def check_split(dataset: str, split: str) -> None:
-    """Fail at once if dataset `dataset` has no split `split`, saying which it has."""
+    """Fail at once if dataset `dataset` has no split `split`, saying which it has (`tie
+    fetch --split`; params.yaml's `split` is checked by its schema)."""
     if split not in SPLIT_LISTS:
         raise TieError(
             f"unknown split {split!r} in params.yaml; valid names: {', '.join(SPLIT_LISTS)}"
@@ -45,30 +39,6 @@ def check_split(dataset: str, split: str) -> None:
             f"dataset {dataset!r} has no {split!r} split; it has: {', '.join(valid)} "
             f"(e.g. `dvc exp run -S dataset={dataset} -S split={valid[0]}`)"
         )
-
-
-def read_dataset(
-    name: str, raw_dir: Path, split: str = "official", params: dict | None = None
-) -> Corpus:
-    """The corpus of dataset `name` from its raw files, split the `split` way.
-
-    `params` (params.yaml) is needed by `custom` (its split fractions and seed) and
-    `webdataset` (its split sizes).
-    """
-    check_split(name, split)
-    raw_dir = Path(raw_dir)
-    if name == "custom":
-        keys = ("val_fraction", "test_fraction", "split_seed")
-        corpus = read_custom(raw_dir, **{key: params["custom"][key] for key in keys})
-    elif name == "webdataset":
-        return read_webdataset(raw_dir, params["webdataset"])
-    elif split == "karpathy":
-        corpus = read_karpathy_json(raw_dir / KARPATHY_FILE, image_dir(raw_dir), name)
-    else:
-        layout = demo_layout(raw_dir) if name == "demo" else flickr8k_official_layout(raw_dir)
-        corpus = read_flickr8k_layout(layout, dataset=name)
-    corpus.report[SAME_CONTENT] = same_content(corpus, raw_dir)
-    return corpus
 
 
 def same_content(corpus: Corpus, raw_dir: Path) -> dict:

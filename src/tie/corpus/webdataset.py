@@ -9,22 +9,23 @@ import hashlib
 import json
 from pathlib import Path
 
+from tie.config.schema import Webdataset
 from tie.corpus.corpus import Corpus
 from tie.errors import TieError
 from tie.raw.webdataset import REPORT_FILE
 from tie.raw.webdataset import records as index_records
 
 
-def read_webdataset(raw_dir: Path, section: dict) -> Corpus:
+def read_webdataset(raw_dir: Path, section: Webdataset) -> Corpus:
     """The corpus of the indexed samples, split by hashed key (see the module's docstring)."""
     records = index_records(raw_dir)
-    seed = section["seed"]
+    seed = section.seed
     rank = sorted(
         range(len(records)),
         key=lambda i: hashlib.sha256(f"{seed}:{records[i]['key']}".encode()).digest(),
     )
     split = ["train"] * len(records)
-    n_test, n_val = section["test_size"], section["val_size"]
+    n_test, n_val = section.test_size, section.val_size
     if len(records) < n_test + n_val + 2:
         raise TieError(
             f"the collection has {len(records)} good samples, too few for webdataset.test_size"

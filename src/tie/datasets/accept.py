@@ -79,13 +79,13 @@ def _check_content(
             for r in sources.downloads
         ),
     )
-    from tie.corpus.read import read_dataset
+    from tie.datasets.kinds import read_published
 
     with tempfile.TemporaryDirectory(dir=downloads_dir, prefix=".accept-") as tmp:
         raw = Path(tmp) / name
         try:
             prepare_real_dataset(name, unchecked, raw, downloads_dir, 0.0, (split,))
-            corpus = read_dataset(name, raw, split)
+            corpus = read_published(name, raw, split)
         except (TieError, FileNotFoundError, ValueError, KeyError) as error:
             raise TieError(f"your copy of {name} cannot be accepted: {error}") from None
     expected = sources.split_images[split]

@@ -99,7 +99,7 @@ def prepare_real_dataset(
     if "karpathy" in splits:
         karpathy_json = {sources.karpathy_json: raw_dir / KARPATHY_FILE}
         _extract_named(archives[KARPATHY_SPLITS.name], karpathy_json)
-    if name == "flickr8k" and "official" in splits:
+    if "official" in splits and FLICKR8K_TEXT.name in sources.split_archives.get("official", ()):
         text_files = {f: raw_dir / f for f in FLICKR8K_TEXT_FILES.values()}
         _extract_named(archives[FLICKR8K_TEXT.name], text_files)
 

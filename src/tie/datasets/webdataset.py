@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tie.config.schema import MAX_SHARDS, shard_count
+from tie.config.schema import MAX_SHARDS, Webdataset, shard_count
 from tie.errors import TieError, shorten
 from tie.raw.names import name_problem
 from tie.raw.webdataset import IMAGE_EXTENSIONS, INDEX_FILE, REPORT_FILE, open_url
@@ -143,12 +143,12 @@ def _decodable(image_bytes: bytes) -> bool:
         return False
 
 
-def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
+def prepare_webdataset(raw_dir: Path, section: Webdataset) -> dict:
     """Index the good samples of the shards into `raw_dir`; return the report of bad ones."""
     raw_dir = Path(raw_dir)
     (raw_dir / INDEX_FILE).parent.mkdir(parents=True, exist_ok=True)
-    field = section["caption_field"]
-    urls = expand_braces(section["shards"])
+    field = section.caption_field
+    urls = expand_braces(section.shards)
     bad: dict[str, list[str]] = {
         "image missing": [],
         "image undecodable": [],
@@ -162,9 +162,7 @@ def prepare_webdataset(raw_dir: Path, section: dict) -> dict:
         for url in urls:
             if "://" not in url and not Path(url).is_file():
                 what = "is a folder, not a tar file" if Path(url).is_dir() else "does not exist"
-                raise TieError(
-                    f"webdataset.shards: {url} {what} (from {shorten(section['shards'])})"
-                )
+                raise TieError(f"webdataset.shards: {url} {what} (from {shorten(section.shards)})")
             for key, members, data in iter_samples(url, shard_digests):
                 name = f"{url}:{key}"
                 image = next((e for e in IMAGE_EXTENSIONS if e in members), None)

@@ -16,28 +16,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tie.config.params import PARAMS_FILE, read_params
+from tie.config.params import PARAMS_FILE, read_section
 from tie.config.schema import Compute
 
 
 @dataclass(frozen=True)
 class Engine:
-    """The `compute` section, checked: `engine` (`local` | `ray`) and the Ray settings.
+    """The `compute` section, checked: `engine` (`local` | `ray`) and the Ray settings;
+    None: this process (`LOCAL`).
 
     Examples
     --------
-    >>> engine = Engine({"engine": "local"})
+    >>> engine = LOCAL
     >>> engine.on_ray
     False
     >>> with engine.session():
     ...     pass
     """
 
-    compute: dict
+    compute: Compute | None = None
 
     @property
     def on_ray(self) -> bool:
-        return self.compute["engine"] == "ray"
+        return self.compute is not None and self.compute.engine == "ray"
 
     @contextmanager
     def session(self):
@@ -51,9 +52,9 @@ class Engine:
             yield
 
 
-LOCAL = Engine({"engine": "local"})
+LOCAL = Engine()
 
 
 def load_engine(path: str | Path = PARAMS_FILE) -> Engine:
     """The engine of params.yaml's `compute` section (stages call `load_params` first)."""
-    return Engine(Compute.model_validate(read_params(path)["compute"]).model_dump())
+    return Engine(read_section("compute", path))

@@ -37,6 +37,7 @@ import ray
 import ray.data
 
 import tie
+from tie.config.schema import Compute
 from tie.errors import TieError
 
 # How long the cluster may take to offer one encoder actor's CPUs and GPUs (an autoscaler
@@ -45,7 +46,7 @@ RESOURCE_WAIT_S = 180.0  # TIE_RAY_RESOURCE_WAIT_S overrides it
 
 
 @contextmanager
-def ray_session(compute: dict):
+def ray_session(compute: Compute):
     """Connect to the cluster of `compute.address` (or start a local Ray) for a block.
 
     An empty address starts a Ray instance on this machine for the block's duration;
@@ -55,7 +56,7 @@ def ray_session(compute: dict):
     one-line TieError saying where the token comes from.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry leaves the machine
-    address = compute.get("address") or None
+    address = compute.address or None
     try:
         ray.init(
             address=address,
@@ -84,13 +85,13 @@ def ray_session(compute: dict):
         ray.shutdown()
 
 
-def wait_for_actor_resources(compute: dict) -> None:
+def wait_for_actor_resources(compute: Compute) -> None:
     """Wait (at most `TIE_RAY_RESOURCE_WAIT_S`) for a node that can hold one encoder actor.
 
     Ray would otherwise queue an actor no node can hold forever (its autoscaler only warns),
     e.g. `compute.num_gpus: 1` on a cluster without GPUs.
     """
-    need = {"CPU": compute.get("num_cpus", 1), "GPU": compute.get("num_gpus", 0)}
+    need = {"CPU": compute.num_cpus, "GPU": compute.num_gpus}
     wait = float(os.environ.get("TIE_RAY_RESOURCE_WAIT_S", RESOURCE_WAIT_S))
     deadline = time.monotonic() + wait
     while True:
@@ -109,11 +110,11 @@ def wait_for_actor_resources(compute: dict) -> None:
     )
 
 
-def actor_options(compute: dict) -> dict:
+def actor_options(compute: Compute) -> dict:
     """`map_batches` options for the encoder actors: `compute.concurrency` actors of
     `compute.num_cpus` CPUs and `compute.num_gpus` GPUs each."""
     return {
-        "compute": ray.data.ActorPoolStrategy(size=compute.get("concurrency") or 1),
-        "num_cpus": compute.get("num_cpus", 1),
-        "num_gpus": compute.get("num_gpus", 0),
+        "compute": ray.data.ActorPoolStrategy(size=compute.concurrency),
+        "num_cpus": compute.num_cpus,
+        "num_gpus": compute.num_gpus,
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 from tie.config.lock import Lock, flat_entry_params, running_entry
 from tie.config.params import flatten
 from tie.config.registry import CCA_PARAMS, SPLITS
+from tie.config.schema import Eval
 from tie.corpus.corpus import Corpus
 from tie.evaluation.bootstrap import add_uncertainty
 from tie.evaluation.embeddings import SplitEmbeddings, load_split_embeddings
@@ -46,12 +47,11 @@ def coverage_metrics(text_features: Path) -> dict[str, float]:
 
 
 def choose_scoring(
-    corpus: Corpus, params: dict, image_features: Path, text_features: Path, model
+    corpus: Corpus, settings: Eval, image_features: Path, text_features: Path, model
 ) -> tuple[ScoringChoice, tuple | None]:
-    """`eval.scoring` and its params chosen on val, and the banks (train rows in the joint
-    space: images, captions); cosine needs neither val nor banks."""
-    settings = params["eval"]
-    rule = settings.get("scoring", "cosine")  # absent from a record made before it existed
+    """`eval.scoring` and its params chosen on val (section `eval`), and the banks (train
+    rows in the joint space: images, captions); cosine needs neither val nor banks."""
+    rule = settings.scoring
     if rule == "cosine":
         return ScoringChoice(rule, {}), None
     train = load_split_embeddings(corpus, "train", image_features, text_features, model)
@@ -59,12 +59,12 @@ def choose_scoring(
     bank = (train.images, train.captions)
     choice = choose_on_val(
         rule,
-        settings["hubness"],
+        settings.hubness,
         val.images,
         val.captions,
         val.view.caption_image_index,
         bank,
-        settings["memory_budget_mb"],
+        settings.memory_budget_mb,
     )
     return choice, bank
 
@@ -72,7 +72,7 @@ def choose_scoring(
 def score_split(
     split: SplitEmbeddings,
     corpus: Corpus,
-    params: dict,
+    settings: Eval,
     scoring: ScoringChoice | None = None,
     bank: tuple | None = None,
 ) -> tuple[dict, QueryRanks]:
@@ -82,10 +82,9 @@ def score_split(
     `eval.bootstrap.n` > 0) and its protocol counts, and `rsum` sums both directions'
     R@1, R@5 and R@10; a dataset with a fold protocol (COCO's 1K) adds its averaged
     metrics under their own key. Ranks are by `scoring` (`choose_scoring`; cosine if None),
-    whose banks are `bank`.
+    whose banks are `bank`. `settings`: section `eval`.
     """
-    settings = params["eval"]
-    budget, ks = settings["memory_budget_mb"], settings["ks"]
+    budget, ks = settings.memory_budget_mb, settings.ks
     index = split.view.caption_image_index
     scoring = ScoringChoice("cosine", {}) if scoring is None else scoring
     rank = ranks_function(scoring, bank, budget)
@@ -97,20 +96,20 @@ def score_split(
         search,
         annotation,
     )
-    bootstrap = settings["bootstrap"]
+    bootstrap = settings.bootstrap
     metrics = add_uncertainty(
         metrics_from_ranks(search, annotation, ks),
         *query_ranks.ranks,
         query_ranks.caption_image_index,
         ks,
-        bootstrap["n"],
-        bootstrap["seed"],
+        bootstrap.n,
+        bootstrap.seed,
     )
     n_images, n_captions = len(split.images), len(split.captions)
     for direction, counts in protocol_counts(n_images, n_captions).items():
         metrics[direction] |= counts
-    if settings["split"] == "test" and params["dataset"] in FOLD_PROTOCOLS:
-        name, n_folds = FOLD_PROTOCOLS[params["dataset"]]
+    if settings.split == "test" and corpus.dataset in FOLD_PROTOCOLS:
+        name, n_folds = FOLD_PROTOCOLS[corpus.dataset]
         by = None if scoring.rule == "cosine" else rank
         folds = score_folds(split.images, split.captions, index, n_folds, ks, budget, by)
         per_fold = protocol_counts(n_images // n_folds, round(n_captions / n_folds))
@@ -131,10 +130,10 @@ def write_plots(
     gallery_file: Path,
 ) -> None:
     """The recall-at-K curves (a DVC plot) and the gallery of retrieved examples."""
-    max_k = min(params["eval"]["curve_max_k"], len(split.images))
+    max_k = min(params.eval.curve_max_k, len(split.images))
     write_recall_curves(curves_file, *query_ranks.ranks, max_k)
     names = [corpus.images[r] for r in split.view.image_rows]
-    image_files = image_sources(params["dataset"], raw_dir, names)
+    image_files = image_sources(params.dataset, raw_dir, names)
     caption_texts = [corpus.flat_captions[r] for r in split.view.caption_rows]
     index = split.view.caption_image_index
     write_gallery(gallery_file, image_files, caption_texts, split.images, split.captions, index)
@@ -183,9 +182,9 @@ def log_run(
     result = fingerprint(entry)
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "recall_at_k.png"  # the curves as a picture, for the MLflow UI
-        plot_recall_curves(curves_file, png, f"{params['dataset']}: recall at K")
+        plot_recall_curves(curves_file, png, f"{params.dataset}: recall at K")
         run_id, logged = log_evaluation(
-            params["dataset"],
+            params.dataset,
             logged_params,
             main_metrics,
             [curves_file, png, *artifacts],
@@ -215,7 +214,7 @@ def run_contents(
         from tie.evaluation.mlflow_model import log_joint_model
         from tie.evaluation.run_inputs import log_split_datasets
 
-        log_split_datasets(corpus, params["dataset"], manifest_file)
+        log_split_datasets(corpus, params.dataset, manifest_file)
         log_joint_model(
             params,
             corpus=corpus,

@@ -47,40 +47,41 @@ REQUIREMENTS = ("mlflow", "numpy", "pandas", "pillow", "scikit-learn", "scipy", 
 TOWER_REQUIREMENTS = ("keras", "keras-hub", "tensorflow")
 
 
-def model_spec(params: dict, dim: int) -> dict:
-    """What the model is, from the params the run read: encoders, tokenizer, pooling, scoring."""
+def model_spec(params, dim: int) -> dict:
+    """What the model is, from the params the run read (typed, `tie.config.params`):
+    encoders, tokenizer, pooling, scoring."""
     from tie.config.registry import TEXT_ENCODERS
     from tie.image.keras_models import KERAS_MODELS
     from tie.towers.models import TOWER_MODELS, is_local_preset
 
-    text, image = params["text"], params["image"]
+    text, image = params.text, params.image
     sentence = TEXT_ENCODERS[text].kind == "sentence"
-    text_params = dict(params[text]) if sentence else {}
-    image_params = {}
+    text_section = getattr(params, text).model_dump() if sentence else {}
+    image_section = {}
     if image in KERAS_MODELS:
-        image_params = dict(params["backbone"])
-        if str(image_params["weights"]) not in ("imagenet", "none"):  # a weights file
-            image_params["weights"] = _absolute(image_params["weights"])
+        image_section = params.backbone.model_dump()
+        if str(image_section["weights"]) not in ("imagenet", "none"):  # a weights file
+            image_section["weights"] = _absolute(image_section["weights"])
     elif image in TOWER_MODELS:
-        image_params = dict(params[image])
+        image_section = getattr(params, image).model_dump()
     # Referenced, not copied: a path given relative to the project is made absolute.
-    for section in (text_params, image_params):
+    for section in (text_section, image_section):
         if "preset" in section and is_local_preset(section["preset"]):
             section["preset"] = _absolute(section["preset"])
     return {
         "format": FORMAT,
-        "dataset": params["dataset"],
+        "dataset": params.dataset,
         "text": text,
         "text_kind": "sentence" if sentence else "word_vectors",
-        "text_params": text_params,
-        "tokenizer": params["tokenizer"],
-        "caption_vectors": params["caption_vectors"],
+        "text_params": text_section,
+        "tokenizer": params.tokenizer.model_dump(),
+        "caption_vectors": params.caption_vectors.model_dump(),
         "image": image,
-        "image_params": image_params,
-        "max_pixels": params["image_decode"]["max_pixels"],
-        "scoring": params["eval"].get("scoring", "cosine"),
+        "image_params": image_section,
+        "max_pixels": params.image_decode.max_pixels,
+        "scoring": params.eval.scoring,
         "dim": dim,
-        "gallery_split": params["eval"]["split"],
+        "gallery_split": params.eval.split,
     }
 
 
@@ -126,7 +127,7 @@ def signature(dim: int):
 
 
 def log_joint_model(
-    params: dict,
+    params,
     *,
     corpus,
     split,
@@ -153,8 +154,7 @@ def log_joint_model(
         artifacts = {"spec": tmp / SPEC_FILE, "joint": model_dir, "gallery": tmp / "gallery.npz"}
         if spec["text_kind"] == "word_vectors":
             artifacts["vocab"] = vocab_file
-            settings = params["caption_vectors"]
-            if settings["pooling"] == "fisher":
+            if params.caption_vectors.pooling == "fisher":
                 artifacts["mixture"] = mixture_dir
             else:  # what mean pooling fitted on the train captions, if anything
                 artifacts |= _write_fitted(tmp, params, vocab_file, corpus)
@@ -187,7 +187,7 @@ def _quiet_logging():
         logger.setLevel(level)
 
 
-def _write_fitted(folder: Path, params: dict, vocab_file: Path, corpus) -> dict[str, Path]:
+def _write_fitted(folder: Path, params, vocab_file: Path, corpus) -> dict[str, Path]:
     """What mean pooling fitted on the train captions (the text_features stage's own fit):
     the words' weights (`weights.json`: IDF or SIF) and the common components removed
     (`common.npy`); {artifact name: file} of those it has."""
@@ -373,8 +373,5 @@ def _text_encoder(spec: dict, artifacts: dict):
 def _image_encoder(spec: dict):
     """The image_features stage's encoder, from the spec (weights and presets referenced)."""
     from tie.image.encoders import build_image_encoder
-    from tie.image.keras_models import KERAS_MODELS
 
-    name = spec["image"]
-    section = "backbone" if name in KERAS_MODELS else name
-    return build_image_encoder(name, {section: spec["image_params"]})
+    return build_image_encoder(spec["image"], spec["image_params"])

@@ -299,7 +299,7 @@ def tag_experiments(uri: str) -> dict[str, str]:
         }
 
 
-def run_name(params: dict) -> str:
+def run_name(recorded: dict) -> str:
     """What a run is: the DVC experiment's name, else `<dataset> <image>+<text> <pooling>`.
 
     Pooling is named for word vectors only (a sentence encoder embeds whole captions), the
@@ -308,14 +308,14 @@ def run_name(params: dict) -> str:
     """
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
-    params = flatten(params)  # nested or already flat (`section.key`), read alike
-    text = params.get("text")
-    name = f"{params.get('dataset')} {params.get('image')}+{text}"
+    recorded = flatten(recorded)  # nested or already flat (`section.key`), read alike
+    text = recorded.get("text")
+    name = f"{recorded.get('dataset')} {recorded.get('image')}+{text}"
     if text in TEXT_ENCODERS and TEXT_ENCODERS[text].kind == "sentence":
         return name
-    pooling = params.get("caption_vectors.pooling", "mean")
+    pooling = recorded.get("caption_vectors.pooling", "mean")
     if pooling == "fisher":
-        pooling = f"fisher-{params.get('fisher.mixture')}"
+        pooling = f"fisher-{recorded.get('fisher.mixture')}"
     return f"{name} {pooling}"
 
 

@@ -22,10 +22,11 @@ BUILDERS = {
 }
 
 
-def build_image_encoder(name: str, params: dict):
-    """The encoder `name`, configured by params.yaml (`backbone` for CNNs, `clip` ...)."""
+def build_image_encoder(name: str, settings: dict | None = None):
+    """The encoder `name`, configured by `settings`: the keys of its params.yaml section
+    (`backbone` for CNNs, `clip` / `siglip` for a tower, none for `colorgrid`)."""
     if name in KERAS_MODELS:
-        return KerasBackbone(name, **params.get("backbone", {}))
+        return KerasBackbone(name, **(settings or {}))
     if name in TOWER_MODELS:
-        return TowerImageEncoder(name, **params[name])
+        return TowerImageEncoder(name, **settings)
     return BUILDERS[name]()

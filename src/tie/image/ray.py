@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from tie.config.schema import Compute
 from tie.engine.ray import actor_options
 from tie.image.extract import encode_shard
 
@@ -32,7 +33,7 @@ class _ShardEncoder:
         return {"shard": shards, "features": features, "readable": readable}
 
 
-def shard_encoder(build_encoder: Callable, compute: dict) -> Callable:
+def shard_encoder(build_encoder: Callable, compute: Compute) -> Callable:
     """The `encode_shards` of `tie.image.extract.extract_features`, on the cluster.
 
     `build_encoder` (picklable, e.g. a `functools.partial`) is called once per actor.
@@ -41,7 +42,7 @@ def shard_encoder(build_encoder: Callable, compute: dict) -> Callable:
 
 
 def encode_shards(
-    build_encoder: Callable, compute: dict, shards: list[tuple[int, list[Path]]], shard_size: int
+    build_encoder: Callable, compute: Compute, shards: list[tuple[int, list[Path]]], shard_size: int
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Encode `shards` on the cluster; yield `(k, features, unreadable)` as each one is done.
 

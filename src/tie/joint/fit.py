@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from tie.config.registry import CCA_PARAMS
+from tie.config.schema import Cca
 from tie.corpus.corpus import Corpus
 from tie.engine.engine import LOCAL, Engine
 from tie.errors import DataError, TieError
@@ -33,9 +34,7 @@ class Fitted:
     notes: tuple[str, ...] = ()  # what the stage should say about the grid (values capped)
 
 
-def fit_joint_space(
-    cca_params: dict, X, image_row, Y, corpus: Corpus, engine: Engine = LOCAL
-) -> Fitted:
+def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, engine: Engine = LOCAL) -> Fitted:
     """Fit on `corpus`'s train split, choose on val; X's row of image `i` is `image_row[i]`.
 
     X (every image's features) and Y (every caption's) are read by rows, never copied
@@ -44,15 +43,14 @@ def fit_joint_space(
     train, val = corpus.split_view("train"), corpus.split_view("val")
     if len(val.image_rows) == 0:
         raise TieError("the splits have no val images: the cca stage chooses its params on val")
-    settings = dict(cca_params)
     val_images = X[image_row[val.image_rows]]
-    if settings.pop("method", "cca") == "none":
+    if cca.method == "none":
         return _zero_shot(val_images, Y[val.caption_rows], val.caption_image_index)
     try:
-        grid = param_grid(settings, X.shape[1], Y.shape[1])
+        grid = param_grid(cca, X.shape[1], Y.shape[1])
     except InvalidParam as error:  # said in CCA's own terms: here, params.yaml's
         raise TieError(f"cca.{error} (params.yaml)") from error
-    except ValueError as error:  # a `cca` param missing, unknown or not fitting these features
+    except ValueError as error:  # a `cca` param not fitting these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
     try:
         covariances_of = covariances
@@ -83,7 +81,7 @@ def fit_joint_space(
         ) from error
     selection = {name: result.best[name] for name in CCA_PARAMS}
     selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
-    components = settings["n_components"]
+    components = cca.n_components
     note = None
     if isinstance(components, list) and len(components) > 1:
         note = capped_components(components, min(X.shape[1], Y.shape[1]))[1]

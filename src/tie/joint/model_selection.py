@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tie.config.registry import CCA_PARAMS
+from tie.config.schema import Cca
 from tie.joint.cca import CCA, InvalidParam
 from tie.joint.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.space import embed
@@ -38,24 +39,20 @@ class GridSearchResult:
     best: dict  # the chosen row of the table
 
 
-def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
-    """The values to try for each of CCA_PARAMS: a scalar param is a list of one value.
+def param_grid(cca: Cca, dx: int, dy: int) -> dict[str, list]:
+    """The values to try for each of CCA_PARAMS of section `cca` (checked by the schema): a
+    scalar param is a list of one value.
 
     A list of n_components is a search space: its values above the features' dimension
     min(dx, dy) are capped at it (`capped_components` says so), so that one default grid
     serves 50-d mean vectors and 3,000-d Fisher vectors alike; a single value above it is
-    refused. Checks every value against the feature dimensions, so that a bad one fails
-    before any heavy work.
+    refused. Checks every value against the feature dimensions (what the schema cannot
+    know), so that a bad one fails before any heavy work.
     """
     grid = {}
     for name in CCA_PARAMS:
-        if name not in cca_params:
-            raise ValueError(f"cca.{name} is missing")
-        values = cca_params[name]
-        values = list(values) if isinstance(values, list | tuple) else [values]
-        if not values:
-            raise ValueError(f"cca.{name} is an empty list: give one value or a list of them")
-        grid[name] = values
+        values = getattr(cca, name)
+        grid[name] = list(values) if isinstance(values, list | tuple) else [values]
     if len(grid["n_components"]) > 1:
         grid["n_components"] = capped_components(grid["n_components"], min(dx, dy))[0]
     for values in itertools.product(*(grid[name] for name in CCA_PARAMS)):
@@ -63,9 +60,6 @@ def param_grid(cca_params: dict, dx: int, dy: int) -> dict[str, list]:
             CCA(**dict(zip(CCA_PARAMS, values, strict=True))).check_params(dx, dy)
         except InvalidParam as error:
             raise ValueError(f"cca.{error}") from error
-    unknown = sorted(set(cca_params) - set(CCA_PARAMS))
-    if unknown:
-        raise ValueError(f"unknown cca params {unknown}; valid: {', '.join(CCA_PARAMS)}")
     return grid
 
 

@@ -7,6 +7,7 @@ from collections import deque
 import numpy as np
 import ray
 
+from tie.config.schema import Compute
 from tie.joint.cca import Moments, chunk_bytes, chunk_moments, combine_moments, image_chunks
 
 
@@ -15,7 +16,7 @@ def _chunk_moments(x, y, local_index) -> Moments:
     return chunk_moments(x, y, local_index)
 
 
-def covariances_on_ray(X, Y, image_index=None, compute: dict | None = None, chunk_rows=None):
+def covariances_on_ray(X, Y, image_index, compute: Compute, chunk_rows=None):
     """`tie.joint.cca.covariances(X, Y, image_index)`, with the chunks' moments computed on Ray.
 
     The driver reads one chunk of rows at a time (X and Y may be row sources such as
@@ -24,12 +25,11 @@ def covariances_on_ray(X, Y, image_index=None, compute: dict | None = None, chun
     so the result does not depend on which worker finishes first. At most twice as many
     chunks as the cluster has CPUs are in flight, so the driver's memory stays bounded.
     """
-    compute = compute or {}
     dx, dy = X.shape[1], Y.shape[1]
     if chunk_rows is None:  # rows of X per task, with (on average) len(Y) / len(X) captions each
         row_bytes = 8 * (dx + len(Y) / max(1, len(X)) * dy)
         chunk_rows = max(1, int(chunk_bytes() // row_bytes))
-    task = _chunk_moments.options(num_cpus=compute.get("num_cpus", 1))
+    task = _chunk_moments.options(num_cpus=compute.num_cpus)
     in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     pending: deque = deque()
     total = Moments.empty(dx, dy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tie.config.registry import SPLITS
+from tie.config.registry import DATASETS, SPLITS
 from tie.errors import TieError, shorten
 from tie.raw.names import inside, name_problem
 from tie.raw.webdataset import image_sources as tar_members
@@ -81,8 +81,9 @@ def image_dir(raw_dir: Path) -> Path:
 
 
 def image_sources(name: str, raw_dir: Path, ids: list[str]) -> list:
-    """What an image encoder reads for each image id: a file, or a member of a tar shard."""
-    if name == "webdataset":
+    """What an image encoder reads for each image id of dataset `name`: a file, or a member
+    of a tar shard (a dataset whose images are in shards, `DatasetInfo.images_in_shards`)."""
+    if DATASETS[name].images_in_shards:
         return tar_members(raw_dir, ids)
     images = image_dir(raw_dir)
     paths = [inside(images, image_id) for image_id in ids]

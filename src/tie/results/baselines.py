@@ -6,7 +6,7 @@ not give is an empty cell and stays absent (never zero) in everything built from
 
 Each record also gives the protocol its numbers were measured on, `n_test_images` and
 `n_test_captions` (empty when the source does not state it): numbers are compared only
-when dataset and protocol match (`tie.results.comparison`).
+when dataset and protocol match (`tie.results.report_table`).
 
 `create_tags` turns each (baseline, dataset) pair into a git tag `<baseline>/<dataset>`
 (e.g. `klein2015/flickr8k`) on a commit whose tree is HEAD's with

@@ -8,16 +8,17 @@ from pathlib import Path
 import click
 
 from tie.commands import Group
-from tie.config.params import PARAMS_FILE, check_params, read_params
+from tie.config.params import PARAMS_FILE, checked_params, read_params
 from tie.config.paths import DOWNLOADS
 from tie.config.registry import choices
+from tie.config.schema import advice
 from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
 from tie.evaluation.report import format_table
 from tie.raw.names import folder_problem, path_problem
-from tie.results.comparison import SORT_KEYS
 from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
+from tie.results.report_table import SORT_KEYS
 
 MAX_DRAWN = 10  # images on the `tie search` contact sheet; --top prints more
 
@@ -46,8 +47,8 @@ def show(revision: str | None) -> None:
         metrics, provenance = workspace_provenance()
         where = "dvc.lock and the metrics files it records"
     else:
-        from tie.results.compare import experiment_rev, git_rev
         from tie.results.provenance import provenance_at
+        from tie.results.significance import experiment_rev, git_rev
 
         rev = experiment_rev(revision, Path(".")) or git_rev(revision, Path("."))
         if rev is None:
@@ -80,18 +81,23 @@ def list_choices() -> None:
 @click.argument("params_file", default=PARAMS_FILE, type=click.Path(path_type=Path))
 def check(params_file: Path) -> None:
     """Check every param of PARAMS_FILE (default: params.yaml) against the schema."""
+    from tie.datasets.kinds import dataset_kind
+
     params = read_params(params_file)
-    check_custom_paths(params)  # before check_params, which reads the captions file
-    notes = check_params(params, str(params_file))
-    for note in notes:
+    check_custom_paths(params)  # before the custom captions file is read
+    checked = checked_params(params, str(params_file))
+    # what only the dataset's files tell (the splits stage checks it again, when it reads them)
+    dataset_kind(checked.dataset).check_files(checked, str(params_file))
+    for note in advice(checked):
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
 
 
-def check_custom_paths(params: dict) -> None:
+def check_custom_paths(written: dict) -> None:
     """custom.images and custom.captions as DVC and the stages will take them, read for their
-    types only: they are deps of `data` whatever the dataset, so DVC hashes them."""
-    custom = params.get("custom") if isinstance(params.get("custom"), dict) else {}
+    types only (`written`: params.yaml as written, before it is checked): they are deps of
+    `data` whatever the dataset, so DVC hashes them."""
+    custom = written.get("custom") if isinstance(written.get("custom"), dict) else {}
     images, captions = custom.get("images"), custom.get("captions")
     for key, value, want in (("images", images, "folder"), ("captions", captions, "file")):
         problem = path_problem(Path(value), want) if isinstance(value, str) and value else None
@@ -239,23 +245,23 @@ def report(
     from its column's best (or `--reference`).
     """
     from tie.evaluation.tracking import mlflow_settings, tracking_uri
-    from tie.results import comparison
+    from tie.results import report_table
 
     applied = None
     with mlflow_settings():
         if runs == "dvc":
-            ours, applied = comparison.without_applied_workspace(comparison.dvc_rows())
+            ours, applied = report_table.without_applied_workspace(report_table.dvc_rows())
         else:
-            ours = comparison.mlflow_rows(tracking_uri())
-    groups, apart = comparison.group_rows(ours, comparison.published_rows())
-    groups = comparison.sort_rows(groups, sort_by, best)
+            ours = report_table.mlflow_rows(tracking_uri())
+    groups, apart = report_table.group_rows(ours, report_table.published_rows())
+    groups = report_table.sort_rows(groups, sort_by, best)
     labels = {row.label for group in groups for row in group.rows}
     if reference is not None and reference not in labels:
         raise TieError(
             f"--reference {reference}: no such row; the rows: {', '.join(sorted(labels))}"
         )
-    groups = comparison.mark_significance(groups, reference)
-    markdown = comparison.to_markdown(groups, apart, reference, applied)
+    groups = report_table.mark_significance(groups, reference)
+    markdown = report_table.to_markdown(groups, apart, reference, applied)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(markdown)
@@ -264,9 +270,9 @@ def report(
     if fmt == "md":
         click.echo(markdown, nl=False)
     elif fmt == "csv":
-        click.echo(comparison.to_csv(groups), nl=False)
+        click.echo(report_table.to_csv(groups), nl=False)
     else:
-        click.echo(comparison.to_json(groups, apart), nl=False)
+        click.echo(report_table.to_json(groups, apart), nl=False)
 
 
 @main.command()
@@ -294,8 +300,8 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
     protocol.
     """
     from tie.evaluation.tracking import mlflow_settings, tracking_uri
-    from tie.results.compare import compare as compare_results
-    from tie.results.compare import find_result
+    from tie.results.significance import compare as compare_results
+    from tie.results.significance import find_result
 
     uri = tracking_uri()
     with mlflow_settings():  # MLflow's run ids and names are looked up too
@@ -324,16 +330,17 @@ def compare(a: str, b: str, resamples: int, seed: int) -> None:
 )
 def search(query: str, top: int, output: Path) -> None:
     """Find the test images closest to QUERY with the current model (params.yaml)."""
-    from tie.config.params import load_params
-    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
-    from tie.results.search import echoed, search_images
-
     if not query.isprintable() or query != query.encode("utf-8", "replace").decode("utf-8"):
         # click passes bytes that are not UTF-8 as lone surrogates, which nothing can print
         raise TieError(
             "the query is not UTF-8 text (or holds control characters): type it again as"
             " plain words, e.g. tie search 'a red circle'"
         )
+    # checked before the encoders are imported: a bad query is refused at once
+    from tie.config.params import load_params
+    from tie.evaluation.gallery import image_format_problem, write_contact_sheet
+    from tie.results.search import echoed, search_images
+
     problem = image_format_problem(output)
     if problem:
         raise TieError(f"--output {problem}")

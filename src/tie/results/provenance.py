@@ -30,6 +30,7 @@ from tie.config.paths import CCA_SELECTION as SELECTION_FILE
 from tie.config.paths import RETRIEVAL as METRICS_FILE
 from tie.config.paths import SCORING_SELECTION
 from tie.config.registry import CCA_PARAMS, HUBNESS_PARAMS, TOWER_MODEL_NAMES
+from tie.datasets.kinds import KINDS
 from tie.errors import TieError
 
 RESTORE_HINT = (
@@ -83,12 +84,10 @@ class Provenance:
 
     def describe(self) -> str:
         """One line: `demo (official split), test split: 200 images / 1000 captions; ...`."""
+        kind = KINDS.get(self.dataset)  # a record of a dataset this version lacks: its name
         split = f" ({self.split} split)" if self.split else ""
-        if self.dataset == "custom":  # no published split: the file's own, else hashed
-            split = (
-                " (split: the captions file's split column, else hashed by image name with"
-                f" custom.split_seed={self.split_seed})"
-            )
+        if kind is not None:
+            split = kind.split_text(self.split, self.split_seed)
         protocol = protocol_text(self.eval_split, self.n_test_images, self.n_test_captions)
         pooling = ", ".join(f"{k}={v}" for k, v in applicable(self.pooling).items())
         text = f"text {self.text}" + (f" ({pooling})" if pooling else "")
@@ -223,7 +222,7 @@ def from_lock(
     )
 
 
-def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
+def _pooling(text_features: dict, mixture: dict) -> dict:
     """The text_features settings that shape a caption vector, flattened (not tokenizer).
 
     For word vectors, `caption_vectors`; for a sentence encoder (`clip`, `siglip`), its
@@ -231,11 +230,11 @@ def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
     declared by the stage but plays no part. With Fisher-vector pooling, also the mixture
     stage's `fisher.*` settings.
     """
-    text = text_features_params.get("text")
+    text = text_features.get("text")
     sentence = text in TOWER_MODEL_NAMES
-    fisher = (text_features_params.get("caption_vectors") or {}).get("pooling") == "fisher"
+    fisher = (text_features.get("caption_vectors") or {}).get("pooling") == "fisher"
     flat = {}
-    for key, value in text_features_params.items():
+    for key, value in text_features.items():
         if key in ("dataset", "text", "tokenizer") or (key.startswith("fisher") and not fisher):
             continue
         if (key in TOWER_MODEL_NAMES and key != text) or (key == "caption_vectors" and sentence):
@@ -245,7 +244,7 @@ def _pooling(text_features_params: dict, mixture_params: dict) -> dict:
         else:
             flat[key] = value
     if fisher:
-        flat |= {k: v for k, v in mixture_params.items() if k.startswith("fisher.")}
+        flat |= {k: v for k, v in mixture.items() if k.startswith("fisher.")}
     return flat
 
 
@@ -290,35 +289,35 @@ def provenance_at(rev: str, where: str, root: Path = Path(".")) -> tuple[dict, P
     return json.loads(metrics), provenance
 
 
-def from_mlflow(params: dict[str, str], metrics: dict[str, float]) -> Provenance:
-    """The provenance an MLflow run logged: its params (as strings) and metrics."""
-    text = params.get("text")
+def from_mlflow(logged: dict[str, str], metrics: dict[str, float]) -> Provenance:
+    """The provenance an MLflow run logged: its params (`logged`, as strings) and metrics."""
+    text = logged.get("text")
     prefixes = (f"{text}.",) if text in TOWER_MODEL_NAMES else ("caption_vectors.", "pooling")
-    if params.get("caption_vectors.pooling") == "fisher":
+    if logged.get("caption_vectors.pooling") == "fisher":
         prefixes += ("fisher.",)
-    pooling = {key: value for key, value in params.items() if key.startswith(prefixes)}
-    chosen = {name: params.get(f"cca_selected.{name}") for name in CCA_PARAMS}
+    pooling = {key: value for key, value in logged.items() if key.startswith(prefixes)}
+    chosen = {name: logged.get(f"cca_selected.{name}") for name in CCA_PARAMS}
     cca = cca_values({name: value for name, value in chosen.items() if value is not None})
-    if params.get("cca_selected.method") == "none":
+    if logged.get("cca_selected.method") == "none":
         cca = {"method": "none"}  # the zero-shot row: the model's own space, no CCA
-    scoring = params.get("eval.scoring", "cosine")
+    scoring = logged.get("eval.scoring", "cosine")
     chosen = {
         name[len("scoring_selected.") :]: value
-        for name, value in params.items()
+        for name, value in logged.items()
         if name.startswith("scoring_selected.")
     }
     scoring_params = scoring_values(chosen) if chosen or scoring == "cosine" else None
     return Provenance(
-        dataset=params.get("dataset", "?"),
-        split=params.get("split"),
-        eval_split=params.get("eval.split"),
+        dataset=logged.get("dataset", "?"),
+        split=logged.get("split"),
+        eval_split=logged.get("eval.split"),
         n_test_images=count(metrics.get("image_search/n_candidates")),
         n_test_captions=count(metrics.get("image_annotation/n_candidates")),
-        text=params.get("text"),
+        text=logged.get("text"),
         pooling=pooling,
-        image=params.get("image"),
+        image=logged.get("image"),
         cca=cca,
-        split_seed=int(params["custom.split_seed"]) if "custom.split_seed" in params else None,
+        split_seed=int(logged["custom.split_seed"]) if "custom.split_seed" in logged else None,
         scoring=scoring,
         scoring_params=scoring_params,
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML, YAMLError
 
+from tie.config.params import read_params
 from tie.config.paths import (
     IMAGE_FEATURES,
     MIXTURE_DIR,
@@ -34,6 +35,7 @@ from tie.config.paths import (
     path_choices,
 )
 from tie.config.registry import TEXT_ENCODERS
+from tie.config.schema import Params
 from tie.corpus.corpus import Corpus
 from tie.errors import TieError
 from tie.evaluation.embeddings import load_split_embeddings
@@ -120,15 +122,16 @@ def _first_difference(name: str, current, recorded, missing):
     return name, current, recorded
 
 
-def search_images(params: dict, query: str, top: int, split: str = "test") -> SearchResult:
-    """The `top` images of `split` closest to `query`, best first."""
-    changed = changed_param(params)
+def search_images(params: Params, query: str, top: int, split: str = "test") -> SearchResult:
+    """The `top` images of `split` closest to `query`, best first; `params`: all of
+    params.yaml, checked (`load_params()`)."""
+    changed = changed_param(read_params())  # as written, as DVC recorded it
     if changed is not None:
         raise TieError(
             f"params.yaml differs from the last `dvc repro`, whose outputs a search would"
             f" use: {changed}; run `dvc repro` first (or restore params.yaml)"
         )
-    dataset, text = params["dataset"], params["text"]
+    dataset, text = params.dataset, params.text
     choice = path_choices(params)
     splits_file = output_path(SPLITS_FILE, **choice)
     model_dir = output_path(MODEL_DIR, **choice)
@@ -140,7 +143,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
 
     mixture_dir = output_path(MIXTURE_DIR, **choice)
     sentence = TEXT_ENCODERS[text].kind == "sentence"
-    if not sentence and params["caption_vectors"]["pooling"] == "fisher":
+    if not sentence and params.caption_vectors.pooling == "fisher":
         if not mixture_dir.exists():
             raise TieError(f"{mixture_dir} does not exist: run `dvc repro` (or `dvc pull`) first")
     encoder = caption_encoder(params, vocab_file, corpus, mixture_dir)
@@ -154,7 +157,7 @@ def search_images(params: dict, query: str, top: int, split: str = "test") -> Se
         if not used:
             dropped = []
             if stop_words:
-                stop_list = params["tokenizer"]["stop_words"]
+                stop_list = params.tokenizer.stop_words
                 words = ", ".join(shown(stop_words))
                 dropped.append(f"stop words (tokenizer.stop_words: {stop_list}): {words}")
             if unknown:

@@ -40,29 +40,30 @@ class CaptionEncoder:
 
     @classmethod
     def from_params(
-        cls, params: dict, vocab_file: Path, corpus: Corpus, mixture_dir: Path | None = None
+        cls, params, vocab_file: Path, corpus: Corpus, mixture_dir: Path | None = None
     ) -> CaptionEncoder:
-        """The encoder `params` describe, with the `vocab` stage's word vectors (and with
-        Fisher-vector pooling the `mixture` stage's encoder in `mixture_dir`)."""
-        tokenizer = Tokenizer(**params["tokenizer"])
-        settings = params["caption_vectors"]
+        """The encoder `params` (typed: sections `tokenizer` and `caption_vectors`)
+        describe, with the `vocab` stage's word vectors (and with Fisher-vector pooling the
+        `mixture` stage's encoder in `mixture_dir`)."""
+        tokenizer = Tokenizer(**params.tokenizer.model_dump())
+        settings = params.caption_vectors
         word_vectors = WordVectors.load(vocab_file)
-        if settings["pooling"] == "fisher":
+        if settings.pooling == "fisher":
             return cls(tokenizer, word_vectors, fisher=FisherVectors.load(mixture_dir))
-        if not (settings["idf"] or settings["sif"] or settings["common_components"]):
-            return cls(tokenizer, word_vectors, word_scaling=settings["word_scaling"])
+        if not (settings.idf or settings.sif or settings.common_components):
+            return cls(tokenizer, word_vectors, word_scaling=settings.word_scaling)
         # Weights and common components are learned from the train captions.
         train_rows = corpus.split_view("train").caption_rows
         train_tokens = tokenizer.tokenize_all(corpus.flat_captions[i] for i in train_rows)
         weights = None
-        if settings["idf"]:
+        if settings.idf:
             weights = Idf.fit(train_tokens)
-        elif settings["sif"]:
+        elif settings.sif:
             weights = Sif.fit(train_tokens)
-        encoder = cls(tokenizer, word_vectors, weights, settings["word_scaling"])
-        if settings["common_components"]:
+        encoder = cls(tokenizer, word_vectors, weights, settings.word_scaling)
+        if settings.common_components:
             train_vectors = encoder.encode_tokens(train_tokens)
-            encoder.common = CommonComponents.fit(train_vectors, settings["common_components"])
+            encoder.common = CommonComponents.fit(train_vectors, settings.common_components)
         return encoder
 
     def tokenize(self, captions) -> list[list[str]]:

@@ -33,7 +33,7 @@ from tie.text.word_vectors import coverage
 
 
 def write_caption_features(
-    params: dict,
+    params,
     corpus: Corpus,
     vocab_file: Path,
     mixture_dir: Path,
@@ -46,7 +46,7 @@ def write_caption_features(
     (Fisher vectors) and, per split, the share of tokens and captions the vocabulary
     covers. Of a sentence encoder: its settings and dimension.
     """
-    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+    if TEXT_ENCODERS[params.text].kind == "sentence":
         return _sentence_features(params, corpus, out, engine)
     encoder = CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)
     captions = corpus.flat_captions
@@ -56,10 +56,10 @@ def write_caption_features(
     for split in SPLITS:
         rows = corpus.split_view(split).caption_rows
         report[split] = coverage([tokens[i] for i in rows], word_vectors)
-    check_coverage(params["text"], report, corpus)
+    check_coverage(params.text, report, corpus)
     if encoder.fisher is None:  # mean pooling: here, whatever the engine (it is cheap)
         save_features(out, _mean_rows(encoder, tokens), corpus.caption_ids)
-    elif params["fisher"]["store"] == "codes":  # compact: the readers compute the rows
+    elif params.fisher.store == "codes":  # compact: the readers compute the rows
         captions, words = caption_words(known_rows(tokens, word_vectors), word_vectors.vectors)
         codes = FisherWordCodes(encoder.fisher, words).codes
         save_codes(out, captions, codes, encoder.fisher.part, encoder.fisher.normalize)
@@ -115,18 +115,19 @@ def check_coverage(text: str, report: dict, corpus: Corpus) -> None:
         )
 
 
-def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) -> dict:
-    """The text tower of `params["text"]` on every caption, batched."""
+def _sentence_features(params, corpus: Corpus, out: Path, engine: Engine) -> dict:
+    """The text tower of `params.text` on every caption, batched."""
     from tie.text.tower import TowerTextEncoder
 
-    name = params["text"]
-    encoder = TowerTextEncoder(name, **params[name])
+    name = params.text
+    settings = getattr(params, name).model_dump()  # section `clip` or `siglip`
+    encoder = TowerTextEncoder(name, **settings)
     captions = corpus.flat_captions
     if engine.on_ray:
         from tie.text.ray import encode_captions
 
         matrix = create_features(out, corpus.caption_ids, encoder.dim)
-        build = partial(TowerTextEncoder, name, **params[name])
+        build = partial(TowerTextEncoder, name, **settings)
         with engine.session():
             encode_captions(build, captions, matrix, engine.compute, batch_rows=encoder.batch_size)
         matrix.flush()
@@ -138,15 +139,15 @@ def _sentence_features(params: dict, corpus: Corpus, out: Path, engine: Engine) 
     return {"kind": "sentence", "encoder": encoder.fingerprint(), "dim": encoder.dim}
 
 
-def caption_encoder(params: dict, vocab_file: Path, corpus: Corpus, mixture_dir: Path):
+def caption_encoder(params, vocab_file: Path, corpus: Corpus, mixture_dir: Path):
     """The text_features stage's encoder of `params`, for new captions (a query).
 
     `.encode(captions)` gives one row per caption, as the stage wrote the corpus's: a
     text tower for a sentence encoder; else the word vectors of `vocab_file`, pooled by
     mean or by the Fisher-vector encoder of `mixture_dir`.
     """
-    if TEXT_ENCODERS[params["text"]].kind == "sentence":
+    if TEXT_ENCODERS[params.text].kind == "sentence":
         from tie.text.tower import TowerTextEncoder
 
-        return TowerTextEncoder(params["text"], **params[params["text"]])
+        return TowerTextEncoder(params.text, **getattr(params, params.text).model_dump())
     return CaptionEncoder.from_params(params, vocab_file, corpus, mixture_dir)

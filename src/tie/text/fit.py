@@ -30,7 +30,7 @@ def few_words_warning(n_components: int, n_vectors: int, fit_on: str) -> str | N
 
 
 def fit_fisher_encoder(
-    params: dict, corpus: Corpus | None, vocab_file: Path
+    params, corpus: Corpus | None, vocab_file: Path
 ) -> tuple[FisherVectors, int]:
     """The mixture stage's work: the encoder of section `fisher`, fitted; and on how many
     word vectors.
@@ -38,21 +38,30 @@ def fit_fisher_encoder(
     Fitted on the word vectors of the train captions (`fisher.fit_on`: each distinct word
     once, or every token) or on a seeded sample of `fisher.sample_size` words of the
     `text` encoder's whole pretrained table (`pretrained_sample`, as Klein et al.: no
-    caption is read, `corpus` may be None); never on val or test.
+    caption is read, `corpus` may be None); never on val or test. `params`: typed, with
+    `text`, `tokenizer` and the keys of section `fisher` the mixture stage declares.
     """
-    settings = dict(params["fisher"])
-    fit_on = settings.pop("fit_on")
-    sample_size = settings.pop("sample_size")
+    fisher = params.fisher
+    fit_on = fisher.fit_on
     if fit_on == "pretrained_sample":
-        vectors = VOCABULARY_SAMPLES[params["text"]](sample_size, settings["seed"]).vectors
+        vectors = VOCABULARY_SAMPLES[params.text](fisher.sample_size, fisher.seed).vectors
     else:
         train_rows = corpus.split_view("train").caption_rows
         captions = (corpus.flat_captions[i] for i in train_rows)
-        tokens = Tokenizer(**params["tokenizer"]).tokenize_all(captions)
+        tokens = Tokenizer(**params.tokenizer.model_dump()).tokenize_all(captions)
         word_vectors = WordVectors.load(vocab_file)
         vectors = word_vectors.vectors[fitting_rows(tokens, word_vectors, fit_on)]
     try:
-        return FisherVectors(**settings).fit(vectors), len(vectors)
+        encoder = FisherVectors(
+            mixture=fisher.mixture,
+            n_components=fisher.n_components,
+            reduce=fisher.reduce,
+            reduced_dim=fisher.reduced_dim,
+            max_iter=fisher.max_iter,
+            seed=fisher.seed,
+            normalize=fisher.normalize,
+        )
+        return encoder.fit(vectors), len(vectors)
     except ValueError as error:  # e.g. more components than train words
         raise TieError(f"{error} (params.yaml, section `fisher`)") from error
 

@@ -22,6 +22,7 @@ import numpy as np
 import ray
 from tqdm import tqdm
 
+from tie.config.schema import Compute
 from tie.engine.ray import actor_options
 from tie.features.fisher_rows import CAPTION_BLOCK
 from tie.text.fisher_vectors import FisherVectors, FisherWordCodes, caption_words
@@ -50,7 +51,7 @@ def encode_captions(
     build_encoder: Callable,
     captions,
     out: np.ndarray,
-    compute: dict,
+    compute: Compute,
     *,
     batch_rows: int,
     chunk_bytes: int = CHUNK_BYTES,
@@ -89,7 +90,7 @@ def fisher_vectors(
     token_rows,
     word_vectors,
     out: np.ndarray,
-    compute: dict,
+    compute: Compute,
     *,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> None:

@@ -31,8 +31,8 @@ from tie.evaluation.query_ranks import (
     workspace_ranks,
 )
 from tie.joint.retrieval import DIRECTIONS
-from tie.results.comparison import Row, published_rows
 from tie.results.provenance import from_mlflow, protocol_text, provenance_at, workspace_provenance
+from tie.results.report_table import Row, published_rows
 
 MLFLOW_RUN_ID = re.compile(r"[0-9a-f]{32}")
 METRIC_TITLES = {"R_at_1": "R@1", "R_at_5": "R@5", "R_at_10": "R@10"}
