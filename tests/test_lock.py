@@ -4,7 +4,9 @@ A damaged lock is one line naming it; `running_entry` is computed by real DVC in
 (tiny) DVC project, as DVC will record it.
 """
 
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -174,3 +176,25 @@ def test_the_ranks_of_a_damaged_workspace_lock_are_one_line(tmp_path):
     (tmp_path / "dvc.lock").write_text("stages: [\n  evaluate: {")
     with pytest.raises(TieError, match=r"^dvc.lock of the workspace is not valid YAML"):
         workspace_ranks(tmp_path)
+
+
+def test_numbers_are_read_as_dvc_writes_them_yaml_1_2():
+    """DVC writes YAML 1.2, where `1e-05` is a number (YAML 1.1 readers make it a string,
+    and a search would then call params.yaml's 1e-05 changed)."""
+    text = "stages:\n  cca:\n    params:\n      params.yaml:\n        cca.reg: 1e-05\n"
+    lock = Lock.parse(text, "t")
+    assert lock.params("cca") == {"cca.reg": 1e-05}
+
+
+def test_no_module_but_the_lock_reader_parses_dvc_lock():
+    """The one reader, structurally: a module that parses YAML and names dvc.lock is
+    tie.config.lock (others read dvc.yaml, or copy dvc.lock as a file)."""
+    src = Path(__file__).resolve().parents[1] / "src"
+    parsers = re.compile(r"^\s*(import yaml|from yaml |from ruamel|import ruamel)", re.M)
+    readers = [
+        str(path.relative_to(src))
+        for path in sorted(src.rglob("*.py"))
+        if parsers.search(text := path.read_text())
+        and re.search(r"[\"']dvc\.lock[\"']|\bLOCK_FILE\b", text)
+    ]
+    assert readers == ["tie/config/lock.py"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from tie.config.params import flatten
 from tie.errors import TieError
@@ -31,9 +31,9 @@ class Lock:
     @classmethod
     def parse(cls, text: str, where: str) -> Lock:
         """The lock whose text is `text`; a one-line error if it is not a valid dvc.lock."""
-        try:
-            lock = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
+        try:  # YAML 1.2, as DVC writes it (`1e-05` is a number, not a string)
+            lock = YAML(typ="safe", pure=True).load(text) or {}
+        except YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = f" (line {mark.line + 1})" if mark else ""
             raise TieError(

@@ -20,8 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML, YAMLError
-
+from tie.config.lock import Lock
 from tie.config.params import read_params
 from tie.config.paths import (
     IMAGE_FEATURES,
@@ -77,26 +76,17 @@ class SearchResult:
 
 # The stages whose outputs a search reads (`evaluate`'s are not).
 SEARCHED_STAGES = ("data", "splits", "image_features", "vocab", "mixture", "text_features", "cca")
-LOCK_FILE = Path("dvc.lock")
 PARAMS_FILE = "params.yaml"
 
 
-def changed_param(params: dict, lock_file: Path = LOCK_FILE) -> str | None:
+def changed_param(params: dict, lock: Lock | None) -> str | None:
     """`<name>: <value> in params.yaml, <value> in the run` for the first param that a
-    searched stage used (as `lock_file` records it) and params.yaml now sets otherwise."""
-    if not lock_file.is_file():
+    searched stage used (as `lock` records it) and params.yaml now sets otherwise."""
+    if lock is None:
         return None
-    try:  # YAML 1.2, as DVC writes it (`1e-05` is a number)
-        stages = (YAML(typ="safe", pure=True).load(lock_file.read_text()) or {}).get("stages")
-    except YAMLError:
-        raise TieError(
-            f"{lock_file} is not valid YAML: restore it (`git checkout -- {lock_file}`)"
-        ) from None
     missing = object()
-    stages = stages if isinstance(stages, dict) else {}
     for stage in SEARCHED_STAGES:
-        used = ((stages.get(stage) or {}).get("params") or {}).get(PARAMS_FILE) or {}
-        for name, value in used.items():
+        for name, value in lock.params(stage).items():
             current = params
             for part in str(name).split("."):
                 current = current.get(part, missing) if isinstance(current, dict) else missing
@@ -125,7 +115,7 @@ def _first_difference(name: str, current, recorded, missing):
 def search_images(params: Params, query: str, top: int, split: str = "test") -> SearchResult:
     """The `top` images of `split` closest to `query`, best first; `params`: all of
     params.yaml, checked (`load_params()`)."""
-    changed = changed_param(read_params())  # as written, as DVC recorded it
+    changed = changed_param(read_params(), Lock.of_workspace())  # as written, as recorded
     if changed is not None:
         raise TieError(
             f"params.yaml differs from the last `dvc repro`, whose outputs a search would"
