@@ -362,9 +362,39 @@ def _local_store_lock(uri: str):
                     ) from None
                 time.sleep(0.1)
         try:
+            create_local_store(store)
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def create_local_store(store: Path) -> None:
+    """Make a new local store whole or not at all (nothing to do if `store` exists).
+
+    MLflow creates a store's tables by dozens of migrations, each committed on its own: a
+    full disk or a kill in between leaves a half-made store that every later run fails on
+    (`table ... already exists`). The store is made in a file beside it, under a name of its
+    own, and renamed to `store` once complete; a failure removes that file.
+    Called with the store's lock held (`_local_store_lock`).
+    """
+    if store.exists():
+        return
+    import mlflow
+
+    making = store.with_name(f"{store.name}.making-{os.getpid()}")
+    partial = [making, *(making.with_name(making.name + end) for end in STORE_SIDE_FILES)]
+    try:
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{making}")
+        client.search_experiments()  # made and migrated by MLflow's store
+        client._tracking_client.store.engine.dispose()  # every connection closed, so the
+        # file is complete (no journal) when it is renamed
+        os.replace(making, store)
+    finally:
+        for path in partial:
+            path.unlink(missing_ok=True)
+
+
+STORE_SIDE_FILES = ("-journal", "-wal", "-shm")  # SQLite's files beside a database
 
 
 def _wait_when_busy(dbapi_connection, _record) -> None:
@@ -397,6 +427,12 @@ def failure_message(error: BaseException, uri: str) -> str:
             advice = (
                 "The disk that holds this local store is full: free some space there (keep"
                 " the store: it holds every earlier run), then re-run `dvc repro`"
+            )
+        elif "already exists" in cause:
+            advice = (
+                "The store's tables are half made (its creation was cut short by an earlier"
+                " version of this project, e.g. on a full disk): move it away to start a new"
+                " one, then re-run `dvc repro`"
             )
         elif "readonly" in cause or "read-only" in cause:
             advice = (
