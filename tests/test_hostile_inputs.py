@@ -1189,3 +1189,44 @@ def test_a_yaml_1_1_directive_in_params_is_one_line(tmp_path):
     path.write_text("%YAML 1.1\n---\n" + (REPO / "params.yaml").read_text())
     with pytest.raises(TieError, match=r"declares '%YAML 1.1': remove that line"):
         read_params(path)
+
+
+# Issue 31. Experiments at once: queued (README's recipe), each in a copy of its own.
+
+
+def readme_block_after(heading):
+    """The commands of README.md's first ```sh block after `heading`, comments left out."""
+    text = (REPO / "README.md").read_text()
+    assert heading in text, f"README.md has no {heading!r}"
+    block = text.split(heading, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_two_experiments_at_once_as_the_readme_says_are_both_saved(demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
+    params = (project / "params.yaml").read_bytes()
+    commands = readme_block_after("**Experiments at once.**")
+    assert any(c.startswith("dvc queue start -j 2") for c in commands), commands
+    values = {}
+    for command in commands:
+        args = command.split()
+        if args[:3] == ["dvc", "queue", "status"]:  # until both say Success
+            deadline = time.monotonic() + 600
+            while "Running" in (out := run(args, project)[1]) or "Queued" in out:
+                assert time.monotonic() < deadline, out
+                time.sleep(2)
+            assert out.count("Success") == 2, out
+            continue
+        if "--queue" in args:
+            values[args[args.index("-n") + 1]] = args[args.index("-S") + 1].split("=")[1]
+        run(args, project)
+    assert len(values) == 2
+    _, table = run(["dvc", "exp", "show", "--csv", "--no-pager"], project)
+    rows = {line.split(",")[0]: line for line in table.splitlines()[1:]}
+    header = table.splitlines()[0].split(",")
+    for name, value in values.items():
+        row = rows[name].split(",")
+        assert row[header.index("n_components")] == value, table
+        assert row[header.index("State")] == "Success", table
+    assert (project / "params.yaml").read_bytes() == params  # the workspace's, untouched
+    assert run(["git", "status", "--porcelain"], project)[1] == ""
