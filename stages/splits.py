@@ -25,6 +25,7 @@ def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
         "custom.val_fraction",
         "custom.test_fraction",
         "custom.split_seed",
+        "custom.same_picture",
         "webdataset",
     )
     corpus = read_dataset(params["dataset"], raw_dir, params["split"], params)

@@ -37,12 +37,12 @@ from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
 from tie.evaluation.tracking import failure_message
 from tie.features.store import create_features, load_features, load_image_features, save_features
-from tie.raw.captions_file import read_caption_rows, split_counts
+from tie.raw.captions_file import hash_split, read_caption_rows, split_counts
 from tie.raw.layout import Flickr8kLayout, image_sources
 from tie.raw.names import name_problem
 from tie.results.cli import main
 
-CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "same_picture": "one_split"}
 
 
 def images_folder(folder, n=6):
@@ -686,6 +686,27 @@ def test_one_picture_under_two_names_is_reported(tmp_path):
     first, second = sorted(["img0.png", "again.png"], key=corpus.images.index)
     assert same["examples"] == [f"{first} = {second} ({split_of[first]}, {split_of[second]})"]
     assert "1 kept image whose bytes repeat an earlier image's" in format_report(corpus.report)
+
+
+@pytest.mark.parametrize("same_picture", ["one_split", "by_name"])
+def test_one_picture_under_many_names_is_in_one_split_unless_asked(tmp_path, same_picture):
+    from tie.datasets.manifest import write_manifest
+
+    images = images_folder(tmp_path / "photos", n=2)
+    for index in range(12):
+        shutil.copyfile(images / "img0.png", images / f"copy{index}.png")
+    rows = [{"image": p.name, "caption": p.stem} for p in sorted(images.iterdir())]
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    settings = CUSTOM | {"val_fraction": 0.3, "test_fraction": 0.3, "same_picture": same_picture}
+    corpus = read_dataset("custom", tmp_path / "raw", "official", {"custom": settings})
+    split_of = dict(zip(corpus.images, corpus.splits, strict=True))
+    picture = {split_of[name] for name in split_of if name != "img1.png"}
+    if same_picture == "one_split":  # the split of the first name, copy0.png, hashed
+        assert picture == {hash_split("copy0.png", 0, 0.3, 0.3)}
+    else:
+        assert picture == {"train", "val", "test"}  # 13 names hashed on their own
+    assert corpus.report["images_same_content"]["count"] == 12  # reported either way
 
 
 def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path):
