@@ -1251,3 +1251,35 @@ def test_two_experiments_at_once_as_the_readme_says_are_both_saved(demo_project,
         assert row[header.index("State")] == "Success", table
     assert (project / "params.yaml").read_bytes() == params  # the workspace's, untouched
     assert run(["git", "status", "--porcelain"], project)[1] == ""
+
+
+# Issue 31. An ASCII locale and a non-ASCII image name: DVC stops naming no file; tie check
+# names it and the fix.
+
+
+def test_a_name_an_ascii_locale_cannot_encode_is_named_with_the_fix(tmp_path):
+    from helpers import new_project
+
+    project = tmp_path / "project"
+    project.mkdir()
+    photos = images_folder(project / "photos", n=4)
+    (photos / "img0.png").rename(photos / "café.png")
+    rows = [{"image": p.name, "caption": f"a picture named {p.stem}"} for p in photos.iterdir()]
+    write_jsonl(project / "captions.jsonl", rows)
+    custom = {"images": "photos", "captions": "captions.jsonl", "test_fraction": 0.3}
+    new_project(project, {"dataset": "custom", "custom": custom, "eval": {"ks": [1]}})
+    ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    code, out = run(["dvc", "repro", "data"], project, check=False, env=ascii_locale)
+    assert code != 0 and "surrogates not allowed" in out, out  # DVC's own, naming no file
+    code, out = run(["tie", "check"], project, check=False, env=ascii_locale)
+    assert code == 1 and "Traceback" not in out, out
+    assert out == (
+        "Error: custom.images: the name photos/caf\\xc3\\xa9.png cannot be written as UTF-8, so"
+        " DVC (hashing the folder) would stop with `surrogates not allowed`: this locale"
+        " decodes file names as ascii, not UTF-8: set LC_ALL=C.UTF-8 (or PYTHONUTF8=1) for tie"
+        " and DVC, then run again\n"
+    )
+    utf8_locale = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}  # the advice, followed
+    assert run(["tie", "check"], project, env=utf8_locale)[1].endswith("params.yaml is valid\n")
+    run(["dvc", "repro", "data"], project, env=utf8_locale)
+    assert (project / "data/raw/custom/images/café.png").is_file()

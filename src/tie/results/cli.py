@@ -15,7 +15,7 @@ from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
 from tie.evaluation.report import format_table
-from tie.raw.names import folder_problem, path_problem
+from tie.raw.names import folder_problem, name_encoding_advice, path_problem, unencodable_name
 from tie.results.comparison import SORT_KEYS
 from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
 
@@ -107,6 +107,12 @@ def check_custom_paths(params: dict) -> None:
                 f"custom.images {images} holds {found[0]}, which is {found[1]}: DVC would read"
                 " it hashing the folder (a FIFO: forever); remove it, or set custom.images to"
                 " a folder of images only"
+            )
+        name = unencodable_name(Path(images))
+        if name is not None:
+            raise TieError(
+                f"custom.images: the name {name} cannot be written as UTF-8, so DVC (hashing"
+                f" the folder) would stop with `surrogates not allowed`: {name_encoding_advice()}"
             )
 
 
