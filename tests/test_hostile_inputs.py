@@ -1283,3 +1283,44 @@ def test_a_name_an_ascii_locale_cannot_encode_is_named_with_the_fix(tmp_path):
     assert run(["tie", "check"], project, env=utf8_locale)[1].endswith("params.yaml is valid\n")
     run(["dvc", "repro", "data"], project, env=utf8_locale)
     assert (project / "data/raw/custom/images/café.png").is_file()
+
+
+def test_tie_check_says_an_interrupted_experiment_left_its_values_and_how_to_restore(
+    demo_project, tmp_path
+):
+    import signal
+
+    project = copy_project(demo_project, tmp_path / "project")
+    committed = (project / "params.yaml").read_bytes()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    experiment = subprocess.Popen(
+        ["dvc", "exp", "run", "-S", "demo.seed=7"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in experiment.stdout:  # Ctrl-C once a stage runs
+            if line.startswith("Running stage 'data'"):
+                experiment.send_signal(signal.SIGINT)
+                break
+        experiment.communicate(timeout=120)
+    finally:
+        experiment.kill()
+    assert experiment.returncode != 0
+    assert "seed: 7" in (project / "params.yaml").read_text()  # DVC's -S, left behind
+    _, out = run(["tie", "check"], project)  # stdout, then stderr
+    assert out == "params.yaml is valid\n" + (
+        "params.yaml: note: it differs from the last commit (`git diff HEAD -- params.yaml`): if"
+        " a `dvc exp run -S` failed or was interrupted, its values are still here; `git"
+        " checkout -- params.yaml dvc.lock metrics/ && dvc checkout --force` restores the"
+        " committed ones\n"
+    ), out
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics/"], project)
+    # the note's command: --force, for the outputs the interrupted stage half wrote
+    run(["dvc", "checkout", "--force"], project)
+    assert run(["dvc", "status"], project)[1].strip() == "Data and pipelines are up to date."
+    assert (project / "params.yaml").read_bytes() == committed
+    assert "note" not in run(["tie", "check"], project)[1]

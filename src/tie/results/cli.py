@@ -83,9 +83,31 @@ def check(params_file: Path) -> None:
     params = read_params(params_file)
     check_custom_paths(params)  # before check_params, which reads the captions file
     notes = check_params(params, str(params_file))
-    for note in notes:
+    for note in notes + uncommitted_params_note(params_file):
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
+
+
+def uncommitted_params_note(params_file: Path) -> list[str]:
+    """A note if `params_file` differs from git's HEAD: a `dvc exp run -S` that failed, was
+    interrupted or was refused (another one running) leaves its values there (DVC writes them
+    before it runs anything), and the next `dvc repro` would run with them."""
+    import subprocess
+
+    where = params_file.resolve().parent
+    result = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", params_file.resolve().name],
+        cwd=where,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 1:  # 0: as committed; other: not a git checkout, no commit yet
+        return []
+    return [
+        "it differs from the last commit (`git diff HEAD -- params.yaml`): if a `dvc exp run"
+        " -S` failed or was interrupted, its values are still here; `git checkout --"
+        " params.yaml dvc.lock metrics/ && dvc checkout --force` restores the committed ones"
+    ]
 
 
 def check_custom_paths(params: dict) -> None:
