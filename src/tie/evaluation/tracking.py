@@ -25,7 +25,8 @@ logged is never recorded by DVC as done (docs/mlflow.md).
 What the MLflow UI shows first: MLflow 3 opens an experiment without a kind on its GenAI
 "Overview" (traces), where this pipeline's runs look missing; the project's experiments are
 tagged as model development (`EXPERIMENT_KIND_TAG`), which opens them on their runs, and
-each run is named by what it is (`run_name`).
+each run is named by what it is (`run_name`). Each experiment carries a saved view of its runs
+table with the R@K columns shown (`RUNS_VIEW_TAG`), which `tie ui`'s links open.
 
 A local store that another process is writing to (a parallel run, a script) is waited
 for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
