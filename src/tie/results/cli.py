@@ -101,8 +101,8 @@ def uncommitted_params_note(params_file: Path) -> list[str]:
         capture_output=True,
         check=False,
     )
-    if result.returncode != 1:  # 0: as committed; other: not a git checkout, no commit yet
-        return []
+    if result.returncode != 1 or result.stderr:  # 0: as committed; 1 with an error: not a
+        return []  # git checkout, or no commit yet
     return [
         "it differs from the last commit (`git diff HEAD -- params.yaml`): if a `dvc exp run"
         " -S` failed or was interrupted, its values are still here; `git checkout --"
