@@ -190,3 +190,14 @@ def test_a_store_whose_creation_filled_the_disk_is_not_left_half_made(tmp_path):
     # with room on the disk, the next run makes the store and logs
     assert grown.strip() == "['mlflow.db', 'mlflow.db.lock']", result.stdout + result.stderr[-2000:]
     assert result.stdout.count("could not log") == 1, result.stdout
+
+
+def test_a_store_half_made_by_an_earlier_version_says_to_move_it_away(tmp_path):
+    """What MLflow says of a store whose migrations stopped half way (made before stores
+    were made whole or not at all): `table ... already exists`, on every later run."""
+    import sqlite3
+
+    error = sqlite3.OperationalError("table mcp_servers already exists")
+    message = failure_message(error, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert "The store's tables are half made" in message and "move it away" in message
+    assert "\n" not in message
