@@ -28,6 +28,7 @@ def main(raw_dir: Path, splits_file: Path, image_list: Path) -> None:
         "custom.val_fraction",
         "custom.test_fraction",
         "custom.split_seed",
+        "custom.same_picture",
         "webdataset",
         "eval.split",
         "eval.ks",

@@ -16,7 +16,7 @@ from tie.errors import TieError
 from tie.raw.captions_file import hash_split, split_counts
 
 SPLITS = {"train": 40, "val": 8, "test": 12}
-CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "same_picture": "one_split"}
 
 
 def build_folder(folder):

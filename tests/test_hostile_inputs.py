@@ -37,12 +37,12 @@ from tie.datasets.webdataset import expand_braces, prepare_webdataset
 from tie.errors import TieError
 from tie.evaluation.tracking import failure_message
 from tie.features.store import create_features, load_features, load_image_features, save_features
-from tie.raw.captions_file import read_caption_rows, split_counts
+from tie.raw.captions_file import hash_split, read_caption_rows, split_counts
 from tie.raw.layout import Flickr8kLayout, image_sources
 from tie.raw.names import name_problem
 from tie.results.cli import main
 
-CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0}
+CUSTOM = {"val_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "same_picture": "one_split"}
 
 
 def images_folder(folder, n=6):
@@ -691,6 +691,27 @@ def test_one_picture_under_two_names_is_reported(tmp_path):
     assert "1 kept image whose bytes repeat an earlier image's" in format_report(corpus.report)
 
 
+@pytest.mark.parametrize("same_picture", ["one_split", "by_name"])
+def test_one_picture_under_many_names_is_in_one_split_unless_asked(tmp_path, same_picture):
+    from tie.datasets.manifest import write_manifest
+
+    images = images_folder(tmp_path / "photos", n=2)
+    for index in range(12):
+        shutil.copyfile(images / "img0.png", images / f"copy{index}.png")
+    rows = [{"image": p.name, "caption": p.stem} for p in sorted(images.iterdir())]
+    copy_custom(images, write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "raw")
+    write_manifest(tmp_path / "raw")
+    settings = CUSTOM | {"val_fraction": 0.3, "test_fraction": 0.3, "same_picture": same_picture}
+    corpus = dataset_kind("custom").read(tmp_path / "raw", stage_params(custom=settings))
+    split_of = dict(zip(corpus.images, corpus.splits, strict=True))
+    picture = {split_of[name] for name in split_of if name != "img1.png"}
+    if same_picture == "one_split":  # the split of the first name, copy0.png, hashed
+        assert picture == {hash_split("copy0.png", 0, 0.3, 0.3)}
+    else:
+        assert picture == {"train", "val", "test"}  # 13 names hashed on their own
+    assert corpus.report["images_same_content"]["count"] == 12  # reported either way
+
+
 def test_a_flickr8k_layout_keeps_a_name_with_spaces_on_its_own_picture(tmp_path):
     images = images_folder(tmp_path / "photos", n=3)
     (images / "img0.png").rename(images / "cat.png ")
@@ -1195,3 +1216,117 @@ def test_a_yaml_1_1_directive_in_params_is_one_line(tmp_path):
     path.write_text("%YAML 1.1\n---\n" + (REPO / "params.yaml").read_text())
     with pytest.raises(TieError, match=r"declares '%YAML 1.1': remove that line"):
         read_params(path)
+
+
+# Issue 31. Experiments at once: queued (README's recipe), each in a copy of its own.
+
+
+def readme_block_after(heading):
+    """The commands of README.md's first ```sh block after `heading`, comments left out."""
+    text = (REPO / "README.md").read_text()
+    assert heading in text, f"README.md has no {heading!r}"
+    block = text.split(heading, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_two_experiments_at_once_as_the_readme_says_are_both_saved(demo_project, tmp_path):
+    project = copy_project(demo_project, tmp_path / "project")
+    params = (project / "params.yaml").read_bytes()
+    commands = readme_block_after("**Experiments at once.**")
+    assert any(c.startswith("dvc queue start -j 2") for c in commands), commands
+    values = {}
+    for command in commands:
+        args = command.split()
+        if args[:3] == ["dvc", "queue", "status"]:  # until both say Success
+            deadline = time.monotonic() + 600
+            while "Running" in (out := run(args, project)[1]) or "Queued" in out:
+                assert time.monotonic() < deadline, out
+                time.sleep(2)
+            assert out.count("Success") == 2, out
+            continue
+        if "--queue" in args:
+            values[args[args.index("-n") + 1]] = args[args.index("-S") + 1].split("=")[1]
+        run(args, project)
+    assert len(values) == 2
+    _, table = run(["dvc", "exp", "show", "--csv", "--no-pager"], project)
+    rows = {line.split(",")[0]: line for line in table.splitlines()[1:]}
+    header = table.splitlines()[0].split(",")
+    for name, value in values.items():
+        row = rows[name].split(",")
+        assert row[header.index("n_components")] == value, table
+        assert row[header.index("State")] == "Success", table
+    assert (project / "params.yaml").read_bytes() == params  # the workspace's, untouched
+    assert run(["git", "status", "--porcelain"], project)[1] == ""
+
+
+# Issue 31. An ASCII locale and a non-ASCII image name: DVC stops naming no file; tie check
+# names it and the fix.
+
+
+def test_a_name_an_ascii_locale_cannot_encode_is_named_with_the_fix(tmp_path):
+    from helpers import new_project
+
+    project = tmp_path / "project"
+    project.mkdir()
+    photos = images_folder(project / "photos", n=4)
+    (photos / "img0.png").rename(photos / "café.png")
+    rows = [{"image": p.name, "caption": f"a picture named {p.stem}"} for p in photos.iterdir()]
+    write_jsonl(project / "captions.jsonl", rows)
+    custom = {"images": "photos", "captions": "captions.jsonl", "test_fraction": 0.3}
+    new_project(project, {"dataset": "custom", "custom": custom, "eval": {"ks": [1]}})
+    ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    code, out = run(["dvc", "repro", "data"], project, check=False, env=ascii_locale)
+    assert code != 0 and "surrogates not allowed" in out, out  # DVC's own, naming no file
+    code, out = run(["tie", "check"], project, check=False, env=ascii_locale)
+    assert code == 1 and "Traceback" not in out, out
+    assert out == (
+        "Error: custom.images: the name photos/caf\\xc3\\xa9.png cannot be written as UTF-8, so"
+        " DVC (hashing the folder) would stop with `surrogates not allowed`: this locale"
+        " decodes file names as ascii, not UTF-8: set LC_ALL=C.UTF-8 (or PYTHONUTF8=1) for tie"
+        " and DVC, then run again\n"
+    )
+    utf8_locale = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}  # the advice, followed
+    assert run(["tie", "check"], project, env=utf8_locale)[1].endswith("params.yaml is valid\n")
+    run(["dvc", "repro", "data"], project, env=utf8_locale)
+    assert (project / "data/raw/custom/images/café.png").is_file()
+
+
+def test_tie_check_says_an_interrupted_experiment_left_its_values_and_how_to_restore(
+    demo_project, tmp_path
+):
+    import signal
+
+    project = copy_project(demo_project, tmp_path / "project")
+    committed = (project / "params.yaml").read_bytes()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    experiment = subprocess.Popen(
+        ["dvc", "exp", "run", "-S", "demo.seed=7"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in experiment.stdout:  # Ctrl-C once a stage runs
+            if line.startswith("Running stage 'data'"):
+                experiment.send_signal(signal.SIGINT)
+                break
+        experiment.communicate(timeout=120)
+    finally:
+        experiment.kill()
+    assert experiment.returncode != 0
+    assert "seed: 7" in (project / "params.yaml").read_text()  # DVC's -S, left behind
+    _, out = run(["tie", "check"], project)  # stdout, then stderr
+    assert out == "params.yaml is valid\n" + (
+        "params.yaml: note: it differs from the last commit (`git diff HEAD -- params.yaml`): if"
+        " a `dvc exp run -S` failed or was interrupted, its values are still here; `git"
+        " checkout -- params.yaml dvc.lock metrics/ && dvc checkout --force` restores the"
+        " committed ones\n"
+    ), out
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics/"], project)
+    # the note's command: --force, for the outputs the interrupted stage half wrote
+    run(["dvc", "checkout", "--force"], project)
+    assert run(["dvc", "status"], project)[1].strip() == "Data and pipelines are up to date."
+    assert (project / "params.yaml").read_bytes() == committed
+    assert "note" not in run(["tie", "check"], project)[1]

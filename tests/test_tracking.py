@@ -7,6 +7,7 @@ Real MLflow, with its sqlite store in a temporary folder; the killed process is 
 process, killed with SIGKILL while `log_evaluation` is copying an artifact.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -190,3 +191,19 @@ def test_pipelines_creating_a_new_store_at_once_all_log(tmp_path):
     for process, (_, err) in zip(processes, results, strict=True):
         assert process.returncode == 0, err[-2000:]
     assert len({out.strip() for out, _ in results}) == 4  # four runs
+
+
+def test_the_runs_view_shows_recall_of_both_directions_then_rsum():
+    from tie.evaluation.tracking import runs_view
+
+    keys = [
+        "image_annotation/R_at_20", "image_search/R_at_1_low", "rsum", "image_search/R_at_20",
+        "image_search/median_rank", "image_annotation/R_at_1", "image_search/R_at_1",
+        "image_search/R_at_5",
+    ]  # fmt: skip
+    columns = [
+        "metrics.`image_search/R_at_1`", "metrics.`image_search/R_at_5`",
+        "metrics.`image_search/R_at_20`", "metrics.`image_annotation/R_at_1`",
+        "metrics.`image_annotation/R_at_20`", "metrics.`rsum`",
+    ]  # fmt: skip
+    assert json.loads(runs_view(keys)) == {"selectedColumns": columns, "columnOrder": columns}

@@ -101,6 +101,10 @@ try:
 except TieError as error:
     print(error)
 """
+SHOW_FOLDER = """
+import os
+print("folder:", sorted(os.listdir(os.environ["DVC_ROOT"])))
+"""
 # The store file alone mounted read-only (its folder stays writable, as with mode 444).
 READ_ONLY_MOUNT = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && exec "$2" -c "$3"'
 
@@ -156,3 +160,46 @@ def test_every_command_line_error_is_printed_without_credentials():
     result = CliRunner().invoke(stage)
     assert result.exit_code == 1
     assert result.output == "Error: cannot reach remote s3://bucket/cache: timed out\n"
+
+
+# A new store's creation on a disk that fills during MLflow's migrations (a real tmpfs of
+# 800 kB: a whole store takes about 930 kB), then the same disk with room to spare.
+FILL_THEN_GROW = (
+    'mount -t tmpfs -o size=800k tmpfs "$1" && "$2" -c "$3"'
+    ' && mount -o remount,size=20m "$1" && exec "$2" -c "$3"'
+)
+
+
+def test_a_store_whose_creation_filled_the_disk_is_not_left_half_made(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env |= {"DVC_ROOT": str(disk), "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = ["unshare", "--mount", "sh", "-c", FILL_THEN_GROW, "sh", str(disk)]
+    result = subprocess.run(
+        [*command, sys.executable, LOG_ONCE + SHOW_FOLDER],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.stderr.startswith(("unshare:", "mount:")):  # the logging never started
+        unavailable(f"root cannot mount a small tmpfs here: {result.stderr.strip()}")
+    full, grown = result.stdout.split("folder: ")[1:]
+    assert "database or disk is full" in result.stdout, result.stdout + result.stderr[-2000:]
+    assert full.strip() == "['mlflow.db.lock']"  # no store, no part of one
+    # with room on the disk, the next run makes the store and logs
+    assert grown.strip() == "['mlflow.db', 'mlflow.db.lock']", result.stdout + result.stderr[-2000:]
+    assert result.stdout.count("could not log") == 1, result.stdout
+
+
+def test_a_store_half_made_by_an_earlier_version_says_to_move_it_away(tmp_path):
+    """What MLflow says of a store whose migrations stopped half way (made before stores
+    were made whole or not at all): `table ... already exists`, on every later run."""
+    import sqlite3
+
+    error = sqlite3.OperationalError("table mcp_servers already exists")
+    message = failure_message(error, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert "The store's tables are half made" in message and "move it away" in message
+    assert "\n" not in message

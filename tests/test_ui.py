@@ -5,6 +5,7 @@ SIGINT (Ctrl-C, which a terminal sends to the whole foreground process group) an
 In a real browser (tests/browser.py), the page it announces leads to the runs, by name.
 """
 
+import json
 import os
 import signal
 import socket
@@ -164,7 +165,8 @@ def test_the_announced_page_lists_the_runs_by_name_in_a_browser(demo_project, tm
         processes = descendants(ui.pid)
         experiment_id = mlflow_experiment_id(root, "demo")
         runs_url = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs"
-        assert line.splitlines()[1] == f"  runs of demo: {runs_url}?workflowType=machine_learning"
+        view = "workflowType=machine_learning&viewStateShareKey=tie-recall"
+        assert line.splitlines()[1] == f"  runs of demo: {runs_url}?{view}"
         with offline_page(allowed_origin=f"http://127.0.0.1:{port}") as browser:
             page = browser.page
             page.goto(line.split()[-1])
@@ -173,6 +175,41 @@ def test_the_announced_page_lists_the_runs_by_name_in_a_browser(demo_project, tm
             finally:
                 page.screenshot(path=str(tmp_path / "runs.png"))
             assert page.get_by_text("1 matching run").is_visible()
+        ui.send_signal(signal.SIGTERM)
+        assert_stopped_quietly(ui, processes, port, stderr)
+    finally:
+        kill_all(ui, processes)
+
+
+@pytest.mark.e2e
+def test_the_announced_page_shows_the_recall_columns_without_choosing_them(demo_project, tmp_path):
+    """The runs table on the page `tie ui` links to shows R@1 ... of both directions and
+    rsum, with no click on Columns (MLflow shows no metric column by default)."""
+    root = copy_project(demo_project, tmp_path / "project")
+    port = free_port()
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err:
+        ui, line = start_ui(root, port, err, links=1)
+    processes = {}
+    try:
+        assert line.startswith("MLflow UI: "), stderr.read_text()
+        processes = descendants(ui.pid)
+        screen = (1920, 1080)
+        with offline_page(allowed_origin=f"http://127.0.0.1:{port}", viewport=screen) as browser:
+            page = browser.page
+            page.goto(line.split()[-1])
+            try:
+                page.get_by_text("demo colorgrid+glove mean", exact=True).wait_for()
+                for metric in ("image_search/R_at_1", "image_annotation/R_at_1", "rsum"):
+                    header = page.get_by_role("columnheader", name=metric, exact=True)
+                    header.first.wait_for()
+                    assert header.first.is_visible()
+                # the run's value in the table, as logged: the demo's R@1 of image search
+                metrics = json.loads((root / "metrics/retrieval.json").read_text())
+                value = metrics["image_search"]["R_at_1"]
+                assert page.get_by_role("gridcell", name=f"{value:g}").first.is_visible()
+            finally:
+                page.screenshot(path=str(tmp_path / "runs.png"))
         ui.send_signal(signal.SIGTERM)
         assert_stopped_quietly(ui, processes, port, stderr)
     finally:

@@ -51,6 +51,7 @@ class ImageEncoderInfo:
 
 _NUMBER_TYPES = {int: numbers.Integral, float: numbers.Real}
 SPLIT_LISTS = ("official", "karpathy")  # `split`: whose train/val/test lists a dataset uses
+SAME_PICTURE = ("one_split", "by_name")  # custom.same_picture (tie.corpus.custom)
 # The allowed values of the other choices of params.yaml, each read by the schema and by
 # the code that implements it.
 ENGINES = ("local", "ray")  # compute.engine (tie.engine)

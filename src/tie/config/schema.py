@@ -35,6 +35,7 @@ from tie.config.registry import (
     FISHER_STORES,
     IMAGE_ENCODERS,
     POOLINGS,
+    SAME_PICTURE,
     SCORING_PARAMS,
     SCORINGS,
     SPLIT_LISTS,
@@ -175,6 +176,10 @@ class Custom(Section):
     val_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
     test_fraction: Number = allowed("a number from 0 to 1 (e.g. 0.1)", ge=0, le=1)
     split_seed: Seed = allowed(SEED_TEXT)
+    same_picture: Literal[SAME_PICTURE] = allowed(
+        "one_split (byte-identical pictures share the split of the first by name) or by_name"
+        " (each name split on its own)"
+    )
 
     @model_validator(mode="after")
     def _leave_a_train_split(self) -> Custom:

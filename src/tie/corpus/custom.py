@@ -38,9 +38,21 @@ def _unreadable_images(raw_dir: Path) -> set[str]:
 
 
 def read_custom(
-    raw_dir: Path, *, val_fraction: float, test_fraction: float, split_seed: int
+    raw_dir: Path,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    same_picture: str = "one_split",
+    digests: dict[str, str] | None = None,
 ) -> Corpus:
-    """The corpus of the custom dataset in `raw_dir`, bad rows dropped and reported."""
+    """The corpus of the custom dataset in `raw_dir`, bad rows dropped and reported.
+
+    `digests` ({image: MD5 of its bytes}, the data stage's manifest) find the pictures
+    stored under several names; with `same_picture: one_split`, those without a split
+    column's split take the split of the first of them by name, so that no picture is in
+    train and test both (`by_name`: each name hashed on its own).
+    """
     raw_dir = Path(raw_dir)
     found = [p for p in raw_dir.glob(f"{CAPTIONS_STEM}.*") if p.suffix.lower() in CAPTION_FORMATS]
     if len(found) != 1:
@@ -83,6 +95,8 @@ def read_custom(
         or hash_split(image, split_seed, val_fraction, test_fraction)
         for image in captions
     }
+    if same_picture == "one_split":
+        split_of |= _one_split_per_picture(split_of, given_split_of, digests or {})
     ordered = [image for split in SPLITS for image in sorted(captions) if split_of[image] == split]
     report = {
         "caption_lines": n_rows,
@@ -97,3 +111,19 @@ def read_custom(
         captions=[captions[image] for image in ordered],
         report=report,
     )
+
+
+def _one_split_per_picture(
+    split_of: dict[str, str], given_split_of: dict[str, str], digests: dict[str, str]
+) -> dict[str, str]:
+    """{image: split} for the hashed images whose bytes repeat another image's: the split of
+    the first name (sorted) of that picture. A split the captions file gives is kept."""
+    first: dict[str, str] = {}
+    for image in sorted(split_of):
+        if image in digests:
+            first.setdefault(digests[image], image)
+    return {
+        image: split_of[first[digests[image]]]
+        for image in split_of
+        if image in digests and image not in given_split_of
+    }

@@ -46,16 +46,10 @@ def same_content(corpus: Corpus, raw_dir: Path) -> dict:
     manifest records): `{"count", "examples": ["a.jpg = b.jpg (train, test)", ...]}`.
 
     The same picture under two names is two images to the protocol; in train and test both,
-    it is a test image the model has seen. Reported, never dropped (the splits are fixed).
+    it is a test image the model has seen. Reported, never dropped; a custom dataset keeps
+    them in one split (`custom.same_picture`, `tie.corpus.custom`), a published split as it is.
     """
-    manifest = Path(raw_dir) / MANIFEST_NAME
-    md5_of = {}
-    if manifest.is_file():
-        check_recorded(manifest)
-        prefix = f"{image_dir(raw_dir).relative_to(raw_dir).as_posix()}/"
-        for entry in json.loads(manifest.read_text())["files"]:
-            if entry[0].startswith(prefix):
-                md5_of[entry[0][len(prefix) :]] = entry[2]
+    md5_of = content_digests(raw_dir)
     first: dict[str, tuple[str, str]] = {}
     problems = Problems()
     for image, split in zip(corpus.images, corpus.splits, strict=True):
@@ -68,3 +62,16 @@ def same_content(corpus: Corpus, raw_dir: Path) -> dict:
         else:
             first[digest] = (image, split)
     return {"count": problems.counts[SAME_CONTENT], "examples": problems.examples[SAME_CONTENT]}
+
+
+def content_digests(raw_dir: Path) -> dict[str, str]:
+    """{image name: the MD5 of its bytes} from the data stage's manifest ({} without one)."""
+    manifest = Path(raw_dir) / MANIFEST_NAME
+    md5_of = {}
+    if manifest.is_file():
+        check_recorded(manifest)
+        prefix = f"{image_dir(raw_dir).relative_to(raw_dir).as_posix()}/"
+        for entry in json.loads(manifest.read_text())["files"]:
+            if entry[0].startswith(prefix):
+                md5_of[entry[0][len(prefix) :]] = entry[2]
+    return md5_of

@@ -35,7 +35,7 @@ from tie.corpus.corpus import Corpus
 from tie.corpus.custom import read_custom
 from tie.corpus.flickr8k import SAME_CONTENT, format_report, read_flickr8k_layout
 from tie.corpus.karpathy import read_karpathy_json
-from tie.corpus.read import same_content
+from tie.corpus.read import content_digests, same_content
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.custom import copy_custom
 from tie.datasets.demo import generate_demo
@@ -194,6 +194,8 @@ class Custom(DatasetKind):
             val_fraction=custom.val_fraction,
             test_fraction=custom.test_fraction,
             split_seed=custom.split_seed,
+            same_picture=custom.same_picture,
+            digests=content_digests(raw_dir),
         )
         corpus.report[SAME_CONTENT] = same_content(corpus, raw_dir)
         return corpus

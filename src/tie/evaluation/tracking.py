@@ -25,7 +25,8 @@ logged is never recorded by DVC as done (docs/mlflow.md).
 What the MLflow UI shows first: MLflow 3 opens an experiment without a kind on its GenAI
 "Overview" (traces), where this pipeline's runs look missing; the project's experiments are
 tagged as model development (`EXPERIMENT_KIND_TAG`), which opens them on their runs, and
-each run is named by what it is (`run_name`).
+each run is named by what it is (`run_name`). Each experiment carries a saved view of its runs
+table with the R@K columns shown (`RUNS_VIEW_TAG`), which `tie ui`'s links open.
 
 A local store that another process is writing to (a parallel run, a script) is waited
 for (SQLite's busy timeout, `BUSY_TIMEOUT_S`, on every connection), then the stage fails
@@ -39,10 +40,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -69,7 +72,9 @@ MLFLOW_DEFAULTS = {
     # stage's output with "Downloading artifacts" lines.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
-BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait; this covers the store's creation too
+BUSY_TIMEOUT_S = 20.0  # as MLflow's own sessions wait
+CREATION_TIMEOUT_S = 300.0  # at most, while another process makes a new store: not counted in
+# BUSY_TIMEOUT_S (create_local_store; MLflow's migrations take seconds to a minute)
 DEADLINE_S = 120.0  # all the requests of one logging to a server; TIE_MLFLOW_DEADLINE_S
 CLEANUP_S = 5.0  # each request after the deadline (ending the run): then it is cut too
 
@@ -280,8 +285,34 @@ def _tag_kind(client, experiment) -> None:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
 
 
+# The runs table's view with the recall columns shown: MLflow's UI shows no metric column until
+# one is ticked under Columns, but opens a view saved in an experiment tag
+# `mlflow.sharedViewState.<key>` (what its Share button saves) when the page's URL has
+# `viewStateShareKey=<key>`; `tie ui` links to it (tie.results.ui.RUNS_PAGE).
+RUNS_VIEW_KEY = "tie-recall"
+RUNS_VIEW_TAG = f"mlflow.sharedViewState.{RUNS_VIEW_KEY}"
+_RECALL = re.compile(r"(image_search|image_annotation)/R_at_(\d+)")
+
+
+def runs_view(metric_keys) -> str:
+    """The view (JSON) whose columns are the R@K of both directions among `metric_keys`
+    (K ascending, image search first) and rsum: e.g. `metrics.`image_search/R_at_1``."""
+    found = [m for key in metric_keys if (m := _RECALL.fullmatch(key))]
+    found.sort(key=lambda m: (m.group(1) != "image_search", int(m.group(2))))
+    keys = [m.group(0) for m in found] + (["rsum"] if "rsum" in metric_keys else [])
+    columns = [f"metrics.`{key}`" for key in keys]
+    return json.dumps({"selectedColumns": columns, "columnOrder": columns})
+
+
+def _tag_runs_view(client, experiment, metric_keys) -> None:
+    view = runs_view(metric_keys)
+    if experiment.tags.get(RUNS_VIEW_TAG) != view and json.loads(view)["selectedColumns"]:
+        client.set_experiment_tag(experiment.experiment_id, RUNS_VIEW_TAG, view)
+
+
 def tag_experiments(uri: str) -> dict[str, str]:
-    """Tag as model development the store's experiments that have no kind (made before).
+    """Tag as model development the store's experiments that have no kind (made before), and
+    give those without it the recall view (`runs_view`) of their latest run's metrics.
 
     Returns {name: id} of the store's experiments, but MLflow's empty "Default".
     """
@@ -292,6 +323,10 @@ def tag_experiments(uri: str) -> dict[str, str]:
         experiments = client.search_experiments()
         for experiment in experiments:
             _tag_kind(client, experiment)
+            if RUNS_VIEW_TAG not in experiment.tags:
+                latest = client.search_runs([experiment.experiment_id], max_results=1)
+                if latest:
+                    _tag_runs_view(client, experiment, latest[0].data.metrics)
         return {
             e.name: e.experiment_id
             for e in experiments
@@ -335,7 +370,9 @@ def _local_store_lock(uri: str):
     MLflow creates a new store's tables by an Alembic migration, which two processes
     starting together (two `dvc exp run`, two pipelines) run twice and one of them fails
     on; logging is short, so pipelines take turns on a lock file beside the store, waiting
-    at most BUSY_TIMEOUT_S.
+    at most BUSY_TIMEOUT_S (plus the time another process takes to make a new store, up to
+    CREATION_TIMEOUT_S in all). The holder makes a store that does not exist yet
+    (`create_local_store`).
     """
     if not uri.startswith("sqlite:///"):
         yield
@@ -349,22 +386,61 @@ def _local_store_lock(uri: str):
             )
         )
     with open(store.with_name(store.name + ".lock"), "a") as lock:
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        start = since = time.monotonic()
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if any(store.parent.glob(_making_pattern(store))):
+                    since = now  # the store is being made: its creation is not counted
+                if now - since > BUSY_TIMEOUT_S or now - start > CREATION_TIMEOUT_S:
                     raise TieError(
                         f"another process has been logging to {store} for over"
                         f" {BUSY_TIMEOUT_S:g} s: let it finish, then re-run `dvc repro`"
                     ) from None
                 time.sleep(0.1)
         try:
+            create_local_store(store)
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def create_local_store(store: Path) -> None:
+    """Make a new local store whole or not at all (nothing to do if `store` exists).
+
+    MLflow creates a store's tables by dozens of migrations, each committed on its own: a
+    full disk or a kill in between leaves a half-made store that every later run fails on
+    (`table ... already exists`). The store is made in a file beside it, under a name of its
+    own, and renamed to `store` once complete; a failure removes that file.
+    Called with the store's lock held (`_local_store_lock`).
+    """
+    if store.exists():
+        return
+    import mlflow
+
+    for stale in store.parent.glob(_making_pattern(store)):  # of a killed process
+        stale.unlink(missing_ok=True)
+    making = store.with_name(f"{store.name}.making-{os.getpid()}")
+    partial = [making, *(making.with_name(making.name + end) for end in STORE_SIDE_FILES)]
+    try:
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{making}")
+        client.search_experiments()  # made and migrated by MLflow's store
+        client._tracking_client.store.engine.dispose()  # every connection closed, so the
+        # file is complete (no journal) when it is renamed
+        os.replace(making, store)
+    finally:
+        for path in partial:
+            path.unlink(missing_ok=True)
+
+
+def _making_pattern(store: Path) -> str:
+    return f"{glob.escape(store.name)}.making-*"
+
+
+STORE_SIDE_FILES = ("-journal", "-wal", "-shm")  # SQLite's files beside a database
 
 
 def _wait_when_busy(dbapi_connection, _record) -> None:
@@ -397,6 +473,12 @@ def failure_message(error: BaseException, uri: str) -> str:
             advice = (
                 "The disk that holds this local store is full: free some space there (keep"
                 " the store: it holds every earlier run), then re-run `dvc repro`"
+            )
+        elif "already exists" in cause:
+            advice = (
+                "The store's tables are half made (its creation was cut short by an earlier"
+                " version of this project, e.g. on a full disk): move it away to start a new"
+                " one, then re-run `dvc repro`"
             )
         elif "readonly" in cause or "read-only" in cause:
             advice = (
@@ -549,6 +631,8 @@ def _log(
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
     _fail_abandoned_runs(client)
+    logged = metric_names(metrics) | (extra_metrics or {})
+    _tag_runs_view(client, client.get_experiment(experiment_id), logged)
     if result_fingerprint:
         query = f"tags.`{FINGERPRINT_TAG}` = '{result_fingerprint}'"
         same = client.search_runs([experiment_id], f"{query} and attributes.status = 'FINISHED'")
@@ -568,7 +652,7 @@ def _log(
     name = run_name(params)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(flatten(params))
-        mlflow.log_metrics(metric_names(metrics) | (extra_metrics or {}))
+        mlflow.log_metrics(logged)
         for path in artifacts:
             mlflow.log_artifact(str(path))
         if in_run is not None:

@@ -267,9 +267,16 @@ def check_splits_given(captions, given_of: dict[str, str | None]) -> None:
 
 
 def split_counts(
-    images: str, captions: str, val_fraction: float, test_fraction: float, split_seed: int
+    images: str,
+    captions: str,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    same_picture: str = "one_split",
 ) -> dict[str, int] | None:
-    """Images per split as the splits stage will count them (see `given_splits`)."""
+    """Images per split as the splits stage will count them (see `given_splits`), each name
+    hashed on its own: `same_picture: one_split` moves the names of a repeated picture to the
+    split of its first name, which needs every image's bytes (the data stage reads them)."""
     given_of = given_splits(images, captions)
     if given_of is None:
         return None
@@ -287,12 +294,14 @@ def fraction_for(
     val_fraction: float,
     test_fraction: float,
     split_seed: int,
+    same_picture: str = "one_split",
 ) -> tuple[float, int] | None:
     """The smallest `custom.<split>_fraction` (val or test), in steps of 0.01, that puts at
     least `needed` images in `split`, the other fraction unchanged: (fraction, images).
 
     None where no fraction does: the captions file gives the splits, `split` is train, or
     no fraction below 1 - the other one (a train split must remain) gives enough images.
+    Names counted as `split_counts` counts them (each hashed on its own).
     """
     given_of = given_splits(images, captions)
     if split == "train" or not given_of or any(given_of.values()):

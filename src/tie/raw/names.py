@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import unicodedata
 from pathlib import Path, PurePosixPath
 
@@ -70,6 +71,33 @@ def folder_problem(folder: Path) -> tuple[Path, str] | None:
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 return Path(path), "not a regular file (a FIFO, socket or device, or a link to one)"
     return None
+
+
+def unencodable_name(folder: Path) -> str | None:
+    """The first path below `folder` whose name DVC cannot write as UTF-8 (its dep hashes
+    and `.dir` listings are UTF-8 JSON), as printable ASCII (`photos/caf\\xc3\\xa9.png`);
+    None if every name can be. Such a name is one whose bytes this process cannot decode:
+    any non-ASCII name under an ASCII locale (`LC_ALL=C` with `PYTHONUTF8=0`: the file system
+    encoding is then ascii), or bytes that are not UTF-8 under any locale. DVC then stops
+    with `surrogates not allowed`, naming no file. Only names are read."""
+    for top, folders, files in os.walk(folder):
+        for name in sorted(folders + files):
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                return str(os.fsencode(os.path.join(top, name)))[2:-1]
+    return None
+
+
+def name_encoding_advice() -> str:
+    """What to do about `unencodable_name`'s name, for this process's locale."""
+    encoding = sys.getfilesystemencoding()
+    if encoding.lower().replace("-", "") == "utf8":
+        return "its bytes are not UTF-8: rename it (e.g. `convmv -f latin1 -t utf8`)"
+    return (
+        f"this locale decodes file names as {encoding}, not UTF-8: set LC_ALL=C.UTF-8 (or"
+        " PYTHONUTF8=1) for tie and DVC, then run again"
+    )
 
 
 def path_problem(path: Path, want: str) -> str | None:

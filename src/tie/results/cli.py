@@ -16,7 +16,7 @@ from tie.datasets.real import obtain_archives
 from tie.datasets.sources import SOURCES, sources_for
 from tie.errors import TieError
 from tie.evaluation.report import format_table
-from tie.raw.names import folder_problem, path_problem
+from tie.raw.names import folder_problem, name_encoding_advice, path_problem, unencodable_name
 from tie.results.provenance import eval_counts, protocol_text, workspace_provenance
 from tie.results.report_table import SORT_KEYS
 
@@ -88,9 +88,31 @@ def check(params_file: Path) -> None:
     checked = checked_params(params, str(params_file))
     # what only the dataset's files tell (the splits stage checks it again, when it reads them)
     dataset_kind(checked.dataset).check_files(checked, str(params_file))
-    for note in advice(checked):
+    for note in advice(checked) + uncommitted_params_note(params_file):
         click.echo(f"{params_file}: note: {note}", err=True)
     click.echo(f"{params_file} is valid")
+
+
+def uncommitted_params_note(params_file: Path) -> list[str]:
+    """A note if `params_file` differs from git's HEAD: a `dvc exp run -S` that failed, was
+    interrupted or was refused (another one running) leaves its values there (DVC writes them
+    before it runs anything), and the next `dvc repro` would run with them."""
+    import subprocess
+
+    where = params_file.resolve().parent
+    result = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", params_file.resolve().name],
+        cwd=where,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 1 or result.stderr:  # 0: as committed; 1 with an error: not a
+        return []  # git checkout, or no commit yet
+    return [
+        "it differs from the last commit (`git diff HEAD -- params.yaml`): if a `dvc exp run"
+        " -S` failed or was interrupted, its values are still here; `git checkout --"
+        " params.yaml dvc.lock metrics/ && dvc checkout --force` restores the committed ones"
+    ]
 
 
 def check_custom_paths(written: dict) -> None:
@@ -113,6 +135,12 @@ def check_custom_paths(written: dict) -> None:
                 f"custom.images {images} holds {found[0]}, which is {found[1]}: DVC would read"
                 " it hashing the folder (a FIFO: forever); remove it, or set custom.images to"
                 " a folder of images only"
+            )
+        name = unencodable_name(Path(images))
+        if name is not None:
+            raise TieError(
+                f"custom.images: the name {name} cannot be written as UTF-8, so DVC (hashing"
+                f" the folder) would stop with `surrogates not allowed`: {name_encoding_advice()}"
             )
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from tie.errors import TieError
 from tie.evaluation.tracking import (
     MLFLOW_DEFAULTS,
+    RUNS_VIEW_KEY,
     default_tracking_uri,
     reading_store,
     tag_experiments,
@@ -42,7 +43,10 @@ STARTUP_TIMEOUT_S = 120
 # An experiment's runs. MLflow 3.17's UI opens on its GenAI views (traces) unless the URL or
 # the sidebar's "GenAI | Model training" switch says otherwise; earlier MLflow 3 releases
 # read the experiment's kind tag instead (tie.evaluation.tracking).
-RUNS_PAGE = "/#/experiments/{id}/runs?workflowType=machine_learning"
+# The page opens on the view with the R@K columns shown (`tracking.RUNS_VIEW_KEY`).
+RUNS_PAGE = (
+    "/#/experiments/{id}/runs?workflowType=machine_learning&viewStateShareKey=" + RUNS_VIEW_KEY
+)
 STOP_TIMEOUT_S = 20  # a server still up after SIGTERM for this long gets SIGKILL
 LOG_FILE = "mlflow-ui.log"  # the server's output, in the repository's root
 LOG_TAIL_LINES = 5  # of it in an error
