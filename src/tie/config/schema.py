@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tie.config.registry import (
+    BACKBONE_DTYPES,
     CCA_METHODS,
     CCA_PARAM_CONSTRAINTS,
     CROPS,
@@ -181,6 +182,7 @@ class Backbone(Section):
     input_size: int | None = allowed(
         "null (the model's own) or an integer from 32 to 2048 (pixels)", ge=32, le=2048
     )
+    dtype: Literal[BACKBONE_DTYPES] = allowed(f"one of: {', '.join(BACKBONE_DTYPES)}")
 
 
 class Tower(Section):
