@@ -4,7 +4,8 @@
     python benchmarks/backbone_dtype.py --images 512 --rounds 5 --photos DIR
 
 The photos are the real Flickr8k ones of `../shared/real` (flickr8k-1500/images, read in
-place, never copied) and the weights the real ImageNet ones in Keras' cache (MobileNet v1:
+place, never copied; `TIE_REAL_DIR` names that folder elsewhere, as for the tests) and the
+weights the real ImageNet ones in Keras' cache (MobileNet v1:
 `../shared/real/install-mobilenet-weights`). For each dtype, round after round
 (interleaved, so that other processes' load falls on both): "full stage" is
 `KerasBackbone.feature_batches` over the photo files (tf.data read, decode and resize, the
@@ -19,6 +20,7 @@ is emulated and slower.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -28,20 +30,22 @@ import numpy as np
 from tie.image.keras_backbone import KerasBackbone
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTOS = REPO.parent / "shared" / "real" / "flickr8k-1500" / "images"
+# the real material, as tests/real_photos.py finds it: $TIE_REAL_DIR, or shared/real beside the repo
+REAL_DIR = Path(os.environ.get("TIE_REAL_DIR") or REPO.parent / "shared" / "real")
+PHOTOS = REAL_DIR / "flickr8k-1500" / "images"
 DTYPES = ("float32", "bfloat16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_flags() -> set[str]:
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and flags, from /proc/cpuinfo (Linux)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+        return platform.processor() or "unknown", set()
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return fields.get("model name", "unknown"), set(fields.get("flags", "").split())
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -99,10 +103,10 @@ def main() -> None:
             seconds = bare_forward(encoder, batch, repeats)
             best[dtype, "bare"] = min(best[dtype, "bare"], seconds)
 
-    flags = cpu_flags()
+    model, flags = cpu_info()
     print(
         f"{args.model}, {len(paths)} real photos from {args.photos}, batch {args.batch_size},"
-        f" best of {args.rounds} interleaved rounds; CPU {platform.processor() or 'unknown'},"
+        f" best of {args.rounds} interleaved rounds; CPU {model} ({os.cpu_count()} logical),"
         f" {len(tf.config.list_physical_devices('CPU'))} TF CPU device(s);"
         f" bf16 flags: {', '.join(sorted(flags & set(BF16_FLAGS))) or 'none'}"
         f" (avx512f: {'yes' if 'avx512f' in flags else 'no'})"
