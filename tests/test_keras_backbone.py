@@ -297,6 +297,7 @@ def test_the_weights_are_recorded_by_their_content(tmp_path):
     assert recorded() not in (first, "imagenet sha256:unknown")
 
 
+@pytest.mark.slow
 def test_bfloat16_rows_are_the_model_called_directly_in_bfloat16(images, tmp_path):
     """`backbone.dtype: bfloat16`: the rows are those of the same network built with Keras'
     bfloat16 policy, the float32 weights copied in; float32 rows, near the float32 model's."""
