@@ -160,8 +160,11 @@ def generate_demo(
 
 
 def default_workers() -> int:
-    """The CPUs this process may run on (its affinity, not the machine's count)."""
-    return len(os.sched_getaffinity(0))
+    """The CPUs this process may run on (its affinity where the OS has one: Linux), else
+    the machine's count (macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _run_chunks(tasks: list[tuple], workers: int):
