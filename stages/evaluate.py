@@ -107,6 +107,8 @@ def main(
         curves_file=curves_file,
         gallery_file=gallery_file,
     )
+    where = redact(tracking_uri())
+    click.echo(f"logging the run to MLflow at {where} (plots, params, metrics, model)")
     run_id, logged = log_run(
         params,
         model,
@@ -126,7 +128,6 @@ def main(
             scoring=scoring,
         ),
     )
-    where = redact(tracking_uri())
     if logged:
         click.echo(f"logged to MLflow at {where}: run {run_id}")
     else:

@@ -1,10 +1,12 @@
 import itertools
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tie.config.params import check_params, read_params
 from tie.corpus.flickr8k import REPORT_PROBLEMS, read_flickr8k_layout
 from tie.datasets.demo import (
     COLOUR_WORDS,
@@ -15,6 +17,8 @@ from tie.datasets.demo import (
     make_demo_example,
 )
 from tie.raw.layout import demo_layout
+
+REPO = Path(__file__).resolve().parents[1]
 
 SPLIT_SIZES = {"n_train": 12, "n_val": 4, "n_test": 4}
 N_IMAGES = sum(SPLIT_SIZES.values())
@@ -133,3 +137,20 @@ def test_bad_arguments_are_refused(tmp_path):
         generate_demo(tmp_path, image_size=16)
     with pytest.raises(ValueError, match="negative"):
         generate_demo(tmp_path, n_val=-1)
+
+
+def test_worker_processes_write_the_same_files_as_one(demo_dir, tmp_path):
+    # 20 images in chunks of 3: 7 tasks over 2 spawned processes, finishing in any order
+    generate_demo(tmp_path, **SPLIT_SIZES, image_size=IMAGE_SIZE, seed=3, workers=2, chunk=3)
+
+    files = sorted(p.relative_to(demo_dir) for p in demo_dir.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    for name in files:
+        assert (demo_dir / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_coco_size_is_accepted():
+    # COCO 2014 under Karpathy's split: 113,287 / 5,000 / 5,000 images (issue 33)
+    params = read_params(REPO / "params.yaml")
+    params["demo"].update(n_train=113_287, n_val=5_000, n_test=5_000)
+    assert check_params(params) == []

@@ -256,7 +256,7 @@ def test_a_huge_value_is_quoted_briefly(tmp_path):
             "data/{00000000..99999999}.tar",
             "its brace ranges name 100000000 shards, more than 1000000",
         ),
-        ("demo", "n_train", 100_000_000, "must be an integer from 2 to 100000"),
+        ("demo", "n_train", 100_000_000, "must be an integer from 2 to 1000000"),
         ("fisher", "seed", 2**40, "must be an integer from 0 to 4294967295"),
         ("cca", "n_components", [8] * 101, "or a non-empty list of them"),
         ("webdataset", "caption_field", "", "the extension of each sample's caption member"),

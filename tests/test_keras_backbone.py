@@ -295,3 +295,44 @@ def test_the_weights_are_recorded_by_their_content(tmp_path):
     source.model.set_weights([w * 1.5 for w in source.model.get_weights()])
     save_cached(source.model)
     assert recorded() not in (first, "imagenet sha256:unknown")
+
+
+@pytest.mark.slow
+def test_bfloat16_rows_are_the_model_called_directly_in_bfloat16(images, tmp_path):
+    """`backbone.dtype: bfloat16`: the rows are those of the same network built with Keras'
+    bfloat16 policy, the float32 weights copied in; float32 rows, near the float32 model's."""
+    float32 = KerasBackbone("mobilenetv2", weights="none", input_size=32, batch_size=4)
+    bf16 = KerasBackbone(
+        "mobilenetv2", weights="none", input_size=32, batch_size=4, dtype="bfloat16"
+    )
+    assert bf16.fingerprint()["dtype"] == "bfloat16" != float32.fingerprint()["dtype"]
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")
+    try:
+        direct = keras.applications.MobileNetV2(
+            include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg"
+        )
+    finally:
+        keras.config.set_dtype_policy(previous)
+    direct.set_weights(float32.model.get_weights())
+    assert {w.dtype for w in direct.weights} == {"bfloat16"}
+    preprocess = keras.applications.mobilenet_v2.preprocess_input
+
+    rgb = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    called = tf.function(lambda batch: direct(preprocess(batch), training=False))  # as compiled
+    expected = tf.cast(called(tf.constant(rgb)), tf.float32).numpy()
+    rows = bf16.forward(tf.constant(rgb)).numpy()
+    assert rows.dtype == np.float32
+    np.testing.assert_array_equal(rows, expected)
+
+    features, unreadable = extract(bf16, images, tmp_path / "bf16.npy")
+    reference, _ = extract(float32, images, tmp_path / "float32.npy")
+    assert list(unreadable) == ["corrupt.jpg"] and features.dtype == np.float32
+    assert not features[3].any() and not np.array_equal(features, reference)
+    readable = [k for k in range(len(images)) if k != 3]
+    a, b = features[readable], reference[readable]
+    cosines = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosines.min() > 0.99, cosines
+    with pytest.raises(TieError, match="backbone.dtype must be one of float32, bfloat16"):
+        KerasBackbone("mobilenetv2", weights="none", dtype="float16")

@@ -69,5 +69,36 @@ def test_every_long_stage_writes_progress_lines_into_a_log_file(demo_project, tm
         "mixture": r"gaussian mixture EM: \d+/100 iteration \(\d+%\), ",
         "text_features": r"tokenize: 1100/1100 caption \(100%\), ",
         "cca": r"CCA grid search: 2/2 point \(100%\), ",
+        "evaluate": r"MLflow run: (\d+)/\1 step \(100%\), ",
     }.items():
         assert re.search(line, text), f"{stage}: no progress line /{line}/ in\n{text}"
+
+
+def test_mlflow_logging_writes_a_line_per_step_into_a_log_file(tmp_path, monkeypatch, capsys):
+    """The evaluate stage's MLflow logging (minutes at Flickr30k size: a new store, the
+    split datasets, the model) counts its steps: store, duplicate check, params, metrics,
+    each artifact, each callable of `in_run`."""
+    from tie.evaluation.tracking import log_evaluation
+
+    monkeypatch.setattr(progress_module, "MIN_SECONDS", 0.0)  # every step, however fast
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "curve.csv").write_text("k,r\n1,10\n")
+    called = []
+    metrics = {"image_search": {"R_at_1": 10.0}, "image_annotation": {"R_at_1": 12.0}}
+    steps = [lambda: called.append("datasets"), lambda: called.append("model")]
+
+    run_id, logged = log_evaluation(
+        "demo", {"text": "glove"}, metrics, [tmp_path / "curve.csv"], None, "fp", steps
+    )
+    assert logged and called == ["datasets", "model"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("MLflow")]
+    assert [line.split(",")[0] for line in lines] == [
+        f"MLflow run: {k}/7 step ({100 * k // 7}%)" for k in range(1, 8)
+    ], lines
+
+    again, logged = log_evaluation("demo", {"text": "glove"}, metrics, [], None, "fp", steps)
+    assert (again, logged) == (run_id, False) and called == ["datasets", "model"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("MLflow")]
+    assert lines[-1].startswith("MLflow run: 1/6 step (16%)"), lines  # stopped: a duplicate

@@ -62,6 +62,7 @@ FISHER_STORES = ("codes", "dense")  # fisher.store (tie.text.features)
 VGG_LAYERS = ("fc2", "fc1")  # backbone.vgg_layer (tie.image.keras_backbone)
 CROPS = (1, 10)  # backbone.crops: the whole image, or corners + centre, flipped
 TOWER_DTYPES = ("float32", "bfloat16")  # clip.dtype, siglip.dtype (tie.towers)
+BACKBONE_DTYPES = ("float32", "bfloat16")  # backbone.dtype (tie.image.keras_backbone)
 CCA_METHODS = ("cca", "none")  # cca.method (tie.joint.space)
 # eval.scoring: how a query and a candidate are compared in the joint space
 # (tie.evaluation.scoring); each rule's params, from section eval.hubness, chosen on val.

@@ -6,11 +6,15 @@ templates and synonyms, the way people describe the salient objects of a picture
 captions are truthful: the colours, shapes, sizes and positions they name are the ones
 drawn, so that a colour-grid image descriptor and mean word vectors can learn to match them.
 
-Image i depends only on (seed, i), so the files are the same, byte for byte, on every run.
+Image i depends only on (seed, i), so the files are the same, byte for byte, on every run,
+whatever the number of worker processes drawing them (`generate_demo`'s `workers`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,9 @@ from tie.progress import progress
 from tie.raw.layout import CAPTIONS_PER_IMAGE, demo_layout
 
 MIN_IMAGE_SIZE = 32
+# Images drawn by one task of a worker process: large enough that a task's cost (pickling its
+# captions back) is nothing beside drawing and PNG-encoding its images (~5 ms each at 96 px).
+CHUNK_IMAGES = 500
 
 # The colours drawn, and the words captions use for them. The first word of every
 # synonym list is the common one, used most of the time (see `_pick`).
@@ -109,11 +116,18 @@ def generate_demo(
     n_test: int = 200,
     image_size: int = 96,
     seed: int = 0,
+    *,
+    workers: int = 1,
+    chunk: int = CHUNK_IMAGES,
 ) -> None:
     """Write the demo dataset into `out_dir`, in the layout `demo_layout(out_dir)` describes.
 
     Images are numbered in split order: the first `n_train` are the training images,
-    then come the validation and test images.
+    then come the validation and test images. They are drawn in chunks of `chunk` images by
+    `workers` processes (1: in this process; the `data` stage uses `default_workers()`);
+    every image depends on (seed, its index) only, so the files are the same for any of these.
+    More than one worker starts processes by spawning, which re-imports the caller's
+    `__main__`: call it from a module or a script guarded by `if __name__ == "__main__"`.
     """
     split_sizes = {"train": n_train, "val": n_val, "test": n_test}
     if min(split_sizes.values()) < 0:
@@ -123,12 +137,19 @@ def generate_demo(
     layout = demo_layout(out_dir)
     layout.image_dir.mkdir(parents=True, exist_ok=True)
 
-    names = [demo_image_name(index) for index in range(sum(split_sizes.values()))]
+    n_images = sum(split_sizes.values())
+    names = [demo_image_name(index) for index in range(n_images)]
+    starts = range(0, n_images, chunk)
+    tasks = [
+        (layout.image_dir, seed, image_size, start, min(start + chunk, n_images))
+        for start in starts
+    ]
+    workers = min(workers, len(tasks))
     token_lines = []
-    for index, name in enumerate(progress(names, desc="demo images", unit="img")):
-        example = make_demo_example(seed, index, image_size)
-        example.image.save(layout.image_dir / name, format="PNG")
-        token_lines += [f"{name}#{k}\t{caption}\n" for k, caption in enumerate(example.captions)]
+    with progress(total=n_images, desc="demo images", unit="img") as bar:
+        for lines in _run_chunks(tasks, workers):
+            token_lines += lines
+            bar.update(len(lines) // CAPTIONS_PER_IMAGE)
     _write_lines(layout.token_file, token_lines)
 
     start = 0
@@ -136,6 +157,36 @@ def generate_demo(
         split_names = names[start : start + size]
         _write_lines(layout.split_files[split], [f"{name}\n" for name in split_names])
         start += size
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (its affinity where the OS has one: Linux), else
+    the machine's count (macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _run_chunks(tasks: list[tuple], workers: int):
+    """Each task's caption lines, in task order; the tasks run in `workers` processes."""
+    if workers <= 1:
+        yield from (_write_chunk(*task) for task in tasks)
+        return
+    # spawn, not fork: a fork of a process that runs threads (TensorFlow's, BLAS's) can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_write_chunk, *zip(*tasks, strict=True))
+
+
+def _write_chunk(image_dir: Path, seed: int, image_size: int, start: int, stop: int) -> list[str]:
+    """Draw and write images start..stop-1; return their token-file lines, in order."""
+    lines = []
+    for index in range(start, stop):
+        name = demo_image_name(index)
+        example = make_demo_example(seed, index, image_size)
+        example.image.save(image_dir / name, format="PNG")
+        lines += [f"{name}#{k}\t{caption}\n" for k, caption in enumerate(example.captions)]
+    return lines
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:

@@ -38,7 +38,7 @@ from tie.corpus.karpathy import read_karpathy_json
 from tie.corpus.read import content_digests, same_content
 from tie.corpus.webdataset import read_webdataset
 from tie.datasets.custom import copy_custom
-from tie.datasets.demo import generate_demo
+from tie.datasets.demo import default_workers, generate_demo
 from tie.datasets.real import prepare_real_dataset
 from tie.datasets.sources import sources_for
 from tie.datasets.webdataset import prepare_webdataset
@@ -89,7 +89,8 @@ class Demo(DatasetKind):
     name = "demo"
 
     def prepare(self, raw_dir, params, downloads_dir):
-        generate_demo(Path(raw_dir), **params.demo.model_dump())
+        # one process per CPU this process may use (the same files as one)
+        generate_demo(Path(raw_dir), **params.demo.model_dump(), workers=default_workers())
         return None
 
     def read(self, raw_dir, params):

@@ -151,8 +151,8 @@ def log_run(
     in_run=None,
 ) -> tuple[str, bool]:
     """One MLflow run: the run's params, the joint model and the scoring chosen, the
-    metrics, the plots, and what `in_run()` logs inside it (`run_contents`: the model and
-    the datasets).
+    metrics, the plots, and what `in_run` logs inside it (`run_contents`: the datasets and
+    the model, two steps of the run's progress lines).
 
     The params and the fingerprint come from the run's record, never from params.yaml:
     the entry DVC writes in dvc.lock for this evaluate stage (its command, its deps'
@@ -208,13 +208,16 @@ def run_contents(
 ):
     """What a new run logs beside its numbers: the joint model as an MLflow model
     (`tie.evaluation.mlflow_model`) and the train/val/test corpora as its inputs
-    (`tie.evaluation.run_inputs`); called inside the run."""
+    (`tie.evaluation.run_inputs`): two steps, each called inside the run."""
 
-    def log() -> None:
-        from tie.evaluation.mlflow_model import log_joint_model
+    def log_datasets() -> None:
         from tie.evaluation.run_inputs import log_split_datasets
 
         log_split_datasets(corpus, params.dataset, manifest_file)
+
+    def log_model() -> None:
+        from tie.evaluation.mlflow_model import log_joint_model
+
         log_joint_model(
             params,
             corpus=corpus,
@@ -225,7 +228,7 @@ def run_contents(
             scoring_params=scoring.params if scoring is not None else {},
         )
 
-    return log
+    return [log_datasets, log_model]
 
 
 def write_metrics(metrics_file: Path, metrics: dict) -> None:

@@ -57,6 +57,7 @@ from pathlib import Path
 from tie.config.params import flatten
 from tie.config.registry import TEXT_ENCODERS
 from tie.errors import TieError
+from tie.progress import progress
 from tie.redact import redact
 
 # MLflow's settings while this project talks to a store (`mlflow_settings`), each unless the
@@ -589,9 +590,12 @@ def log_evaluation(
 
     With `result_fingerprint` (see `fingerprint`), a finished run that has it already is
     returned instead of logging a duplicate. Before logging, runs left RUNNING by a
-    killed process are marked FAILED. `in_run()`, if given, is called inside a run being
-    logged, after its artifacts (the joint model and the datasets: `tie.evaluation.evaluate`),
-    never for a duplicate.
+    killed process are marked FAILED. `in_run`, if given, is a callable or a list of
+    callables, each called inside a run being logged, after its artifacts (the datasets
+    and the joint model: `tie.evaluation.evaluate`), never for a duplicate. Each step
+    (opening the store, the duplicate check, params, metrics, each artifact, each of
+    `in_run`) counts on a `tie.progress` counter: lines in a log file while a slow store
+    or a large corpus makes the logging take minutes.
     """
     import mlflow
 
@@ -625,36 +629,46 @@ def _log(
     in_run=None,
 ):
     """`log_evaluation`'s work, once the store is this process's."""
-    if uri == default_tracking_uri(root):
-        relocate_artifacts(root)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
-    _fail_abandoned_runs(client)
-    logged = metric_names(metrics) | (extra_metrics or {})
-    _tag_runs_view(client, client.get_experiment(experiment_id), logged)
-    if result_fingerprint:
-        query = f"tags.`{FINGERPRINT_TAG}` = '{result_fingerprint}'"
-        same = client.search_runs([experiment_id], f"{query} and attributes.status = 'FINISHED'")
-        if same:
-            return same[0].info.run_id, False
-    exp_name = os.environ.get("DVC_EXP_NAME")
-    revision = git_revision(Path.cwd())
-    tags = {
-        "dvc.experiment": exp_name or "workspace",
-        "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
-        "git.revision": revision,
-        "mlflow.source.git.commit": revision,
-        FINGERPRINT_TAG: result_fingerprint or "",
-        PID_TAG: str(os.getpid()),
-        HOST_TAG: socket.gethostname(),
-    }
-    name = run_name(params)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
-        mlflow.log_params(flatten(params))
-        mlflow.log_metrics(logged)
-        for path in artifacts:
-            mlflow.log_artifact(str(path))
-        if in_run is not None:
-            in_run()
+    in_run = [] if in_run is None else in_run if isinstance(in_run, list | tuple) else [in_run]
+    steps = 4 + len(artifacts) + len(in_run)
+    with progress(total=steps, desc="MLflow run", unit="step") as bar:
+        if uri == default_tracking_uri(root):
+            relocate_artifacts(root)
+        mlflow.set_tracking_uri(uri)
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        experiment_id = _experiment_id(mlflow, dataset, root, uri == default_tracking_uri(root))
+        _fail_abandoned_runs(client)
+        logged = metric_names(metrics) | (extra_metrics or {})
+        _tag_runs_view(client, client.get_experiment(experiment_id), logged)
+        bar.update()
+        if result_fingerprint:
+            query = f"tags.`{FINGERPRINT_TAG}` = '{result_fingerprint}'"
+            finished = f"{query} and attributes.status = 'FINISHED'"
+            same = client.search_runs([experiment_id], finished)
+            if same:
+                return same[0].info.run_id, False
+        bar.update()
+        exp_name = os.environ.get("DVC_EXP_NAME")
+        revision = git_revision(Path.cwd())
+        tags = {
+            "dvc.experiment": exp_name or "workspace",
+            "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+            "git.revision": revision,
+            "mlflow.source.git.commit": revision,
+            FINGERPRINT_TAG: result_fingerprint or "",
+            PID_TAG: str(os.getpid()),
+            HOST_TAG: socket.gethostname(),
+        }
+        name = run_name(params)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+            mlflow.log_params(flatten(params))
+            bar.update()
+            mlflow.log_metrics(logged)
+            bar.update()
+            for path in artifacts:
+                mlflow.log_artifact(str(path))
+                bar.update()
+            for step in in_run:
+                step()
+                bar.update()
     return run.info.run_id, True

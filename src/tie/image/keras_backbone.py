@@ -14,6 +14,10 @@ so the demo path (`image: colorgrid`) stays free of it.
 - weights: `imagenet` (Keras' cache `~/.keras/models`, or `$KERAS_HOME/models`;
   downloaded by Keras on first use), `none` (random, seeded, for tests and timing only;
   recorded in the stage's report), or a path to a weights file of that model.
+- dtype: `float32`, or `bfloat16`: the network is rebuilt from the float32 one's config
+  with every layer's dtype policy `bfloat16` and its weights copied (cast), as the CLIP /
+  SigLIP towers are (`tie.towers.load`); inputs are preprocessed in float32 and the rows
+  are float32. Faster only where the CPU computes in bfloat16 natively (AVX512-BF16, AMX).
 
 The input pipeline is `tf.data`: images come decoded by `tie.image.tf_sources` (the one
 decode path of every encoder, `tie.image.decode`: EXIF orientation applied, 16-bit and
@@ -35,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tie.config.registry import CROPS, VGG_LAYERS
+from tie.config.registry import BACKBONE_DTYPES, CROPS, VGG_LAYERS
 from tie.errors import TieError
 from tie.image.keras_models import KERAS_MODELS
 from tie.image.tf_sources import decoded_images
@@ -100,6 +104,7 @@ class KerasBackbone:
         crops: int = 1,
         batch_size: int = 32,
         input_size: int | None = None,
+        dtype: str = "float32",
     ):
         if name not in KERAS_MODELS:
             raise TieError(f"unknown image {name!r}; valid: {', '.join(KERAS_MODELS)}")
@@ -107,6 +112,10 @@ class KerasBackbone:
             raise TieError(f"backbone.vgg_layer must be one of {VGG_LAYERS}, got {vgg_layer!r}")
         if crops not in CROPS:
             raise TieError(f"backbone.crops must be 1 or 10, got {crops!r}")
+        if dtype not in BACKBONE_DTYPES:
+            raise TieError(
+                f"backbone.dtype must be one of {', '.join(BACKBONE_DTYPES)}, got {dtype!r}"
+            )
         weights = str(weights)
         if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
             raise TieError(
@@ -119,6 +128,7 @@ class KerasBackbone:
         self.crops = crops
         self.batch_size = batch_size
         self.input_size = input_size or self.spec.input_size
+        self.dtype = dtype
         self._model = None
         self._forward = None
         self._weights_file: Path | None = None  # the file `imagenet` was read from
@@ -143,6 +153,7 @@ class KerasBackbone:
             "layer": self.layer,
             "crops": self.crops,
             "input_size": self.input_size,
+            "dtype": self.dtype,
         }
 
     @property
@@ -182,7 +193,7 @@ class KerasBackbone:
                         include_top=False, weights=weights, input_shape=shape, pooling="avg"
                     )
             self._weights_file = read[-1] if read else None
-            return model
+            return model if self.dtype == "float32" else _converted(model, self.dtype)
         except Exception as error:
             failure = re.search(r"URL fetch failure on (\S+): (.*)", str(error))
             if failure is None:
@@ -204,7 +215,7 @@ class KerasBackbone:
 
             @tf.function(input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
             def forward(batch):
-                return model(preprocess(batch), training=False)
+                return tf.cast(model(preprocess(batch), training=False), tf.float32)
 
             self._forward = forward
         return self._forward(images)
@@ -268,3 +279,23 @@ class KerasBackbone:
         flat = batch.reshape(-1, self.input_size, self.input_size, 3)
         features = tf.reshape(self.forward(tf.constant(flat)), (len(positions), self.crops, -1))
         return np.asarray(positions), tf.reduce_mean(features, axis=1).numpy()
+
+
+def _with_dtype(config, dtype: str):
+    """A copy of a Keras config with every layer's dtype policy set to `dtype`."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return dtype
+        return {key: _with_dtype(value, dtype) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_with_dtype(value, dtype) for value in config]
+    return config
+
+
+def _converted(model, dtype: str):
+    """`model` rebuilt with every layer computing in `dtype`, its weights copied (cast)."""
+    import keras
+
+    converted = keras.Model.from_config(_with_dtype(model.get_config(), dtype))
+    converted.set_weights(model.get_weights())
+    return converted
