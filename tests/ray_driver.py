@@ -24,8 +24,8 @@ from tie.engine.ray import ray_session
 from tie.image.colorgrid import ColorGrid
 from tie.image.extract import extract_features, work_dir
 from tie.image.ray import shard_encoder
-from tie.joint.cca import covariances
-from tie.joint.ray import covariances_on_ray
+from tie.moments.ray import covariances_on_ray
+from tie.moments.stream import covariances
 
 SHARD_SIZE = 8
 
