@@ -45,7 +45,7 @@ import scipy.sparse.linalg
 
 from tie.config.registry import CCA_PARAM_CONSTRAINTS
 from tie.features.precision import stored_precision
-from tie.moments.blas import GRAM_BLOCK, safe_threads
+from tie.moments.blas import safe_threads
 from tie.moments.stream import as_matrix, covariances
 
 ARRAYS_FILE = "cca.npz"
@@ -378,7 +378,8 @@ class CholeskyBuffers:
     from `Covariances`, read from `StoredMoments`), adds the ridge to the diagonal and
     factors it in place (LAPACK dpotrf): a side of order n holds one n x n float64 buffer
     for the whole grid, never a second. The largest eigenvalue (the ridge's scale) and the
-    one-norm (the rank check of `reg=0`) are computed at the first fill and kept.
+    one-norm (the rank check of `reg=0`) are computed at the first fill that needs them and
+    kept.
 
     With `overwrite`, the covariances of `cov` themselves are factored (`CCA.fit`: they
     were computed for this one fit); a second factorisation of a side is refused.
@@ -411,6 +412,7 @@ class CholeskyBuffers:
             if not buffer[diagonal, diagonal].sum() > 0:
                 raise ValueError(f"every feature of {view} is constant: CCA needs varying features")
             self._largest[side] = _largest_eigenvalue(buffer)
+        if reg == 0 and side not in self._one_norm:
             self._one_norm[side] = _one_norm_of_lower(buffer)
         if reg > 0:
             buffer[diagonal, diagonal] += reg * self._largest[side]
@@ -427,18 +429,18 @@ class CholeskyBuffers:
         return chol
 
 
-def _one_norm_of_lower(lower):
+def _one_norm_of_lower(lower, block=256):
     """The one-norm (largest column sum of magnitudes) of the symmetric matrix whose lower
-    triangle `lower` holds, by blocks of columns (no matrix of its order is allocated)."""
+    triangle `lower` holds, by blocks of `block` columns (no matrix of its order is made)."""
     n = len(lower)
     sums = np.zeros(n)
-    for start in range(0, n, GRAM_BLOCK):
-        stop = min(start + GRAM_BLOCK, n)
-        block = np.abs(lower[start:, start:stop])
-        block[: stop - start] = np.tril(block[: stop - start])
-        sums[start:stop] += block.sum(axis=0)  # column j, from the diagonal down
-        sums[start:] += block.sum(axis=1)  # row i left of the diagonal: column i's upper part
-        sums[start:stop] -= np.diagonal(block)  # the diagonal, counted twice
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        part = np.abs(lower[start:, start:stop])
+        part[: stop - start] = np.tril(part[: stop - start])
+        sums[start:stop] += part.sum(axis=0)  # column j, from the diagonal down
+        sums[start:] += part.sum(axis=1)  # row i left of the diagonal: column i's upper part
+        sums[start:stop] -= np.diagonal(part)  # the diagonal, counted twice
     return sums.max()
 
 
