@@ -7,7 +7,7 @@ resident memory (`ru_maxrss`, file-backed pages included). The train caption fea
 of the larger one are 82 MB (164 MB in float64): a copy of them, a memory map's touched
 pages, or chunks sized by the number of rows show; the covariances and the blocks of the
 stream are the same size for both, and both corpora fill a whole read chunk
-(`tie.joint.cca.CHUNK_BYTES`). Measured: 214 -> 214 MB; before streaming, 214 -> 439 MB.
+(`tie.moments.stream.CHUNK_BYTES`). Measured: 214 -> 214 MB; before streaming, 214 -> 439 MB.
 """
 
 import subprocess
