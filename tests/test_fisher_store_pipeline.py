@@ -2,10 +2,9 @@
 
 On a copy of the tiny demo, for each mixture: the pipeline with the compact file (the
 default), then the `moments` and `cca` stages again on the Ray engine reading that compact
-file, then the
-pipeline with `fisher.store: dense` on the local engine; the canonical correlations, the
-projection weights and the val metrics of the `cca` stage agree to 1e-10 (and, for
-gmm+hglmm, every metric of `evaluate`), and the compact file is much smaller.
+file, then the pipeline with `fisher.store: dense` on the local engine; the canonical
+correlations, the projection weights and the val metrics of the `cca` stage agree to 1e-10
+(and, for gmm+hglmm, every metric of `evaluate`), and the compact file is much smaller.
 """
 
 import json
