@@ -10,7 +10,9 @@ captions per image, one value of each `cca` param), then runs, each in a subproc
 - `stages/moments.py` then `stages/cca.py` of this checkout;
 - the floor: a bare BLAS syrk of the same number of float64 rows at that width, in the
   stage's blocks of 1,024 rows, into one dy x dy buffer, then one Cholesky factorisation
-  (LAPACK dpotrf) of that buffer, on the BLAS threads the stage's Cholesky uses;
+  (LAPACK dpotrf) of that buffer; both on one BLAS thread above order 15,000 (where a
+  threaded syrk crashes with OpenBLAS's AVX-512 kernels: `tie.moments.blas`), the most
+  CPU-efficient way, so the CPU ratio is against the strictest floor;
 - with --old-src (default /work/main/src), the `cca` stage of that checkout on the same
   files (before the `moments` stage existed: one stage, one pass).
 
@@ -48,7 +50,7 @@ gram = np.zeros((dy, dy), order="F")
 wall, cpu = time.perf_counter(), time.process_time()
 for start in range(0, rows, BLOCK_ROWS):
     part = block[: min(BLOCK_ROWS, rows - start)]
-    with safe_threads(dy):  # the order at which the stage's Gram update stays threaded
+    with safe_threads(dy):  # one thread above 15,000, as the stage's Cholesky (AVX-512 crash)
         scipy.linalg.blas.dsyrk(1.0, part.T, beta=1.0, c=gram, lower=1, overwrite_c=1)
 syrk = (time.perf_counter() - wall, time.process_time() - cpu)
 gram[np.arange(dy), np.arange(dy)] += 1.0  # rows < dy: the ridge makes it definite
