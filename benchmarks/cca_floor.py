@@ -75,12 +75,13 @@ def run_child(command: list[str], cwd: Path, src: Path) -> dict:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
-    return {
+    result = {
         "wall_s": time.perf_counter() - started,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_gib": usage.ru_maxrss / 2**20,
-        "output": output,
     }
+    print(f"done: {Path(command[1]).name if command[1] != '-c' else 'floor'} {result}", flush=True)
+    return result | {"output": output}
 
 
 def main() -> None:
