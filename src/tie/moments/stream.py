@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import scipy.linalg
 
 from tie.corpus.pairs import check_image_index
 from tie.errors import TieError
@@ -84,8 +85,9 @@ class Covariances:
 def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS) -> Covariances:
     """Means and covariances of the pairs (X[i], Y[i]), or (X[image_index[j]], Y[j]).
 
-    Reads Y chunk by chunk, twice (means, then centred products), and with each block of
-    captions the rows of X of their images, so X and Y may be feature files larger than
+    Reads Y chunk by chunk, once (products of the rows shifted by the first block's means,
+    corrected for the shift at the end), and with each block of captions the rows of X of
+    their images, so X and Y may be feature files larger than
     RAM (`tie.features.store.FeatureRows`, memory-mapped arrays, or any object with `shape`,
     `dtype` and `rows[index] -> ndarray`): neither is ever copied whole. Images without a
     caption in `image_index` take no part and are never read.
@@ -130,22 +132,25 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS) 
     grouped_image = image_index if order is None else image_index[order]
     blocks = partial(_caption_blocks, X, Y, order, grouped_image, chunk_rows, block_rows)
 
-    x_sum, y_sum = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
-    for x, y, counts, _ in blocks(check=True):
-        x_sum += counts @ np.asarray(x, dtype=np.float64)
-        y_sum += np.asarray(y, dtype=np.float64).sum(axis=0)
-    x_mean, y_mean = x_sum / n_pairs, y_sum / n_pairs
-
-    # Lower triangles, Fortran-ordered so that BLAS accumulates into them in place.
-    xx = np.zeros((X.shape[1], X.shape[1]), order="F")
-    yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")
+    # One pass, each row centred on a shift, the first block's means (near the means, so
+    # nothing large cancels), and the shift's own term taken out at the end:
+    # sum (a - s)(b - t)^T / n - (a_mean - s)(b_mean - t)^T is the centred covariance.
+    xx = np.zeros((X.shape[1], X.shape[1]), order="F")  # lower triangles, Fortran-ordered
+    yy = np.zeros((Y.shape[1], Y.shape[1]), order="F")  # so that BLAS updates them in place
     xy = np.zeros((X.shape[1], Y.shape[1]), order="F")
+    x_sum, y_sum = np.zeros(X.shape[1]), np.zeros(Y.shape[1])  # of the shifted rows
+    x_shift = y_shift = None
     n_blocks = -(-n_pairs // block_rows)
     progress = progress_of(total=n_blocks, desc="CCA covariances", unit="block")
-    for x, y, counts, first in blocks(check=False):
-        y = np.subtract(y, y_mean, dtype=np.float64)  # centred float64, in one pass
-        x = np.subtract(x, x_mean, dtype=np.float64)
-        # Row j: the sum of the centred captions of the block's j-th image.
+    for x, y, counts, first in blocks(check=True):
+        if y_shift is None:
+            y_shift = np.asarray(y, dtype=np.float64).mean(axis=0)
+            x_shift = counts @ np.asarray(x, dtype=np.float64) / counts.sum()
+        y = np.subtract(y, y_shift, dtype=np.float64)  # shifted float64, in one pass
+        x = np.subtract(x, x_shift, dtype=np.float64)
+        y_sum += y.sum(axis=0)
+        x_sum += counts @ x
+        # Row j: the sum of the shifted captions of the block's j-th image.
         caption_sums = np.add.reduceat(y, first, axis=0)
         xy = add_product(xy, x, caption_sums)
         add_gram_lower(yy, y)
@@ -154,9 +159,21 @@ def covariances(X, Y, image_index=None, chunk_rows=None, block_rows=BLOCK_ROWS) 
         add_gram_lower(xx, x)
         progress.update()
     progress.close()
+    x_offset, y_offset = x_sum / n_pairs, y_sum / n_pairs  # the means minus the shifts
     for matrix in (xx, yy, xy):  # in place: no second matrix of that order
         matrix /= n_pairs
-    return Covariances(x_mean=x_mean, y_mean=y_mean, xx=xx, yy=yy, xy=xy, n_pairs=n_pairs)
+    blas = scipy.linalg.blas
+    blas.dsyr(-1.0, x_offset, lower=1, a=xx, overwrite_a=1)
+    blas.dsyr(-1.0, y_offset, lower=1, a=yy, overwrite_a=1)
+    blas.dger(-1.0, x_offset, y_offset, a=xy, overwrite_a=1)
+    return Covariances(
+        x_mean=x_shift + x_offset,
+        y_mean=y_shift + y_offset,
+        xx=xx,
+        yy=yy,
+        xy=xy,
+        n_pairs=n_pairs,
+    )
 
 
 def _caption_blocks(X, Y, order, grouped_image, chunk_rows, block_rows, check):
