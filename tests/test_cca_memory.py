@@ -167,8 +167,8 @@ def test_peak_memory_grows_as_one_covariance_of_the_text_side():
     """The text side's covariance is accumulated, stored and factored in one d x d float64
     buffer: from d = 3,000 to 6,000 the peak grows by 8 (6000^2 - 3000^2) bytes (216 MB)
     times 1 + small, never 2 (a symmetric copy, a factor out of place: 432 MB). The small
-    part is the block of 1,024 caption rows, linear in d (~42 MB here, 3% at 18,000-d).
-    Measured: 186 -> 431 MB, 1.19x; `CCA.fit` before this change (the same child, "fit"):
+    part is the block of 1,024 caption rows, linear in d (~48 MB here, 3% at 18,000-d).
+    Measured: 178 -> 431 MB, 1.22x; `CCA.fit` before this change (the same child, "fit"):
     253 -> 669 MB, 2.02x."""
     small, large = width_peak_mb(3000, "stages"), width_peak_mb(6000, "stages")
     one_buffer = 8 * (6000**2 - 3000**2) / 2**20
