@@ -8,7 +8,7 @@ train images x 5 captions) and COCO (113,287 x 5), dx=4096 (VGG), dy=300 (word2v
 .npy files in --data-dir (default /tmp/tie-cca-benchmark; never the repository), then
 runs each approach in its own subprocess, so that each peak RSS is its own, and prints:
 
-- project: `tie.joint.cca.covariances` on the memory-mapped files + `CCA.fit_covariances`;
+- project: `tie.moments.stream.covariances` on the memory-mapped files + `CCA.fit_covariances`;
 - floor: `X.T @ X` on the per-image matrix (float64, in RAM) + one Cholesky of dx x dx,
   the work no closed-form CCA can skip;
 - seed: every caption row stacked with its image's row, covariance of the stacked
@@ -246,7 +246,8 @@ def prepare_project(data_dir, shape, k):
 
 
 def time_project(inputs, k):
-    from tie.joint.cca import CCA, covariances
+    from tie.joint.cca import CCA
+    from tie.moments.stream import covariances
 
     X, Y, image_index = inputs
     start = time.perf_counter()

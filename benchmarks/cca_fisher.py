@@ -10,7 +10,7 @@ hglmm_30 on ica_300) is scaled down by --scale in rows, and run for several text
 dimensions, each in its own subprocess (its own peak RSS), on random float32 features with
 planted correlations written as .npy files in --data-dir (never the repository):
 
-- project: `tie.joint.cca.covariances` on the memory-mapped files, then `CCA.fit_covariances`;
+- project: `tie.moments.stream.covariances` on the memory-mapped files, then `CCA.fit_covariances`;
 - floor: the Gram products it cannot avoid (X^T X over images weighted by their caption
   counts, Y^T Y and X^T Y over captions: float64 BLAS on in-RAM chunks) and the two
   Cholesky factorisations;
@@ -38,7 +38,7 @@ import scipy.linalg
 
 # OpenBLAS's threaded syrk/Cholesky crash at order >= 16,000 on AVX-512 CPUs: the floor
 # runs them on one thread there too, as tie.joint.cca does (its _THREADED_SYRK_MAX_ORDER).
-from tie.joint.cca import _safe_syrk_threads
+from tie.moments.blas import safe_threads as _safe_syrk_threads
 
 FULL_IMAGES = {"flickr30k": 29_000, "coco": 113_287}
 CAPTIONS_PER_IMAGE = 5
@@ -112,7 +112,8 @@ def child(kind: str, x_path: Path, y_path: Path) -> dict:
     result = {}
     start = time.perf_counter()
     if kind == "project":
-        from tie.joint.cca import CCA, covariances
+        from tie.joint.cca import CCA
+        from tie.moments.stream import covariances
 
         cov = covariances(X, Y, image_index=image_index)
         result["gram_s"] = time.perf_counter() - start

@@ -1,5 +1,8 @@
 """Stage `cca`: fit CCA on the train split, choosing its params on val; save to MODEL_DIR.
 
+The train split enters through its moments (MOMENTS_DIR, the `moments` stage's folder):
+this stage reads no train feature row, so a change of a `cca` param costs the solve only.
+
 `cca.method: none` (the zero-shot row of CLIP / SigLIP) fits nothing: MODEL_DIR holds the
 identity map (`tie.joint.space.ZeroShot`), GRID_FILE an empty grid, and SELECTION_FILE
 the val criterion of the model's own space.
@@ -11,7 +14,7 @@ and an MLflow artifact of the evaluation), and SELECTION_FILE, the chosen values
 val criterion (a DVC metrics file). Both are small and kept in git, like the other metrics,
 so `dvc metrics diff` and `dvc plots diff` work in a fresh clone; dvc.yaml declares them
 as the stage's metrics and plots (`cache: false`), which DVC's run-cache still restores.
-The work is `tie.joint.fit.fit_joint_space`, here or on Ray (section `compute`).
+The work is `tie.joint.fit.fit_joint_space`.
 """
 
 import json
@@ -24,17 +27,18 @@ from tie.commands import Command
 from tie.config.params import load_params
 from tie.config.registry import CCA_PARAMS
 from tie.corpus.corpus import Corpus
-from tie.engine.engine import load_engine
 from tie.features.store import load_features, load_image_features
 from tie.joint.cca import degenerate_fit
 from tie.joint.fit import fit_joint_space
 from tie.joint.model_selection import write_table
+from tie.moments.store import load_moments
 
 
 @click.command(cls=Command)
 @click.argument("splits_file", type=click.Path(exists=True, path_type=Path))
 @click.argument("image_features", type=click.Path(path_type=Path))
 @click.argument("text_features", type=click.Path(path_type=Path))
+@click.argument("moments_dir", type=click.Path(path_type=Path))
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("grid_file", type=click.Path(path_type=Path))
 @click.argument("selection_file", type=click.Path(path_type=Path))
@@ -42,6 +46,7 @@ def main(
     splits_file: Path,
     image_features: Path,
     text_features: Path,
+    moments_dir: Path,
     model_dir: Path,
     grid_file: Path,
     selection_file: Path,
@@ -50,7 +55,8 @@ def main(
     corpus = Corpus.load(splits_file)
     X, image_row = load_image_features(image_features, corpus.images)  # read when indexed
     Y = load_features(text_features, corpus.caption_ids)
-    fitted = fit_joint_space(params.cca, X, image_row, Y, corpus, load_engine())
+    moments = None if params.cca.method == "none" else load_moments(moments_dir)
+    fitted = fit_joint_space(params.cca, X, image_row, Y, corpus, moments)
     fitted.model.save(model_dir)
     write_table(grid_file, fitted.table)
     selection_file.write_text(json.dumps(fitted.selection, indent=2) + "\n")

@@ -1,10 +1,10 @@
 """`fisher.store: codes` (compact Fisher vectors) gives the dense file's CCA and metrics.
 
 On a copy of the tiny demo, for each mixture: the pipeline with the compact file (the
-default), then the `cca` stage again on the Ray engine reading that compact file, then the
-pipeline with `fisher.store: dense` on the local engine; the canonical correlations, the
-projection weights and the val metrics of the `cca` stage agree to 1e-10 (and, for
-gmm+hglmm, every metric of `evaluate`), and the compact file is much smaller.
+default), then the `moments` and `cca` stages again on the Ray engine reading that compact
+file, then the pipeline with `fisher.store: dense` on the local engine; the canonical
+correlations, the projection weights and the val metrics of the `cca` stage agree to 1e-10
+(and, for gmm+hglmm, every metric of `evaluate`), and the compact file is much smaller.
 """
 
 import json
@@ -62,19 +62,22 @@ def flat(metrics, prefix=""):
             yield f"{prefix}{key}", value
 
 
-# The `cca` stage on the Ray engine with `compute.address: ""`: it starts Ray on this machine,
+# The `moments` stage (the pass Ray runs) and the `cca` stage after it, on the Ray engine
+# with `compute.address: ""`: it starts Ray on this machine,
 # here in network and PID namespaces of its own (loopback only, as tests/ray_cluster.py's
 # local `ray.init()`), with a HOME of its own for Ray's `~/.ray/auth_token`. Chunks of
 # 0.25 MB of float64 rows make about 14 Ray tasks of 16 images on the tiny demo, so a
 # chunk lost or merged wrongly changes the result.
 RAY_CCA = """
 ip link set lo up
+dvc repro -f -s moments
 dvc repro -f -s cca
 """
 
 
 def cca_on_ray(project, home):
-    """Re-run the `cca` stage of `project` on a local Ray; its CCA and val metrics."""
+    """Re-run the `moments` and `cca` stages of `project` on a local Ray; its CCA and val
+    metrics."""
     set_params(project, compute={"engine": "ray", "address": "", "num_cpus": 1})
     home.mkdir(exist_ok=True)
     result = subprocess.run(
@@ -87,7 +90,7 @@ def cca_on_ray(project, home):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "Running stage 'cca'" in output
+    assert "Running stage 'moments'" in output and "Running stage 'cca'" in output
     assert (home / ".ray/auth_token").is_file()  # this stage's own local Ray, not another
     return results_of(project, "cca")
 

@@ -20,7 +20,7 @@ def test_a_fisher_param_under_mean_pooling_reruns_only_the_mixture_note(demo_pro
     assert "mixture:" in status and "text_features:" not in status, status
     _, out = run(["dvc", "repro"], project)
     assert "Running stage 'mixture'" in out
-    for stage in ("text_features", "cca", "evaluate"):
+    for stage in ("text_features", "moments", "cca", "evaluate"):
         assert f"Running stage '{stage}'" not in out, out
     _, status = run(["dvc", "status"], project)
     assert "up to date" in status

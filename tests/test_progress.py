@@ -68,6 +68,7 @@ def test_every_long_stage_writes_progress_lines_into_a_log_file(demo_project, tm
         "image_features": r"colorgrid: 220/220 img \(100%\), \d+ s, ",
         "mixture": r"gaussian mixture EM: \d+/100 iteration \(\d+%\), ",
         "text_features": r"tokenize: 1100/1100 caption \(100%\), ",
+        "moments": r"CCA covariances: \d+/\d+ block \(100%\), ",
         "cca": r"CCA grid search: 2/2 point \(100%\), ",
         "evaluate": r"MLflow run: (\d+)/\1 step \(100%\), ",
     }.items():

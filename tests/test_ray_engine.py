@@ -72,6 +72,9 @@ def test_two_nodes_encode_the_same_bytes_and_merge_cca_moments_to_the_single_pas
     assert list(result["unreadable"]) == ["2_corrupt.jpg"]  # {name: reason}
     assert np.load(out)[sorted(p.name for p in images.iterdir()).index("2_corrupt.jpg")].sum() == 0
     assert max(result["errors"].values()) < 1e-12, result["errors"]
+    # The CCA factored in place from them equals the textbook CCA (tests/cca_reference.py).
+    assert len(result["cca_errors"]) == 10
+    assert max(result["cca_errors"].values()) < 1e-10, result["cca_errors"]
 
 
 def test_a_worker_node_killed_mid_encoding_changes_nothing(cluster, images, tmp_path):

@@ -240,7 +240,8 @@ def test_qb_norm_reruns_only_evaluate_records_its_choice_and_tie_report_shows_it
     assert cosine == {"scoring": "cosine", "grid_points": 0}
 
     _, out = run(["dvc", "exp", "run", "-n", "qb", "-S", "eval.scoring=qb_norm"], project)
-    for stage in ("data", "splits", "image_features", "vocab", "mixture", "text_features", "cca"):
+    stages = ("data", "splits", "image_features", "vocab", "mixture", "text_features", "moments")
+    for stage in (*stages, "cca"):
         assert f"Stage '{stage}' didn't change, skipping" in out
     assert "Running stage 'evaluate'" in out
     chosen = json.loads((project / "metrics/scoring_selection.json").read_text())

@@ -6,7 +6,7 @@ and changing it leaves every cached result valid (`dvc status` stays clean). Sta
 it with `load_engine`, outside the params DVC tracks, and hand the `Engine` to the step
 they run (`tie.image.extract.extract_images`, `tie.text.features.write_caption_features`,
 `tie.joint.fit.fit_joint_space`), which runs here or calls its Ray version beside it
-(`tie.image.ray`, `tie.text.ray`, `tie.joint.ray`). With `engine: local` (the default)
+(`tie.image.ray`, `tie.text.ray`, `tie.moments.ray`). With `engine: local` (the default)
 Ray is never imported.
 """
 

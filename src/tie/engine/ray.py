@@ -2,7 +2,7 @@
 
 Imported only when that engine is chosen (`tie.engine.engine`), so the local default never loads
 Ray. `ray_session` connects; `tie.image.ray` (images), `tie.text.ray` (captions)
-and `tie.joint.ray` do the work.
+and `tie.moments.ray` do the work.
 
 What runs where:
 
@@ -18,7 +18,7 @@ What runs where:
   the memory-mapped feature file as they arrive;
 - the CCA statistics are Ray tasks over chunks of rows, each returning the chunk's moments
   (count, means, centred co-moments); the driver merges them in chunk order with the
-  pairwise update of Chan, Golub and LeVeque (`tie.joint.cca.combine_moments`), so the result
+  pairwise update of Chan, Golub and LeVeque (`tie.moments.merge.combine_moments`), so the result
   equals the local single pass to rounding; the factorisations stay on the driver.
 
 Workers get the driver's own `tie` package (a Ray runtime env), so the code that runs is

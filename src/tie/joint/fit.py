@@ -1,8 +1,9 @@
 """The cca stage's work: the joint space fitted on train, its params chosen on val.
 
 `cca.method: cca` fits a CCA for every combination of `cca.n_components`, `cca.reg` and
-`cca.scale_power` (each a value or a list) from one pass of train covariances, here or
-on Ray (`tie.joint.ray`), and keeps the best on val (`tie.joint.model_selection`).
+`cca.scale_power` (each a value or a list) from the moments of train (the `moments`
+stage's folder, `tie.moments`: one pass over the data for the whole grid), and keeps the
+best on val (`tie.joint.model_selection`).
 `cca.method: none` (the zero-shot row of CLIP / SigLIP) fits nothing: the identity map
 of the model's own space, scored on val like a grid point.
 """
@@ -10,18 +11,17 @@ of the model's own space, scored on val like a grid point.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from tie.config.registry import CCA_PARAMS
 from tie.config.schema import Cca
 from tie.corpus.corpus import Corpus
-from tie.engine.engine import LOCAL, Engine
 from tie.errors import DataError, TieError
 from tie.features.store import RowSubset
-from tie.joint.cca import InvalidParam, covariances
+from tie.joint.cca import InvalidParam
 from tie.joint.model_selection import capped_components, grid_search, param_grid
 from tie.joint.retrieval import ranks, rsum
 from tie.joint.space import ZeroShot
+from tie.moments.train import named, train_moments
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,14 @@ class Fitted:
     notes: tuple[str, ...] = ()  # what the stage should say about the grid (values capped)
 
 
-def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, engine: Engine = LOCAL) -> Fitted:
+def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, moments=None) -> Fitted:
     """Fit on `corpus`'s train split, choose on val; X's row of image `i` is `image_row[i]`.
 
-    X (every image's features) and Y (every caption's) are read by rows, never copied
-    whole: the train captions point at their images' rows of X.
+    `moments`: the train moments (`tie.moments.store.load_moments` of the `moments` stage's
+    folder, or `tie.moments.train.train_moments`); computed here when not given. X and Y
+    (every image's and every caption's features) are read by rows, never copied whole.
     """
-    train, val = corpus.split_view("train"), corpus.split_view("val")
+    val = corpus.split_view("val")
     if len(val.image_rows) == 0:
         raise TieError("the splits have no val images: the cca stage chooses its params on val")
     val_images = X[image_row[val.image_rows]]
@@ -52,21 +53,16 @@ def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, engine: Engine = 
         raise TieError(f"cca.{error} (params.yaml)") from error
     except ValueError as error:  # a `cca` param not fitting these features
         raise TieError(f"{error} (params.yaml, section `cca`)") from error
+    if moments is None:
+        moments = train_moments(X, image_row, Y, corpus)
+    if (len(moments.x_mean), len(moments.y_mean)) != (X.shape[1], Y.shape[1]):
+        raise DataError(
+            f"the train moments are of {len(moments.x_mean)}-d and {len(moments.y_mean)}-d"
+            f" features, the features {X.shape[1]}-d and {Y.shape[1]}-d: run `dvc repro`"
+        )
     try:
-        covariances_of = covariances
-        if engine.on_ray:  # chunk moments on the cluster, merged here
-            from tie.joint.ray import covariances_on_ray
-
-            covariances_of = partial(covariances_on_ray, compute=engine.compute)
-        train_image_rows = image_row[train.image_rows]
-        with engine.session():
-            train_covariances = covariances_of(
-                X,
-                RowSubset(Y, train.caption_rows),  # read block by block, never copied whole
-                image_index=train_image_rows[train.caption_image_index],
-            )
         result = grid_search(
-            train_covariances,
+            moments,
             val_images,
             RowSubset(Y, val.caption_rows),
             val.caption_image_index,
@@ -76,8 +72,8 @@ def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, engine: Engine = 
         raise TieError(f"cca.{error} (params.yaml)") from error
     except ValueError as error:  # the features: constant, not finite, singular without reg
         raise DataError(
-            f"{error} (X: {_named(X, 'the image features')}, Y:"
-            f" {_named(Y, 'the caption features')}, their train rows)"
+            f"{error} (X: {named(X, 'the image features')}, Y:"
+            f" {named(Y, 'the caption features')}, their train rows)"
         ) from error
     selection = {name: result.best[name] for name in CCA_PARAMS}
     selection |= {"val_criterion": result.best["criterion"], "grid_points": len(result.table)}
@@ -86,12 +82,6 @@ def fit_joint_space(cca: Cca, X, image_row, Y, corpus: Corpus, engine: Engine = 
     if isinstance(components, list) and len(components) > 1:
         note = capped_components(components, min(X.shape[1], Y.shape[1]))[1]
     return Fitted(result.model, result.table, selection, (note,) if note else ())
-
-
-def _named(features, otherwise: str) -> str:
-    """The file a feature matrix was read from (`FeatureRows.path`), else `otherwise`."""
-    path = getattr(features, "path", None)
-    return str(path) if path is not None else otherwise
 
 
 def _zero_shot(images, captions, caption_image_index) -> Fitted:

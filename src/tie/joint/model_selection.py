@@ -6,9 +6,11 @@ criterion is the sum of R@1 + R@5 + R@10 of image search and image annotation on
 (0-600, the "rsum" of the retrieval literature). Ties go to the simpler model: fewer
 components, then more ridge, then the smaller scale_power.
 
-Cost: the covariances of train are computed once (`tie.joint.cca.covariances`), then one
-whitening and SVD per reg value; every n_components and scale_power of that reg is a
-truncation and rescaling of the same components, scored without refitting.
+Cost: the moments of train are computed once (`tie.moments`: the `moments` stage), then
+per reg value one Cholesky factorisation of each side, in the same buffer every time
+(`tie.joint.cca.CholeskyBuffers`: refilled from the moments), and one whitening and SVD;
+every n_components and scale_power of that reg is a truncation and rescaling of the same
+components, scored without refitting.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from tie.config.registry import CCA_PARAMS
 from tie.config.schema import Cca
-from tie.joint.cca import CCA, InvalidParam
+from tie.joint.cca import CCA, CholeskyBuffers, InvalidParam
 from tie.joint.retrieval import DIRECTIONS, RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 from tie.joint.space import embed
 from tie.progress import progress as progress_of
@@ -83,8 +85,10 @@ def grid_search(
 
     Parameters
     ----------
-    train_covariances : tie.joint.cca.Covariances
-        `covariances(X_train, Y_train, image_index)`.
+    train_covariances : tie.moments.stream.Covariances or tie.moments.store.StoredMoments
+        `covariances(X_train, Y_train, image_index)`, or the `moments` stage's folder
+        (`load_moments`): each side's covariance is copied (read) into one buffer, again for
+        each reg value, and factored there.
     X_val, Y_val, val_image_index
         The val split as `tie.joint.retrieval.ranks` takes it: one row per image, one per
         caption, and for every caption the row of its image. Y_val may be a row source
@@ -96,9 +100,10 @@ def grid_search(
     table, models = [], {}
     points = len(n_components) * len(reg) * len(scale_power)
     progress = progress_of(total=points, desc="CCA grid search", unit="point")
+    buffers = CholeskyBuffers(train_covariances)  # one per side for the whole grid
     for ridge in reg:
         full = CCA(n_components=max_components, reg=ridge, scale_power=0)
-        full.fit_covariances(train_covariances)
+        full.fit_covariances(train_covariances, buffers)
         models[ridge] = full
         # Unscaled val embeddings with every component; each point slices and rescales them.
         images, captions = embed(full, X_val, Y_val)

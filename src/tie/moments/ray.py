@@ -1,4 +1,5 @@
-"""CCA statistics on Ray: chunk moments on the workers, merged in order on the driver."""
+"""The moments of the train pairs on Ray: chunk moments on the workers, merged in order on
+the driver (`tie.moments.merge`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import ray
 
 from tie.config.schema import Compute
-from tie.joint.cca import Moments, chunk_bytes, chunk_moments, combine_moments, image_chunks
+from tie.moments.merge import Moments, chunk_moments, combine_moments, image_chunks
+from tie.moments.stream import Covariances, chunk_bytes
 
 
 @ray.remote
@@ -16,14 +18,15 @@ def _chunk_moments(x, y, local_index) -> Moments:
     return chunk_moments(x, y, local_index)
 
 
-def covariances_on_ray(X, Y, image_index, compute: Compute, chunk_rows=None):
-    """`tie.joint.cca.covariances(X, Y, image_index)`, with the chunks' moments computed on Ray.
+def covariances_on_ray(X, Y, image_index, compute: Compute, chunk_rows=None) -> Covariances:
+    """`tie.moments.stream.covariances(X, Y, image_index)`, the chunks' moments on Ray.
 
     The driver reads one chunk of rows at a time (X and Y may be row sources such as
     `tie.features.store.FeatureRows`; a chunk is about `chunk_bytes()` of float64 rows of both
     sides together), sends it to a task, and merges the returned moments in chunk order,
-    so the result does not depend on which worker finishes first. At most twice as many
-    chunks as the cluster has CPUs are in flight, so the driver's memory stays bounded.
+    in place into one set of buffers, so the result does not depend on which worker
+    finishes first. At most twice as many chunks as the cluster has CPUs are in flight, so
+    the driver's memory stays bounded.
     """
     dx, dy = X.shape[1], Y.shape[1]
     if chunk_rows is None:  # rows of X per task, with (on average) len(Y) / len(X) captions each
@@ -38,7 +41,7 @@ def covariances_on_ray(X, Y, image_index, compute: Compute, chunk_rows=None):
         y = np.asarray(Y[caption_positions])
         pending.append(task.remote(x, y, local_index))
         if len(pending) >= in_flight:
-            total = combine_moments(total, ray.get(pending.popleft()))
+            combine_moments(total, ray.get(pending.popleft()))
     while pending:
-        total = combine_moments(total, ray.get(pending.popleft()))
+        combine_moments(total, ray.get(pending.popleft()))
     return total.covariances()
