@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from helpers import copy_project, run
 
+from tie.config.schema import Hubness
 from tie.evaluation.folds import score_folds
 from tie.evaluation.scoring import (
     BANK_STEP,
@@ -194,7 +195,7 @@ def test_blocks_of_any_size_give_the_dense_statistics_and_ranks(rule):
     )
     search, _ = directions(images, captions, index, train_images, train_captions)
     hubness = {"beta": [5.0, 20.0], "gallery_beta": 3.0, "activation_k": [1, 3]}
-    points = grid_points(rule, hubness | {"neighbours_k": [1, 10]})
+    points = grid_points(rule, Hubness(**hubness, neighbours_k=[1, 10]))
     n_gallery = len(images)
     budgets = [1, BANK_STEP * n_gallery * 40, 2 * BANK_STEP * n_gallery * 40, BIG]
     dense = bank_statistics(search, points, BIG)
@@ -218,7 +219,7 @@ def test_blocks_of_any_size_give_the_dense_statistics_and_ranks(rule):
 
 
 def test_grid_points_cover_only_the_rules_params():
-    hubness = {"beta": [10, 20], "gallery_beta": 3, "activation_k": [1, 2], "neighbours_k": 10}
+    hubness = Hubness(beta=[10, 20], gallery_beta=3, activation_k=[1, 2], neighbours_k=10)
     assert grid_points("cosine", hubness) == [{}]
     assert grid_points("csls", hubness) == [{"neighbours_k": 10}]
     assert grid_points("qb_norm", hubness) == [
@@ -270,7 +271,7 @@ def test_qb_norm_reruns_only_evaluate_records_its_choice_and_tie_report_shows_it
 def test_the_choice_on_val_is_the_grid_point_of_best_rsum_first_of_equals():
     images, captions, index, train_images, train_captions = corpus(7, n_images=30)
     bank = (train_images, train_captions)
-    hubness = {"beta": [5, 60, 5.0], "gallery_beta": 3, "activation_k": [1, 2], "neighbours_k": 10}
+    hubness = Hubness(beta=[5, 60, 5.0], gallery_beta=3, activation_k=[1, 2], neighbours_k=10)
     choice = choose_on_val("qb_norm", hubness, images, captions, index, bank, 1)
     assert len(choice.table) == 6  # beta x activation_k, in the order listed
     expected = {}

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tie.config.registry import HUBNESS_PARAMS, SCORING_PARAMS
+from tie.config.schema import Hubness
 from tie.features.rows import unit_rows
 from tie.joint.retrieval import RSUM_KS, metrics_from_ranks, ranks, rounded, rsum
 
@@ -83,10 +84,10 @@ def directions(images, captions, caption_image_index, train_images, train_captio
     return search, annotation
 
 
-def grid_points(rule: str, hubness: dict) -> list[dict]:
+def grid_points(rule: str, hubness: Hubness) -> list[dict]:
     """Every combination of the values `eval.hubness` gives the params of `rule`, in order."""
     names = SCORING_PARAMS[rule]
-    values = [_as_list(hubness[name]) for name in names]
+    values = [_as_list(getattr(hubness, name)) for name in names]
     return [dict(zip(names, point, strict=True)) for point in itertools.product(*values)]
 
 
