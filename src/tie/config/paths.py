@@ -29,6 +29,8 @@ MIXTURE_DIR = "models/{dataset}/mixture/{text}-{caption_vectors.pooling}"
 TEXT_FEATURES = "features/{dataset}/text/{text}-{caption_vectors.pooling}.npy"
 TEXT_IDS = "features/{dataset}/text/{text}-{caption_vectors.pooling}.ids.txt"
 TEXT_COVERAGE = "features/{dataset}/text/{text}-{caption_vectors.pooling}.coverage.json"
+# The train pairs' moments (tie.moments.store): what `cca` solves from, for any `cca` param.
+MOMENTS_DIR = "features/{dataset}/moments/{image}-{text}-{caption_vectors.pooling}"
 MODEL_DIR = "models/{dataset}/{image}-{text}"
 CCA_GRID = "metrics/cca_grid.csv"
 CCA_SELECTION = "metrics/cca_selection.json"
