@@ -90,10 +90,17 @@ def add_gram_lower(gram: np.ndarray, rows: np.ndarray) -> None:
 
 
 def add_product(product: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """product += left^T right, in place (BLAS gemm; `product` Fortran-ordered float64)."""
-    return scipy.linalg.blas.dgemm(
-        1.0, left.T, right.T, beta=1.0, c=product, trans_b=1, overwrite_c=1
-    )
+    """product += left^T right, in place (BLAS gemm; `product` Fortran-ordered float64).
+
+    On one BLAS thread: OpenBLAS's threaded gemm splits the product differently with the
+    number of threads for some shapes (measured: a 640 x 50 or 1,024 x 300 product changes
+    in its last bits between 1 and 2 threads, a 640 x 3,000 one does not), and the moments
+    are a stored output whose bytes must not depend on the machine's thread count.
+    """
+    with threadpool_limits(1, user_api="blas"):
+        return scipy.linalg.blas.dgemm(
+            1.0, left.T, right.T, beta=1.0, c=product, trans_b=1, overwrite_c=1
+        )
 
 
 def safe_threads(order: int):
