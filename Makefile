@@ -36,8 +36,9 @@ demo: install
 	@echo
 	@echo "Runs are in MLflow: open the UI with 'make ui' (http://127.0.0.1:$(UI_PORT))"
 
+# Two workers, a test file each at a time (its module fixtures stay on one worker).
 test: install
-	pytest
+	pytest -n 2 --dist loadfile
 
 # Everything but the end-to-end runs of DVC and MLflow and the slow unit tests.
 test-fast: install
