@@ -281,21 +281,12 @@ class KerasBackbone:
         return np.asarray(positions), tf.reduce_mean(features, axis=1).numpy()
 
 
-def _with_dtype(config, dtype: str):
-    """A copy of a Keras config with every layer's dtype policy set to `dtype`."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "DTypePolicy":
-            return dtype
-        return {key: _with_dtype(value, dtype) for key, value in config.items()}
-    if isinstance(config, list):
-        return [_with_dtype(value, dtype) for value in config]
-    return config
-
-
 def _converted(model, dtype: str):
     """`model` rebuilt with every layer computing in `dtype`, its weights copied (cast)."""
     import keras
 
-    converted = keras.Model.from_config(_with_dtype(model.get_config(), dtype))
+    from tie.towers.load import with_dtype  # the towers are converted the same way
+
+    converted = keras.Model.from_config(with_dtype(model.get_config(), dtype))
     converted.set_weights(model.get_weights())
     return converted

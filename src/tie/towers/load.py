@@ -73,14 +73,14 @@ def _preset_errors(model: str, preset: str):
         ) from None
 
 
-def _with_dtype(config, dtype: str):
+def with_dtype(config, dtype: str):
     """A copy of a Keras config with every layer's dtype policy set to `dtype`."""
     if isinstance(config, dict):
         if config.get("class_name") == "DTypePolicy":
             return dtype
-        return {key: _with_dtype(value, dtype) for key, value in config.items()}
+        return {key: with_dtype(value, dtype) for key, value in config.items()}
     if isinstance(config, list):
-        return [_with_dtype(value, dtype) for value in config]
+        return [with_dtype(value, dtype) for value in config]
     return config
 
 
@@ -100,7 +100,7 @@ def load_backbone(model: str, preset: str, dtype: str = "float32"):
         backbone = backbone_cls.from_preset(preset)
     if dtype == "float32":
         return backbone
-    converted = backbone_cls.from_config(_with_dtype(backbone.get_config(), dtype))
+    converted = backbone_cls.from_config(with_dtype(backbone.get_config(), dtype))
     converted.set_weights(backbone.get_weights())
     return converted
 
