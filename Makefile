@@ -42,7 +42,7 @@ test: install
 
 # Everything but the end-to-end runs of DVC and MLflow and the slow unit tests.
 test-fast: install
-	pytest -m 'not e2e and not slow'
+	pytest -n 2 --dist loadfile -m 'not e2e and not slow'
 
 ui: install
 	tie ui --port $(UI_PORT)
